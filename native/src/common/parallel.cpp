@@ -1,0 +1,159 @@
+#include "parallel.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace w2s::parallel {
+namespace {
+
+thread_local bool in_parallel_region = false;
+
+class Pool {
+ public:
+  explicit Pool(int threads) : threads_(threads) {
+    for (int w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int threads() const { return threads_; }
+
+  void run(int64_t n, const std::function<void(int64_t, int)>& fn) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &fn;
+      job_items_ = n;
+      next_item_.store(0);
+      failed_.store(false);
+      error_ = nullptr;
+      busy_workers_ = threads_ - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return busy_workers_ == 0; });
+    job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work(int worker) {
+    in_parallel_region = true;
+    for (;;) {
+      if (failed_.load(std::memory_order_relaxed)) break;
+      const int64_t item = next_item_.fetch_add(1);
+      if (item >= job_items_) break;
+      try {
+        (*job_)(item, worker);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        failed_.store(true);
+      }
+    }
+    in_parallel_region = false;
+  }
+
+  void worker_loop(int worker) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+      }
+      work(worker);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --busy_workers_;
+      }
+      done_.notify_one();
+    }
+  }
+
+  const int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  bool stopping_ = false;
+  uint64_t generation_ = 0;
+  int busy_workers_ = 0;
+  const std::function<void(int64_t, int)>* job_ = nullptr;
+  int64_t job_items_ = 0;
+  std::atomic<int64_t> next_item_{0};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;
+};
+
+// One job at a time: callers from several threads (Node worker threads) queue here.
+std::mutex& run_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::unique_ptr<Pool>& pool() {
+  static std::unique_ptr<Pool> p;
+  return p;
+}
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+Pool& current_pool() {
+  auto& p = pool();
+  if (!p) p = std::make_unique<Pool>(default_threads());
+  return *p;
+}
+
+}  // namespace
+
+void for_each(int64_t n, const std::function<void(int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (in_parallel_region) {
+    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(run_mutex());
+  Pool& p = current_pool();
+  if (p.threads() == 1 || n == 1) {
+    in_parallel_region = true;
+    try {
+      for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    } catch (...) {
+      in_parallel_region = false;
+      throw;
+    }
+    in_parallel_region = false;
+    return;
+  }
+  p.run(n, fn);
+}
+
+int threads() {
+  std::lock_guard<std::mutex> lock(run_mutex());
+  return current_pool().threads();
+}
+
+void set_threads(int n) {
+  std::lock_guard<std::mutex> lock(run_mutex());
+  auto& p = pool();
+  if (p && p->threads() == n) return;
+  p.reset();
+  p = std::make_unique<Pool>(n);
+}
+
+}  // namespace w2s::parallel

@@ -1,0 +1,368 @@
+// The weak-to-strong losses: value and gradient together, on logits z [N, C] and soft targets
+// y [N, C] (row-major). Rows are processed 16 at a time, one row per vector lane, so exp and log
+// are vectorised for any C; blocks of kChunkRows rows are the parallel work items, and their
+// partial sums are added in a fixed order, so results do not depend on the thread count.
+//
+// Every loss is CE(z, t) = mean_i sum_c t_ic (lse_i - z_ic) for a stop-gradient target t, whose
+// gradient is dz = (softmax(z) - t) / N:
+//   xent     t = y
+//   logconf  t = (1 - alpha) y + alpha yhat     (yhat: hardened student predictions, see kernels.h)
+//   product  t = normalise(softmax(z)^beta * y^alpha)
+// The binary logconf threshold needs p0 of the whole batch first: pass 1 stores p0 in dz[:, 0] and
+// sums y[:, 1]; the quantile is found by a two-level radix select on the float bits; pass 2 writes
+// the loss and dz.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../common/parallel.h"
+#include "simd.h"
+#include "w2s/kernels.h"
+
+namespace w2s {
+namespace {
+
+using simd::kLanes;
+using simd::Vec;
+using IVec = simd::IVec;
+
+constexpr int64_t kChunkRows = 4096;
+constexpr float kDistributionTolerance = 1e-3f;
+
+enum class LossKind { SoftXent, AuxConf, Product };
+
+struct LossSpec {
+  LossKind kind;
+  float alpha = 0.0f;
+  float beta = 0.0f;
+  bool binary_threshold = false;  // logconf with C == 2: yhat from p0 >= threshold
+  float threshold = 0.0f;
+  const char* targets = "targets";  // the targets' name in error messages
+};
+
+// Lanes [0, rows) of a block read row r from base + r * stride; other lanes get `fill`.
+Vec gather(const float* base, int64_t stride, int rows, float fill) {
+  Vec v = simd::splat(fill);
+  for (int r = 0; r < rows; ++r) v[r] = base[r * stride];
+  return v;
+}
+void scatter(float* base, int64_t stride, int rows, Vec v) {
+  for (int r = 0; r < rows; ++r) base[r * stride] = v[r];
+}
+
+bool any(IVec mask) {
+  for (int i = 0; i < kLanes; ++i)
+    if (mask[i]) return true;
+  return false;
+}
+
+std::string describe(float x) {
+  if (std::isnan(x)) return "NaN";
+  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+  return std::to_string(x);
+}
+
+struct Diagnosis {
+  bool non_finite = false;  // NaN/Inf (NonFiniteInput) rather than a bad distribution (RangeError)
+  std::string message;      // empty: nothing wrong
+};
+
+// Exact diagnosis of the first bad element of rows [row0, row0 + rows).
+Diagnosis diagnose(const float* z, const float* y, int64_t row0, int rows, int64_t c, const char* targets) {
+  const auto element = [](const char* name, int64_t i, int64_t j) {
+    return std::string(name) + "[" + std::to_string(i) + ", " + std::to_string(j) + "]";
+  };
+  for (int64_t i = row0; i < row0 + rows; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      if (!std::isfinite(z[i * c + j])) return {true, element("logits", i, j) + " is " + describe(z[i * c + j])};
+  for (int64_t i = row0; i < row0 + rows; ++i) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < c; ++j) {
+      const float t = y[i * c + j];
+      if (!std::isfinite(t)) return {true, element(targets, i, j) + " is " + describe(t)};
+      if (t < 0.0f || t > 1.0f + kDistributionTolerance)
+        return {false, element(targets, i, j) + " must be a probability in [0, 1], got " + describe(t)};
+      sum += t;
+    }
+    if (std::fabs(sum - 1.0) > kDistributionTolerance)
+      return {false, std::string(targets) + " row " + std::to_string(i) + " must sum to 1 (a distribution over the " +
+                         std::to_string(c) + " classes, tolerance " + std::to_string(kDistributionTolerance) +
+                         "), got " + std::to_string(sum)};
+  }
+  return {};
+}
+
+// Mask of lanes whose z row has a NaN/Inf, or whose y row is not a distribution.
+IVec check_block(const Vec* zc, const Vec* yc, int64_t c) {
+  IVec bad = IVec{};
+  Vec sum = Vec{};
+  for (int64_t j = 0; j < c; ++j) {
+    bad |= (zc[j] - zc[j]) != Vec{};  // NaN for NaN and +-Inf
+    bad |= ~(yc[j] >= Vec{}) | (yc[j] > simd::splat(1.0f + kDistributionTolerance));
+    sum += yc[j];
+  }
+  const Vec dev = sum - simd::splat(1.0f);
+  bad |= ~((dev <= simd::splat(kDistributionTolerance)) & (dev >= simd::splat(-kDistributionTolerance)));
+  return bad;
+}
+
+struct ChunkResult {
+  double loss = 0.0;
+  double target1_sum = 0.0;  // sum of y[:, 1] (binary logconf, pass 1)
+  Diagnosis error;
+};
+
+// Loads a block's z and y (classes in registers/stack), validates it; false (with error) if bad.
+bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t c, std::vector<Vec>& zc,
+                std::vector<Vec>& yc, const char* targets, ChunkResult& result) {
+  const float fill_y = 1.0f / static_cast<float>(c);
+  for (int64_t j = 0; j < c; ++j) {
+    zc[j] = gather(z + row0 * c + j, c, rows, 0.0f);
+    yc[j] = gather(y + row0 * c + j, c, rows, fill_y);
+  }
+  if (!any(check_block(zc.data(), yc.data(), c))) return true;
+  result.error = diagnose(z, y, row0, rows, c, targets);
+  return result.error.message.empty();
+}
+
+// Pass 1 of binary logconf: p0 = softmax(z)[:, 0] into dz[:, 0], sum of y[:, 1].
+void p0_chunk(const float* z, const float* y, int64_t n, float* dz, const char* targets, int64_t chunk,
+              ChunkResult& result) {
+  std::vector<Vec> zc(2), yc(2);
+  const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
+  for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
+    const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
+    if (!load_block(z, y, row0, rows, 2, zc, yc, targets, result)) return;
+    // p0 = 1 / (1 + exp(z1 - z0)), computed from the larger logit for stability.
+    const Vec d = zc[1] - zc[0];
+    const Vec e = simd::exp(-(d > Vec{} ? d : -d));
+    const Vec big = simd::splat(1.0f) / (simd::splat(1.0f) + e);
+    const Vec p0 = d > Vec{} ? simd::splat(1.0f) - big : big;
+    scatter(dz + row0 * 2, 2, rows, p0);
+    for (int r = 0; r < rows; ++r) result.target1_sum += yc[1][r];
+  }
+}
+
+void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz,
+                int64_t chunk, ChunkResult& result) {
+  std::vector<Vec> zc(c), yc(c), tc(c);
+  const Vec inv_n = simd::splat(static_cast<float>(1.0 / static_cast<double>(n)));
+  const Vec alpha = simd::splat(spec.alpha), keep = simd::splat(1.0f - spec.alpha), beta = simd::splat(spec.beta);
+  const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
+  for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
+    const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
+    if (!load_block(z, y, row0, rows, c, zc, yc, spec.targets, result)) return;
+    // Softmax without forming lse = zmax + log(sum) (which loses the low bits of large logits):
+    // with e_j = exp(z_j - zmax) and s = sum of e_j over j != argmax, log p_j = (z_j - zmax) - log1p(s).
+    Vec zmax = zc[0];
+    IVec argmax = IVec{};
+    for (int64_t j = 1; j < c; ++j) {
+      const IVec greater = zc[j] > zmax;
+      argmax = greater ? IVec{} + static_cast<int32_t>(j) : argmax;
+      zmax = greater ? zc[j] : zmax;
+    }
+    Vec others = Vec{};
+    for (int64_t j = 0; j < c; ++j) {
+      const Vec e = simd::exp(zc[j] - zmax);
+      others += argmax == static_cast<int32_t>(j) ? Vec{} : e;
+    }
+    const Vec log_norm = simd::log1p(others);
+    const Vec inv_norm = simd::splat(1.0f) / (simd::splat(1.0f) + others);
+
+    switch (spec.kind) {
+      case LossKind::SoftXent:
+        for (int64_t j = 0; j < c; ++j) tc[j] = yc[j];
+        break;
+      case LossKind::AuxConf:
+        if (spec.binary_threshold) {
+          const Vec p0 = gather(dz + row0 * 2, 2, rows, 0.0f);  // from pass 1
+          const IVec hard0 = p0 >= simd::splat(spec.threshold);
+          const Vec yhat0 = hard0 ? simd::splat(1.0f) : Vec{};
+          tc[0] = keep * yc[0] + alpha * yhat0;
+          tc[1] = keep * yc[1] + alpha * (simd::splat(1.0f) - yhat0);
+        } else {
+          for (int64_t j = 0; j < c; ++j) {
+            const Vec yhat = argmax == static_cast<int32_t>(j) ? simd::splat(1.0f) : Vec{};
+            tc[j] = keep * yc[j] + alpha * yhat;
+          }
+        }
+        break;
+      case LossKind::Product: {
+        // log t_j = beta log p_j + alpha log y_j (0^0 = 1), normalised by its own log-sum-exp.
+        Vec tmax = simd::splat(-__builtin_inff());
+        for (int64_t j = 0; j < c; ++j) {
+          Vec lt = beta * (zc[j] - zmax - log_norm);
+          if (spec.alpha != 0.0f) lt += alpha * simd::log(yc[j]);
+          tc[j] = lt;
+          tmax = simd::max(tmax, lt);
+        }
+        Vec tsum = Vec{};
+        for (int64_t j = 0; j < c; ++j) {
+          tc[j] = simd::exp(tc[j] - tmax);
+          tsum += tc[j];
+        }
+        const Vec inv = simd::splat(1.0f) / tsum;
+        for (int64_t j = 0; j < c; ++j) tc[j] *= inv;
+        break;
+      }
+    }
+
+    // loss = sum_j t_j (log1p(s) + zmax - z_j); dz_j = (p_j - t_j) / N, where for the argmax class
+    // p - t = (1 - t) - s / (1 + s) keeps its precision when both are close to 1.
+    Vec row_loss = Vec{};
+    for (int64_t j = 0; j < c; ++j) {
+      row_loss += tc[j] * (log_norm + (zmax - zc[j]));
+      const IVec is_max = argmax == static_cast<int32_t>(j);
+      const Vec p_minus_t = is_max ? (simd::splat(1.0f) - tc[j]) - others * inv_norm
+                                   : simd::exp(zc[j] - zmax) * inv_norm - tc[j];
+      scatter(dz + row0 * c + j, c, rows, p_minus_t * inv_n);
+    }
+    double block = 0.0;
+    for (int r = 0; r < rows; ++r) block += row_loss[r];
+    result.loss += block;
+  }
+}
+
+// Runs fn(chunk, result) over all chunks in parallel; throws the first error by row order.
+template <typename Fn>
+std::vector<ChunkResult> run_chunks(int64_t n, Fn fn) {
+  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
+  std::vector<ChunkResult> results(chunks);
+  parallel::for_each(chunks, [&](int64_t chunk, int) { fn(chunk, results[chunk]); });
+  for (const auto& r : results)
+    if (!r.error.message.empty()) {
+      if (r.error.non_finite) throw NonFiniteInput(r.error.message);
+      throw InvalidArgument(InvalidArgument::Kind::Range, r.error.message);
+    }
+  return results;
+}
+
+double total_loss(const std::vector<ChunkResult>& results, int64_t n) {
+  double sum = 0.0;
+  for (const auto& r : results) sum += r.loss;
+  return sum / static_cast<double>(n);
+}
+
+void check_sizes(int64_t n, int64_t c) {
+  if (n < 1) throw InvalidArgument(InvalidArgument::Kind::Range, "N (rows of logits) must be >= 1, got " + std::to_string(n));
+  if (c < 2) throw InvalidArgument(InvalidArgument::Kind::Range, "numClasses must be >= 2, got " + std::to_string(c));
+}
+
+void check_coefficient(const char* name, float value) {
+  if (!std::isfinite(value) || value < 0.0f)
+    throw InvalidArgument(InvalidArgument::Kind::Range,
+                          std::string(name) + " must be a finite number >= 0, got " + std::to_string(value));
+}
+
+double run_loss(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz) {
+  const auto results = run_chunks(n, [&](int64_t chunk, ChunkResult& r) { loss_chunk(z, y, n, c, spec, dz, chunk, r); });
+  return total_loss(results, n);
+}
+
+// ---- quantile of p0 (non-negative floats: their bit patterns sort like the values) ----
+
+uint32_t bits_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+float float_of(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// Histograms of key(value) over values[i * stride], i < n, for values where filter(bits) holds.
+template <typename Key, typename Filter>
+std::vector<int64_t> histogram(const float* values, int64_t stride, int64_t n, Key key, Filter filter) {
+  const int parts = std::max(1, parallel::threads());
+  std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
+  parallel::for_each(parts, [&](int64_t part, int) {
+    auto& h = partial[part];
+    const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
+    for (int64_t i = begin; i < end; ++i) {
+      const uint32_t u = bits_of(values[i * stride]);
+      if (filter(u)) ++h[key(u)];
+    }
+  });
+  for (int p = 1; p < parts; ++p)
+    for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
+  return std::move(partial[0]);
+}
+
+// Bin holding the element of rank k (0-based) and the count of elements in lower bins.
+std::pair<uint32_t, int64_t> find_rank(const std::vector<int64_t>& hist, int64_t k) {
+  int64_t below = 0;
+  for (uint32_t b = 0; b < hist.size(); ++b) {
+    if (below + hist[b] > k) return {b, below};
+    below += hist[b];
+  }
+  return {static_cast<uint32_t>(hist.size() - 1), below};
+}
+
+// The value of rank k and of rank k + 1 (k + 1 < n) among values[i * stride].
+std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_t n, int64_t k) {
+  const auto high = histogram(values, stride, n, [](uint32_t u) { return u >> 16; }, [](uint32_t) { return true; });
+  const auto [hbin, hbelow] = find_rank(high, k);
+  const auto low = histogram(values, stride, n, [](uint32_t u) { return u & 0xffff; },
+                             [hb = hbin](uint32_t u) { return (u >> 16) == hb; });
+  const auto [lbin, lbelow] = find_rank(low, k - hbelow);
+  const uint32_t kth = (hbin << 16) | lbin;
+  const int64_t at_most_kth = hbelow + lbelow + low[lbin];  // elements <= value of rank k
+  if (k + 1 >= n || at_most_kth > k + 1) return {float_of(kth), float_of(kth)};
+  uint32_t next = UINT32_MAX;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = bits_of(values[i * stride]);
+    if (u > kth && u < next) next = u;
+  }
+  return {float_of(kth), float_of(next)};
+}
+
+}  // namespace
+
+double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
+  check_sizes(n, c);
+  LossSpec spec{LossKind::SoftXent};
+  spec.targets = targets_name;
+  return run_loss(z, y, n, c, spec, dz);
+}
+
+double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
+                     const char* targets_name) {
+  check_sizes(n, c);
+  check_coefficient("alpha", alpha);
+  if (alpha > 1.0f)
+    throw InvalidArgument(InvalidArgument::Kind::Range, "alpha must be in [0, 1], got " + std::to_string(alpha));
+  LossSpec spec{LossKind::AuxConf, alpha};
+  spec.targets = targets_name;
+  if (c == 2) {
+    const auto pass1 =
+        run_chunks(n, [&](int64_t chunk, ChunkResult& r) { p0_chunk(z, y, n, dz, targets_name, chunk, r); });
+    double target1 = 0.0;
+    for (const auto& r : pass1) target1 += r.target1_sum;
+    // torch.quantile(p0, q): position q (N - 1) between the sorted values, linear interpolation.
+    const double q = std::clamp(target1 / static_cast<double>(n), 0.0, 1.0);
+    const double position = q * static_cast<double>(n - 1);
+    const int64_t below = std::min<int64_t>(static_cast<int64_t>(std::floor(position)), n - 1);
+    const double weight = position - static_cast<double>(below);
+    const auto [lo, hi] = select_ranks(dz, 2, n, below);
+    spec.binary_threshold = true;
+    spec.threshold = static_cast<float>(static_cast<double>(lo) + weight * (static_cast<double>(hi) - lo));
+  }
+  return run_loss(z, y, n, c, spec, dz);
+}
+
+double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta, float* dz,
+                    const char* targets_name) {
+  check_sizes(n, c);
+  check_coefficient("alpha", alpha);
+  check_coefficient("beta", beta);
+  LossSpec spec{LossKind::Product, alpha, beta};
+  spec.targets = targets_name;
+  return run_loss(z, y, n, c, spec, dz);
+}
+
+}  // namespace w2s

@@ -1,0 +1,30 @@
+// Asks the CUDA runtime for a device (compiled only where nvcc was found).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "device_probe.h"
+
+namespace w2s::cuda {
+
+DeviceProbe probe_device() {
+  DeviceProbe probe;
+  probe.compiled = true;
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    probe.reason = std::string("CUDA runtime: ") + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
+    cudaGetLastError();
+    return probe;
+  }
+  if (count == 0) {
+    probe.reason = "CUDA runtime found no device";
+    return probe;
+  }
+  cudaDeviceProp props{};
+  if (cudaGetDeviceProperties(&props, 0) == cudaSuccess) probe.device = props.name;
+  probe.available = true;
+  return probe;
+}
+
+}  // namespace w2s::cuda

@@ -1,0 +1,84 @@
+// A minimal test harness for the C++ tests (no third-party framework: the GPU test machine has
+// none, and ctest only needs an exit code). CHECK records a failure and goes on; main() returns
+// the number of failures.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace w2s_test {
+
+inline int& failures() {
+  static int n = 0;
+  return n;
+}
+
+#define CHECK(cond, ...)                                                   \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      ++w2s_test::failures();                                              \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                                   \
+      std::fprintf(stderr, "\n");                                          \
+    }                                                                      \
+  } while (0)
+
+// Runs fn and expects it to throw E whose message contains `needle`.
+template <typename E>
+void expect_throw(const char* what, const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const E& e) {
+    CHECK(std::string(e.what()).find(needle) != std::string::npos, "%s: message '%s' lacks '%s'", what, e.what(),
+          needle.c_str());
+    return;
+  } catch (const std::exception& e) {
+    CHECK(false, "%s: wrong exception type: %s", what, e.what());
+    return;
+  }
+  CHECK(false, "%s: no exception", what);
+}
+
+// max |a - b| / max |b| (b the reference); NaN anywhere gives +inf.
+template <typename A, typename B>
+double relative_error(const A& a, const B& b) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const double x = a[i], y = b[i];
+    if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<double>::infinity();
+    num = std::max(num, std::fabs(x - y));
+    den = std::max(den, std::fabs(y));
+  }
+  return den == 0.0 ? num : num / den;
+}
+
+inline std::vector<float> random_floats(std::mt19937_64& rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// A fresh seed per run (printed, so a failure can be replayed with W2S_TEST_SEED).
+inline uint64_t test_seed() {
+  if (const char* s = std::getenv("W2S_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+  const uint64_t seed = std::random_device{}();
+  std::printf("seed %llu (replay with W2S_TEST_SEED)\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+inline int finish(const char* name) {
+  if (failures() == 0)
+    std::printf("%s: all checks passed\n", name);
+  else
+    std::printf("%s: %d check(s) failed\n", name, failures());
+  return failures() == 0 ? 0 : 1;
+}
+
+}  // namespace w2s_test

@@ -1,0 +1,47 @@
+// sgemm (BLAS or fallback) and the portable blocked GEMM against a float64 product, all four
+// transpose combinations, odd sizes, row strides larger than the rows, alpha and beta.
+#include "check.h"
+#include "w2s/kernels.h"
+
+namespace {
+
+void run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, std::mt19937_64& rng) {
+  const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+  const auto a = w2s_test::random_floats(rng, (ta ? k : m) * lda);
+  const auto b = w2s_test::random_floats(rng, (tb ? n : k) * ldb);
+  const auto c0 = w2s_test::random_floats(rng, m * ldc);
+  std::vector<double> expected(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int64_t p = 0; p < k; ++p) s += double(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      expected[i * n + j] = alpha * s + beta * c0[i * ldc + j];
+    }
+  for (int impl = 0; impl < 2; ++impl) {
+    auto c = c0;
+    (impl == 0 ? w2s::sgemm : w2s::blocked_sgemm)(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    std::vector<float> got(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) got[i * n + j] = c[i * ldc + j];
+    const double e = w2s_test::relative_error(got, expected);
+    CHECK(e <= 1e-5, "%s ta=%d tb=%d M=%ld N=%ld K=%ld: relative error %.3g", impl ? "blocked" : "sgemm", ta, tb, (long)m,
+          (long)n, (long)k, e);
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(w2s_test::test_seed());
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      run(ta, tb, 1, 1, 1, 1.0f, 0.0f, rng);
+      run(ta, tb, 37, 45, 300, 1.0f, 0.0f, rng);
+      run(ta, tb, 130, 600, 70, 0.5f, 2.0f, rng);
+      run(ta, tb, 5, 17, 1000, -1.0f, 1.0f, rng);
+    }
+  w2s_test::expect_throw<w2s::InvalidArgument>(
+      "negative size", [] { w2s::blocked_sgemm(false, false, -1, 2, 2, 1, nullptr, 2, nullptr, 2, 0, nullptr, 2); },
+      "sizes must be >= 0");
+  return w2s_test::finish("gemm");
+}
