@@ -145,18 +145,21 @@ inline std::vector<double> aux_conf_target(const std::vector<double>& z, const s
   return t;
 }
 
-// product target: softmax(z)^beta * y^alpha, normalised (0^0 = 1).
+// product target: softmax(z)^beta * y^alpha, normalised (0^0 = 1), in log space so that rows whose
+// p^beta underflows (|logits| ~ 1e4) still normalise.
 inline std::vector<double> product_target(const std::vector<double>& z, const std::vector<double>& y, int64_t c,
                                           double alpha, double beta) {
   const int64_t n = static_cast<int64_t>(z.size()) / c;
   std::vector<double> t(z.size());
   for (int64_t i = 0; i < n; ++i) {
     const auto lp = log_softmax(&z[i * c], c);
-    double sum = 0.0;
+    double top = -INFINITY;
     for (int64_t j = 0; j < c; ++j) {
-      t[i * c + j] = std::exp(beta * lp[j]) * std::pow(y[i * c + j], alpha);
-      sum += t[i * c + j];
+      t[i * c + j] = beta * lp[j] + (alpha == 0.0 ? 0.0 : alpha * std::log(y[i * c + j]));
+      top = std::max(top, t[i * c + j]);
     }
+    double sum = 0.0;
+    for (int64_t j = 0; j < c; ++j) sum += (t[i * c + j] = std::exp(t[i * c + j] - top));
     for (int64_t j = 0; j < c; ++j) t[i * c + j] /= sum;
   }
   return t;

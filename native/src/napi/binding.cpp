@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -37,6 +38,12 @@ std::string describe(const Napi::Value& v) {
   if (v.IsBoolean()) return "a boolean";
   if (v.IsFunction()) return "a function";
   return "an object";
+}
+
+std::string format_number(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", x);
+  return buffer;
 }
 
 std::string join(const std::vector<int64_t>& xs) {
@@ -258,7 +265,7 @@ float coefficient(Napi::Env env, const Napi::Object& opts, const char* key, doub
   if (!v.IsNumber()) type_error(env, name + " must be a number, got " + describe(v));
   const double x = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(x) || x < 0.0 || x > max)
-    range_error(env, name + " must be a finite number in [0, " + (max > 1e30 ? std::string("Infinity") : std::to_string(max)) +
+    range_error(env, name + " must be a finite number in [0, " + (max > 1e30 ? std::string("Infinity") : format_number(max)) +
                          "], got " + describe(v));
   return static_cast<float>(x);
 }

@@ -1,0 +1,59 @@
+// Fused multi-head attention (native, CPU). Layouts:
+//   q, out, dOut, dq  [B, Tq, H, D]      k, v, dk, dv  [B, Tk, Hkv, D]      lse  [B, H, Tq]
+// Grouped-query attention: query head h uses key/value head floor(h / (H / Hkv)).
+// Causal masking is aligned bottom-right: query i sees keys j <= i + Tk - Tq (needs Tk >= Tq).
+// Every argument is validated by the binding; a bad one throws a TypeError or RangeError naming it.
+import { native } from './native.js';
+import { describe, type Tensor } from './tensor.js';
+
+export interface AttentionOptions {
+  /** Mask keys after each query (default false). */
+  causal?: boolean;
+  /** Score scale (default 1 / sqrt(D)). */
+  scale?: number;
+  /** Per-sequence key lengths [B] (right padding): keys j >= kvLengths[b] are masked. */
+  kvLengths?: Int32Array;
+}
+
+export interface AttentionOutput {
+  /** [B, Tq, H, D] */
+  out: Tensor;
+  /** [B, H, Tq], natural log of each softmax denominator (saved for the backward pass) */
+  lse: Tensor;
+}
+
+export interface AttentionGradients {
+  dq: Tensor;
+  dk: Tensor;
+  dv: Tensor;
+}
+
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionOutput {
+  const { out, lse } = native.attentionForward(q, k, v, opts);
+  const [batch, length, heads, headDim] = q.shape;
+  return {
+    out: { data: out, shape: [batch, length, heads, headDim] },
+    lse: { data: lse, shape: [batch, heads, length] },
+  };
+}
+
+export function attentionBackward(
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  opts: AttentionOptions = {},
+): AttentionGradients {
+  if (lse === null || typeof lse !== 'object') throw new TypeError(`lse must be a tensor {data, shape}, got ${describe(lse)}`);
+  const expected = [q.shape?.[0], q.shape?.[2], q.shape?.[1]];
+  if (!Array.isArray(lse.shape) || lse.shape.length !== 3 || lse.shape.some((d, i) => d !== expected[i]))
+    throw new RangeError(`lse.shape must be [B, H, Tq] = [${expected.join(', ')}], got ${describe(lse.shape)} ${JSON.stringify(lse.shape)}`);
+  const { dq, dk, dv } = native.attentionBackward(dOut, q, k, v, out, lse.data, opts);
+  return {
+    dq: { data: dq, shape: [...q.shape] },
+    dk: { data: dk, shape: [...k.shape] },
+    dv: { data: dv, shape: [...v.shape] },
+  };
+}

@@ -1,0 +1,29 @@
+// @w2s/kernels: the typed API over the native kernels, their tfjs-core references, and tfjs ops
+// that run the native kernels inside tfjs models.
+export { attentionBackward, attentionForward } from './attention.js';
+export type { AttentionGradients, AttentionOptions, AttentionOutput } from './attention.js';
+export { auxConfLoss, productLoss, softXentLoss } from './losses.js';
+export type { LossResult } from './losses.js';
+export {
+  attentionWorkspaceBytes,
+  backendInfo,
+  copyFloat32,
+  describeBackend,
+  numThreads,
+  setNumThreads,
+  sgemm,
+} from './backend.js';
+export type { BackendInfo } from './backend.js';
+export { contiguousStrides, splitFusedQkv } from './tensor.js';
+export type { Tensor } from './tensor.js';
+export {
+  attentionReference,
+  auxConfLossReference,
+  productLossReference,
+  quantile,
+  softXentLossReference,
+} from './tfjs/reference.js';
+export type { ReferenceAttentionOptions } from './tfjs/reference.js';
+export { attentionOp, auxConfLossOp, productLossOp, registerNativeKernels, softXentLossOp } from './tfjs/ops.js';
+export type { AttentionOpOptions } from './tfjs/ops.js';
+export { tf } from './tfjs/tf.js';
