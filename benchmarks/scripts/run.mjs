@@ -1,0 +1,32 @@
+// Bundles src/bench-kernels.ts with esbuild (tfjs-core's gradients are extensionless ES modules
+// that bare Node cannot load) and runs it, passing the command-line arguments through.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outfile = join(root, 'dist', 'bench-kernels.mjs');
+await build({
+  entryPoints: [join(root, 'src', 'bench-kernels.ts')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  external: ['@w2s/native'],
+  // CommonJS dependencies (tfjs-backend-wasm's Emscripten glue) use require() and __dirname.
+  banner: {
+    js: [
+      "import { createRequire as __w2sCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __w2sFileURLToPath } from 'node:url';",
+      'const require = __w2sCreateRequire(import.meta.url);',
+      'const __filename = __w2sFileURLToPath(import.meta.url);',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join(' '),
+  },
+  logLevel: 'warning',
+});
+const result = spawnSync(process.execPath, ['--expose-gc', outfile, ...process.argv.slice(2)], { stdio: 'inherit' });
+process.exit(result.status ?? 1);
