@@ -224,21 +224,15 @@ async function main(): Promise<void> {
     console.log(`  ${row.kernel.padEnd(27)} ${row.impl.padEnd(12)} ${String(row.threads).padStart(2)} thr  [${row.shape.join(', ')}]  ${row.ms.toFixed(2)} ms${rate}`);
   };
 
-  // Yardsticks: sgemm 1024^3 and a memory copy the size of a loss's inputs plus outputs.
+  // Yardsticks: sgemm 1024^3 and a memory copy the size of a loss's inputs plus outputs, timed
+  // after the native kernels: OpenBLAS's threads keep spinning for a while after a call and would
+  // slow whatever runs next.
   const gemmImpl: Impl = info.blas.startsWith('openblas') ? 'openblas' : 'blocked-gemm';
   const a = randomArray(GEMM_SIZE * GEMM_SIZE);
   const b = randomArray(GEMM_SIZE * GEMM_SIZE);
   const copyFloats = lossRows * LOSS_CLASSES * 3;
   const src = randomArray(copyFloats);
   const dst = new Float32Array(copyFloats);
-  for (const threads of threadCounts) {
-    setNumThreads(threads);
-    const g = time(() => sgemm(a, b, GEMM_SIZE, GEMM_SIZE, GEMM_SIZE), opts.reps, opts.budget);
-    add({ kernel: 'sgemm', impl: gemmImpl, threads, shape: [GEMM_SIZE, GEMM_SIZE, GEMM_SIZE], ...g }, 2 * GEMM_SIZE ** 3);
-    const m = time(() => copyFloat32(dst, src), opts.reps, opts.budget);
-    add({ kernel: 'memcpy', impl: 'memcpy', threads, shape: [copyFloats], ...m }, null);
-  }
-
   // Native attention and losses.
   const attentionInputs = attentionShapes.map(([B, H, T, D]) => {
     const make = (): Tensor => ({ data: randomArray(B * T * H * D), shape: [B, T, H, D] });
@@ -268,6 +262,14 @@ async function main(): Promise<void> {
       add({ kernel: kernel as Kernel, impl: 'native', threads, shape: [lossRows, LOSS_CLASSES], ...t }, null);
     }
   }
+  for (const threads of threadCounts) {
+    setNumThreads(threads);
+    const m = time(() => copyFloat32(dst, src), opts.reps, opts.budget);
+    add({ kernel: 'memcpy', impl: 'memcpy', threads, shape: [copyFloats], ...m }, null);
+    const g = time(() => sgemm(a, b, GEMM_SIZE, GEMM_SIZE, GEMM_SIZE), opts.reps, opts.budget);
+    add({ kernel: 'sgemm', impl: gemmImpl, threads, shape: [GEMM_SIZE, GEMM_SIZE, GEMM_SIZE], ...g }, 2 * GEMM_SIZE ** 3);
+  }
+
   setNumThreads(opts.threads);
   const memory = opts.quick ? null : measureMemory(opts.threads);
 

@@ -37,11 +37,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 int64_t round_up16(int64_t x) { return (x + 15) / 16 * 16; }
 
-const Vec& lane_index() {
-  static const Vec iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  return iota;
-}
-
 // Everything the tile loops need, derived once per call.
 struct Problem {
   int64_t B, Tq, Tk, H, Hkv, D, group;
@@ -127,7 +122,7 @@ void forward_tile(const Problem& p, const ConstView4& q, const ConstView4& k, co
       const float visible = static_cast<float>(p.visible_in_tile(i0 + r, j0, cols));
       Vec vmax = simd::splat(kNegInf);
       for (int64_t c = 0; c < vecs; ++c) {
-        const Vec idx = lane_index() + static_cast<float>(c * kLanes);
+        const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
         const Vec x = idx < visible ? simd::load(srow + c * kLanes) * scale : simd::splat(kNegInf);
         simd::store(srow + c * kLanes, x);
         vmax = simd::max(vmax, x);
@@ -215,7 +210,7 @@ void dq_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const C
       float* srow = s + r * kKTile;
       const float* dprow = dp + r * kKTile;
       for (int64_t c = 0; c < vecs; ++c) {
-        const Vec idx = lane_index() + static_cast<float>(c * kLanes);
+        const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
         const Vec e = simd::exp(simd::load(srow + c * kLanes) * scale - l);
         const Vec prob = idx < visible ? e : Vec{};
         simd::store(srow + c * kLanes, prob * (simd::load(dprow + c * kLanes) - dl));
@@ -275,7 +270,7 @@ void dkdv_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const
         float* strow = st + r * kQTile;
         float* dprow = dpt + r * kQTile;
         for (int64_t c = 0; c < vecs; ++c) {
-          const Vec idx = lane_index() + static_cast<float>(c * kLanes);
+          const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
           const Vec e = simd::exp(simd::load(strow + c * kLanes) * scale - simd::load(lse_tile + c * kLanes));
           const Vec prob = (idx >= first) & (idx < last) ? e : Vec{};
           simd::store(strow + c * kLanes, prob);

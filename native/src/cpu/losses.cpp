@@ -49,8 +49,30 @@ Vec gather(const float* base, int64_t stride, int rows, float fill) {
   for (int r = 0; r < rows; ++r) v[r] = base[r * stride];
   return v;
 }
-void scatter(float* base, int64_t stride, int rows, Vec v) {
-  for (int r = 0; r < rows; ++r) base[r * stride] = v[r];
+
+// Loads class j of rows [row0, row0 + rows) into out[j], one row per lane. Binary full blocks
+// (the common case) take two vector loads and a deinterleave instead of 32 scalar loads.
+void load_classes(const float* src, int64_t row0, int rows, int64_t c, float fill, Vec* out) {
+  if (c == 2 && rows == kLanes) {
+    const Vec a = simd::load(src + row0 * 2), b = simd::load(src + row0 * 2 + kLanes);
+    out[0] = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    out[1] = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return;
+  }
+  for (int64_t j = 0; j < c; ++j) out[j] = gather(src + row0 * c + j, c, rows, fill);
+}
+
+// The inverse of load_classes: writes lanes [0, rows) of in[j] to class j of the rows.
+void store_classes(float* dst, int64_t row0, int rows, int64_t c, const Vec* in) {
+  if (c == 2 && rows == kLanes) {
+    simd::store(dst + row0 * 2,
+                __builtin_shufflevector(in[0], in[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    simd::store(dst + row0 * 2 + kLanes,
+                __builtin_shufflevector(in[0], in[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+    return;
+  }
+  for (int64_t j = 0; j < c; ++j)
+    for (int r = 0; r < rows; ++r) dst[(row0 + r) * c + j] = in[j][r];
 }
 
 bool any(IVec mask) {
@@ -118,11 +140,8 @@ struct ChunkResult {
 // Loads a block's z and y (classes in registers/stack), validates it; false (with error) if bad.
 bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t c, std::vector<Vec>& zc,
                 std::vector<Vec>& yc, const char* targets, ChunkResult& result) {
-  const float fill_y = 1.0f / static_cast<float>(c);
-  for (int64_t j = 0; j < c; ++j) {
-    zc[j] = gather(z + row0 * c + j, c, rows, 0.0f);
-    yc[j] = gather(y + row0 * c + j, c, rows, fill_y);
-  }
+  load_classes(z, row0, rows, c, 0.0f, zc.data());
+  load_classes(y, row0, rows, c, 1.0f / static_cast<float>(c), yc.data());
   if (!any(check_block(zc.data(), yc.data(), c))) return true;
   result.error = diagnose(z, y, row0, rows, c, targets);
   return result.error.message.empty();
@@ -140,18 +159,27 @@ void p0_chunk(const float* z, const float* y, int64_t n, float* dz, const char* 
     const Vec d = zc[1] - zc[0];
     const Vec e = simd::exp(-(d > Vec{} ? d : -d));
     const Vec big = simd::splat(1.0f) / (simd::splat(1.0f) + e);
-    const Vec p0 = d > Vec{} ? simd::splat(1.0f) - big : big;
-    scatter(dz + row0 * 2, 2, rows, p0);
+    const Vec out[2] = {d > Vec{} ? simd::splat(1.0f) - big : big, Vec{}};
+    store_classes(dz, row0, rows, 2, out);  // p0 in dz[:, 0]; dz[:, 1] is written by pass 2
     for (int r = 0; r < rows; ++r) result.target1_sum += yc[1][r];
   }
 }
 
 void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz,
                 int64_t chunk, ChunkResult& result) {
-  std::vector<Vec> zc(c), yc(c), tc(c);
+  std::vector<Vec> zc(c), yc(c), tc(c), ec(c);
   const Vec inv_n = simd::splat(static_cast<float>(1.0 / static_cast<double>(n)));
   const Vec alpha = simd::splat(spec.alpha), keep = simd::splat(1.0f - spec.alpha), beta = simd::splat(spec.beta);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
+  // Row losses are summed per lane in float over 16 blocks at most, then into doubles.
+  Vec block_sum = Vec{};
+  std::array<double, kLanes> lane_sum{};
+  int blocks_in_sum = 0;
+  const auto flush = [&] {
+    for (int i = 0; i < kLanes; ++i) lane_sum[i] += block_sum[i];
+    block_sum = Vec{};
+    blocks_in_sum = 0;
+  };
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
     if (!load_block(z, y, row0, rows, c, zc, yc, spec.targets, result)) return;
@@ -166,8 +194,8 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
     }
     Vec others = Vec{};
     for (int64_t j = 0; j < c; ++j) {
-      const Vec e = simd::exp(zc[j] - zmax);
-      others += argmax == static_cast<int32_t>(j) ? Vec{} : e;
+      ec[j] = simd::exp(zc[j] - zmax);
+      others += argmax == static_cast<int32_t>(j) ? Vec{} : ec[j];
     }
     const Vec log_norm = simd::log1p(others);
     const Vec inv_norm = simd::splat(1.0f) / (simd::splat(1.0f) + others);
@@ -178,8 +206,9 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
         break;
       case LossKind::AuxConf:
         if (spec.binary_threshold) {
-          const Vec p0 = gather(dz + row0 * 2, 2, rows, 0.0f);  // from pass 1
-          const IVec hard0 = p0 >= simd::splat(spec.threshold);
+          Vec p0[2];
+          load_classes(dz, row0, rows, 2, 0.0f, p0);  // p0[0]: p0 from pass 1
+          const IVec hard0 = p0[0] >= simd::splat(spec.threshold);
           const Vec yhat0 = hard0 ? simd::splat(1.0f) : Vec{};
           tc[0] = keep * yc[0] + alpha * yhat0;
           tc[1] = keep * yc[1] + alpha * (simd::splat(1.0f) - yhat0);
@@ -216,14 +245,15 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
     for (int64_t j = 0; j < c; ++j) {
       row_loss += tc[j] * (log_norm + (zmax - zc[j]));
       const IVec is_max = argmax == static_cast<int32_t>(j);
-      const Vec p_minus_t = is_max ? (simd::splat(1.0f) - tc[j]) - others * inv_norm
-                                   : simd::exp(zc[j] - zmax) * inv_norm - tc[j];
-      scatter(dz + row0 * c + j, c, rows, p_minus_t * inv_n);
+      const Vec p_minus_t = is_max ? (simd::splat(1.0f) - tc[j]) - others * inv_norm : ec[j] * inv_norm - tc[j];
+      tc[j] = p_minus_t * inv_n;  // tc now holds the gradient
     }
-    double block = 0.0;
-    for (int r = 0; r < rows; ++r) block += row_loss[r];
-    result.loss += block;
+    store_classes(dz, row0, rows, c, tc.data());
+    block_sum += rows == kLanes ? row_loss : (simd::lane_index() < static_cast<float>(rows) ? row_loss : Vec{});
+    if (++blocks_in_sum == 16) flush();
   }
+  flush();
+  for (double x : lane_sum) result.loss += x;
 }
 
 // Runs fn(chunk, result) over all chunks in parallel; throws the first error by row order.
@@ -275,18 +305,14 @@ float float_of(uint32_t u) {
   return x;
 }
 
-// Histograms of key(value) over values[i * stride], i < n, for values where filter(bits) holds.
-template <typename Key, typename Filter>
-std::vector<int64_t> histogram(const float* values, int64_t stride, int64_t n, Key key, Filter filter) {
+// Histogram of the top 16 bits of values[i * stride], i < n.
+std::vector<int64_t> high_histogram(const float* values, int64_t stride, int64_t n) {
   const int parts = std::max(1, parallel::threads());
   std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
   parallel::for_each(parts, [&](int64_t part, int) {
     auto& h = partial[part];
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
-    for (int64_t i = begin; i < end; ++i) {
-      const uint32_t u = bits_of(values[i * stride]);
-      if (filter(u)) ++h[key(u)];
-    }
+    for (int64_t i = begin; i < end; ++i) ++h[bits_of(values[i * stride]) >> 16];
   });
   for (int p = 1; p < parts; ++p)
     for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
@@ -303,22 +329,39 @@ std::pair<uint32_t, int64_t> find_rank(const std::vector<int64_t>& hist, int64_t
   return {static_cast<uint32_t>(hist.size() - 1), below};
 }
 
-// The value of rank k and of rank k + 1 (k + 1 < n) among values[i * stride].
+// The value of rank k and of rank k + 1 (k + 1 < n) among values[i * stride], in two passes:
+// a histogram of the top 16 bits finds the bin of rank k; a second pass makes the histogram of the
+// low 16 bits within that bin and, for rank k + 1, finds the smallest value of the next bin.
 std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_t n, int64_t k) {
-  const auto high = histogram(values, stride, n, [](uint32_t u) { return u >> 16; }, [](uint32_t) { return true; });
+  const auto high = high_histogram(values, stride, n);
   const auto [hbin, hbelow] = find_rank(high, k);
-  const auto low = histogram(values, stride, n, [](uint32_t u) { return u & 0xffff; },
-                             [hb = hbin](uint32_t u) { return (u >> 16) == hb; });
+  uint32_t next_bin = hbin + 1;
+  while (next_bin < high.size() && high[next_bin] == 0) ++next_bin;
+
+  const int parts = std::max(1, parallel::threads());
+  std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
+  std::vector<uint32_t> next_min(parts, UINT32_MAX);
+  parallel::for_each(parts, [&](int64_t part, int) {
+    auto& h = partial[part];
+    uint32_t smallest = UINT32_MAX;
+    const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
+    for (int64_t i = begin; i < end; ++i) {
+      const uint32_t u = bits_of(values[i * stride]);
+      if ((u >> 16) == hbin) ++h[u & 0xffff];
+      else if ((u >> 16) == next_bin && u < smallest) smallest = u;
+    }
+    next_min[part] = smallest;
+  });
+  for (int p = 1; p < parts; ++p)
+    for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
+  const auto& low = partial[0];
   const auto [lbin, lbelow] = find_rank(low, k - hbelow);
   const uint32_t kth = (hbin << 16) | lbin;
   const int64_t at_most_kth = hbelow + lbelow + low[lbin];  // elements <= value of rank k
   if (k + 1 >= n || at_most_kth > k + 1) return {float_of(kth), float_of(kth)};
-  uint32_t next = UINT32_MAX;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = bits_of(values[i * stride]);
-    if (u > kth && u < next) next = u;
-  }
-  return {float_of(kth), float_of(next)};
+  for (uint32_t b = lbin + 1; b < low.size(); ++b)
+    if (low[b] > 0) return {float_of(kth), float_of((hbin << 16) | b)};
+  return {float_of(kth), float_of(*std::min_element(next_min.begin(), next_min.end()))};
 }
 
 }  // namespace

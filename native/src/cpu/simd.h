@@ -27,6 +27,9 @@ inline float reduce_max(Vec v) {
   for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
   return m;
 }
+// {0, 1, ..., 15}: compared with a count to mask the lanes past it.
+inline Vec lane_index() { return Vec{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+
 inline Vec max(Vec a, Vec b) { return a > b ? a : b; }
 
 // exp(x) to ~2 ulp on [-87.3, 88.7]; exactly 0 below (so exp(-inf) == 0, which masking relies on).
