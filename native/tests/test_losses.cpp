@@ -90,6 +90,7 @@ void hand_cases() {
   CHECK(std::fabs(loss - expected) < 1e-5, "ties: loss %.9g, expected %.9g", loss, expected);
 
   // Every prediction the same: t equals it, every row hardens to class 0.
+  z.resize(8);
   for (int i = 0; i < 4; ++i) {
     z[2 * i] = 0.7f;
     z[2 * i + 1] = -0.3f;
@@ -98,6 +99,15 @@ void hand_cases() {
   loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
   const double p0 = 1.0 / (1.0 + std::exp(-1.0));
   CHECK(std::fabs(loss + std::log(p0)) < 1e-6, "all equal: loss %.9g, expected %.9g", loss, -std::log(p0));
+  // Saturation: margins z0 - z1 = -3, 16, 20, 25 give p0 = 1 - 1e-7, 1 - 2e-9, 1 - 1e-11 for the last
+  // three, which float32 rounds to 0.99999988, 1, 1. mean y1 = 5/6 puts the quantile at position
+  // 2.5, between p0(20) and p0(25): exactly, only the row with margin 25 hardens to class 0.
+  z = {-3.0f, 0.0f, 16.0f, 0.0f, 20.0f, 0.0f, 25.0f, 0.0f};
+  y = {0.0f, 1.0f, 0.0f, 1.0f, 0.0f, 1.0f, 2.0f / 3, 1.0f / 3};
+  loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
+  const auto softplus = [](double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
+  expected = (softplus(-3) + softplus(16) + softplus(20) + softplus(-25)) / 4;
+  CHECK(std::fabs(loss - expected) < 1e-5 * expected, "saturated p0: loss %.9g, expected %.9g", loss, expected);
   // alpha = 0 is plain xent whatever the threshold.
   std::vector<float> dz_xent(8);
   const double xent = w2s::soft_xent_loss(z.data(), y.data(), 4, 2, dz_xent.data());

@@ -109,8 +109,9 @@ double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, floa
 
 // Auxiliary confidence loss: CE(z, (1 - alpha) y + alpha yhat), yhat hardened student predictions
 // (stop-gradient). C == 2: p0 = softmax(z)[:,0], t = quantile(p0, mean(y[:,1])) with linear
-// interpolation (torch.quantile), yhat = class 0 where p0 >= t else class 1. C > 2: yhat is the
-// one-hot argmax of z (first index on ties).
+// interpolation (torch.quantile), yhat = class 0 where p0 >= t else class 1, evaluated exactly
+// through the order statistics of the margin z0 - z1 (p0 itself saturates in float32). C > 2:
+// yhat is the one-hot argmax of z (first index on ties).
 double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name = "targets");
 

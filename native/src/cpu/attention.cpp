@@ -7,13 +7,16 @@
 // Forward, one work item per (b, h, query tile):
 //   S = scale * Q K^T (Br x Bc), m = running row max, P = exp(S - m), l = running row sum,
 //   Oacc = Oacc * exp(m_old - m_new) + P V; finally O = Oacc / l, lse = m + log l.
-// Backward, two passes so that every output element has exactly one writer (no atomics, no
-// per-thread copies of dQ/dK/dV), with P recomputed from the saved lse:
+// Backward, with P recomputed from the saved lse; every output element has exactly one writer
+// (no atomics, no per-thread copies of dQ/dK/dV):
 //   delta_i = sum_d dO_id O_id, P = exp(S - lse), dP = dO V^T, dS = P * (dP - delta)
-//   pass 1, one item per (b, kv head, key tile):   dV = sum P^T dO, dK = scale * sum dS^T Q
-//           (summed over the query heads of the group and over the query tiles)
-//   pass 2, one item per (b, h, query tile):        dQ = scale * sum dS K
-// Scratch: per thread, a few tiles (O(threads x tile)), kept in thread-local buffers.
+//   dV = sum P^T dO, dK = scale * sum dS^T Q, dQ = scale * sum dS K
+// - single pass, one item per (b, kv head), when there are enough of them for the threads: the
+//   item walks the key tiles, and for each, the query tiles of its query heads (5 tile products);
+// - otherwise two passes over finer items: (b, kv head, key tile) for dK, dV, then
+//   (b, h, query tile) for dQ, recomputing S and dP (7 tile products).
+// Under a causal mask, rows go by groups of 16 so that the masked corner of a diagonal tile is
+// skipped. Scratch: per thread, a few tiles (O(threads x tile)), kept in thread-local buffers.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -52,6 +55,9 @@ struct Problem {
         causal(o.causal), causal_offset(s.kv_len - s.q_len), kv_lengths(o.kv_lengths) {}
 
   int64_t keys(int64_t b) const { return kv_lengths ? kv_lengths[b] : Tk; }
+  // Rows handled together within a tile. Under a causal mask, groups of 16 skip the masked corner
+  // of the diagonal tiles; otherwise the whole tile is one group.
+  int64_t row_group() const { return causal ? 16 : kQTile; }
   int64_t query_tiles() const { return (Tq + kQTile - 1) / kQTile; }
   int64_t key_tiles() const { return (Tk + kKTile - 1) / kKTile; }
   // Keys [0, end) that any query of rows [i0, i0 + rows) may see.
@@ -114,42 +120,50 @@ void forward_tile(const Problem& p, const ConstView4& q, const ConstView4& k, co
   const Vec scale = simd::splat(p.scale);
   for (int64_t j0 = 0; j0 < key_end; j0 += kKTile) {
     const int64_t cols = std::min(kKTile, key_end - j0);
-    const int64_t vecs = round_up16(cols) / kLanes;
     pack_transposed(kbase + j0 * k.stride[1], k.stride[1], cols, D, kt, kKTile);
-    cpu::tile_gemm<false>(rows, vecs * kLanes, D, qbase, q.stride[1], 1, kt, kKTile, s, kKTile);
-    for (int64_t r = 0; r < rows; ++r) {
-      float* srow = s + r * kKTile;
-      const float visible = static_cast<float>(p.visible_in_tile(i0 + r, j0, cols));
-      Vec vmax = simd::splat(kNegInf);
-      for (int64_t c = 0; c < vecs; ++c) {
-        const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
-        const Vec x = idx < visible ? simd::load(srow + c * kLanes) * scale : simd::splat(kNegInf);
-        simd::store(srow + c * kLanes, x);
-        vmax = simd::max(vmax, x);
+    for (int64_t g0 = 0; g0 < rows; g0 += p.row_group()) {
+      const int64_t group_rows = std::min(p.row_group(), rows - g0);
+      // Keys of this tile that the group's last (most-seeing) row sees: nothing past them is computed.
+      const int64_t reach = p.visible_in_tile(i0 + g0 + group_rows - 1, j0, cols);
+      if (reach <= 0) continue;
+      const int64_t vecs = round_up16(reach) / kLanes;
+      float* sg = s + g0 * kKTile;
+      cpu::tile_gemm<false>(group_rows, vecs * kLanes, D, qbase + g0 * q.stride[1], q.stride[1], 1, kt, kKTile, sg,
+                            kKTile);
+      for (int64_t r = g0; r < g0 + group_rows; ++r) {
+        float* srow = s + r * kKTile;
+        const float visible = static_cast<float>(p.visible_in_tile(i0 + r, j0, cols));
+        Vec vmax = simd::splat(kNegInf);
+        for (int64_t c = 0; c < vecs; ++c) {
+          const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
+          const Vec x = idx < visible ? simd::load(srow + c * kLanes) * scale : simd::splat(kNegInf);
+          simd::store(srow + c * kLanes, x);
+          vmax = simd::max(vmax, x);
+        }
+        const float m_old = row_max[r];
+        const float m_new = std::max(m_old, simd::reduce_max(vmax));
+        if (m_new == kNegInf) {  // no visible key yet (never after the first tile): P row is 0
+          std::fill(srow, srow + reach, 0.0f);
+          continue;
+        }
+        const Vec m = simd::splat(m_new);
+        Vec vsum = Vec{};
+        for (int64_t c = 0; c < vecs; ++c) {
+          const Vec e = simd::exp(simd::load(srow + c * kLanes) - m);
+          simd::store(srow + c * kLanes, e);
+          vsum += e;
+        }
+        const float correction = std::exp(m_old - m_new);
+        row_sum[r] = row_sum[r] * correction + simd::reduce_sum(vsum);
+        row_max[r] = m_new;
+        if (correction != 1.0f) {
+          const Vec cv = simd::splat(correction);
+          float* arow = acc + r * D;
+          for (int64_t d = 0; d < D; d += kLanes) simd::store(arow + d, simd::load(arow + d) * cv);
+        }
       }
-      const float m_old = row_max[r];
-      const float m_new = std::max(m_old, simd::reduce_max(vmax));
-      if (m_new == kNegInf) continue;  // no visible key in this tile and none before: P row is 0
-      const Vec m = simd::splat(m_new);
-      Vec vsum = Vec{};
-      for (int64_t c = 0; c < vecs; ++c) {
-        const Vec e = simd::exp(simd::load(srow + c * kLanes) - m);
-        simd::store(srow + c * kLanes, e);
-        vsum += e;
-      }
-      const float correction = std::exp(m_old - m_new);
-      row_sum[r] = row_sum[r] * correction + simd::reduce_sum(vsum);
-      row_max[r] = m_new;
-      if (correction != 1.0f) {
-        const Vec cv = simd::splat(correction);
-        float* arow = acc + r * D;
-        for (int64_t d = 0; d < D; d += kLanes) simd::store(arow + d, simd::load(arow + d) * cv);
-      }
+      cpu::tile_gemm<true>(group_rows, D, reach, sg, kKTile, 1, vbase + j0 * v.stride[1], v.stride[1], acc + g0 * D, D);
     }
-    // Rows whose tile was fully masked hold -inf in S: zero them so the product adds nothing.
-    for (int64_t r = 0; r < rows; ++r)
-      if (row_max[r] == kNegInf) std::fill(s + r * kKTile, s + r * kKTile + cols, 0.0f);
-    cpu::tile_gemm<true>(rows, D, cols, s, kKTile, 1, vbase + j0 * v.stride[1], v.stride[1], acc, D);
   }
   float* lse_row = lse + (b * p.H + h) * p.Tq + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -173,7 +187,7 @@ void row_deltas(const Problem& p, const ConstView4& out, const ConstView4& dout,
   }
 }
 
-// Pass 2: dQ for one (b, h, query tile).
+// dQ for one (b, h, query tile) (the second pass of the two-pass backward).
 void dq_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const ConstView4& v, const ConstView4& out,
              const float* lse, const ConstView4& dout, View4 dq, int64_t b, int64_t h, int64_t qt) {
   const int64_t D = p.D;
@@ -182,9 +196,9 @@ void dq_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const C
   const int64_t kvh = h / p.group;
   float* kt = thread_scratch(dq_scratch_floats(D));  // K^T tile [D][Bc]
   float* vt = kt + D * kKTile;                        // V^T tile [D][Bc]
-  float* s = vt + D * kKTile;                         // S -> P -> dS [Br][Bc]
+  float* s = vt + D * kKTile;                         // S -> P -> scale * dS [Br][Bc]
   float* dp = s + kQTile * kKTile;                    // dP [Br][Bc]
-  float* acc = dp + kQTile * kKTile;                  // dQacc [Br][D]
+  float* acc = dp + kQTile * kKTile;                  // dQ [Br][D]
   float* delta = acc + kQTile * D;                    // [Br]
   std::fill(acc, acc + rows * D, 0.0f);
   row_deltas(p, out, dout, b, h, i0, rows, delta);
@@ -198,43 +212,54 @@ void dq_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const C
   const Vec scale = simd::splat(p.scale);
   for (int64_t j0 = 0; j0 < key_end; j0 += kKTile) {
     const int64_t cols = std::min(kKTile, key_end - j0);
-    const int64_t vecs = round_up16(cols) / kLanes;
     pack_transposed(kbase + j0 * k.stride[1], k.stride[1], cols, D, kt, kKTile);
     pack_transposed(vbase + j0 * v.stride[1], v.stride[1], cols, D, vt, kKTile);
-    cpu::tile_gemm<false>(rows, vecs * kLanes, D, qbase, q.stride[1], 1, kt, kKTile, s, kKTile);
-    cpu::tile_gemm<false>(rows, vecs * kLanes, D, dobase, dout.stride[1], 1, vt, kKTile, dp, kKTile);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float visible = static_cast<float>(p.visible_in_tile(i0 + r, j0, cols));
-      const Vec l = simd::splat(lse_row[r]);
-      const Vec dl = simd::splat(delta[r]);
-      float* srow = s + r * kKTile;
-      const float* dprow = dp + r * kKTile;
-      for (int64_t c = 0; c < vecs; ++c) {
-        const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
-        const Vec e = simd::exp(simd::load(srow + c * kLanes) * scale - l);
-        const Vec prob = idx < visible ? e : Vec{};
-        simd::store(srow + c * kLanes, prob * (simd::load(dprow + c * kLanes) - dl));
+    for (int64_t g0 = 0; g0 < rows; g0 += p.row_group()) {
+      const int64_t group_rows = std::min(p.row_group(), rows - g0);
+      const int64_t reach = p.visible_in_tile(i0 + g0 + group_rows - 1, j0, cols);
+      if (reach <= 0) continue;
+      const int64_t vecs = round_up16(reach) / kLanes;
+      cpu::tile_gemm<false>(group_rows, vecs * kLanes, D, qbase + g0 * q.stride[1], q.stride[1], 1, kt, kKTile,
+                            s + g0 * kKTile, kKTile);
+      cpu::tile_gemm<false>(group_rows, vecs * kLanes, D, dobase + g0 * dout.stride[1], dout.stride[1], 1, vt, kKTile,
+                            dp + g0 * kKTile, kKTile);
+      for (int64_t r = g0; r < g0 + group_rows; ++r) {
+        const float visible = static_cast<float>(p.visible_in_tile(i0 + r, j0, cols));
+        const Vec l = simd::splat(lse_row[r]);
+        const Vec dl = simd::splat(delta[r]);
+        float* srow = s + r * kKTile;
+        const float* dprow = dp + r * kKTile;
+        for (int64_t c = 0; c < vecs; ++c) {
+          const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
+          const Vec e = simd::exp(simd::load(srow + c * kLanes) * scale - l);
+          const Vec prob = idx < visible ? e : Vec{};
+          simd::store(srow + c * kLanes, scale * prob * (simd::load(dprow + c * kLanes) - dl));
+        }
       }
+      cpu::tile_gemm<true>(group_rows, D, reach, s + g0 * kKTile, kKTile, 1, kbase + j0 * k.stride[1], k.stride[1],
+                           acc + g0 * D, D);
     }
-    cpu::tile_gemm<true>(rows, D, cols, s, kKTile, 1, kbase + j0 * k.stride[1], k.stride[1], acc, D);
   }
   for (int64_t r = 0; r < rows; ++r) {
     float* g = at(dq, b, i0 + r, h);
-    for (int64_t d = 0; d < D; d += kLanes) simd::store(g + d, simd::load(acc + r * D + d) * scale);
+    for (int64_t d = 0; d < D; d += kLanes) simd::store(g + d, simd::load(acc + r * D + d));
   }
 }
 
-// Pass 1: dK and dV for one (b, kv head, key tile), summed over the group's query heads.
+// dK and dV for one (b, kv head, key tile), summed over the group's query heads and query tiles.
+// With fused_dq, also adds this key tile's share of dQ into dq (which the caller owns and zeroed):
+// the single-pass backward. Without it, dq_tile computes dQ in a second pass.
 void dkdv_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const ConstView4& v, const ConstView4& out,
-               const float* lse, const ConstView4& dout, View4 dk, View4 dv, int64_t b, int64_t kvh, int64_t kt_index) {
+               const float* lse, const ConstView4& dout, View4 dk, View4 dv, const View4* fused_dq, int64_t b,
+               int64_t kvh, int64_t kt_index) {
   const int64_t D = p.D;
   const int64_t j0 = kt_index * kKTile;
-  const int64_t tile_rows = std::min(kKTile, p.Tk - j0);             // rows of dK/dV written
+  const int64_t tile_rows = std::min(kKTile, p.Tk - j0);                            // rows of dK/dV written
   const int64_t rows = std::max<int64_t>(0, std::min(tile_rows, p.keys(b) - j0));  // unmasked keys
   float* qt = thread_scratch(dkdv_scratch_floats(D));  // Q^T tile [D][Br]
   float* dot = qt + D * kQTile;                         // dO^T tile [D][Br]
   float* st = dot + D * kQTile;                         // S^T -> P^T [Bc][Br]
-  float* dpt = st + kKTile * kQTile;                    // dP^T -> dS^T [Bc][Br]
+  float* dpt = st + kKTile * kQTile;                    // dP^T -> scale * dS^T [Bc][Br]
   float* dk_acc = dpt + kKTile * kQTile;                // [Bc][D]
   float* dv_acc = dk_acc + kKTile * D;                  // [Bc][D]
   float* delta = dv_acc + kKTile * D;                   // [Br]
@@ -251,7 +276,7 @@ void dkdv_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const
     const int64_t h = kvh * p.group + g;
     for (int64_t i0 = first_query / kQTile * kQTile; i0 < p.Tq; i0 += kQTile) {
       const int64_t qrows = std::min(kQTile, p.Tq - i0);
-      const int64_t vecs = round_up16(qrows) / kLanes;
+      const int64_t qvecs = round_up16(qrows) / kLanes;
       const float* qbase = at(q, b, i0, h);
       const float* dobase = at(dout, b, i0, h);
       pack_transposed(qbase, q.stride[1], qrows, D, qt, kQTile);
@@ -259,33 +284,49 @@ void dkdv_tile(const Problem& p, const ConstView4& q, const ConstView4& k, const
       row_deltas(p, out, dout, b, h, i0, qrows, delta);
       const float* lse_row = lse + (b * p.H + h) * p.Tq + i0;
       std::copy(lse_row, lse_row + qrows, lse_tile);
-      std::fill(lse_tile + qrows, lse_tile + vecs * kLanes, 0.0f);
-      std::fill(delta + qrows, delta + vecs * kLanes, 0.0f);
-      cpu::tile_gemm<false>(rows, vecs * kLanes, D, kbase, k.stride[1], 1, qt, kQTile, st, kQTile);
-      cpu::tile_gemm<false>(rows, vecs * kLanes, D, vbase, v.stride[1], 1, dot, kQTile, dpt, kQTile);
-      for (int64_t r = 0; r < rows; ++r) {
-        // Query lanes [first, qrows) see key j0 + r.
-        const float first = p.causal ? static_cast<float>(j0 + r - p.causal_offset - i0) : 0.0f;
-        const float last = static_cast<float>(qrows);
-        float* strow = st + r * kQTile;
-        float* dprow = dpt + r * kQTile;
-        for (int64_t c = 0; c < vecs; ++c) {
-          const Vec idx = simd::lane_index() + static_cast<float>(c * kLanes);
-          const Vec e = simd::exp(simd::load(strow + c * kLanes) * scale - simd::load(lse_tile + c * kLanes));
-          const Vec prob = (idx >= first) & (idx < last) ? e : Vec{};
-          simd::store(strow + c * kLanes, prob);
-          simd::store(dprow + c * kLanes, prob * (simd::load(dprow + c * kLanes) - simd::load(delta + c * kLanes)));
+      std::fill(lse_tile + qrows, lse_tile + qvecs * kLanes, 0.0f);
+      std::fill(delta + qrows, delta + qvecs * kLanes, 0.0f);
+      for (int64_t g0 = 0; g0 < rows; g0 += p.row_group()) {
+        const int64_t group_rows = std::min(p.row_group(), rows - g0);
+        // Query lanes [first_lane(r), qrows) see key j0 + r; the group's first key sees the most.
+        const auto first_lane = [&](int64_t r) { return p.causal ? j0 + r - p.causal_offset - i0 : int64_t{0}; };
+        const int64_t lo = std::max<int64_t>(0, first_lane(g0)) / kLanes * kLanes;
+        if (lo >= qrows) continue;
+        const int64_t width = qvecs * kLanes - lo;
+        float* stg = st + g0 * kQTile + lo;
+        float* dptg = dpt + g0 * kQTile + lo;
+        cpu::tile_gemm<false>(group_rows, width, D, kbase + g0 * k.stride[1], k.stride[1], 1, qt + lo, kQTile, stg, kQTile);
+        cpu::tile_gemm<false>(group_rows, width, D, vbase + g0 * v.stride[1], v.stride[1], 1, dot + lo, kQTile, dptg,
+                              kQTile);
+        for (int64_t r = g0; r < g0 + group_rows; ++r) {
+          const float first = static_cast<float>(first_lane(r));
+          const float last = static_cast<float>(qrows);
+          float* strow = st + r * kQTile;
+          float* dprow = dpt + r * kQTile;
+          for (int64_t c = lo; c < qvecs * kLanes; c += kLanes) {
+            const Vec idx = simd::lane_index() + static_cast<float>(c);
+            const Vec e = simd::exp(simd::load(strow + c) * scale - simd::load(lse_tile + c));
+            const Vec prob = (idx >= first) & (idx < last) ? e : Vec{};
+            simd::store(strow + c, prob);
+            simd::store(dprow + c, scale * prob * (simd::load(dprow + c) - simd::load(delta + c)));
+          }
         }
+        const int64_t span = qrows - lo;  // queries [lo, qrows) contribute
+        cpu::tile_gemm<true>(group_rows, D, span, stg, kQTile, 1, dobase + lo * dout.stride[1], dout.stride[1],
+                             dv_acc + g0 * D, D);
+        cpu::tile_gemm<true>(group_rows, D, span, dptg, kQTile, 1, qbase + lo * q.stride[1], q.stride[1],
+                             dk_acc + g0 * D, D);
+        if (fused_dq)  // dQ[i] += sum_r scale dS^T[r][i] K[r]
+          cpu::tile_gemm<true>(span, D, group_rows, dptg, 1, kQTile, kbase + g0 * k.stride[1], k.stride[1],
+                               at(*fused_dq, b, i0 + lo, h), fused_dq->stride[1]);
       }
-      cpu::tile_gemm<true>(rows, D, qrows, st, kQTile, 1, dobase, dout.stride[1], dv_acc, D);
-      cpu::tile_gemm<true>(rows, D, qrows, dpt, kQTile, 1, qbase, q.stride[1], dk_acc, D);
     }
   }
   for (int64_t r = 0; r < tile_rows; ++r) {
     float* gk = at(dk, b, j0 + r, kvh);
     float* gv = at(dv, b, j0 + r, kvh);
     for (int64_t d = 0; d < D; d += kLanes) {
-      simd::store(gk + d, simd::load(dk_acc + r * D + d) * scale);
+      simd::store(gk + d, simd::load(dk_acc + r * D + d));
       simd::store(gv + d, simd::load(dv_acc + r * D + d));
     }
   }
@@ -360,11 +401,23 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
   const Problem p(shape, options);
   const int64_t key_tiles = p.key_tiles();
   const int64_t kv_heads = p.B * p.Hkv;
+  const int threads = parallel::threads();
+  if (kv_heads % threads == 0 || kv_heads >= 4 * threads) {
+    // Single pass: one item per (b, kv head) owns dK, dV and the dQ of its query heads.
+    parallel::for_each(kv_heads, [&](int64_t item, int) {
+      const int64_t b = item / p.Hkv, kvh = item % p.Hkv;
+      for (int64_t h = kvh * p.group; h < (kvh + 1) * p.group; ++h)
+        for (int64_t i = 0; i < p.Tq; ++i) std::fill_n(at(dq, b, i, h), p.D, 0.0f);
+      for (int64_t kt = 0; kt < key_tiles; ++kt) dkdv_tile(p, q, k, v, out, lse, dout, dk, dv, &dq, b, kvh, kt);
+    });
+    return;
+  }
+  // Too few (b, kv head) pairs to keep the threads busy: two passes over finer items, recomputing P.
   // Under a causal mask the first key tiles see the most queries: hand them out first.
   parallel::for_each(key_tiles * kv_heads, [&](int64_t item, int) {
     const int64_t kt = item / kv_heads;
     const int64_t bh = item % kv_heads;
-    dkdv_tile(p, q, k, v, out, lse, dout, dk, dv, bh / p.Hkv, bh % p.Hkv, kt);
+    dkdv_tile(p, q, k, v, out, lse, dout, dk, dv, nullptr, bh / p.Hkv, bh % p.Hkv, kt);
   });
   const int64_t query_tiles = p.query_tiles();
   const int64_t heads = p.B * p.H;

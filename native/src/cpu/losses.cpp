@@ -8,9 +8,14 @@
 //   xent     t = y
 //   logconf  t = (1 - alpha) y + alpha yhat     (yhat: hardened student predictions, see kernels.h)
 //   product  t = normalise(softmax(z)^beta * y^alpha)
-// The binary logconf threshold needs p0 of the whole batch first: pass 1 stores p0 in dz[:, 0] and
-// sums y[:, 1]; the quantile is found by a two-level radix select on the float bits; pass 2 writes
-// the loss and dz.
+// The binary logconf threshold needs the whole batch first. p0 = sigmoid(z0 - z1) is monotone in
+// the logit margin d = z0 - z1, and d does not saturate in float32 where p0 does (p0 = 1 - 1e-9
+// rounds to 1, creating ties that exact arithmetic does not have), so the quantile's order
+// statistics are taken on d: pass 1 stores d in dz[:, 0] and sums y[:, 1]; a two-level radix select
+// on d's bits finds the rows of ranks lo = floor(q (N - 1)) and lo + 1; then, exactly as
+// torch.quantile with linear interpolation followed by p0 >= t: rows with d > d_lo are class 0,
+// rows with d == d_lo are class 0 only when t = p_lo (q (N - 1) is an integer, or d_lo+1 == d_lo),
+// rows with d < d_lo are class 1. Pass 2 writes the loss and dz.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -38,8 +43,9 @@ struct LossSpec {
   LossKind kind;
   float alpha = 0.0f;
   float beta = 0.0f;
-  bool binary_threshold = false;  // logconf with C == 2: yhat from p0 >= threshold
-  float threshold = 0.0f;
+  bool binary_threshold = false;  // logconf with C == 2: yhat from the margin's order statistics
+  float margin_lo = 0.0f;         // d of rank lo
+  bool ties_are_class0 = false;   // rows with d == margin_lo harden to class 0
   const char* targets = "targets";  // the targets' name in error messages
 };
 
@@ -147,20 +153,16 @@ bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t 
   return result.error.message.empty();
 }
 
-// Pass 1 of binary logconf: p0 = softmax(z)[:, 0] into dz[:, 0], sum of y[:, 1].
-void p0_chunk(const float* z, const float* y, int64_t n, float* dz, const char* targets, int64_t chunk,
-              ChunkResult& result) {
+// Pass 1 of binary logconf: the margin d = z0 - z1 into dz[:, 0], the sum of y[:, 1].
+void margin_chunk(const float* z, const float* y, int64_t n, float* dz, const char* targets, int64_t chunk,
+                  ChunkResult& result) {
   std::vector<Vec> zc(2), yc(2);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
     if (!load_block(z, y, row0, rows, 2, zc, yc, targets, result)) return;
-    // p0 = 1 / (1 + exp(z1 - z0)), computed from the larger logit for stability.
-    const Vec d = zc[1] - zc[0];
-    const Vec e = simd::exp(-(d > Vec{} ? d : -d));
-    const Vec big = simd::splat(1.0f) / (simd::splat(1.0f) + e);
-    const Vec out[2] = {d > Vec{} ? simd::splat(1.0f) - big : big, Vec{}};
-    store_classes(dz, row0, rows, 2, out);  // p0 in dz[:, 0]; dz[:, 1] is written by pass 2
+    const Vec out[2] = {zc[0] - zc[1] + Vec{}, Vec{}};  // + 0 turns -0 into +0
+    store_classes(dz, row0, rows, 2, out);                // dz[:, 1] is written by pass 2
     for (int r = 0; r < rows; ++r) result.target1_sum += yc[1][r];
   }
 }
@@ -206,9 +208,10 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
         break;
       case LossKind::AuxConf:
         if (spec.binary_threshold) {
-          Vec p0[2];
-          load_classes(dz, row0, rows, 2, 0.0f, p0);  // p0[0]: p0 from pass 1
-          const IVec hard0 = p0[0] >= simd::splat(spec.threshold);
+          Vec margin[2];
+          load_classes(dz, row0, rows, 2, 0.0f, margin);  // margin[0]: d from pass 1
+          const Vec lo = simd::splat(spec.margin_lo);
+          const IVec hard0 = (margin[0] > lo) | ((margin[0] == lo) & (spec.ties_are_class0 ? IVec{} - 1 : IVec{}));
           const Vec yhat0 = hard0 ? simd::splat(1.0f) : Vec{};
           tc[0] = keep * yc[0] + alpha * yhat0;
           tc[1] = keep * yc[1] + alpha * (simd::splat(1.0f) - yhat0);
@@ -292,27 +295,28 @@ double run_loss(const float* z, const float* y, int64_t n, int64_t c, const Loss
   return total_loss(results, n);
 }
 
-// ---- quantile of p0 (non-negative floats: their bit patterns sort like the values) ----
+// ---- order statistics of floats: radix select on keys that sort like the values ----
 
-uint32_t bits_of(float x) {
+uint32_t key_of(float x) {
   uint32_t u;
   std::memcpy(&u, &x, sizeof u);
-  return u;
+  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
 }
-float float_of(uint32_t u) {
+float float_of_key(uint32_t key) {
+  const uint32_t u = (key & 0x80000000u) ? key & 0x7fffffffu : ~key;
   float x;
   std::memcpy(&x, &u, sizeof x);
   return x;
 }
 
-// Histogram of the top 16 bits of values[i * stride], i < n.
+// Histogram of the top 16 bits of the keys of values[i * stride], i < n.
 std::vector<int64_t> high_histogram(const float* values, int64_t stride, int64_t n) {
   const int parts = std::max(1, parallel::threads());
   std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
   parallel::for_each(parts, [&](int64_t part, int) {
     auto& h = partial[part];
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
-    for (int64_t i = begin; i < end; ++i) ++h[bits_of(values[i * stride]) >> 16];
+    for (int64_t i = begin; i < end; ++i) ++h[key_of(values[i * stride]) >> 16];
   });
   for (int p = 1; p < parts; ++p)
     for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
@@ -346,7 +350,7 @@ std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_
     uint32_t smallest = UINT32_MAX;
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
     for (int64_t i = begin; i < end; ++i) {
-      const uint32_t u = bits_of(values[i * stride]);
+      const uint32_t u = key_of(values[i * stride]);
       if ((u >> 16) == hbin) ++h[u & 0xffff];
       else if ((u >> 16) == next_bin && u < smallest) smallest = u;
     }
@@ -358,10 +362,10 @@ std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_
   const auto [lbin, lbelow] = find_rank(low, k - hbelow);
   const uint32_t kth = (hbin << 16) | lbin;
   const int64_t at_most_kth = hbelow + lbelow + low[lbin];  // elements <= value of rank k
-  if (k + 1 >= n || at_most_kth > k + 1) return {float_of(kth), float_of(kth)};
+  if (k + 1 >= n || at_most_kth > k + 1) return {float_of_key(kth), float_of_key(kth)};
   for (uint32_t b = lbin + 1; b < low.size(); ++b)
-    if (low[b] > 0) return {float_of(kth), float_of((hbin << 16) | b)};
-  return {float_of(kth), float_of(*std::min_element(next_min.begin(), next_min.end()))};
+    if (low[b] > 0) return {float_of_key(kth), float_of_key((hbin << 16) | b)};
+  return {float_of_key(kth), float_of_key(*std::min_element(next_min.begin(), next_min.end()))};
 }
 
 }  // namespace
@@ -383,17 +387,17 @@ double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float
   spec.targets = targets_name;
   if (c == 2) {
     const auto pass1 =
-        run_chunks(n, [&](int64_t chunk, ChunkResult& r) { p0_chunk(z, y, n, dz, targets_name, chunk, r); });
+        run_chunks(n, [&](int64_t chunk, ChunkResult& r) { margin_chunk(z, y, n, dz, targets_name, chunk, r); });
     double target1 = 0.0;
     for (const auto& r : pass1) target1 += r.target1_sum;
     // torch.quantile(p0, q): position q (N - 1) between the sorted values, linear interpolation.
     const double q = std::clamp(target1 / static_cast<double>(n), 0.0, 1.0);
     const double position = q * static_cast<double>(n - 1);
     const int64_t below = std::min<int64_t>(static_cast<int64_t>(std::floor(position)), n - 1);
-    const double weight = position - static_cast<double>(below);
     const auto [lo, hi] = select_ranks(dz, 2, n, below);
     spec.binary_threshold = true;
-    spec.threshold = static_cast<float>(static_cast<double>(lo) + weight * (static_cast<double>(hi) - lo));
+    spec.margin_lo = lo;
+    spec.ties_are_class0 = position == static_cast<double>(below) || hi == lo;
   }
   return run_loss(z, y, n, c, spec, dz);
 }

@@ -19,8 +19,8 @@ export type { Tensor } from './tensor.js';
 export {
   attentionReference,
   auxConfLossReference,
+  hardenBinary,
   productLossReference,
-  quantile,
   softXentLossReference,
 } from './tfjs/reference.js';
 export type { ReferenceAttentionOptions } from './tfjs/reference.js';

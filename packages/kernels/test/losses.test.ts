@@ -127,6 +127,18 @@ describe('logconf, computed by hand', () => {
     expect(auxConfLoss(z, y, 2, { alpha: 0.5 }).loss).toBeCloseTo(expected, 6);
   });
 
+  test('saturated predictions are ordered exactly (by the margin z0 - z1, not the rounded p0)', () => {
+    // Margins -3, 16, 20, 25: float32 rounds p0 of the last three to 0.99999988, 1, 1. mean y1 = 5/6
+    // puts the quantile at position 2.5, between p0(20) and p0(25): only margin 25 is class 0.
+    const z = Float32Array.from([-3, 0, 16, 0, 20, 0, 25, 0]);
+    const y = Float32Array.from([0, 1, 0, 1, 0, 1, 2 / 3, 1 / 3]);
+    const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+    const expected = (softplus(-3) + softplus(16) + softplus(20) + softplus(-25)) / 4;
+    expect(auxConfLoss(z, y, 2, { alpha: 1 }).loss / expected).toBeCloseTo(1, 6);
+    const reference = auxConfLossReference(tf.tensor2d(z, [4, 2]), tf.tensor2d(y, [4, 2]), 1);
+    expect(reference.dataSync()[0] / expected).toBeCloseTo(1, 5);
+  });
+
   test('more than two classes: the hardened target is the argmax', () => {
     const z = Float32Array.from([1, 3, 2, 0, 0, 5]);
     const y = Float32Array.from([1 / 3, 1 / 3, 1 / 3, 1, 0, 0]);

@@ -62,13 +62,20 @@ export function softXentLossReference(logits: tf.Tensor2D, targets: tf.Tensor2D)
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar);
 }
 
-/** torch.quantile(values, q) with linear interpolation, for a 1-D tensor (read back to JS). */
-export function quantile(values: tf.Tensor1D, q: number): number {
-  const sorted = Float32Array.from(values.dataSync()).sort();
+/**
+ * The binary hardening of the auxiliary confidence loss: class 0 where p0 >= t, t = torch.quantile(p0,
+ * q) with linear interpolation. Evaluated exactly on the order statistics of the margin z0 - z1
+ * (p0 = sigmoid(margin) saturates in float32): rows above the rank-floor(q (N - 1)) margin are
+ * class 0; rows equal to it are class 0 only when t equals its p0.
+ */
+export function hardenBinary(margins: ArrayLike<number>, q: number): Uint8Array {
+  const sorted = Float64Array.from(margins).sort();
   const position = q * (sorted.length - 1);
   const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
+  const lo = sorted[below];
+  const hi = sorted[Math.min(below + 1, sorted.length - 1)];
+  const tiesAreClass0 = position === below || hi === lo;
+  return Uint8Array.from(margins, (d) => (d > lo || (d === lo && tiesAreClass0) ? 0 : 1));
 }
 
 /** The auxiliary confidence loss (see ../losses.ts); the hardened target is a constant. */
@@ -77,11 +84,10 @@ export function auxConfLossReference(logits: tf.Tensor2D, weakTargets: tf.Tensor
     const [rows, classes] = logits.shape;
     const hardened = new Float32Array(rows * classes);
     if (classes === 2) {
-      const p0 = tf.squeeze(tf.slice(tf.softmax(logits), [0, 0], [rows, 1]), [1]) as tf.Tensor1D;
+      const z = logits.dataSync();
+      const margins = Float32Array.from({ length: rows }, (_, i) => z[2 * i] - z[2 * i + 1]);
       const q = tf.mean(tf.slice(weakTargets, [0, 1], [rows, 1])).dataSync()[0];
-      const threshold = quantile(p0, q);
-      const p = p0.dataSync();
-      for (let i = 0; i < rows; i++) hardened[i * 2 + (p[i] >= threshold ? 0 : 1)] = 1;
+      hardenBinary(margins, q).forEach((cls, i) => (hardened[i * 2 + cls] = 1));
     } else {
       const top = tf.argMax(logits, -1).dataSync();
       for (let i = 0; i < rows; i++) hardened[i * classes + top[i]] = 1;
