@@ -23,10 +23,14 @@ export function attentionForward(q: RawTensor, k: RawTensor, v: RawTensor, opts?
 export function attentionBackward(
   dOut: RawTensor, q: RawTensor, k: RawTensor, v: RawTensor, out: RawTensor, lse: Float32Array, opts?: RawAttentionOptions,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array };
-export function softXentLoss(logits: Float32Array, targets: Float32Array, numClasses: number): { loss: number; dLogits: Float32Array };
-export function auxConfLoss(logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number }): { loss: number; dLogits: Float32Array };
+export function softXentLoss(
+  logits: Float32Array, targets: Float32Array, numClasses: number, opts?: { dLogits?: Float32Array },
+): { loss: number; dLogits: Float32Array };
+export function auxConfLoss(
+  logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; dLogits?: Float32Array },
+): { loss: number; dLogits: Float32Array };
 export function productLoss(
-  logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; beta: number },
+  logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; beta: number; dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
 export function sgemm(
   a: Float32Array, b: Float32Array, m: number, n: number, k: number,

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   const int all = std::max(1u, std::thread::hardware_concurrency());
   const w2s::BackendInfo info = w2s::backend_info();
   std::printf("blas: %s; simd: %s; cores: %d\n", info.blas.c_str(), info.simd.c_str(), all);
+  if (!info.blas_note.empty()) std::printf("%s\n", info.blas_note.c_str());
   const int reps = quick ? 3 : 7;
   const int64_t shapes[][4] = {{8, 8, 256, 64}, {4, 8, 1024, 64}, {1, 8, 4096, 64}};
   const int64_t n = 1000000, c = 2;
@@ -102,6 +103,8 @@ int main(int argc, char** argv) {
     // Last: OpenBLAS's threads spin for a while after a call and would slow the kernels after it.
     const double g = median_ms([&] { w2s::sgemm(false, false, 1024, 1024, 1024, 1, a.data(), 1024, b.data(), 1024, 0, cm.data(), 1024); }, reps);
     std::printf("  sgemm 1024^3                %8.2f ms %7.1f GFLOP/s\n", g, 2.0 * 1024 * 1024 * 1024 / g / 1e6);
+    const double bg = median_ms([&] { w2s::blocked_sgemm(false, false, 1024, 1024, 1024, 1, a.data(), 1024, b.data(), 1024, 0, cm.data(), 1024); }, reps);
+    std::printf("  blocked sgemm 1024^3        %8.2f ms %7.1f GFLOP/s\n", bg, 2.0 * 1024 * 1024 * 1024 / bg / 1e6);
     const double m = median_ms([&] { std::memcpy(dst.data(), src.data(), src.size() * 4); }, reps);
     std::printf("  memcpy %zu MB (1 thread)   %8.2f ms\n", src.size() * 4 / 1000000, m);
   }

@@ -4,8 +4,8 @@
 // Layouts (row-major, element strides): op(A) [M, K], op(B) [K, N], C [M, N] with row strides
 // lda, ldb, ldc of the matrices as stored (A^T is stored [K, M], B^T is stored [N, K]).
 // Blocking of the fallback: B is packed by blocks of kKBlock x kNBlock (zero-padded to 16 columns),
-// rows of C are split into blocks of kMBlock handed to the threads; each thread computes its block
-// into a scratch tile and adds alpha times it into C.
+// rows of C are split into blocks of kMBlock handed to the threads; each thread packs its block of
+// A, computes its block of C into a scratch tile and adds alpha times it into C.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -66,12 +66,16 @@ void blocked_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
         std::fill(dst + nc, dst + ncp, 0.0f);
       }
       parallel::for_each((m + kMBlock - 1) / kMBlock, [&](int64_t block, int) {
-        thread_local std::vector<float> tile;
+        thread_local std::vector<float> a_block, tile;
+        a_block.resize(kMBlock * kKBlock);
         tile.resize(kMBlock * kNBlock);
         const int64_t i0 = block * kMBlock;
         const int64_t mc = std::min(kMBlock, m - i0);
-        cpu::tile_gemm<false>(mc, ncp, kc, a + i0 * a_row + pc * a_col, a_row, a_col, packed.data(), ncp,
-                              tile.data(), ncp);
+        // A's block is packed too: read in place, its rows lie lda apart, one page each for large
+        // lda, and the TLB misses halve the speed unless the pages happen to be huge pages.
+        for (int64_t i = 0; i < mc; ++i)
+          for (int64_t p = 0; p < kc; ++p) a_block[i * kc + p] = a[(i0 + i) * a_row + (pc + p) * a_col];
+        cpu::tile_gemm<false>(mc, ncp, kc, a_block.data(), kc, 1, packed.data(), ncp, tile.data(), ncp);
         for (int64_t i = 0; i < mc; ++i) {
           float* dst = c + (i0 + i) * ldc + jc;
           const float* src = tile.data() + i * ncp;

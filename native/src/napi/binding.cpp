@@ -270,6 +270,30 @@ float coefficient(Napi::Env env, const Napi::Object& opts, const char* key, doub
   return static_cast<float>(x);
 }
 
+bool overlaps(const Napi::Float32Array& a, const Napi::Float32Array& b) {
+  const auto* a0 = reinterpret_cast<const char*>(a.Data());
+  const auto* b0 = reinterpret_cast<const char*>(b.Data());
+  return a0 < b0 + b.ByteLength() && b0 < a0 + a.ByteLength();
+}
+
+// opts.dLogits: an optional caller-owned output buffer (N*C floats, not overlapping the inputs),
+// so that a training loop does not allocate (and page-fault in) a new gradient every step.
+Napi::Float32Array loss_output(Napi::Env env, const Napi::Value& opts_value, const LossArgs& a, const char* targets_name) {
+  if (!opts_value.IsUndefined()) {
+    const Napi::Value out = object(env, opts_value, "opts").Get("dLogits");
+    if (!out.IsUndefined()) {
+      Napi::Float32Array dz = float32_array(env, out, "opts.dLogits");
+      if (static_cast<int64_t>(dz.ElementLength()) != a.n * a.c)
+        range_error(env, "opts.dLogits must have N*C = " + std::to_string(a.n * a.c) + " elements like logits, got " +
+                             std::to_string(dz.ElementLength()));
+      if (overlaps(dz, a.logits)) range_error(env, "opts.dLogits must not overlap logits");
+      if (overlaps(dz, a.targets)) range_error(env, std::string("opts.dLogits must not overlap ") + targets_name);
+      return dz;
+    }
+  }
+  return new_float32(env, a.n * a.c);
+}
+
 Napi::Object loss_result(Napi::Env env, double loss, Napi::Float32Array dlogits) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("loss", Napi::Number::New(env, loss));
@@ -280,7 +304,7 @@ Napi::Object loss_result(Napi::Env env, double loss, Napi::Float32Array dlogits)
 Napi::Value soft_xent_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LossArgs a = loss_args(info, "targets");
-  Napi::Float32Array dz = new_float32(env, a.n * a.c);
+  Napi::Float32Array dz = loss_output(env, info[3], a, "targets");
   const double loss = w2s::soft_xent_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, dz.Data(), "targets");
   return loss_result(env, loss, dz);
 }
@@ -290,7 +314,7 @@ Napi::Value aux_conf_loss(const Napi::CallbackInfo& info) {
   LossArgs a = loss_args(info, "weakTargets");
   const Napi::Object opts = object(env, info[3], "opts");
   const float alpha = coefficient(env, opts, "alpha", 1.0);
-  Napi::Float32Array dz = new_float32(env, a.n * a.c);
+  Napi::Float32Array dz = loss_output(env, opts, a, "weakTargets");
   const double loss = w2s::aux_conf_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, dz.Data(), "weakTargets");
   return loss_result(env, loss, dz);
 }
@@ -301,7 +325,7 @@ Napi::Value product_loss(const Napi::CallbackInfo& info) {
   const Napi::Object opts = object(env, info[3], "opts");
   const float alpha = coefficient(env, opts, "alpha", std::numeric_limits<float>::max());
   const float beta = coefficient(env, opts, "beta", std::numeric_limits<float>::max());
-  Napi::Float32Array dz = new_float32(env, a.n * a.c);
+  Napi::Float32Array dz = loss_output(env, opts, a, "weakTargets");
   const double loss = w2s::product_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, beta, dz.Data(), "weakTargets");
   return loss_result(env, loss, dz);
 }

@@ -2,6 +2,8 @@
 // Float32Arrays. Each returns the mean loss over the N rows and dLogits = d(mean loss)/d logits,
 // computed together in one call. A NaN or Infinity in an input, or a targets row that is not a
 // distribution (entries in [0, 1] summing to 1 within 1e-3), throws a RangeError naming it.
+// `dLogits` in the options is an optional output buffer (N*C floats, not overlapping the inputs)
+// that a training loop reuses instead of allocating a new gradient each step.
 import { native } from './native.js';
 
 export interface LossResult {
@@ -10,8 +12,13 @@ export interface LossResult {
 }
 
 /** Soft-label cross-entropy: mean_i -sum_c y_ic log softmax(z_i)_c. */
-export function softXentLoss(logits: Float32Array, targets: Float32Array, numClasses: number): LossResult {
-  return native.softXentLoss(logits, targets, numClasses);
+export function softXentLoss(
+  logits: Float32Array,
+  targets: Float32Array,
+  numClasses: number,
+  opts: { dLogits?: Float32Array } = {},
+): LossResult {
+  return native.softXentLoss(logits, targets, numClasses, opts);
 }
 
 /**
@@ -21,7 +28,12 @@ export function softXentLoss(logits: Float32Array, targets: Float32Array, numCla
  * p0 >= t, else class 1, so the hardened positive rate matches the weak labels'. C > 2: yhat is the
  * one-hot argmax of z (first class on ties). alpha in [0, 1] comes from the caller's schedule.
  */
-export function auxConfLoss(logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number }): LossResult {
+export function auxConfLoss(
+  logits: Float32Array,
+  weakTargets: Float32Array,
+  numClasses: number,
+  opts: { alpha: number; dLogits?: Float32Array },
+): LossResult {
   return native.auxConfLoss(logits, weakTargets, numClasses, opts);
 }
 
@@ -33,7 +45,7 @@ export function productLoss(
   logits: Float32Array,
   weakTargets: Float32Array,
   numClasses: number,
-  opts: { alpha: number; beta: number },
+  opts: { alpha: number; beta: number; dLogits?: Float32Array },
 ): LossResult {
   return native.productLoss(logits, weakTargets, numClasses, opts);
 }

@@ -178,6 +178,30 @@ test('results do not depend on the thread count', async () => {
   }
 });
 
+test('opts.dLogits: the gradient is written into a caller-owned buffer', () => {
+  const random = rng();
+  const z = uniform(random, 40, -2, 2);
+  const y = distributions(random, 20, 2);
+  const buffer = new Float32Array(40).fill(NaN);
+  for (const run of [
+    (o: { dLogits?: Float32Array }) => softXentLoss(z, y, 2, o),
+    (o: { dLogits?: Float32Array }) => auxConfLoss(z, y, 2, { alpha: 0.5, ...o }),
+    (o: { dLogits?: Float32Array }) => productLoss(z, y, 2, { alpha: 1, beta: 2, ...o }),
+  ]) {
+    const fresh = run({});
+    const reused = run({ dLogits: buffer });
+    expect(reused.dLogits).toBe(buffer);
+    expect(reused.loss).toBe(fresh.loss);
+    expect(buffer).toEqual(fresh.dLogits);
+  }
+  expect(() => softXentLoss(z, y, 2, { dLogits: new Float32Array(39) })).toThrow(/opts\.dLogits must have N\*C = 40 elements/);
+  expect(() => softXentLoss(z, y, 2, { dLogits: z })).toThrow(/opts\.dLogits must not overlap logits/);
+  expect(() => auxConfLoss(z, y, 2, { alpha: 0.5, dLogits: y })).toThrow(/opts\.dLogits must not overlap weakTargets/);
+  const shared = new Float32Array(80);
+  shared.set(z);
+  expect(() => softXentLoss(shared.subarray(0, 40), y, 2, { dLogits: shared.subarray(20, 60) })).toThrow(/must not overlap logits/);
+});
+
 describe('the native losses as tfjs ops', () => {
   const random = rng();
   test.each(settings.map((s) => [name(s), s] as const))('%s: value and gradient match the tfjs reference', (_, s) => {
