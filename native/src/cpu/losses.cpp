@@ -143,28 +143,55 @@ struct ChunkResult {
   Diagnosis error;
 };
 
-// Loads a block's z and y (classes in registers/stack), validates it; false (with error) if bad.
+// Loads a block's z and y (classes in registers/stack) and, unless `validated` (a previous pass
+// checked them), validates it; false (with the error) if bad.
 bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t c, std::vector<Vec>& zc,
-                std::vector<Vec>& yc, const char* targets, ChunkResult& result) {
+                std::vector<Vec>& yc, const char* targets, bool validated, ChunkResult& result) {
   load_classes(z, row0, rows, c, 0.0f, zc.data());
   load_classes(y, row0, rows, c, 1.0f / static_cast<float>(c), yc.data());
-  if (!any(check_block(zc.data(), yc.data(), c))) return true;
+  if (validated || !any(check_block(zc.data(), yc.data(), c))) return true;
   result.error = diagnose(z, y, row0, rows, c, targets);
   return result.error.message.empty();
 }
 
-// Pass 1 of binary logconf: the margin d = z0 - z1 into dz[:, 0], the sum of y[:, 1].
+// Sort keys of floats: unsigned integers that order like the values (-0 before +0).
+
+uint32_t key_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+}
+float float_of_key(uint32_t key) {
+  const uint32_t u = (key & 0x80000000u) ? key & 0x7fffffffu : ~key;
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// Pass 1 of binary logconf: the margin d = z0 - z1 into dz[:, 0], the sum of y[:, 1], and the
+// histogram of the top 16 bits of the margins' sort keys.
 void margin_chunk(const float* z, const float* y, int64_t n, float* dz, const char* targets, int64_t chunk,
-                  ChunkResult& result) {
+                  uint32_t* histogram, ChunkResult& result) {
   std::vector<Vec> zc(2), yc(2);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
+  // y[:, 1] is summed per lane in float over 16 blocks at most, then in double.
+  Vec target1 = Vec{};
+  int blocks_in_sum = 0;
+  const auto flush = [&] {
+    result.target1_sum += simd::reduce_sum(target1);
+    target1 = Vec{};
+    blocks_in_sum = 0;
+  };
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
-    if (!load_block(z, y, row0, rows, 2, zc, yc, targets, result)) return;
+    if (!load_block(z, y, row0, rows, 2, zc, yc, targets, false, result)) return;
     const Vec out[2] = {zc[0] - zc[1] + Vec{}, Vec{}};  // + 0 turns -0 into +0
     store_classes(dz, row0, rows, 2, out);                // dz[:, 1] is written by pass 2
-    for (int r = 0; r < rows; ++r) result.target1_sum += yc[1][r];
+    target1 += rows == kLanes ? yc[1] : (simd::lane_index() < static_cast<float>(rows) ? yc[1] : Vec{});
+    if (++blocks_in_sum == 16) flush();
+    for (int r = 0; r < rows; ++r) ++histogram[key_of(out[0][r]) >> 16];
   }
+  flush();
 }
 
 void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz,
@@ -184,7 +211,7 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
   };
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
-    if (!load_block(z, y, row0, rows, c, zc, yc, spec.targets, result)) return;
+    if (!load_block(z, y, row0, rows, c, zc, yc, spec.targets, spec.binary_threshold, result)) return;
     // Softmax without forming lse = zmax + log(sum) (which loses the low bits of large logits):
     // with e_j = exp(z_j - zmax) and s = sum of e_j over j != argmax, log p_j = (z_j - zmax) - log1p(s).
     Vec zmax = zc[0];
@@ -195,9 +222,17 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
       zmax = greater ? zc[j] : zmax;
     }
     Vec others = Vec{};
-    for (int64_t j = 0; j < c; ++j) {
-      ec[j] = simd::exp(zc[j] - zmax);
-      others += argmax == static_cast<int32_t>(j) ? Vec{} : ec[j];
+    if (c == 2) {  // one exponential: the larger logit's is 1
+      const Vec d = zc[0] - zc[1];
+      others = simd::exp(-(d > Vec{} ? d : -d));
+      const IVec first_is_max = argmax == 0;
+      ec[0] = first_is_max ? simd::splat(1.0f) : others;
+      ec[1] = first_is_max ? others : simd::splat(1.0f);
+    } else {
+      for (int64_t j = 0; j < c; ++j) {
+        ec[j] = simd::exp(zc[j] - zmax);
+        others += argmax == static_cast<int32_t>(j) ? Vec{} : ec[j];
+      }
     }
     const Vec log_norm = simd::log1p(others);
     const Vec inv_norm = simd::splat(1.0f) / (simd::splat(1.0f) + others);
@@ -259,12 +294,20 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
   for (double x : lane_sum) result.loss += x;
 }
 
-// Runs fn(chunk, result) over all chunks in parallel; throws the first error by row order.
+// Runs fn(chunk, stripe, result) over all chunks in parallel; throws the first error by row order.
+// With stripes > 0, the chunks are split into that many contiguous stripes, one work item each
+// (for per-stripe state such as histograms); otherwise every chunk is a work item (stripe 0).
 template <typename Fn>
-std::vector<ChunkResult> run_chunks(int64_t n, Fn fn) {
+std::vector<ChunkResult> run_chunks(int64_t n, Fn fn, int64_t stripes = 0) {
   const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
   std::vector<ChunkResult> results(chunks);
-  parallel::for_each(chunks, [&](int64_t chunk, int) { fn(chunk, results[chunk]); });
+  if (stripes > 0)
+    parallel::for_each(stripes, [&](int64_t stripe, int) {
+      for (int64_t chunk = chunks * stripe / stripes; chunk < chunks * (stripe + 1) / stripes; ++chunk)
+        fn(chunk, stripe, results[chunk]);
+    });
+  else
+    parallel::for_each(chunks, [&](int64_t chunk, int) { fn(chunk, 0, results[chunk]); });
   for (const auto& r : results)
     if (!r.error.message.empty()) {
       if (r.error.non_finite) throw NonFiniteInput(r.error.message);
@@ -291,36 +334,8 @@ void check_coefficient(const char* name, float value) {
 }
 
 double run_loss(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz) {
-  const auto results = run_chunks(n, [&](int64_t chunk, ChunkResult& r) { loss_chunk(z, y, n, c, spec, dz, chunk, r); });
+  const auto results = run_chunks(n, [&](int64_t chunk, int64_t, ChunkResult& r) { loss_chunk(z, y, n, c, spec, dz, chunk, r); });
   return total_loss(results, n);
-}
-
-// ---- order statistics of floats: radix select on keys that sort like the values ----
-
-uint32_t key_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
-}
-float float_of_key(uint32_t key) {
-  const uint32_t u = (key & 0x80000000u) ? key & 0x7fffffffu : ~key;
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
-
-// Histogram of the top 16 bits of the keys of values[i * stride], i < n.
-std::vector<int64_t> high_histogram(const float* values, int64_t stride, int64_t n) {
-  const int parts = std::max(1, parallel::threads());
-  std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
-  parallel::for_each(parts, [&](int64_t part, int) {
-    auto& h = partial[part];
-    const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
-    for (int64_t i = begin; i < end; ++i) ++h[key_of(values[i * stride]) >> 16];
-  });
-  for (int p = 1; p < parts; ++p)
-    for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
-  return std::move(partial[0]);
 }
 
 // Bin holding the element of rank k (0-based) and the count of elements in lower bins.
@@ -333,39 +348,38 @@ std::pair<uint32_t, int64_t> find_rank(const std::vector<int64_t>& hist, int64_t
   return {static_cast<uint32_t>(hist.size() - 1), below};
 }
 
-// The value of rank k and of rank k + 1 (k + 1 < n) among values[i * stride], in two passes:
-// a histogram of the top 16 bits finds the bin of rank k; a second pass makes the histogram of the
-// low 16 bits within that bin and, for rank k + 1, finds the smallest value of the next bin.
-std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_t n, int64_t k) {
-  const auto high = high_histogram(values, stride, n);
+// The values of rank k and k + 1 (k + 1 < n) among values[i * stride], given the histogram of the
+// top 16 bits of their keys: one more pass collects the keys in the bin of rank k (and the smallest
+// key of the next non-empty bin), and a selection among those finishes.
+std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_t n, int64_t k,
+                                     const std::vector<int64_t>& high) {
   const auto [hbin, hbelow] = find_rank(high, k);
   uint32_t next_bin = hbin + 1;
   while (next_bin < high.size() && high[next_bin] == 0) ++next_bin;
-
   const int parts = std::max(1, parallel::threads());
-  std::vector<std::vector<int64_t>> partial(parts, std::vector<int64_t>(1 << 16, 0));
+  std::vector<std::vector<uint32_t>> collected(parts);
   std::vector<uint32_t> next_min(parts, UINT32_MAX);
   parallel::for_each(parts, [&](int64_t part, int) {
-    auto& h = partial[part];
+    auto& keys = collected[part];
     uint32_t smallest = UINT32_MAX;
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
     for (int64_t i = begin; i < end; ++i) {
       const uint32_t u = key_of(values[i * stride]);
-      if ((u >> 16) == hbin) ++h[u & 0xffff];
+      if ((u >> 16) == hbin) keys.push_back(u);
       else if ((u >> 16) == next_bin && u < smallest) smallest = u;
     }
     next_min[part] = smallest;
   });
-  for (int p = 1; p < parts; ++p)
-    for (size_t b = 0; b < partial[0].size(); ++b) partial[0][b] += partial[p][b];
-  const auto& low = partial[0];
-  const auto [lbin, lbelow] = find_rank(low, k - hbelow);
-  const uint32_t kth = (hbin << 16) | lbin;
-  const int64_t at_most_kth = hbelow + lbelow + low[lbin];  // elements <= value of rank k
-  if (k + 1 >= n || at_most_kth > k + 1) return {float_of_key(kth), float_of_key(kth)};
-  for (uint32_t b = lbin + 1; b < low.size(); ++b)
-    if (low[b] > 0) return {float_of_key(kth), float_of_key((hbin << 16) | b)};
-  return {float_of_key(kth), float_of_key(*std::min_element(next_min.begin(), next_min.end()))};
+  std::vector<uint32_t> keys;
+  keys.reserve(high[hbin]);
+  for (const auto& part : collected) keys.insert(keys.end(), part.begin(), part.end());
+  const auto rank = keys.begin() + (k - hbelow);
+  std::nth_element(keys.begin(), rank, keys.end());
+  const uint32_t kth = *rank;
+  if (k + 1 >= n) return {float_of_key(kth), float_of_key(kth)};
+  const uint32_t next = rank + 1 < keys.end() ? *std::min_element(rank + 1, keys.end())
+                                              : *std::min_element(next_min.begin(), next_min.end());
+  return {float_of_key(kth), float_of_key(next)};
 }
 
 }  // namespace
@@ -386,15 +400,24 @@ double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float
   LossSpec spec{LossKind::AuxConf, alpha};
   spec.targets = targets_name;
   if (c == 2) {
-    const auto pass1 =
-        run_chunks(n, [&](int64_t chunk, ChunkResult& r) { margin_chunk(z, y, n, dz, targets_name, chunk, r); });
+    const int64_t stripes = std::max(1, parallel::threads());
+    std::vector<std::vector<uint32_t>> histograms(stripes, std::vector<uint32_t>(1 << 16, 0));
+    const auto pass1 = run_chunks(
+        n,
+        [&](int64_t chunk, int64_t stripe, ChunkResult& r) {
+          margin_chunk(z, y, n, dz, targets_name, chunk, histograms[stripe].data(), r);
+        },
+        stripes);
+    std::vector<int64_t> high(1 << 16, 0);
+    for (const auto& h : histograms)
+      for (size_t b = 0; b < high.size(); ++b) high[b] += h[b];
     double target1 = 0.0;
     for (const auto& r : pass1) target1 += r.target1_sum;
     // torch.quantile(p0, q): position q (N - 1) between the sorted values, linear interpolation.
     const double q = std::clamp(target1 / static_cast<double>(n), 0.0, 1.0);
     const double position = q * static_cast<double>(n - 1);
     const int64_t below = std::min<int64_t>(static_cast<int64_t>(std::floor(position)), n - 1);
-    const auto [lo, hi] = select_ranks(dz, 2, n, below);
+    const auto [lo, hi] = select_ranks(dz, 2, n, below, high);
     spec.binary_threshold = true;
     spec.margin_lo = lo;
     spec.ties_are_class0 = position == static_cast<double>(below) || hi == lo;
