@@ -16,7 +16,7 @@ import {
 const [B, T, H, HKV, D, CLASSES] = [6, 11, 4, 2, 16, 2];
 const MODEL = H * D;
 const STEPS = 8;
-const LEARNING_RATE = 0.5;
+const LEARNING_RATE = 0.1;
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -28,8 +28,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-const seed = (Math.random() * 2 ** 32) >>> 0;
-console.log(`random seed ${seed}`);
+const seed = process.env.W2S_TEST_SEED ? Number(process.env.W2S_TEST_SEED) : (Math.random() * 2 ** 32) >>> 0;
+console.log(`random seed ${seed} (replay with W2S_TEST_SEED=${seed})`);
 
 interface Impl {
   attention: typeof attentionReference;
