@@ -11,12 +11,17 @@ export interface RawAttentionOptions {
   kvLengths?: Int32Array;
 }
 export interface RawBackendInfo {
+  /** The BLAS in use, e.g. "openblas (Haswell, ...)", or "blocked-gemm" (the portable fallback). */
   blas: string;
+  /** Empty, or one line naming the package to install when no BLAS was found. */
   blasNote: string;
+  /** Threads used by the kernels and the BLAS. */
   threads: number;
+  /** Vector ISA the kernels were compiled for, e.g. "avx512f". */
   simd: string;
   cudaCompiled: boolean;
   cudaAvailable: boolean;
+  /** Why CUDA is not available (empty when it is). */
   cudaReason: string;
 }
 export function attentionForward(q: RawTensor, k: RawTensor, v: RawTensor, opts?: RawAttentionOptions): { out: Float32Array; lse: Float32Array };

@@ -38,21 +38,9 @@ std::vector<float> random_floats(size_t n, float scale) {
 }
 
 w2s::ConstView4 view(const std::vector<float>& d, int64_t T, int64_t H, int64_t D) {
-  w2s::ConstView4 v;
-  v.data = d.data();
-  v.stride[0] = T * H * D;
-  v.stride[1] = H * D;
-  v.stride[2] = D;
-  return v;
+  return w2s::contiguous_view(d.data(), T, H, D);
 }
-w2s::View4 view(std::vector<float>& d, int64_t T, int64_t H, int64_t D) {
-  w2s::View4 v;
-  v.data = d.data();
-  v.stride[0] = T * H * D;
-  v.stride[1] = H * D;
-  v.stride[2] = D;
-  return v;
-}
+w2s::View4 view(std::vector<float>& d, int64_t T, int64_t H, int64_t D) { return w2s::contiguous_view(d.data(), T, H, D); }
 
 }  // namespace
 

@@ -48,12 +48,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   std::vector<float> fused;
   w2s::ConstView4 qv, kv, vv;
   const auto contiguous = [](const std::vector<float>& data, int64_t T, int64_t H, int64_t D) {
-    w2s::ConstView4 view;
-    view.data = data.data();
-    view.stride[0] = T * H * D;
-    view.stride[1] = H * D;
-    view.stride[2] = D;
-    return view;
+    return w2s::contiguous_view(data.data(), T, H, D);
   };
   if (c.fused) {
     fused.resize(3 * q_size);
@@ -79,12 +74,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
 
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> out(q_size, nan), lse(c.B * c.H * c.Tq, nan);
-  w2s::View4 outv;
-  outv.data = out.data();
-  outv.stride[0] = c.Tq * c.H * c.D;
-  outv.stride[1] = c.H * c.D;
-  outv.stride[2] = c.D;
-  w2s::attention_forward(shape, qv, kv, vv, opts, outv, lse.data());
+  w2s::attention_forward(shape, qv, kv, vv, opts, w2s::contiguous_view(out.data(), c.Tq, c.H, c.D), lse.data());
 
   std::vector<double> ref_out, ref_lse;
   ref.forward(to_double(q), to_double(k), to_double(v), ref_out, ref_lse);
@@ -94,12 +84,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
 
   std::vector<float> dq(q_size, nan), dk(kv_size, nan), dv(kv_size, nan);
   const auto out_view = [](std::vector<float>& data, int64_t T, int64_t H, int64_t D) {
-    w2s::View4 view;
-    view.data = data.data();
-    view.stride[0] = T * H * D;
-    view.stride[1] = H * D;
-    view.stride[2] = D;
-    return view;
+    return w2s::contiguous_view(data.data(), T, H, D);
   };
   w2s::attention_backward(shape, qv, kv, vv, contiguous(out, c.Tq, c.H, c.D), lse.data(),
                           contiguous(dout, c.Tq, c.H, c.D), opts, out_view(dq, c.Tq, c.H, c.D),

@@ -77,6 +77,24 @@ struct View4 {
   int64_t stride[4] = {0, 0, 0, 1};
 };
 
+// Views of a contiguous [B, T, H, D] buffer.
+inline ConstView4 contiguous_view(const float* data, int64_t length, int64_t heads, int64_t head_dim) {
+  ConstView4 v;
+  v.data = data;
+  v.stride[0] = length * heads * head_dim;
+  v.stride[1] = heads * head_dim;
+  v.stride[2] = head_dim;
+  return v;
+}
+inline View4 contiguous_view(float* data, int64_t length, int64_t heads, int64_t head_dim) {
+  View4 v;
+  v.data = data;
+  v.stride[0] = length * heads * head_dim;
+  v.stride[1] = heads * head_dim;
+  v.stride[2] = head_dim;
+  return v;
+}
+
 struct AttentionOptions {
   bool causal = false;
   float scale = 0.0f;                    // 0 means 1/sqrt(D)

@@ -137,14 +137,9 @@ void expect_shape(Napi::Env env, const Tensor4& t, const std::string& name, cons
 
 Napi::Float32Array new_float32(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
 
-w2s::View4 contiguous_view(Napi::Float32Array& a, const std::vector<int64_t>& shape) {
-  w2s::View4 v;
-  v.data = a.Data();
-  v.stride[0] = shape[1] * shape[2] * shape[3];
-  v.stride[1] = shape[2] * shape[3];
-  v.stride[2] = shape[3];
-  v.stride[3] = 1;
-  return v;
+// A view of a new contiguous output array of this [B, T, H, D] shape.
+w2s::View4 output_view(Napi::Float32Array& a, const std::vector<int64_t>& shape) {
+  return w2s::contiguous_view(a.Data(), shape[1], shape[2], shape[3]);
 }
 
 struct AttentionArgs {
@@ -204,7 +199,7 @@ Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   const auto& s = a.shape;
   Napi::Float32Array out = new_float32(env, s.batch * s.q_len * s.heads * s.head_dim);
   Napi::Float32Array lse = new_float32(env, s.batch * s.heads * s.q_len);
-  w2s::attention_forward(s, a.q.view(), a.k.view(), a.v.view(), a.options, contiguous_view(out, a.q.shape), lse.Data());
+  w2s::attention_forward(s, a.q.view(), a.k.view(), a.v.view(), a.options, output_view(out, a.q.shape), lse.Data());
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out);
   result.Set("lse", lse);
@@ -231,7 +226,7 @@ Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   Napi::Float32Array dk = new_float32(env, s.batch * s.kv_len * s.kv_heads * s.head_dim);
   Napi::Float32Array dv = new_float32(env, s.batch * s.kv_len * s.kv_heads * s.head_dim);
   w2s::attention_backward(s, a.q.view(), a.k.view(), a.v.view(), out.view(), lse.Data(), dout.view(), a.options,
-                          contiguous_view(dq, a.q.shape), contiguous_view(dk, a.k.shape), contiguous_view(dv, a.k.shape));
+                          output_view(dq, a.q.shape), output_view(dk, a.k.shape), output_view(dv, a.k.shape));
   Napi::Object result = Napi::Object::New(env);
   result.Set("dq", dq);
   result.Set("dk", dk);

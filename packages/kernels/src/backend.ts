@@ -1,20 +1,9 @@
 // Threads, backend description, and the machine's yardsticks (BLAS sgemm, memory copy).
+import type { RawBackendInfo } from '@w2s/native';
 import { native } from './native.js';
 
-export interface BackendInfo {
-  /** The BLAS in use, e.g. "openblas (Haswell, ...)", or "blocked-gemm" (the portable fallback). */
-  blas: string;
-  /** Empty, or one line naming the package to install when no BLAS was found. */
-  blasNote: string;
-  /** Threads used by the kernels and the BLAS. */
-  threads: number;
-  /** Vector ISA the kernels were compiled for, e.g. "avx512f". */
-  simd: string;
-  cudaCompiled: boolean;
-  cudaAvailable: boolean;
-  /** Why CUDA is not available (empty when it is). */
-  cudaReason: string;
-}
+/** BLAS in use, threads, SIMD, and whether CUDA was compiled and a device found (and if not, why). */
+export type BackendInfo = RawBackendInfo;
 
 /** Sets the threads of the kernels and of OpenBLAS (default: all cores). */
 export function setNumThreads(n: number): void {
