@@ -23,6 +23,8 @@ export interface RawBackendInfo {
   cudaAvailable: boolean;
   /** Why CUDA is not available (empty when it is). */
   cudaReason: string;
+  /** Name of CUDA device 0 (empty when none is available). */
+  cudaDevice: string;
 }
 export function attentionForward(q: RawTensor, k: RawTensor, v: RawTensor, opts?: RawAttentionOptions): { out: Float32Array; lse: Float32Array };
 export function attentionBackward(

@@ -44,6 +44,7 @@ struct BackendInfo {
   bool cuda_compiled = false;
   bool cuda_available = false;
   std::string cuda_reason;   // why CUDA is not available (empty when it is)
+  std::string cuda_device;   // name of device 0 when available
 };
 BackendInfo backend_info();
 

@@ -38,6 +38,7 @@ BackendInfo backend_info() {
   info.cuda_compiled = probe.compiled;
   info.cuda_available = probe.available;
   info.cuda_reason = probe.reason;
+  info.cuda_device = probe.device;
   return info;
 }
 

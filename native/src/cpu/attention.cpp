@@ -26,8 +26,6 @@
 #include "../common/parallel.h"
 #include "simd.h"
 #include "tile_gemm.h"
-
-#define W2S_ARGS(...) __VA_ARGS__
 #include "w2s/kernels.h"
 
 namespace w2s {
@@ -80,27 +78,6 @@ float* at(const View4& t, int64_t b, int64_t i, int64_t h) {
   return t.data + b * t.stride[0] + i * t.stride[1] + h * t.stride[2];
 }
 
-// In-register transpose of a 16 x 16 block: four stages, each swapping the off-diagonal s x s
-// sub-blocks of every 2s x 2s block (s = 8, 4, 2, 1).
-void transpose16(Vec (&m)[16]) {
-#define W2S_STAGE(S, LO, HI)                                     \
-  for (int i = 0; i < 16; ++i)                                   \
-    if ((i & (S)) == 0) {                                        \
-      const Vec a = m[i], b = m[i + (S)];                        \
-      m[i] = __builtin_shufflevector(a, b, LO);                  \
-      m[i + (S)] = __builtin_shufflevector(a, b, HI);            \
-    }
-  W2S_STAGE(8, W2S_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-            W2S_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
-  W2S_STAGE(4, W2S_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-            W2S_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
-  W2S_STAGE(2, W2S_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
-            W2S_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
-  W2S_STAGE(1, W2S_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
-            W2S_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
-#undef W2S_STAGE
-}
-
 // dst[d * ld + r] = src[r * src_row + d] for r < rows, d < d_size (a multiple of 16); columns
 // rows..round_up16(rows) are zero. 16 x 16 blocks are transposed in registers.
 void pack_transposed(const float* src, int64_t src_row, int64_t rows, int64_t d_size, float* dst, int64_t ld) {
@@ -109,7 +86,7 @@ void pack_transposed(const float* src, int64_t src_row, int64_t rows, int64_t d_
     for (int64_t d0 = 0; d0 < d_size; d0 += kLanes) {
       Vec m[16];
       for (int64_t i = 0; i < kLanes; ++i) m[i] = i < block_rows ? simd::load(src + (r0 + i) * src_row + d0) : Vec{};
-      transpose16(m);
+      simd::transpose16(m);
       for (int64_t j = 0; j < kLanes; ++j) simd::store(dst + (d0 + j) * ld + r0, m[j]);
     }
   }

@@ -98,6 +98,35 @@ inline Vec log1p(Vec x) {
   return exact ? x : r;
 }
 
+// In-register transpose of a 16 x 16 block: four stages, each swapping the off-diagonal s x s
+// sub-blocks of every 2s x 2s block (s = 8, 4, 2, 1).
+inline void transpose16(Vec (&m)[16]) {
+  for (int i = 0; i < 16; ++i)
+    if ((i & 8) == 0) {
+      const Vec a = m[i], b = m[i + 8];
+      m[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      m[i + 8] = __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+  for (int i = 0; i < 16; ++i)
+    if ((i & 4) == 0) {
+      const Vec a = m[i], b = m[i + 4];
+      m[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+      m[i + 4] = __builtin_shufflevector(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+  for (int i = 0; i < 16; ++i)
+    if ((i & 2) == 0) {
+      const Vec a = m[i], b = m[i + 2];
+      m[i] = __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+      m[i + 2] = __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+  for (int i = 0; i < 16; ++i)
+    if ((i & 1) == 0) {
+      const Vec a = m[i], b = m[i + 1];
+      m[i] = __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+      m[i + 1] = __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+}
+
 inline const char* isa_name() {
 #if defined(__AVX512F__)
   return "avx512f";

@@ -13,7 +13,13 @@ DeviceProbe probe_device() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    probe.reason = std::string("CUDA runtime: ") + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
+    const std::string detail = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+    if (status == cudaErrorInsufficientDriver)
+      probe.reason = "no NVIDIA driver, or one older than this CUDA runtime needs (" + detail + ")";
+    else if (status == cudaErrorNoDevice)
+      probe.reason = "no CUDA-capable GPU found (" + detail + ")";
+    else
+      probe.reason = "the CUDA runtime could not list devices (" + detail + ")";
     cudaGetLastError();
     return probe;
   }

@@ -399,6 +399,7 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   result.Set("cudaCompiled", b.cuda_compiled);
   result.Set("cudaAvailable", b.cuda_available);
   result.Set("cudaReason", b.cuda_reason);
+  result.Set("cudaDevice", b.cuda_device);
   return result;
 }
 

@@ -20,7 +20,7 @@ export function backendInfo(): BackendInfo {
 
 /** One line for logs: BLAS, threads, SIMD, CUDA status (and the install hint when BLAS is missing). */
 export function describeBackend(info: BackendInfo = backendInfo()): string {
-  const cuda = info.cudaAvailable ? 'CUDA available' : `CUDA unavailable: ${info.cudaReason}`;
+  const cuda = info.cudaAvailable ? `CUDA available: ${info.cudaDevice}` : `CUDA unavailable: ${info.cudaReason}`;
   const line = `w2s native: ${info.blas}, ${info.threads} threads, ${info.simd}; ${cuda}`;
   return info.blasNote ? `${line}\n${info.blasNote}` : line;
 }
