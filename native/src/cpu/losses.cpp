@@ -11,11 +11,12 @@
 // The binary logconf threshold needs the whole batch first. p0 = sigmoid(z0 - z1) is monotone in
 // the logit margin d = z0 - z1, and d does not saturate in float32 where p0 does (p0 = 1 - 1e-9
 // rounds to 1, creating ties that exact arithmetic does not have), so the quantile's order
-// statistics are taken on d: pass 1 stores d in dz[:, 0] and sums y[:, 1]; a two-level radix select
-// on d's bits finds the rows of ranks lo = floor(q (N - 1)) and lo + 1; then, exactly as
-// torch.quantile with linear interpolation followed by p0 >= t: rows with d > d_lo are class 0,
-// rows with d == d_lo are class 0 only when t = p_lo (q (N - 1) is an integer, or d_lo+1 == d_lo),
-// rows with d < d_lo are class 1. Pass 2 writes the loss and dz.
+// statistics are taken on d, recomputed from z in each pass rather than stored: pass 1 validates
+// the inputs, sums y[:, 1] and histograms the top 16 bits of d's sort keys; pass 2 collects the keys
+// in the bin of rank lo = floor(q (N - 1)) and selects the values of ranks lo and lo + 1; then,
+// exactly as torch.quantile with linear interpolation followed by p0 >= t: rows with d > d_lo are
+// class 0, rows with d == d_lo are class 0 only when t = p_lo (q (N - 1) is an integer, or
+// d_lo+1 == d_lo), rows with d < d_lo are class 1. Pass 3 writes the loss and dz.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -33,6 +34,7 @@ namespace {
 using simd::kLanes;
 using simd::Vec;
 using IVec = simd::IVec;
+typedef uint32_t UVec __attribute__((vector_size(64)));
 
 constexpr int64_t kChunkRows = 4096;
 constexpr float kDistributionTolerance = 1e-3f;
@@ -154,13 +156,14 @@ bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t 
   return result.error.message.empty();
 }
 
-// Sort keys of floats: unsigned integers that order like the values (-0 before +0).
-
-uint32_t key_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+// Sort keys of floats, per lane: unsigned integers that order like the values (-0 before +0), and
+// back.
+UVec keys_of(Vec x) {
+  const UVec bits = __builtin_bit_cast(UVec, x);
+  const UVec negative = UVec{} - (bits >> 31);  // all ones where the sign bit is set
+  return bits ^ (negative | 0x80000000u);
 }
+
 float float_of_key(uint32_t key) {
   const uint32_t u = (key & 0x80000000u) ? key & 0x7fffffffu : ~key;
   float x;
@@ -168,10 +171,13 @@ float float_of_key(uint32_t key) {
   return x;
 }
 
-// Pass 1 of binary logconf: the margin d = z0 - z1 into dz[:, 0], the sum of y[:, 1], and the
-// histogram of the top 16 bits of the margins' sort keys.
-void margin_chunk(const float* z, const float* y, int64_t n, float* dz, const char* targets, int64_t chunk,
-                  uint32_t* histogram, ChunkResult& result) {
+// The logit margin z0 - z1 of binary rows (+ 0 turns -0 into +0, so equal margins have equal keys).
+Vec margin(const Vec* zc) { return zc[0] - zc[1] + Vec{}; }
+
+// Pass 1 of binary logconf: validation, the sum of y[:, 1], and the histogram of the top 16 bits of
+// the margins' sort keys.
+void margin_statistics_chunk(const float* z, const float* y, int64_t n, const char* targets, int64_t chunk,
+                             uint32_t* histogram, ChunkResult& result) {
   std::vector<Vec> zc(2), yc(2);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
   // y[:, 1] is summed per lane in float over 16 blocks at most, then in double.
@@ -185,11 +191,11 @@ void margin_chunk(const float* z, const float* y, int64_t n, float* dz, const ch
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
     if (!load_block(z, y, row0, rows, 2, zc, yc, targets, false, result)) return;
-    const Vec out[2] = {zc[0] - zc[1] + Vec{}, Vec{}};  // + 0 turns -0 into +0
-    store_classes(dz, row0, rows, 2, out);                // dz[:, 1] is written by pass 2
+    const Vec d = margin(zc.data());
     target1 += rows == kLanes ? yc[1] : (simd::lane_index() < static_cast<float>(rows) ? yc[1] : Vec{});
     if (++blocks_in_sum == 16) flush();
-    for (int r = 0; r < rows; ++r) ++histogram[key_of(out[0][r]) >> 16];
+    const UVec bins = keys_of(d) >> 16;
+    for (int r = 0; r < rows; ++r) ++histogram[bins[r]];
   }
   flush();
 }
@@ -243,10 +249,9 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
         break;
       case LossKind::AuxConf:
         if (spec.binary_threshold) {
-          Vec margin[2];
-          load_classes(dz, row0, rows, 2, 0.0f, margin);  // margin[0]: d from pass 1
+          const Vec d = margin(zc.data());
           const Vec lo = simd::splat(spec.margin_lo);
-          const IVec hard0 = (margin[0] > lo) | ((margin[0] == lo) & (spec.ties_are_class0 ? IVec{} - 1 : IVec{}));
+          const IVec hard0 = (d > lo) | ((d == lo) & (spec.ties_are_class0 ? IVec{} - 1 : IVec{}));
           const Vec yhat0 = hard0 ? simd::splat(1.0f) : Vec{};
           tc[0] = keep * yc[0] + alpha * yhat0;
           tc[1] = keep * yc[1] + alpha * (simd::splat(1.0f) - yhat0);
@@ -257,24 +262,35 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
           }
         }
         break;
-      case LossKind::Product: {
-        // log t_j = beta log p_j + alpha log y_j (0^0 = 1), normalised by its own log-sum-exp.
-        Vec tmax = simd::splat(-__builtin_inff());
-        for (int64_t j = 0; j < c; ++j) {
-          Vec lt = beta * (zc[j] - zmax - log_norm);
-          if (spec.alpha != 0.0f) lt += alpha * simd::log(yc[j]);
-          tc[j] = lt;
-          tmax = simd::max(tmax, lt);
+      case LossKind::Product:
+        if (c == 2) {
+          // t1 / t0 = exp(delta), delta = beta (z1 - z0) + alpha log(y1 / y0): one exponential and
+          // one logarithm (y0 = 0 gives delta = +inf and t = (0, 1), as the limit).
+          Vec delta = beta * (zc[1] - zc[0]);
+          if (spec.alpha != 0.0f) delta += alpha * simd::log(yc[1] / yc[0]);
+          const Vec e = simd::exp(-(delta > Vec{} ? delta : -delta));
+          const Vec big = simd::splat(1.0f) / (simd::splat(1.0f) + e), small = e * big;
+          const IVec second = delta > Vec{};
+          tc[0] = second ? small : big;
+          tc[1] = second ? big : small;
+        } else {
+          // log t_j = beta log p_j + alpha log y_j (0^0 = 1), normalised by its own log-sum-exp.
+          Vec tmax = simd::splat(-__builtin_inff());
+          for (int64_t j = 0; j < c; ++j) {
+            Vec lt = beta * (zc[j] - zmax - log_norm);
+            if (spec.alpha != 0.0f) lt += alpha * simd::log(yc[j]);
+            tc[j] = lt;
+            tmax = simd::max(tmax, lt);
+          }
+          Vec tsum = Vec{};
+          for (int64_t j = 0; j < c; ++j) {
+            tc[j] = simd::exp(tc[j] - tmax);
+            tsum += tc[j];
+          }
+          const Vec inv = simd::splat(1.0f) / tsum;
+          for (int64_t j = 0; j < c; ++j) tc[j] *= inv;
         }
-        Vec tsum = Vec{};
-        for (int64_t j = 0; j < c; ++j) {
-          tc[j] = simd::exp(tc[j] - tmax);
-          tsum += tc[j];
-        }
-        const Vec inv = simd::splat(1.0f) / tsum;
-        for (int64_t j = 0; j < c; ++j) tc[j] *= inv;
         break;
-      }
     }
 
     // loss = sum_j t_j (log1p(s) + zmax - z_j); dz_j = (p_j - t_j) / N, where for the argmax class
@@ -348,11 +364,10 @@ std::pair<uint32_t, int64_t> find_rank(const std::vector<int64_t>& hist, int64_t
   return {static_cast<uint32_t>(hist.size() - 1), below};
 }
 
-// The values of rank k and k + 1 (k + 1 < n) among values[i * stride], given the histogram of the
-// top 16 bits of their keys: one more pass collects the keys in the bin of rank k (and the smallest
-// key of the next non-empty bin), and a selection among those finishes.
-std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_t n, int64_t k,
-                                     const std::vector<int64_t>& high) {
+// The margins of ranks k and k + 1 (k + 1 < n) among the n binary rows of z, given the histogram
+// of the top 16 bits of their keys: one more pass collects the keys in the bin of rank k (and the
+// smallest key of the next non-empty bin), and a selection among those finishes.
+std::pair<float, float> select_margin_ranks(const float* z, int64_t n, int64_t k, const std::vector<int64_t>& high) {
   const auto [hbin, hbelow] = find_rank(high, k);
   uint32_t next_bin = hbin + 1;
   while (next_bin < high.size() && high[next_bin] == 0) ++next_bin;
@@ -361,14 +376,25 @@ std::pair<float, float> select_ranks(const float* values, int64_t stride, int64_
   std::vector<uint32_t> next_min(parts, UINT32_MAX);
   parallel::for_each(parts, [&](int64_t part, int) {
     auto& keys = collected[part];
-    uint32_t smallest = UINT32_MAX;
+    UVec smallest = UVec{} + UINT32_MAX;
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
-    for (int64_t i = begin; i < end; ++i) {
-      const uint32_t u = key_of(values[i * stride]);
-      if ((u >> 16) == hbin) keys.push_back(u);
-      else if ((u >> 16) == next_bin && u < smallest) smallest = u;
+    Vec zc[2];
+    for (int64_t row0 = begin; row0 < end; row0 += kLanes) {
+      const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
+      load_classes(z, row0, rows, 2, 0.0f, zc);
+      const UVec key = keys_of(margin(zc));
+      const IVec valid = simd::lane_index() < static_cast<float>(rows);
+      const IVec in_bin = ((key >> 16) == hbin) & valid;
+      if (any(in_bin))
+        for (int r = 0; r < rows; ++r)
+          if (in_bin[r]) keys.push_back(key[r]);
+      const IVec in_next = ((key >> 16) == next_bin) & valid;
+      const UVec candidate = in_next ? key : UVec{} + UINT32_MAX;
+      smallest = candidate < smallest ? candidate : smallest;
     }
-    next_min[part] = smallest;
+    uint32_t m = UINT32_MAX;
+    for (int i = 0; i < kLanes; ++i) m = std::min(m, smallest[i]);
+    next_min[part] = m;
   });
   std::vector<uint32_t> keys;
   keys.reserve(high[hbin]);
@@ -405,7 +431,7 @@ double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float
     const auto pass1 = run_chunks(
         n,
         [&](int64_t chunk, int64_t stripe, ChunkResult& r) {
-          margin_chunk(z, y, n, dz, targets_name, chunk, histograms[stripe].data(), r);
+          margin_statistics_chunk(z, y, n, targets_name, chunk, histograms[stripe].data(), r);
         },
         stripes);
     std::vector<int64_t> high(1 << 16, 0);
@@ -417,7 +443,7 @@ double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float
     const double q = std::clamp(target1 / static_cast<double>(n), 0.0, 1.0);
     const double position = q * static_cast<double>(n - 1);
     const int64_t below = std::min<int64_t>(static_cast<int64_t>(std::floor(position)), n - 1);
-    const auto [lo, hi] = select_ranks(dz, 2, n, below, high);
+    const auto [lo, hi] = select_margin_ranks(z, n, below, high);
     spec.binary_threshold = true;
     spec.margin_lo = lo;
     spec.ties_are_class0 = position == static_cast<double>(below) || hi == lo;
