@@ -53,6 +53,24 @@ std::string join(const std::vector<int64_t>& xs) {
 }
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
+constexpr int64_t kMaxElements = int64_t{1} << 40;  // far above any typed array; products stay in int64
+
+// a * b for sizes and offsets, refusing what would overflow (a wrapped size could pass a bounds check).
+int64_t checked_mul(Napi::Env env, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || r > kMaxElements) range_error(env, what + " is too large");
+  return r;
+}
+int64_t checked_add(Napi::Env env, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r) || r > kMaxElements) range_error(env, what + " is too large");
+  return r;
+}
+int64_t element_count(Napi::Env env, std::initializer_list<int64_t> dims, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : dims) n = checked_mul(env, n, d, what);
+  return n;
+}
 
 int64_t integer(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t min) {
   if (!v.IsNumber()) type_error(env, name + " must be an integer, got " + describe(v));
@@ -107,7 +125,9 @@ Tensor4 tensor4(Napi::Env env, const Napi::Value& value, const std::string& name
   const int64_t length = static_cast<int64_t>(t.array.ElementLength());
   const Napi::Value strides = obj.Get("strides"), offset = obj.Get("offset");
   if (strides.IsUndefined()) {
-    t.strides = {t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3], t.shape[3], 1};
+    const std::string what = name + " (shape " + join(t.shape) + ")";
+    t.strides = {element_count(env, {t.shape[1], t.shape[2], t.shape[3]}, what),
+                 element_count(env, {t.shape[2], t.shape[3]}, what), t.shape[3], 1};
   } else {
     t.strides = integer_list(env, strides, name + ".strides", 4, 0);
     if (t.strides[3] != 1)
@@ -117,7 +137,7 @@ Tensor4 tensor4(Napi::Env env, const Napi::Value& value, const std::string& name
   int64_t last = t.offset;  // index of the last element the view touches
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] == 0) range_error(env, name + ".shape " + join(t.shape) + " has a zero dimension");
-    last += (t.shape[i] - 1) * t.strides[i];
+    last = checked_add(env, last, checked_mul(env, t.shape[i] - 1, t.strides[i], name), name);
   }
   if (strides.IsUndefined() && offset.IsUndefined() && last + 1 != length)
     range_error(env, name + ".data has " + std::to_string(length) + " elements, expected " + std::to_string(last + 1) +
@@ -197,8 +217,8 @@ Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AttentionArgs a = attention_args(info, 0, 3);
   const auto& s = a.shape;
-  Napi::Float32Array out = new_float32(env, s.batch * s.q_len * s.heads * s.head_dim);
-  Napi::Float32Array lse = new_float32(env, s.batch * s.heads * s.q_len);
+  Napi::Float32Array out = new_float32(env, element_count(env, {s.batch, s.q_len, s.heads, s.head_dim}, "out"));
+  Napi::Float32Array lse = new_float32(env, element_count(env, {s.batch, s.heads, s.q_len}, "lse"));
   w2s::attention_forward(s, a.q.view(), a.k.view(), a.v.view(), a.options, output_view(out, a.q.shape), lse.Data());
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out);
@@ -216,15 +236,16 @@ Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   const Tensor4 out = tensor4(env, info[4], "out", "[B, Tq, H, D]");
   expect_shape(env, out, "out", a.q.shape, "the same as q");
   const Napi::Float32Array lse = float32_array(env, info[5], "lse");
-  if (static_cast<int64_t>(lse.ElementLength()) != s.batch * s.heads * s.q_len)
-    range_error(env, "lse must have B*H*Tq = " + std::to_string(s.batch * s.heads * s.q_len) + " elements ([B, H, Tq]), got " +
+  const int64_t lse_size = element_count(env, {s.batch, s.heads, s.q_len}, "lse");
+  if (static_cast<int64_t>(lse.ElementLength()) != lse_size)
+    range_error(env, "lse must have B*H*Tq = " + std::to_string(lse_size) + " elements ([B, H, Tq]), got " +
                          std::to_string(lse.ElementLength()));
   for (size_t i = 0; i < lse.ElementLength(); ++i)
     if (!std::isfinite(lse[i])) range_error(env, "lse[" + std::to_string(i) + "] must be finite (the forward pass's lse), got " + std::to_string(lse[i]));
 
-  Napi::Float32Array dq = new_float32(env, s.batch * s.q_len * s.heads * s.head_dim);
-  Napi::Float32Array dk = new_float32(env, s.batch * s.kv_len * s.kv_heads * s.head_dim);
-  Napi::Float32Array dv = new_float32(env, s.batch * s.kv_len * s.kv_heads * s.head_dim);
+  Napi::Float32Array dq = new_float32(env, element_count(env, {s.batch, s.q_len, s.heads, s.head_dim}, "dq"));
+  Napi::Float32Array dk = new_float32(env, element_count(env, {s.batch, s.kv_len, s.kv_heads, s.head_dim}, "dk"));
+  Napi::Float32Array dv = new_float32(env, element_count(env, {s.batch, s.kv_len, s.kv_heads, s.head_dim}, "dv"));
   w2s::attention_backward(s, a.q.view(), a.k.view(), a.v.view(), out.view(), lse.Data(), dout.view(), a.options,
                           output_view(dq, a.q.shape), output_view(dk, a.k.shape), output_view(dv, a.k.shape));
   Napi::Object result = Napi::Object::New(env);
@@ -350,11 +371,12 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
       blocked = name == "blocked";
     }
   }
-  if (static_cast<int64_t>(a.ElementLength()) != m * k)
-    range_error(env, "a must have m*k = " + std::to_string(m * k) + " elements, got " + std::to_string(a.ElementLength()));
-  if (static_cast<int64_t>(b.ElementLength()) != k * n)
-    range_error(env, "b must have k*n = " + std::to_string(k * n) + " elements, got " + std::to_string(b.ElementLength()));
-  Napi::Float32Array c = new_float32(env, m * n);
+  const int64_t a_size = checked_mul(env, m, k, "m*k"), b_size = checked_mul(env, k, n, "k*n");
+  if (static_cast<int64_t>(a.ElementLength()) != a_size)
+    range_error(env, "a must have m*k = " + std::to_string(a_size) + " elements, got " + std::to_string(a.ElementLength()));
+  if (static_cast<int64_t>(b.ElementLength()) != b_size)
+    range_error(env, "b must have k*n = " + std::to_string(b_size) + " elements, got " + std::to_string(b.ElementLength()));
+  Napi::Float32Array c = new_float32(env, checked_mul(env, m, n, "m*n"));
   const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
   (blocked ? w2s::blocked_sgemm : w2s::sgemm)(trans_a, trans_b, m, n, k, 1.0f, a.Data(), lda, b.Data(), ldb, 0.0f, c.Data(), n);
   return c;

@@ -44,6 +44,10 @@ describe('attention rejects bad arguments', () => {
     ['strides past the end', () => attentionForward({ ...q, strides: [512, 128, 16, 1] }, kv, kv), RangeError, /q \(shape \[2, 8, 4, 16\], strides \[512, 128, 16, 1\], offset 0\) reaches element 1471 but data has 1024 elements/],
     ['offset past the end', () => attentionForward({ ...q, strides: [512, 64, 16, 1], offset: 1 }, kv, kv), RangeError, /reaches element 1024 but data has 1024 elements/],
     ['last stride not 1', () => attentionForward({ ...q, strides: [512, 64, 16, 2] }, kv, kv), RangeError, /q\.strides\[3\] must be 1/],
+    ['sizes that would overflow', () => {
+      const huge: Tensor = { data: new Float32Array(16), shape: [2 ** 40, 2 ** 40, 1, 16], strides: [0, 0, 0, 1] };
+      return attentionForward(huge, huge, huge);
+    }, RangeError, /out is too large/],
     ['negative stride', () => attentionForward({ ...q, strides: [512, -64, 16, 1] }, kv, kv), RangeError, /q\.strides\[1\] must be >= 0/],
   ];
   test.each(cases)('%s', (_, run, type, message) => {
@@ -103,5 +107,6 @@ describe('threads and sgemm reject bad arguments', () => {
     expect(() => sgemm(new Float32Array(6), new Float32Array(6), 2, 2, 3)).not.toThrow();
     expect(() => sgemm(new Float32Array(5), new Float32Array(6), 2, 2, 3)).toThrow(/a must have m\*k = 6 elements, got 5/);
     expect(() => loose(sgemm)(new Float32Array(6), new Float32Array(6), 2, 2, 3, { impl: 'mkl' })).toThrow(/opts\.impl must be "blas" or "blocked"/);
+    expect(() => sgemm(new Float32Array(6), new Float32Array(6), 2 ** 31, 2 ** 31, 2 ** 31)).toThrow(/m\*k is too large/);
   });
 });
