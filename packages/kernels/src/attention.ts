@@ -47,9 +47,14 @@ export function attentionBackward(
   opts: AttentionOptions = {},
 ): AttentionGradients {
   if (lse === null || typeof lse !== 'object') throw new TypeError(`lse must be a tensor {data, shape}, got ${describe(lse)}`);
-  const expected = [q.shape?.[0], q.shape?.[2], q.shape?.[1]];
-  if (!Array.isArray(lse.shape) || lse.shape.length !== 3 || lse.shape.some((d, i) => d !== expected[i]))
-    throw new RangeError(`lse.shape must be [B, H, Tq] = [${expected.join(', ')}], got ${describe(lse.shape)} ${JSON.stringify(lse.shape)}`);
+  // lse's shape is checked against q's here (the binding checks its length); a malformed q is left
+  // to the binding, which names it.
+  const qShape: unknown = (q as Partial<Tensor> | null)?.shape;
+  if (Array.isArray(qShape) && qShape.length === 4) {
+    const expected = [qShape[0], qShape[2], qShape[1]];
+    if (!Array.isArray(lse.shape) || lse.shape.length !== 3 || lse.shape.some((d, i) => d !== expected[i]))
+      throw new RangeError(`lse.shape must be [B, H, Tq] = [${expected.join(', ')}], got ${JSON.stringify(lse.shape)}`);
+  }
   const { dq, dk, dv } = native.attentionBackward(dOut, q, k, v, out, lse.data, opts);
   return {
     dq: { data: dq, shape: [...q.shape] },
