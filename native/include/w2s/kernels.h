@@ -3,6 +3,8 @@
 //
 // Conventions
 // - float32 everywhere, row-major; strides are counted in elements, not bytes.
+// - Outputs (out, lse, dq, dk, dv, dz, C) must not overlap any input: the kernels read inputs while
+//   they write outputs, and the tile micro-kernel is compiled with restrict-qualified pointers.
 // - Every function validates what it cannot trust and throws w2s::InvalidArgument (a bad argument,
 //   mapped to RangeError/TypeError by the binding) or w2s::NonFiniteInput (NaN/Inf in an input).
 #pragma once

@@ -1,5 +1,9 @@
 #include "parallel.h"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -108,7 +112,12 @@ std::unique_ptr<Pool>& pool() {
   return p;
 }
 
+// The cores this process may run on (its affinity mask, which honours cpusets), else all cores.
 int default_threads() {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }

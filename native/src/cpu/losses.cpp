@@ -34,10 +34,11 @@ namespace {
 using simd::kLanes;
 using simd::Vec;
 using IVec = simd::IVec;
-typedef uint32_t UVec __attribute__((vector_size(64)));
+typedef uint32_t KeyVec __attribute__((vector_size(64)));  // sort keys of 16 floats
 
 constexpr int64_t kChunkRows = 4096;
 constexpr float kDistributionTolerance = 1e-3f;
+constexpr int64_t kMaxClasses = 1 << 17;
 
 enum class LossKind { SoftXent, AuxConf, Product };
 
@@ -158,9 +159,9 @@ bool load_block(const float* z, const float* y, int64_t row0, int rows, int64_t 
 
 // Sort keys of floats, per lane: unsigned integers that order like the values (-0 before +0), and
 // back.
-UVec keys_of(Vec x) {
-  const UVec bits = __builtin_bit_cast(UVec, x);
-  const UVec negative = UVec{} - (bits >> 31);  // all ones where the sign bit is set
+KeyVec keys_of(Vec x) {
+  const KeyVec bits = __builtin_bit_cast(KeyVec, x);
+  const KeyVec negative = KeyVec{} - (bits >> 31);  // all ones where the sign bit is set
   return bits ^ (negative | 0x80000000u);
 }
 
@@ -194,7 +195,7 @@ void margin_statistics_chunk(const float* z, const float* y, int64_t n, const ch
     const Vec d = margin(zc.data());
     target1 += rows == kLanes ? yc[1] : (simd::lane_index() < static_cast<float>(rows) ? yc[1] : Vec{});
     if (++blocks_in_sum == 16) flush();
-    const UVec bins = keys_of(d) >> 16;
+    const KeyVec bins = keys_of(d) >> 16;
     for (int r = 0; r < rows; ++r) ++histogram[bins[r]];
   }
   flush();
@@ -297,7 +298,8 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
     // p - t = (1 - t) - s / (1 + s) keeps its precision when both are close to 1.
     Vec row_loss = Vec{};
     for (int64_t j = 0; j < c; ++j) {
-      row_loss += tc[j] * (log_norm + (zmax - zc[j]));
+      // t = 0 contributes nothing, even where z_j is so far below zmax that the term is infinite.
+      row_loss += tc[j] > Vec{} ? tc[j] * (log_norm + (zmax - zc[j])) : Vec{};
       const IVec is_max = argmax == static_cast<int32_t>(j);
       const Vec p_minus_t = is_max ? (simd::splat(1.0f) - tc[j]) - others * inv_norm : ec[j] * inv_norm - tc[j];
       tc[j] = p_minus_t * inv_n;  // tc now holds the gradient
@@ -341,6 +343,10 @@ double total_loss(const std::vector<ChunkResult>& results, int64_t n) {
 void check_sizes(int64_t n, int64_t c) {
   if (n < 1) throw InvalidArgument(InvalidArgument::Kind::Range, "N (rows of logits) must be >= 1, got " + std::to_string(n));
   if (c < 2) throw InvalidArgument(InvalidArgument::Kind::Range, "numClasses must be >= 2, got " + std::to_string(c));
+  if (c > kMaxClasses)
+    throw InvalidArgument(InvalidArgument::Kind::Range, "numClasses must be <= " + std::to_string(kMaxClasses) +
+                                                            " (each thread holds 16 rows of every class), got " +
+                                                            std::to_string(c));
 }
 
 void check_coefficient(const char* name, float value) {
@@ -376,20 +382,20 @@ std::pair<float, float> select_margin_ranks(const float* z, int64_t n, int64_t k
   std::vector<uint32_t> next_min(parts, UINT32_MAX);
   parallel::for_each(parts, [&](int64_t part, int) {
     auto& keys = collected[part];
-    UVec smallest = UVec{} + UINT32_MAX;
+    KeyVec smallest = KeyVec{} + UINT32_MAX;
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
     Vec zc[2];
     for (int64_t row0 = begin; row0 < end; row0 += kLanes) {
       const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
       load_classes(z, row0, rows, 2, 0.0f, zc);
-      const UVec key = keys_of(margin(zc));
+      const KeyVec key = keys_of(margin(zc));
       const IVec valid = simd::lane_index() < static_cast<float>(rows);
       const IVec in_bin = ((key >> 16) == hbin) & valid;
       if (any(in_bin))
         for (int r = 0; r < rows; ++r)
           if (in_bin[r]) keys.push_back(key[r]);
       const IVec in_next = ((key >> 16) == next_bin) & valid;
-      const UVec candidate = in_next ? key : UVec{} + UINT32_MAX;
+      const KeyVec candidate = in_next ? key : KeyVec{} + UINT32_MAX;
       smallest = candidate < smallest ? candidate : smallest;
     }
     uint32_t m = UINT32_MAX;
@@ -399,6 +405,10 @@ std::pair<float, float> select_margin_ranks(const float* z, int64_t n, int64_t k
   std::vector<uint32_t> keys;
   keys.reserve(high[hbin]);
   for (const auto& part : collected) keys.insert(keys.end(), part.begin(), part.end());
+  // Pass 1 counted high[hbin] keys in this bin; fewer here means the inputs changed during the call
+  // (a SharedArrayBuffer written by another thread).
+  if (k - hbelow >= static_cast<int64_t>(keys.size()))
+    throw std::runtime_error("logits changed while the loss was being computed");
   const auto rank = keys.begin() + (k - hbelow);
   std::nth_element(keys.begin(), rank, keys.end());
   const uint32_t kth = *rank;

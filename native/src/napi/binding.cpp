@@ -430,10 +430,11 @@ Napi::Value attention_workspace_bytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   w2s::AttentionShape s;
   s.head_dim = integer(env, info[0], "headDim", 1);
-  const int threads = static_cast<int>(integer(env, info[1], "threads", 1));
+  const int64_t threads = integer(env, info[1], "threads", 1);
+  if (threads > 4096) range_error(env, "threads must be <= 4096, got " + std::to_string(threads));
   Napi::Object result = Napi::Object::New(env);
-  result.Set("forward", Napi::Number::New(env, static_cast<double>(w2s::attention_forward_workspace_bytes(s, threads))));
-  result.Set("backward", Napi::Number::New(env, static_cast<double>(w2s::attention_backward_workspace_bytes(s, threads))));
+  result.Set("forward", Napi::Number::New(env, static_cast<double>(w2s::attention_forward_workspace_bytes(s, static_cast<int>(threads)))));
+  result.Set("backward", Napi::Number::New(env, static_cast<double>(w2s::attention_backward_workspace_bytes(s, static_cast<int>(threads)))));
   return result;
 }
 

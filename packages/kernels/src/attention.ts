@@ -47,6 +47,8 @@ export function attentionBackward(
   opts: AttentionOptions = {},
 ): AttentionGradients {
   if (lse === null || typeof lse !== 'object') throw new TypeError(`lse must be a tensor {data, shape}, got ${describe(lse)}`);
+  if (lse.strides !== undefined || lse.offset !== undefined)
+    throw new RangeError('lse must be the contiguous [B, H, Tq] tensor returned by attentionForward (no strides or offset)');
   // lse's shape is checked against q's here (the binding checks its length); a malformed q is left
   // to the binding, which names it.
   const qShape: unknown = (q as Partial<Tensor> | null)?.shape;

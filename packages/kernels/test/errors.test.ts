@@ -62,6 +62,7 @@ describe('attention rejects bad arguments', () => {
     expect(() => attentionBackward(out, q, kv, kv, out, { data: lse.data, shape: [2, 8, 4] })).toThrow(/lse\.shape must be \[B, H, Tq\] = \[2, 4, 8\]/);
     expect(() => loose(attentionBackward)(out, q, kv, kv, out, null)).toThrow(/lse must be a tensor/);
     expect(() => loose(attentionBackward)(out, null, kv, kv, out, lse)).toThrow(/^q must be an object, got null/);
+    expect(() => attentionBackward(out, q, kv, kv, out, { ...lse, offset: 0 })).toThrow(/lse must be the contiguous \[B, H, Tq\] tensor/);
     expect(() => attentionBackward(out, q, kv, kv, out, { data: new Float32Array(3), shape: [2, 4, 8] })).toThrow(/lse must have B\*H\*Tq = 64 elements/);
     const nanLse = Float32Array.from(lse.data);
     nanLse[5] = NaN;

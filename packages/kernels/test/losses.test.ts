@@ -139,6 +139,18 @@ describe('logconf, computed by hand', () => {
     expect(reference.dataSync()[0] / expected).toBeCloseTo(1, 5);
   });
 
+  test('a quantile position on an exact order statistic: rows equal to it are class 0', () => {
+    // mean y1 = 0.5, N = 3: position exactly 1, t = the middle p0; margins -1, 0.5, 2 so the rows
+    // with margins 0.5 (equal to t) and 2 are class 0, the row with -1 class 1.
+    const z = Float32Array.from([-1, 0, 0.5, 0, 2, 0]);
+    const y = Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    const softplus = (x: number) => Math.log1p(Math.exp(x));
+    const expected = (softplus(-1) + softplus(-0.5) + softplus(-2)) / 3;
+    expect(auxConfLoss(z, y, 2, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
+    const reference = auxConfLossReference(tf.tensor2d(z, [3, 2]), tf.tensor2d(y, [3, 2]), 1);
+    expect(reference.dataSync()[0]).toBeCloseTo(expected, 5);
+  });
+
   test('more than two classes: the hardened target is the argmax', () => {
     const z = Float32Array.from([1, 3, 2, 0, 0, 5]);
     const y = Float32Array.from([1 / 3, 1 / 3, 1 / 3, 1, 0, 0]);
@@ -147,6 +159,43 @@ describe('logconf, computed by hand', () => {
     const expected = ((lse([1, 3, 2]) - 3) + (lse([0, 0, 5]) - 5)) / 2;
     expect(auxConfLoss(z, y, 3, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
   });
+});
+
+describe('dLogits against finite differences', () => {
+  // The gradient of each loss is that of CE(z, t) with its target t held fixed (t is a stop-gradient
+  // function of z for logconf and product): central differences of the float64 CE at the base t.
+  const random = rng();
+  test.each(settings.map((s) => [name(s), s] as const))('%s', (_, s) => {
+    const [n, c] = [12, 3];
+    const z = uniform(random, n * c, -2, 2);
+    const y = distributions(random, n, c);
+    const target = s.loss === 'xent' ? Float64Array.from(y) : s.loss === 'logconf' ? auxConfTarget64(z, y, c, s.alpha!) : productTarget64(z, y, c, s.alpha!, s.beta!);
+    const { dLogits } = runNative(s, z, y, c);
+    const numeric = new Float64Array(n * c);
+    const h = 1e-5;
+    for (let i = 0; i < n * c; i++) {
+      const x = Float64Array.from(z);
+      x[i] = z[i] + h;
+      const up = crossEntropy64(x, target, c).loss;
+      x[i] = z[i] - h;
+      numeric[i] = (up - crossEntropy64(x, target, c).loss) / (2 * h);
+    }
+    expect(relativeError(dLogits, numeric, gradientFloor(n))).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+test('never NaN from finite logits, even near the float range', () => {
+  const z = Float32Array.from([3e38, -3e38, -3e38, 3e38]);
+  const y = Float32Array.from([1, 0, 0, 1]);
+  for (const s of settings) {
+    const { loss, dLogits } = runNative(s, z, y, 2);
+    expect(Number.isNaN(loss)).toBe(false);
+    for (const g of dLogits) expect(Number.isFinite(g)).toBe(true);
+  }
+});
+
+test('numClasses is bounded (each thread holds 16 rows of every class)', () => {
+  expect(() => softXentLoss(new Float32Array(2 ** 18), new Float32Array(2 ** 18), 2 ** 18)).toThrow(/numClasses must be <= 131072/);
 });
 
 test('stable at logits of magnitude 1e4', () => {

@@ -99,6 +99,8 @@ export function registerNativeKernels(): void {
         const cpu = backend as CpuBackend;
         const { logits, targets } = inputs;
         if (logits === undefined || logits.shape.length !== 2) throw new RangeError(`logits must be 2-D [N, C], got shape [${logits?.shape}]`);
+        if (targets === undefined || targets.shape.join() !== logits.shape.join())
+          throw new RangeError(`targets must have the shape of logits [${logits.shape}], got [${targets?.shape}]`);
         const { loss, dLogits } = run(float32(cpu, logits, 'logits'), float32(cpu, targets, 'targets'), logits.shape[1], attrs ?? {});
         return [cpu.makeTensorInfo([], 'float32', Float32Array.of(loss)), cpu.makeTensorInfo([...logits.shape], 'float32', dLogits)];
       },
