@@ -45,10 +45,10 @@ void expect_throw(const char* what, const std::function<void()>& fn, const std::
   CHECK(false, "%s: no exception", what);
 }
 
-// max |a - b| / max |b| (b the reference); NaN anywhere gives +inf.
+// max |a - b| / max(max |b|, floor) (b the reference); NaN anywhere gives +inf.
 template <typename A, typename B>
-double relative_error(const A& a, const B& b) {
-  double num = 0.0, den = 0.0;
+double relative_error(const A& a, const B& b, double floor = 0.0) {
+  double num = 0.0, den = floor;
   for (size_t i = 0; i < b.size(); ++i) {
     const double x = a[i], y = b[i];
     if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<double>::infinity();

@@ -25,12 +25,7 @@ void compare(const char* name, int64_t n, int64_t c, double loss, const std::vec
   const double e_loss = std::fabs(loss - ref_loss) / std::max(1e-30, std::fabs(ref_loss));
   // dz relative to its largest entry, but at least 1e-2 / N (the gradient's natural scale): where
   // the reference gradient is exactly zero (product with alpha = 0, beta = 1) float32 leaves noise.
-  double num = 0.0, den = 1e-2 / static_cast<double>(n);
-  for (size_t i = 0; i < dz.size(); ++i) {
-    num = std::max(num, std::isnan(dz[i]) ? INFINITY : std::fabs(dz[i] - ref_dz[i]));
-    den = std::max(den, std::fabs(ref_dz[i]));
-  }
-  const double e_dz = num / den;
+  const double e_dz = relative_error(dz, ref_dz, 1e-2 / static_cast<double>(n));
   CHECK(e_loss <= 1e-4, "%s N=%ld C=%ld: loss %.8g vs reference %.8g (relative error %.3g)", name, (long)n, (long)c, loss,
         ref_loss, e_loss);
   CHECK(e_dz <= 1e-4, "%s N=%ld C=%ld: dz relative error %.3g", name, (long)n, (long)c, e_dz);

@@ -140,6 +140,32 @@ IVec check_block(const Vec* zc, const Vec* yc, int64_t c) {
   return bad;
 }
 
+// A sum over the rows of a chunk, deterministic and accurate: rows are added per lane in float over
+// at most 16 blocks, then into one double per lane. Lanes past `rows` in a tail block are ignored.
+class LaneSum {
+ public:
+  void add(Vec v, int rows) {
+    pending_ += rows == kLanes ? v : (simd::lane_index() < static_cast<float>(rows) ? v : Vec{});
+    if (++blocks_ == 16) flush();
+  }
+  double total() {
+    flush();
+    double sum = 0.0;
+    for (double x : lanes_) sum += x;
+    return sum;
+  }
+
+ private:
+  void flush() {
+    for (int i = 0; i < kLanes; ++i) lanes_[i] += pending_[i];
+    pending_ = Vec{};
+    blocks_ = 0;
+  }
+  Vec pending_ = Vec{};
+  std::array<double, kLanes> lanes_{};
+  int blocks_ = 0;
+};
+
 struct ChunkResult {
   double loss = 0.0;
   double target1_sum = 0.0;  // sum of y[:, 1] (binary logconf, pass 1)
@@ -181,24 +207,16 @@ void margin_statistics_chunk(const float* z, const float* y, int64_t n, const ch
                              uint32_t* histogram, ChunkResult& result) {
   std::vector<Vec> zc(2), yc(2);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
-  // y[:, 1] is summed per lane in float over 16 blocks at most, then in double.
-  Vec target1 = Vec{};
-  int blocks_in_sum = 0;
-  const auto flush = [&] {
-    result.target1_sum += simd::reduce_sum(target1);
-    target1 = Vec{};
-    blocks_in_sum = 0;
-  };
+  LaneSum target1;
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
     if (!load_block(z, y, row0, rows, 2, zc, yc, targets, false, result)) return;
     const Vec d = margin(zc.data());
-    target1 += rows == kLanes ? yc[1] : (simd::lane_index() < static_cast<float>(rows) ? yc[1] : Vec{});
-    if (++blocks_in_sum == 16) flush();
+    target1.add(yc[1], rows);
     const KeyVec bins = keys_of(d) >> 16;
     for (int r = 0; r < rows; ++r) ++histogram[bins[r]];
   }
-  flush();
+  result.target1_sum = target1.total();
 }
 
 void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz,
@@ -207,15 +225,7 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
   const Vec inv_n = simd::splat(static_cast<float>(1.0 / static_cast<double>(n)));
   const Vec alpha = simd::splat(spec.alpha), keep = simd::splat(1.0f - spec.alpha), beta = simd::splat(spec.beta);
   const int64_t end = std::min(n, (chunk + 1) * kChunkRows);
-  // Row losses are summed per lane in float over 16 blocks at most, then into doubles.
-  Vec block_sum = Vec{};
-  std::array<double, kLanes> lane_sum{};
-  int blocks_in_sum = 0;
-  const auto flush = [&] {
-    for (int i = 0; i < kLanes; ++i) lane_sum[i] += block_sum[i];
-    block_sum = Vec{};
-    blocks_in_sum = 0;
-  };
+  LaneSum loss;
   for (int64_t row0 = chunk * kChunkRows; row0 < end; row0 += kLanes) {
     const int rows = static_cast<int>(std::min<int64_t>(kLanes, end - row0));
     if (!load_block(z, y, row0, rows, c, zc, yc, spec.targets, spec.binary_threshold, result)) return;
@@ -305,11 +315,9 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
       tc[j] = p_minus_t * inv_n;  // tc now holds the gradient
     }
     store_classes(dz, row0, rows, c, tc.data());
-    block_sum += rows == kLanes ? row_loss : (simd::lane_index() < static_cast<float>(rows) ? row_loss : Vec{});
-    if (++blocks_in_sum == 16) flush();
+    loss.add(row_loss, rows);
   }
-  flush();
-  for (double x : lane_sum) result.loss += x;
+  result.loss = loss.total();
 }
 
 // Runs fn(chunk, stripe, result) over all chunks in parallel; throws the first error by row order.
