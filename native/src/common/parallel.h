@@ -13,6 +13,10 @@ namespace w2s::parallel {
 // are skipped. Nested calls (from inside fn) run serially on the calling thread.
 void for_each(int64_t n, const std::function<void(int64_t item, int worker)>& fn);
 
+// Splits [0, n) into contiguous ranges of at least `grain` items (about four per thread) and calls
+// fn(begin, end, worker) for each, in parallel as for_each does.
+void for_ranges(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end, int worker)>& fn);
+
 // Threads that for_each uses (the caller included).
 int threads();
 

@@ -13,95 +13,12 @@
 #include <vector>
 
 #include "../common/parallel.h"
+#include "args.h"
 #include "w2s/kernels.h"
 
 namespace {
 
-[[noreturn]] void type_error(Napi::Env env, const std::string& message) { throw Napi::TypeError::New(env, message); }
-[[noreturn]] void range_error(Napi::Env env, const std::string& message) { throw Napi::RangeError::New(env, message); }
-
-std::string describe(const Napi::Value& v) {
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNull()) return "null";
-  if (v.IsTypedArray()) {
-    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
-      case napi_float32_array: return "a Float32Array";
-      case napi_float64_array: return "a Float64Array";
-      case napi_int32_array: return "an Int32Array";
-      case napi_uint8_array: return "a Uint8Array";
-      default: return "another typed array";
-    }
-  }
-  if (v.IsArray()) return "an array";
-  if (v.IsNumber()) return "the number " + v.ToString().Utf8Value();
-  if (v.IsString()) return "a string";
-  if (v.IsBoolean()) return "a boolean";
-  if (v.IsFunction()) return "a function";
-  return "an object";
-}
-
-std::string format_number(double x) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", x);
-  return buffer;
-}
-
-std::string join(const std::vector<int64_t>& xs) {
-  std::string s = "[";
-  for (size_t i = 0; i < xs.size(); ++i) s += (i ? ", " : "") + std::to_string(xs[i]);
-  return s + "]";
-}
-
-constexpr double kMaxSafeInteger = 9007199254740991.0;
-constexpr int64_t kMaxElements = int64_t{1} << 40;  // far above any typed array; products stay in int64
-
-// a * b for sizes and offsets, refusing what would overflow (a wrapped size could pass a bounds check).
-int64_t checked_mul(Napi::Env env, int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  if (__builtin_mul_overflow(a, b, &r) || r > kMaxElements) range_error(env, what + " is too large");
-  return r;
-}
-int64_t checked_add(Napi::Env env, int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r) || r > kMaxElements) range_error(env, what + " is too large");
-  return r;
-}
-int64_t element_count(Napi::Env env, std::initializer_list<int64_t> dims, const std::string& what) {
-  int64_t n = 1;
-  for (int64_t d : dims) n = checked_mul(env, n, d, what);
-  return n;
-}
-
-int64_t integer(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t min) {
-  if (!v.IsNumber()) type_error(env, name + " must be an integer, got " + describe(v));
-  const double x = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(x) || std::floor(x) != x || std::fabs(x) > kMaxSafeInteger)
-    range_error(env, name + " must be an integer, got " + describe(v));
-  if (x < static_cast<double>(min)) range_error(env, name + " must be >= " + std::to_string(min) + ", got " + describe(v));
-  return static_cast<int64_t>(x);
-}
-
-Napi::Float32Array float32_array(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    type_error(env, name + " must be a Float32Array, got " + describe(v));
-  return v.As<Napi::Float32Array>();
-}
-
-Napi::Object object(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction())
-    type_error(env, name + " must be an object, got " + describe(v));
-  return v.As<Napi::Object>();
-}
-
-std::vector<int64_t> integer_list(Napi::Env env, const Napi::Value& v, const std::string& name, size_t rank, int64_t min) {
-  if (!v.IsArray()) type_error(env, name + " must be an array of " + std::to_string(rank) + " integers, got " + describe(v));
-  const auto arr = v.As<Napi::Array>();
-  if (arr.Length() != rank)
-    range_error(env, name + " must have " + std::to_string(rank) + " entries, got " + std::to_string(arr.Length()));
-  std::vector<int64_t> out(rank);
-  for (uint32_t i = 0; i < rank; ++i) out[i] = integer(env, arr.Get(i), name + "[" + std::to_string(i) + "]", min);
-  return out;
-}
+using namespace w2s::napi;
 
 // A float32 tensor argument {data, shape, strides?, offset?} of rank 4, checked to lie within data.
 struct Tensor4 {
@@ -438,26 +355,6 @@ Napi::Value attention_workspace_bytes(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// Every export runs inside this guard: no C++ exception ever reaches N-API (which would abort).
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    return Fn(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const w2s::InvalidArgument& e) {
-    if (e.kind == w2s::InvalidArgument::Kind::Type) throw Napi::TypeError::New(env, e.what());
-    throw Napi::RangeError::New(env, e.what());
-  } catch (const w2s::NonFiniteInput& e) {
-    throw Napi::RangeError::New(env, e.what());
-  } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "out of memory in the w2s native addon");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, std::string("w2s native addon: ") + e.what());
-  }
-}
-
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionForward", Napi::Function::New<guarded<attention_forward>>(env, "attentionForward"));
   exports.Set("attentionBackward", Napi::Function::New<guarded<attention_backward>>(env, "attentionBackward"));
@@ -470,6 +367,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("numThreads", Napi::Function::New<guarded<num_threads>>(env, "numThreads"));
   exports.Set("backendInfo", Napi::Function::New<guarded<backend_info>>(env, "backendInfo"));
   exports.Set("attentionWorkspaceBytes", Napi::Function::New<guarded<attention_workspace_bytes>>(env, "attentionWorkspaceBytes"));
+  register_engine(env, exports);
   return exports;
 }
 

@@ -186,7 +186,8 @@ function llamaConfig(dModel: number, nLayers: number, nHeads: number, nKvHeads: 
 
 /** Named architectures: tiny ones for tests, and the published GPT-2 shapes. */
 export const PRESETS: Record<string, ModelConfig> = {
-  'gpt2-tiny': gpt2Config(32, 2, 4, 97, 64),
+  // Head sizes 16 and 8: the engine's attention runs 16-wide tiles directly and pads smaller heads.
+  'gpt2-tiny': gpt2Config(64, 2, 4, 97, 64),
   'llama-tiny': llamaConfig(32, 2, 4, 2, 48, 97, 64),
   'gpt2-bench': gpt2Config(256, 4, 8, 8192, 128),
   'gpt2-small': gpt2Config(768, 12, 12),

@@ -1,0 +1,153 @@
+// The transformer engine: GPT-2 and Llama architectures, trained and evaluated natively. One
+// Model owns its parameters, gradients, AdamW state and activations on one device, and reuses
+// them across steps. The mathematics and the canonical parameter table are those of
+// packages/model/src/config.ts (the tfjs twin implements the same). Tensor layouts:
+//   tokens [B, T] int32 (right-padded), lengths [B] (1 <= length <= T), positions 0..T-1;
+//   LM logits [B, T, V] (or [B, V] at each sequence's last token); classifier logits [B, C] at
+//   each sequence's last token; token targets [B, T] (−1 = ignored); soft targets [B, C].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "w2s/layers.h"
+
+namespace w2s::engine {
+
+class Device;
+
+enum class Architecture { Gpt2, Llama };
+
+struct ModelConfig {
+  Architecture architecture = Architecture::Gpt2;
+  int64_t vocab_size = 0;
+  int64_t context_length = 0;
+  int64_t d_model = 0;
+  int64_t n_layers = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t d_ff = 0;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  bool tied_embeddings = true;
+  int64_t num_classes = 0;  // 0: language-model head; >= 2: classifier head
+  int64_t head_dim() const { return d_model / n_heads; }
+};
+
+// Throws InvalidArgument naming the field and what was expected.
+void validate_config(const ModelConfig& config);
+
+struct ParameterInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0;  // into the flat parameter (and gradient, and AdamW moment) buffer
+  int64_t count = 0;
+  float init_std = 0.0f;    // > 0: normal(0, init_std); else the constant init_value
+  float init_value = 0.0f;
+  bool decay = false;       // AdamW weight decay applies
+  bool head = false;        // trains in linear-probe mode
+};
+
+// The canonical parameter table, in memory order (names and layouts as in config.ts).
+std::vector<ParameterInfo> parameter_table(const ModelConfig& config);
+
+struct Batch {
+  const int32_t* tokens = nullptr;   // host [B, T], each in [0, V)
+  const int32_t* lengths = nullptr;  // host [B], each in [1, T]
+  int64_t batch = 0;
+  int64_t seq_len = 0;
+};
+
+enum class LossKind { Token, SoftXent, AuxConf, Product };
+
+struct Loss {
+  LossKind kind = LossKind::Token;
+  const int32_t* token_targets = nullptr;  // host [B, T] for Token
+  const float* soft_targets = nullptr;     // host [B, C] for the classifier losses
+  float alpha = 0.0f;                      // AuxConf: α; Product: exponent of the targets
+  float beta = 1.0f;                       // Product: exponent of the student's probabilities
+};
+
+struct Minibatch {
+  Batch batch;
+  Loss loss;
+};
+
+struct OptimizerOptions {
+  AdamWStep adamw;            // lr, betas, eps, weight decay (adamw.step is the model's counter)
+  float max_grad_norm = 0.0f; // 0: no clipping
+};
+
+struct StepResult {
+  double loss = 0.0;       // mean over the rows (or target tokens) of all minibatches
+  double grad_norm = 0.0;  // global L2 norm of the trainable gradients, before clipping
+  int64_t rows = 0;        // rows (classifier) or target tokens (LM) the loss averaged over
+};
+
+enum class LogitsAt { AllPositions, LastToken };
+
+class Model {
+ public:
+  Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t seed);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const std::vector<ParameterInfo>& parameters() const { return params_; }
+  int64_t parameter_count() const { return total_params_; }
+  int64_t steps_taken() const { return step_; }
+
+  void read_parameter(const ParameterInfo& p, float* host) const;
+  void write_parameter(const ParameterInfo& p, const float* host);
+  void read_gradient(const ParameterInfo& p, float* host) const;
+
+  // Dropout on the embeddings and on both residual branches while training (0 <= p < 1).
+  void set_dropout(float p);
+  // Linear probe: only the head's parameters train and backward stops at the head.
+  void set_linear_probe(bool on);
+  bool linear_probe() const { return linear_probe_; }
+
+  // Logits count for a batch: B·T·V or B·V (LM), B·C (classifier).
+  int64_t logits_count(const Batch& batch, LogitsAt at) const;
+  // Forward pass; writes the logits to host. training = true keeps what backward needs and
+  // applies dropout; LogitsAt::LastToken only in evaluation.
+  void forward(const Batch& batch, bool training, LogitsAt at, float* host_logits);
+  // Accumulates the parameter gradients of Σ dlogits·logits of the last training forward.
+  void backward(const float* host_dlogits);
+  // Forward, loss and backward of one minibatch, its loss gradient scaled by `weight`; returns
+  // the minibatch's summed loss and how many rows (or tokens) it summed. Optionally copies the
+  // logits (classifier: [B, C]) to host_logits.
+  std::pair<double, int64_t> accumulate(const Minibatch& minibatch, double weight, float* host_logits);
+  // Clips, applies AdamW to the trainable parameters, zeroes the gradients, counts the step.
+  double optimizer_step(const OptimizerOptions& options);
+  void zero_grad();
+  // Every minibatch accumulated (the loss averaged over all their rows), then one optimizer step.
+  StepResult train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
+                        float* host_logits);
+
+ private:
+  struct Buffers;
+  void ensure_capacity(int64_t batch, int64_t seq_len);
+  void upload_batch(const Batch& batch);
+  void backward_pass();
+  bool trainable(const ParameterInfo& p) const { return !linear_probe_ || p.head; }
+
+  ModelConfig config_;
+  std::unique_ptr<Device> device_;
+  std::vector<ParameterInfo> params_;
+  int64_t total_params_ = 0;
+  std::unique_ptr<Buffers> buf_;
+  float dropout_ = 0.0f;
+  bool linear_probe_ = false;
+  int64_t step_ = 0;
+  uint64_t seed_ = 0;
+  uint64_t dropout_seed_ = 0;  // of the last training forward, replayed by backward
+  uint64_t forwards_ = 0;
+  Batch last_batch_;           // shape of the last training forward (data pointers not kept)
+  bool backward_ready_ = false;
+};
+
+}  // namespace w2s::engine

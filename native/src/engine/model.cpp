@@ -1,0 +1,565 @@
+// The engine's orchestration, written once over the Device interface (device.h). Forward, loss,
+// backward and AdamW for the gpt2 and llama architectures of include/w2s/engine.h.
+//
+// Activations kept for the backward pass, per layer l (N = B·T rows, R = (H + 2·KV)·hd, P = F for
+// gpt2's GELU MLP or 2F for llama's SwiGLU):
+//   resid[l] [N, d]  the residual stream entering layer l (resid[L] leaves the last layer)
+//   mid[l]   [N, d]  the residual stream after the attention branch
+//   norm1[l], norm2[l] [N, d] normalised inputs of the branches; mean1/rstd1, mean2/rstd2 [N]
+//   qkv[l]   [N, R]  fused projections (q and k rotated for llama); attn[l] [N, H·hd]; lse[l] [B, H, T]
+//   pre[l]   [N, P]  the MLP's first projection; act[l] [N, F] its activation
+// and the final norm's output `hidden` [N, d] with its statistics. Buffers grow to the largest
+// batch seen and are then reused: no allocation per step.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "device.h"
+#include "w2s/engine.h"
+
+namespace w2s::engine {
+namespace {
+
+// splitmix64, for the initial weights (Box–Muller) and the dropout seeds.
+uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+[[noreturn]] void invalid(const std::string& message) {
+  throw InvalidArgument(InvalidArgument::Kind::Range, message);
+}
+
+}  // namespace
+
+// A device allocation of `count` elements of T, released with its device.
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  DeviceArray(Device* device, int64_t count)
+      : device_(device), data_(static_cast<T*>(device->allocate(count * static_cast<int64_t>(sizeof(T))))), count_(count) {}
+  DeviceArray(DeviceArray&& o) noexcept { *this = std::move(o); }
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    std::swap(device_, o.device_);
+    std::swap(data_, o.data_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  ~DeviceArray() {
+    if (data_) device_->release(data_);
+  }
+  T* get() const { return data_; }
+  int64_t count() const { return count_; }
+
+ private:
+  Device* device_ = nullptr;
+  T* data_ = nullptr;
+  int64_t count_ = 0;
+};
+
+struct Model::Buffers {
+  DeviceArray<float> params, grads, adam_m, adam_v;
+  int64_t rows = 0, batch = 0, seq_len = 0;  // capacity
+  DeviceArray<int32_t> tokens, lengths, last_rows, targets;
+  DeviceArray<float> soft_targets;
+  DeviceArray<float> resid, mid, norm1, norm2, mean1, rstd1, mean2, rstd2, qkv, attn, lse, pre, act;
+  DeviceArray<float> hidden, mean_f, rstd_f, pooled, logits, branch;
+  DeviceArray<float> rope_cos, rope_sin;
+  // backward scratch
+  DeviceArray<float> d_resid, d_norm, d_attn, d_qkv, d_pre, d_act, d_pooled, d_class_logits;
+};
+
+Model::Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t seed)
+    : config_(config), device_(std::move(device)), params_(parameter_table(config)), seed_(seed) {
+  for (const auto& p : params_) total_params_ = std::max(total_params_, p.offset + (p.count + 15) / 16 * 16);
+  buf_ = std::make_unique<Buffers>();
+  Device* dev = device_.get();
+  buf_->params = DeviceArray<float>(dev, total_params_);
+  buf_->grads = DeviceArray<float>(dev, total_params_);
+  buf_->adam_m = DeviceArray<float>(dev, total_params_);
+  buf_->adam_v = DeviceArray<float>(dev, total_params_);
+  // Initial weights, drawn on the host from the seed (independent of threads and device).
+  std::vector<float> host;
+  uint64_t counter = mix(seed);
+  for (const auto& p : params_) {
+    host.assign(static_cast<size_t>(p.count), p.init_value);
+    if (p.init_std > 0.0f)
+      for (int64_t i = 0; i < p.count; i += 2) {
+        const double u1 = (static_cast<double>(mix(counter++) >> 11) + 1.0) * 0x1.0p-53;
+        const double u2 = static_cast<double>(mix(counter++) >> 11) * 0x1.0p-53;
+        const double radius = std::sqrt(-2.0 * std::log(u1));
+        host[i] = static_cast<float>(p.init_std * radius * std::cos(2.0 * M_PI * u2));
+        if (i + 1 < p.count) host[i + 1] = static_cast<float>(p.init_std * radius * std::sin(2.0 * M_PI * u2));
+      }
+    write_parameter(p, host.data());
+  }
+  if (config.architecture == Architecture::Llama) {
+    const int64_t half = config.head_dim() / 2;
+    buf_->rope_cos = DeviceArray<float>(dev, config.context_length * half);
+    buf_->rope_sin = DeviceArray<float>(dev, config.context_length * half);
+    dev->rope_tables(config.context_length, config.head_dim(), config.rope_theta, buf_->rope_cos.get(),
+                     buf_->rope_sin.get());
+  }
+}
+
+Model::~Model() = default;
+
+void Model::read_parameter(const ParameterInfo& p, float* host) const {
+  device_->download(host, buf_->params.get() + p.offset, p.count * 4);
+}
+void Model::write_parameter(const ParameterInfo& p, const float* host) {
+  device_->upload(buf_->params.get() + p.offset, host, p.count * 4);
+}
+void Model::read_gradient(const ParameterInfo& p, float* host) const {
+  device_->download(host, buf_->grads.get() + p.offset, p.count * 4);
+}
+
+void Model::set_dropout(float p) {
+  if (!(p >= 0.0f && p < 1.0f)) invalid("dropout must be in [0, 1), got " + std::to_string(p));
+  dropout_ = p;
+}
+
+void Model::set_linear_probe(bool on) {
+  if (on && std::none_of(params_.begin(), params_.end(), [](const ParameterInfo& p) { return p.head; }))
+    invalid("linear probe needs a classifier head or an untied LM head: this model's head shares the token embedding");
+  linear_probe_ = on;
+  backward_ready_ = false;
+}
+
+int64_t Model::logits_count(const Batch& b, LogitsAt at) const {
+  if (config_.num_classes > 0) return b.batch * config_.num_classes;
+  return (at == LogitsAt::AllPositions ? b.batch * b.seq_len : b.batch) * config_.vocab_size;
+}
+
+void Model::ensure_capacity(int64_t batch, int64_t seq_len) {
+  Buffers& b = *buf_;
+  Device* dev = device_.get();
+  const int64_t rows = batch * seq_len;
+  if (rows <= b.rows && batch <= b.batch && seq_len <= b.seq_len) return;
+  const int64_t n = std::max(rows, b.rows), nb = std::max(batch, b.batch), nt = std::max(seq_len, b.seq_len);
+  const int64_t L = config_.n_layers, d = config_.d_model, hd = config_.head_dim();
+  const int64_t r = (config_.n_heads + 2 * config_.n_kv_heads) * hd, ha = config_.n_heads * hd;
+  const int64_t f = config_.d_ff, p = config_.architecture == Architecture::Gpt2 ? f : 2 * f;
+  const int64_t classes = config_.num_classes, v = config_.vocab_size;
+  const auto f32 = [&](int64_t count) { return DeviceArray<float>(dev, count); };
+  // Each assignment frees the old buffer at once: the peak is the old size plus one new buffer.
+  b.rows = n;
+  b.batch = nb;
+  b.seq_len = nt;
+  b.tokens = DeviceArray<int32_t>(dev, n);
+  b.lengths = DeviceArray<int32_t>(dev, nb);
+  b.last_rows = DeviceArray<int32_t>(dev, nb);
+  b.targets = DeviceArray<int32_t>(dev, n);
+  b.soft_targets = f32(nb * std::max<int64_t>(classes, 1));
+  b.resid = f32((L + 1) * n * d);
+  b.mid = f32(L * n * d);
+  b.norm1 = f32(L * n * d);
+  b.norm2 = f32(L * n * d);
+  b.mean1 = f32(L * n);
+  b.rstd1 = f32(L * n);
+  b.mean2 = f32(L * n);
+  b.rstd2 = f32(L * n);
+  b.qkv = f32(L * n * r);
+  b.attn = f32(L * n * ha);
+  b.lse = f32(L * n * config_.n_heads);
+  b.pre = f32(L * n * p);
+  b.act = f32(L * n * f);
+  b.hidden = f32(n * d);
+  b.mean_f = f32(n);
+  b.rstd_f = f32(n);
+  b.pooled = f32(nb * d);
+  b.logits = f32(classes > 0 ? nb * classes : n * v);
+  b.branch = f32(n * d);
+  b.d_resid = f32(n * d);
+  b.d_norm = f32(n * d);
+  b.d_attn = f32(n * ha);
+  b.d_qkv = f32(n * r);
+  b.d_pre = f32(n * p);
+  b.d_act = f32(n * f);
+  b.d_pooled = f32(nb * d);
+  b.d_class_logits = f32(nb * std::max<int64_t>(classes, 1));
+}
+
+void Model::upload_batch(const Batch& batch) {
+  if (batch.batch < 1 || batch.seq_len < 1) invalid("a batch needs batch >= 1 and seqLen >= 1");
+  if (batch.seq_len > config_.context_length)
+    invalid("seqLen " + std::to_string(batch.seq_len) + " exceeds the model's contextLength " +
+            std::to_string(config_.context_length));
+  const int64_t n = batch.batch * batch.seq_len;
+  for (int64_t i = 0; i < n; ++i)
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= config_.vocab_size)
+      invalid("tokens[" + std::to_string(i) + "] = " + std::to_string(batch.tokens[i]) + " is outside [0, " +
+              std::to_string(config_.vocab_size) + ")");
+  std::vector<int32_t> last(static_cast<size_t>(batch.batch));
+  for (int64_t i = 0; i < batch.batch; ++i) {
+    if (batch.lengths[i] < 1 || batch.lengths[i] > batch.seq_len)
+      invalid("lengths[" + std::to_string(i) + "] = " + std::to_string(batch.lengths[i]) + " is outside [1, " +
+              std::to_string(batch.seq_len) + "]");
+    last[i] = static_cast<int32_t>(i * batch.seq_len + batch.lengths[i] - 1);
+  }
+  ensure_capacity(batch.batch, batch.seq_len);
+  device_->upload(buf_->tokens.get(), batch.tokens, n * 4);
+  device_->upload(buf_->lengths.get(), batch.lengths, batch.batch * 4);
+  device_->upload(buf_->last_rows.get(), last.data(), batch.batch * 4);
+}
+
+void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_logits) {
+  if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
+    invalid("training forward passes compute the logits at every position");
+  backward_ready_ = false;
+  upload_batch(batch);
+  Buffers& b = *buf_;
+  Device& dev = *device_;
+  const ModelConfig& c = config_;
+  const bool gpt2 = c.architecture == Architecture::Gpt2;
+  const int64_t B = batch.batch, T = batch.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
+  const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
+  const int64_t P = gpt2 ? F : 2 * F;
+  const float drop = training ? dropout_ : 0.0f;
+  dropout_seed_ = mix(seed_ ^ mix(++forwards_));
+  const float* W = b.params.get();
+  const auto param = [&](const std::string& name) -> const float* {
+    for (const auto& p : params_)
+      if (p.name == name) return W + p.offset;
+    return nullptr;
+  };
+
+  float* x0 = b.resid.get();
+  dev.embedding_forward(b.tokens.get(), param("tokenEmbedding.weight"), param("positionEmbedding.weight"), n, T, d, x0);
+  if (drop > 0.0f) dev.dropout_apply(x0, n * d, drop, dropout_seed_);
+
+  AttentionShape shape{B, T, T, H, KV, hd};
+  AttentionOptions attention_options;
+  attention_options.causal = true;
+  attention_options.kv_lengths = b.lengths.get();
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string prefix = "layers." + std::to_string(l);
+    float* x = b.resid.get() + l * n * d;
+    float* mid = b.mid.get() + l * n * d;
+    float* x_next = b.resid.get() + (l + 1) * n * d;
+    float* norm1 = b.norm1.get() + l * n * d;
+    float* norm2 = b.norm2.get() + l * n * d;
+    float* qkv = b.qkv.get() + l * n * R;
+    float* attn = b.attn.get() + l * n * HA;
+    float* lse = b.lse.get() + l * n * H;
+    float* pre = b.pre.get() + l * n * P;
+    float* act = b.act.get() + l * n * F;
+    // Attention branch.
+    if (gpt2)
+      dev.layer_norm_forward(x, param(prefix + ".attnNorm.weight"), param(prefix + ".attnNorm.bias"), n, d, c.norm_eps,
+                             norm1, b.mean1.get() + l * n, b.rstd1.get() + l * n);
+    else
+      dev.rms_norm_forward(x, param(prefix + ".attnNorm.weight"), n, d, c.norm_eps, norm1, b.rstd1.get() + l * n);
+    dev.matmul(false, true, n, R, d, 1.0f, norm1, d, param(prefix + ".attn.qkv.weight"), d, 0.0f, qkv, R);
+    if (gpt2) dev.add_bias(qkv, param(prefix + ".attn.qkv.bias"), n, R);
+    if (!gpt2) dev.rope_apply(qkv, n, T, R, H + KV, hd, b.rope_cos.get(), b.rope_sin.get(), false);
+    ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+    dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, T, H, hd), lse);
+    dev.matmul(false, true, n, d, HA, 1.0f, attn, HA, param(prefix + ".attn.out.weight"), HA, 0.0f, b.branch.get(), d);
+    if (gpt2) dev.add_bias(b.branch.get(), param(prefix + ".attn.out.bias"), n, d);
+    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 1);
+    dev.copy(mid, x, n * d * 4);
+    dev.add_inplace(mid, b.branch.get(), n * d);
+    // MLP branch.
+    if (gpt2)
+      dev.layer_norm_forward(mid, param(prefix + ".mlpNorm.weight"), param(prefix + ".mlpNorm.bias"), n, d, c.norm_eps,
+                             norm2, b.mean2.get() + l * n, b.rstd2.get() + l * n);
+    else
+      dev.rms_norm_forward(mid, param(prefix + ".mlpNorm.weight"), n, d, c.norm_eps, norm2, b.rstd2.get() + l * n);
+    if (gpt2) {
+      dev.matmul(false, true, n, F, d, 1.0f, norm2, d, param(prefix + ".mlp.up.weight"), d, 0.0f, pre, F);
+      dev.add_bias(pre, param(prefix + ".mlp.up.bias"), n, F);
+      dev.gelu_forward(pre, n * F, act);
+    } else {
+      dev.matmul(false, true, n, 2 * F, d, 1.0f, norm2, d, param(prefix + ".mlp.gateUp.weight"), d, 0.0f, pre, 2 * F);
+      dev.swiglu_forward(pre, n, F, act);
+    }
+    dev.matmul(false, true, n, d, F, 1.0f, act, F, param(prefix + ".mlp.down.weight"), F, 0.0f, b.branch.get(), d);
+    if (gpt2) dev.add_bias(b.branch.get(), param(prefix + ".mlp.down.bias"), n, d);
+    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 2);
+    dev.copy(x_next, mid, n * d * 4);
+    dev.add_inplace(x_next, b.branch.get(), n * d);
+  }
+  const float* x_last = b.resid.get() + c.n_layers * n * d;
+  if (gpt2)
+    dev.layer_norm_forward(x_last, param("finalNorm.weight"), param("finalNorm.bias"), n, d, c.norm_eps, b.hidden.get(),
+                           b.mean_f.get(), b.rstd_f.get());
+  else
+    dev.rms_norm_forward(x_last, param("finalNorm.weight"), n, d, c.norm_eps, b.hidden.get(), b.rstd_f.get());
+
+  // Heads.
+  if (c.num_classes > 0) {
+    dev.gather_rows(b.hidden.get(), b.last_rows.get(), B, d, b.pooled.get());
+    dev.matmul(false, true, B, c.num_classes, d, 1.0f, b.pooled.get(), d, param("classifier.weight"), d, 0.0f,
+               b.logits.get(), c.num_classes);
+  } else {
+    const float* out_weight = c.tied_embeddings ? param("tokenEmbedding.weight") : param("lmHead.weight");
+    const bool all = at == LogitsAt::AllPositions;
+    const float* rows = b.hidden.get();
+    if (!all) {
+      dev.gather_rows(b.hidden.get(), b.last_rows.get(), B, d, b.pooled.get());
+      rows = b.pooled.get();
+    }
+    dev.matmul(false, true, all ? n : B, c.vocab_size, d, 1.0f, rows, d, out_weight, d, 0.0f, b.logits.get(),
+               c.vocab_size);
+  }
+  if (host_logits) dev.download(host_logits, b.logits.get(), logits_count(batch, at) * 4);
+  if (training) {
+    last_batch_ = Batch{nullptr, nullptr, B, T};
+    backward_ready_ = true;
+  }
+}
+
+void Model::backward(const float* host_dlogits) {
+  if (!backward_ready_) invalid("backward needs a training forward pass first (forward with training: true)");
+  device_->upload(buf_->logits.get(), host_dlogits, logits_count(last_batch_, LogitsAt::AllPositions) * 4);
+  backward_pass();
+}
+
+// The loss gradient sits in the logits buffer (written there by backward or accumulate).
+void Model::backward_pass() {
+  backward_ready_ = false;
+  Buffers& b = *buf_;
+  const ModelConfig& c = config_;
+  Device& dev = *device_;
+  const bool gpt2 = c.architecture == Architecture::Gpt2;
+  const int64_t B = last_batch_.batch, T = last_batch_.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
+  const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
+  const int64_t P = gpt2 ? F : 2 * F;
+  const float drop = dropout_;
+  float* W = b.params.get();
+  float* G = b.grads.get();
+  const auto find = [&](const std::string& name) -> const ParameterInfo* {
+    for (const auto& p : params_)
+      if (p.name == name) return &p;
+    return nullptr;
+  };
+  const auto param = [&](const std::string& name) -> float* {
+    const ParameterInfo* p = find(name);
+    return p ? W + p->offset : nullptr;
+  };
+  const auto grad = [&](const std::string& name) -> float* {
+    const ParameterInfo* p = find(name);
+    return p ? G + p->offset : nullptr;
+  };
+  float* dlogits = b.logits.get();
+  float* d_hidden = b.d_norm.get();
+
+  // Heads: parameter gradient, then the gradient of the final hidden states (unless probing).
+  if (c.num_classes > 0) {
+    dev.matmul(true, false, c.num_classes, d, B, 1.0f, dlogits, c.num_classes, b.pooled.get(), d, 1.0f,
+               grad("classifier.weight"), d);
+    if (linear_probe_) return;
+    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, param("classifier.weight"), d, 0.0f,
+               b.d_pooled.get(), d);
+    dev.fill_zero(d_hidden, n * d * 4);
+    dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
+  } else {
+    const std::string out_name = c.tied_embeddings ? "tokenEmbedding.weight" : "lmHead.weight";
+    dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f, grad(out_name), d);
+    if (linear_probe_) return;
+    dev.matmul(false, false, n, d, c.vocab_size, 1.0f, dlogits, c.vocab_size, param(out_name), d, 0.0f, d_hidden, d);
+  }
+  float* d_resid = b.d_resid.get();
+  dev.fill_zero(d_resid, n * d * 4);
+  const float* x_last = b.resid.get() + c.n_layers * n * d;
+  if (gpt2)
+    dev.layer_norm_backward(d_hidden, x_last, param("finalNorm.weight"), b.mean_f.get(), b.rstd_f.get(), n, d, d_resid,
+                            grad("finalNorm.weight"), grad("finalNorm.bias"));
+  else
+    dev.rms_norm_backward(d_hidden, x_last, param("finalNorm.weight"), b.rstd_f.get(), n, d, d_resid,
+                          grad("finalNorm.weight"));
+
+  AttentionShape shape{B, T, T, H, KV, hd};
+  AttentionOptions attention_options;
+  attention_options.causal = true;
+  attention_options.kv_lengths = b.lengths.get();
+  // The gradient entering a residual branch: d_resid itself, or its dropout-masked copy.
+  const auto branch_gradient = [&](uint64_t seed) -> const float* {
+    if (drop <= 0.0f) return d_resid;
+    dev.copy(b.branch.get(), d_resid, n * d * 4);
+    dev.dropout_apply(b.branch.get(), n * d, drop, seed);
+    return b.branch.get();
+  };
+  for (int64_t l = c.n_layers - 1; l >= 0; --l) {
+    const std::string prefix = "layers." + std::to_string(l);
+    const float* x = b.resid.get() + l * n * d;
+    const float* mid = b.mid.get() + l * n * d;
+    const float* norm1 = b.norm1.get() + l * n * d;
+    const float* norm2 = b.norm2.get() + l * n * d;
+    const float* qkv = b.qkv.get() + l * n * R;
+    const float* attn = b.attn.get() + l * n * HA;
+    const float* lse = b.lse.get() + l * n * H;
+    const float* pre = b.pre.get() + l * n * P;
+    const float* act = b.act.get() + l * n * F;
+    // MLP branch: x_next = mid + down(act(up(norm2(mid)))).
+    const float* g = branch_gradient(dropout_seed_ + 2 * l + 2);
+    dev.matmul(true, false, d, F, n, 1.0f, g, d, act, F, 1.0f, grad(prefix + ".mlp.down.weight"), F);
+    if (gpt2) dev.bias_backward(g, n, d, grad(prefix + ".mlp.down.bias"));
+    dev.matmul(false, false, n, F, d, 1.0f, g, d, param(prefix + ".mlp.down.weight"), F, 0.0f, b.d_act.get(), F);
+    if (gpt2) {
+      dev.gelu_backward(pre, b.d_act.get(), n * F, b.d_pre.get());
+      dev.matmul(true, false, F, d, n, 1.0f, b.d_pre.get(), F, norm2, d, 1.0f, grad(prefix + ".mlp.up.weight"), d);
+      dev.bias_backward(b.d_pre.get(), n, F, grad(prefix + ".mlp.up.bias"));
+      dev.matmul(false, false, n, d, F, 1.0f, b.d_pre.get(), F, param(prefix + ".mlp.up.weight"), d, 0.0f, b.d_norm.get(), d);
+      dev.layer_norm_backward(b.d_norm.get(), mid, param(prefix + ".mlpNorm.weight"), b.mean2.get() + l * n,
+                              b.rstd2.get() + l * n, n, d, d_resid, grad(prefix + ".mlpNorm.weight"),
+                              grad(prefix + ".mlpNorm.bias"));
+    } else {
+      dev.swiglu_backward(pre, b.d_act.get(), n, F, b.d_pre.get());
+      dev.matmul(true, false, 2 * F, d, n, 1.0f, b.d_pre.get(), 2 * F, norm2, d, 1.0f,
+                 grad(prefix + ".mlp.gateUp.weight"), d);
+      dev.matmul(false, false, n, d, 2 * F, 1.0f, b.d_pre.get(), 2 * F, param(prefix + ".mlp.gateUp.weight"), d, 0.0f,
+                 b.d_norm.get(), d);
+      dev.rms_norm_backward(b.d_norm.get(), mid, param(prefix + ".mlpNorm.weight"), b.rstd2.get() + l * n, n, d,
+                            d_resid, grad(prefix + ".mlpNorm.weight"));
+    }
+    // Attention branch: mid = x + out(attention(qkv(norm1(x)))).
+    g = branch_gradient(dropout_seed_ + 2 * l + 1);
+    dev.matmul(true, false, d, HA, n, 1.0f, g, d, attn, HA, 1.0f, grad(prefix + ".attn.out.weight"), HA);
+    if (gpt2) dev.bias_backward(g, n, d, grad(prefix + ".attn.out.bias"));
+    dev.matmul(false, false, n, HA, d, 1.0f, g, d, param(prefix + ".attn.out.weight"), HA, 0.0f, b.d_attn.get(), HA);
+    ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+    float* dq = b.d_qkv.get();
+    View4 dqv{dq, {T * R, R, hd, 1}}, dkv{dq + HA, {T * R, R, hd, 1}}, dvv{dq + (H + KV) * hd, {T * R, R, hd, 1}};
+    dev.attention_backward(shape, q, k, v, contiguous_view(attn, T, H, hd), lse,
+                           contiguous_view(static_cast<const float*>(b.d_attn.get()), T, H, hd), attention_options, dqv,
+                           dkv, dvv);
+    if (!gpt2) dev.rope_apply(dq, n, T, R, H + KV, hd, b.rope_cos.get(), b.rope_sin.get(), true);
+    dev.matmul(true, false, R, d, n, 1.0f, dq, R, norm1, d, 1.0f, grad(prefix + ".attn.qkv.weight"), d);
+    if (gpt2) dev.bias_backward(dq, n, R, grad(prefix + ".attn.qkv.bias"));
+    dev.matmul(false, false, n, d, R, 1.0f, dq, R, param(prefix + ".attn.qkv.weight"), d, 0.0f, b.d_norm.get(), d);
+    if (gpt2)
+      dev.layer_norm_backward(b.d_norm.get(), x, param(prefix + ".attnNorm.weight"), b.mean1.get() + l * n,
+                              b.rstd1.get() + l * n, n, d, d_resid, grad(prefix + ".attnNorm.weight"),
+                              grad(prefix + ".attnNorm.bias"));
+    else
+      dev.rms_norm_backward(b.d_norm.get(), x, param(prefix + ".attnNorm.weight"), b.rstd1.get() + l * n, n, d, d_resid,
+                            grad(prefix + ".attnNorm.weight"));
+  }
+  const float* g = branch_gradient(dropout_seed_);
+  dev.embedding_backward(b.tokens.get(), g, n, T, d, grad("tokenEmbedding.weight"), grad("positionEmbedding.weight"));
+}
+
+std::pair<double, int64_t> Model::accumulate(const Minibatch& mb, double weight, float* host_logits) {
+  const ModelConfig& c = config_;
+  const Batch& batch = mb.batch;
+  const bool token_loss = mb.loss.kind == LossKind::Token;
+  if (token_loss != (c.num_classes == 0))
+    invalid(token_loss ? "the token loss needs a language-model head" : "classifier losses need a classifier head");
+  forward(batch, true, LogitsAt::AllPositions, host_logits);
+  Buffers& b = *buf_;
+  Device& dev = *device_;
+  double loss = 0.0;
+  int64_t rows = 0;
+  if (token_loss) {
+    const int64_t n = batch.batch * batch.seq_len;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t t = mb.loss.token_targets[i];
+      if (t < -1 || t >= c.vocab_size)
+        invalid("targets[" + std::to_string(i) + "] = " + std::to_string(t) + " is outside [-1, " +
+                std::to_string(c.vocab_size) + ")");
+      rows += t >= 0;
+    }
+    dev.upload(b.targets.get(), mb.loss.token_targets, n * 4);
+    loss = dev.token_xent_loss(b.logits.get(), b.targets.get(), n, c.vocab_size, static_cast<float>(weight),
+                               b.logits.get());
+  } else {
+    const int64_t n = batch.batch, classes = c.num_classes;
+    dev.upload(b.soft_targets.get(), mb.loss.soft_targets, n * classes * 4);
+    // The kernels return the mean over rows and its gradient; the weight turns it into a share of the step's mean.
+    float* z = b.logits.get();
+    float* dz = b.d_class_logits.get();
+    double mean = 0.0;
+    switch (mb.loss.kind) {
+      case LossKind::SoftXent: mean = dev.soft_xent_loss(z, b.soft_targets.get(), n, classes, dz); break;
+      case LossKind::AuxConf: mean = dev.aux_conf_loss(z, b.soft_targets.get(), n, classes, mb.loss.alpha, dz); break;
+      case LossKind::Product:
+        mean = dev.product_loss(z, b.soft_targets.get(), n, classes, mb.loss.alpha, mb.loss.beta, dz);
+        break;
+      case LossKind::Token: break;
+    }
+    dev.copy(z, dz, n * classes * 4);
+    dev.scale_inplace(z, n * classes, static_cast<float>(weight * static_cast<double>(n)));
+    loss = mean * static_cast<double>(n);
+    rows = n;
+  }
+  backward_pass();
+  return {loss, rows};
+}
+
+void Model::zero_grad() { device_->fill_zero(buf_->grads.get(), total_params_ * 4); }
+
+double Model::optimizer_step(const OptimizerOptions& options) {
+  const AdamWStep& a = options.adamw;
+  if (!(a.lr >= 0.0f) || !std::isfinite(a.lr)) invalid("lr must be a finite number >= 0, got " + std::to_string(a.lr));
+  if (!(a.beta1 >= 0.0f && a.beta1 < 1.0f)) invalid("beta1 must be in [0, 1), got " + std::to_string(a.beta1));
+  if (!(a.beta2 >= 0.0f && a.beta2 < 1.0f)) invalid("beta2 must be in [0, 1), got " + std::to_string(a.beta2));
+  if (!(a.eps > 0.0f)) invalid("eps must be > 0, got " + std::to_string(a.eps));
+  if (!(a.weight_decay >= 0.0f) || !std::isfinite(a.weight_decay))
+    invalid("weightDecay must be a finite number >= 0, got " + std::to_string(a.weight_decay));
+  if (!(options.max_grad_norm >= 0.0f)) invalid("maxGradNorm must be >= 0, got " + std::to_string(options.max_grad_norm));
+  Buffers& b = *buf_;
+  Device& dev = *device_;
+  double sum = 0.0;
+  for (const auto& p : params_)
+    if (trainable(p)) sum += dev.sum_squares(b.grads.get() + p.offset, p.count);
+  const double norm = std::sqrt(sum);
+  if (!std::isfinite(norm)) invalid("the gradient holds NaN or Inf; the parameters were left unchanged");
+  if (options.max_grad_norm > 0.0f && norm > options.max_grad_norm) {
+    const float factor = static_cast<float>(options.max_grad_norm / (norm + 1e-6));
+    for (const auto& p : params_)
+      if (trainable(p)) dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
+  }
+  ++step_;
+  for (const auto& p : params_) {
+    if (!trainable(p)) continue;
+    AdamWStep s = a;
+    s.step = step_;
+    if (!p.decay) s.weight_decay = 0.0f;
+    dev.adamw_update(b.params.get() + p.offset, b.grads.get() + p.offset, b.adam_m.get() + p.offset,
+                     b.adam_v.get() + p.offset, p.count, s);
+  }
+  zero_grad();
+  return norm;
+}
+
+StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
+                             float* host_logits) {
+  if (minibatches.empty()) invalid("a training step needs at least one minibatch");
+  // The step's loss is the mean over all rows (or target tokens) of all minibatches.
+  int64_t total = 0;
+  for (const auto& mb : minibatches) {
+    if (mb.loss.kind == LossKind::Token) {
+      const int64_t n = mb.batch.batch * mb.batch.seq_len;
+      for (int64_t i = 0; i < n; ++i) total += mb.loss.token_targets[i] >= 0;
+    } else {
+      total += mb.batch.batch;
+    }
+  }
+  if (total == 0) invalid("no target token in the step: every target is -1");
+  StepResult result;
+  double loss = 0.0;
+  int64_t offset = 0;
+  try {
+    for (const auto& mb : minibatches) {
+      const auto [sum, rows] =
+          accumulate(mb, 1.0 / static_cast<double>(total), host_logits ? host_logits + offset : nullptr);
+      loss += sum;
+      result.rows += rows;
+      if (config_.num_classes > 0) offset += mb.batch.batch * config_.num_classes;
+    }
+  } catch (...) {
+    zero_grad();  // a failed step leaves no partial gradient behind
+    throw;
+  }
+  result.loss = loss / static_cast<double>(total);
+  result.grad_norm = optimizer_step(options);
+  return result;
+}
+
+}  // namespace w2s::engine

@@ -1,0 +1,488 @@
+// The Engine class of the addon: a thin wrapper over w2s::engine::Model. It validates every
+// argument (names, types, lengths, ranges) on the main thread, copies the batch into memory it
+// owns, and runs forward/backward/trainStep on a libuv worker thread behind a promise, so the
+// event loop (progress output, Ctrl-C) keeps running during a step. One operation at a time per
+// engine: a call while another is in flight throws.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../engine/device.h"
+#include "args.h"
+#include "w2s/engine.h"
+
+namespace {
+
+using namespace w2s::napi;
+namespace eng = w2s::engine;
+
+Napi::Int32Array int32_array(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    type_error(env, name + " must be an Int32Array, got " + describe(v));
+  return v.As<Napi::Int32Array>();
+}
+
+double number(Napi::Env env, const Napi::Value& v, const std::string& name, double fallback) {
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) type_error(env, name + " must be a number, got " + describe(v));
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(x)) range_error(env, name + " must be finite, got " + describe(v));
+  return x;
+}
+
+bool boolean(Napi::Env env, const Napi::Value& v, const std::string& name, bool fallback) {
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) type_error(env, name + " must be a boolean, got " + describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string string_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsString()) type_error(env, name + " must be a string, got " + describe(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+
+eng::ModelConfig parse_config(Napi::Env env, const Napi::Value& value) {
+  const Napi::Object o = object(env, value, "config");
+  eng::ModelConfig c;
+  const std::string arch = string_value(env, o.Get("architecture"), "config.architecture");
+  if (arch == "gpt2")
+    c.architecture = eng::Architecture::Gpt2;
+  else if (arch == "llama")
+    c.architecture = eng::Architecture::Llama;
+  else
+    range_error(env, "config.architecture must be \"gpt2\" or \"llama\", got \"" + arch + "\"");
+  c.vocab_size = integer(env, o.Get("vocabSize"), "config.vocabSize", 1);
+  c.context_length = integer(env, o.Get("contextLength"), "config.contextLength", 1);
+  c.d_model = integer(env, o.Get("dModel"), "config.dModel", 1);
+  c.n_layers = integer(env, o.Get("nLayers"), "config.nLayers", 1);
+  c.n_heads = integer(env, o.Get("nHeads"), "config.nHeads", 1);
+  c.n_kv_heads = integer(env, o.Get("nKvHeads"), "config.nKvHeads", 1);
+  c.d_ff = integer(env, o.Get("dFf"), "config.dFf", 1);
+  c.norm_eps = static_cast<float>(number(env, o.Get("normEps"), "config.normEps", 1e-5));
+  c.rope_theta = static_cast<float>(number(env, o.Get("ropeTheta"), "config.ropeTheta", 10000.0));
+  c.tied_embeddings = boolean(env, o.Get("tiedEmbeddings"), "config.tiedEmbeddings", true);
+  const Napi::Object head = object(env, o.Get("head"), "config.head");
+  const std::string kind = string_value(env, head.Get("kind"), "config.head.kind");
+  if (kind == "classifier")
+    c.num_classes = integer(env, head.Get("numClasses"), "config.head.numClasses", 2);
+  else if (kind != "lm")
+    range_error(env, "config.head.kind must be \"lm\" or \"classifier\", got \"" + kind + "\"");
+  eng::validate_config(c);  // InvalidArgument becomes a RangeError in guarded
+  return c;
+}
+
+// A batch copied out of JS: the worker thread reads only memory owned here.
+struct OwnedMinibatch {
+  std::vector<int32_t> tokens, lengths, targets;
+  std::vector<float> soft_targets;
+  eng::Minibatch view;
+};
+
+void parse_batch(Napi::Env env, const Napi::Object& o, const std::string& name, const eng::ModelConfig& config,
+                 OwnedMinibatch& out) {
+  const int64_t batch = integer(env, o.Get("batch"), name + ".batch", 1);
+  const int64_t seq_len = integer(env, o.Get("seqLen"), name + ".seqLen", 1);
+  if (seq_len > config.context_length)
+    range_error(env, name + ".seqLen must be <= the model's contextLength " + std::to_string(config.context_length) +
+                         ", got " + std::to_string(seq_len));
+  const int64_t n = checked_mul(env, batch, seq_len, name + ".batch * seqLen");
+  const auto tokens = int32_array(env, o.Get("tokens"), name + ".tokens");
+  if (static_cast<int64_t>(tokens.ElementLength()) != n)
+    range_error(env, name + ".tokens must hold batch * seqLen = " + std::to_string(n) + " ids, got " +
+                         std::to_string(tokens.ElementLength()));
+  const auto lengths = int32_array(env, o.Get("lengths"), name + ".lengths");
+  if (static_cast<int64_t>(lengths.ElementLength()) != batch)
+    range_error(env, name + ".lengths must hold batch = " + std::to_string(batch) + " lengths, got " +
+                         std::to_string(lengths.ElementLength()));
+  out.tokens.assign(tokens.Data(), tokens.Data() + n);
+  out.lengths.assign(lengths.Data(), lengths.Data() + batch);
+  for (int64_t i = 0; i < n; ++i)
+    if (out.tokens[i] < 0 || out.tokens[i] >= config.vocab_size)
+      range_error(env, name + ".tokens[" + std::to_string(i) + "] must be in [0, " + std::to_string(config.vocab_size) +
+                           "), got " + std::to_string(out.tokens[i]));
+  for (int64_t i = 0; i < batch; ++i)
+    if (out.lengths[i] < 1 || out.lengths[i] > seq_len)
+      range_error(env, name + ".lengths[" + std::to_string(i) + "] must be in [1, seqLen = " + std::to_string(seq_len) +
+                           "], got " + std::to_string(out.lengths[i]));
+  out.view.batch = {out.tokens.data(), out.lengths.data(), batch, seq_len};
+}
+
+void parse_loss(Napi::Env env, const Napi::Object& o, const std::string& name, const eng::ModelConfig& config,
+                OwnedMinibatch& out) {
+  const std::string loss = string_value(env, o.Get("loss"), name + ".loss");
+  const int64_t batch = out.view.batch.batch, n = batch * out.view.batch.seq_len;
+  eng::Loss& l = out.view.loss;
+  if (loss == "token") {
+    if (config.num_classes > 0) range_error(env, name + ".loss \"token\" needs a language-model head; this model has a classifier");
+    const auto targets = int32_array(env, o.Get("targets"), name + ".targets");
+    if (static_cast<int64_t>(targets.ElementLength()) != n)
+      range_error(env, name + ".targets must hold batch * seqLen = " + std::to_string(n) + " ids, got " +
+                           std::to_string(targets.ElementLength()));
+    out.targets.assign(targets.Data(), targets.Data() + n);
+    for (int64_t i = 0; i < n; ++i)
+      if (out.targets[i] < -1 || out.targets[i] >= config.vocab_size)
+        range_error(env, name + ".targets[" + std::to_string(i) + "] must be -1 (ignored) or in [0, " +
+                             std::to_string(config.vocab_size) + "), got " + std::to_string(out.targets[i]));
+    l.kind = eng::LossKind::Token;
+    l.token_targets = out.targets.data();
+    return;
+  }
+  if (loss == "xent")
+    l.kind = eng::LossKind::SoftXent;
+  else if (loss == "logconf")
+    l.kind = eng::LossKind::AuxConf;
+  else if (loss == "product")
+    l.kind = eng::LossKind::Product;
+  else
+    range_error(env, name + ".loss must be \"token\", \"xent\", \"logconf\" or \"product\", got \"" + loss + "\"");
+  if (config.num_classes == 0) range_error(env, name + ".loss \"" + loss + "\" needs a classifier head; this model is a language model");
+  const auto soft = float32_array(env, o.Get("softTargets"), name + ".softTargets");
+  const int64_t expected = batch * config.num_classes;
+  if (static_cast<int64_t>(soft.ElementLength()) != expected)
+    range_error(env, name + ".softTargets must hold batch * numClasses = " + std::to_string(expected) + " floats, got " +
+                         std::to_string(soft.ElementLength()));
+  out.soft_targets.assign(soft.Data(), soft.Data() + expected);
+  l.soft_targets = out.soft_targets.data();
+  l.alpha = static_cast<float>(number(env, o.Get("alpha"), name + ".alpha", l.kind == eng::LossKind::Product ? 1.0 : 0.0));
+  l.beta = static_cast<float>(number(env, o.Get("beta"), name + ".beta", 1.0));
+  if (l.kind == eng::LossKind::AuxConf && !(l.alpha >= 0.0f && l.alpha <= 1.0f))
+    range_error(env, name + ".alpha must be in [0, 1] for logconf, got " + format_number(l.alpha));
+  if (l.kind == eng::LossKind::Product && (l.alpha < 0.0f || l.beta < 0.0f))
+    range_error(env, name + ".alpha and .beta must be >= 0 for product");
+}
+
+eng::OptimizerOptions parse_optimizer(Napi::Env env, const Napi::Value& value) {
+  const Napi::Object o = object(env, value, "optimizer");
+  eng::OptimizerOptions opt;
+  const auto lr = o.Get("lr");
+  if (lr.IsUndefined()) type_error(env, "optimizer.lr must be a number, got undefined");
+  opt.adamw.lr = static_cast<float>(number(env, lr, "optimizer.lr", 0.0));
+  opt.adamw.beta1 = static_cast<float>(number(env, o.Get("beta1"), "optimizer.beta1", 0.9));
+  opt.adamw.beta2 = static_cast<float>(number(env, o.Get("beta2"), "optimizer.beta2", 0.999));
+  opt.adamw.eps = static_cast<float>(number(env, o.Get("eps"), "optimizer.eps", 1e-8));
+  opt.adamw.weight_decay = static_cast<float>(number(env, o.Get("weightDecay"), "optimizer.weightDecay", 0.0));
+  opt.max_grad_norm = static_cast<float>(number(env, o.Get("maxGradNorm"), "optimizer.maxGradNorm", 0.0));
+  if (opt.adamw.lr < 0.0f) range_error(env, "optimizer.lr must be >= 0, got " + format_number(opt.adamw.lr));
+  if (!(opt.adamw.beta1 >= 0.0f && opt.adamw.beta1 < 1.0f)) range_error(env, "optimizer.beta1 must be in [0, 1)");
+  if (!(opt.adamw.beta2 >= 0.0f && opt.adamw.beta2 < 1.0f)) range_error(env, "optimizer.beta2 must be in [0, 1)");
+  if (!(opt.adamw.eps > 0.0f)) range_error(env, "optimizer.eps must be > 0");
+  if (opt.adamw.weight_decay < 0.0f) range_error(env, "optimizer.weightDecay must be >= 0");
+  if (opt.max_grad_norm < 0.0f) range_error(env, "optimizer.maxGradNorm must be >= 0 (0: no clipping)");
+  return opt;
+}
+
+class Engine;
+
+// Runs one engine operation on a worker thread and settles a promise with its result.
+class EngineWorker : public Napi::AsyncWorker {
+ public:
+  EngineWorker(Napi::Env env, Engine* engine, Napi::Object self, std::function<void()> work,
+               std::function<Napi::Value(Napi::Env)> result);
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (const w2s::InvalidArgument& e) {
+      fail(e.what(), true);
+    } catch (const w2s::NonFiniteInput& e) {
+      fail(e.what(), true);
+    } catch (const std::bad_alloc&) {
+      fail("out of memory in the w2s engine", false);
+    } catch (const std::exception& e) {
+      fail(std::string("w2s engine: ") + e.what(), false);
+    }
+  }
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  void fail(const std::string& message, bool range) {
+    range_error_ = range;
+    SetError(message);
+  }
+  Engine* engine_;
+  Napi::ObjectReference self_;
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  bool range_error_ = false;
+};
+
+class Engine : public Napi::ObjectWrap<Engine> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {InstanceMethod<&Engine::guarded<&Engine::parameters>>("parameters"),
+                        InstanceMethod<&Engine::guarded<&Engine::read_parameter>>("readParameter"),
+                        InstanceMethod<&Engine::guarded<&Engine::write_parameter>>("writeParameter"),
+                        InstanceMethod<&Engine::guarded<&Engine::read_gradient>>("readGradient"),
+                        InstanceMethod<&Engine::guarded<&Engine::set_dropout>>("setDropout"),
+                        InstanceMethod<&Engine::guarded<&Engine::set_linear_probe>>("setLinearProbe"),
+                        InstanceMethod<&Engine::guarded<&Engine::zero_grad>>("zeroGrad"),
+                        InstanceMethod<&Engine::guarded<&Engine::steps_taken>>("stepsTaken"),
+                        InstanceMethod<&Engine::guarded<&Engine::forward>>("forward"),
+                        InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
+                        InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep")});
+  }
+
+  explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+    Napi::Env env = info.Env();
+    try {
+      const eng::ModelConfig config = parse_config(env, info[0]);
+      uint64_t seed = 0;
+      if (!info[1].IsUndefined()) {
+        const Napi::Object opts = object(env, info[1], "opts");
+        if (!opts.Get("seed").IsUndefined()) seed = static_cast<uint64_t>(integer(env, opts.Get("seed"), "opts.seed", 0));
+      }
+      model_ = std::make_unique<eng::Model>(config, eng::make_cpu_device(), seed);
+    } catch (...) {
+      rethrow_as_js(env);
+    }
+  }
+
+  void finish() { busy_ = false; }
+
+ private:
+  template <Napi::Value (Engine::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value guarded(const Napi::CallbackInfo& info) {
+    try {
+      return (this->*Method)(info);
+    } catch (...) {
+      rethrow_as_js(info.Env());
+    }
+  }
+
+  void check_idle(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "the engine is busy: wait for the previous forward/backward/trainStep to settle");
+  }
+
+  const eng::ParameterInfo& find(Napi::Env env, const Napi::Value& name_value) {
+    const std::string name = string_value(env, name_value, "name");
+    for (const auto& p : model_->parameters())
+      if (p.name == name) return p;
+    range_error(env, "no parameter named \"" + name + "\" (see parameters() for the names)");
+  }
+
+  Napi::Value parameters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& params = model_->parameters();
+    Napi::Array out = Napi::Array::New(env, params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& p = params[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", p.name);
+      Napi::Array shape = Napi::Array::New(env, p.shape.size());
+      for (size_t k = 0; k < p.shape.size(); ++k) shape.Set(k, Napi::Number::New(env, static_cast<double>(p.shape[k])));
+      o.Set("shape", shape);
+      o.Set("size", Napi::Number::New(env, static_cast<double>(p.count)));
+      o.Set("decay", p.decay);
+      o.Set("head", p.head);
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+  Napi::Value read_parameter(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    const auto& p = find(info.Env(), info[0]);
+    auto out = Napi::Float32Array::New(info.Env(), static_cast<size_t>(p.count));
+    model_->read_parameter(p, out.Data());
+    return out;
+  }
+
+  Napi::Value write_parameter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const auto& p = find(env, info[0]);
+    const auto data = float32_array(env, info[1], "data");
+    if (static_cast<int64_t>(data.ElementLength()) != p.count)
+      range_error(env, "data for " + p.name + " must hold " + std::to_string(p.count) + " floats (shape " + join(p.shape) +
+                           "), got " + std::to_string(data.ElementLength()));
+    for (size_t i = 0; i < data.ElementLength(); ++i)
+      if (!std::isfinite(data[i]))
+        range_error(env, "data for " + p.name + " holds a non-finite value at index " + std::to_string(i));
+    model_->write_parameter(p, data.Data());
+    return env.Undefined();
+  }
+
+  Napi::Value read_gradient(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    const auto& p = find(info.Env(), info[0]);
+    auto out = Napi::Float32Array::New(info.Env(), static_cast<size_t>(p.count));
+    model_->read_gradient(p, out.Data());
+    return out;
+  }
+
+  Napi::Value set_dropout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const double p = number(env, info[0], "p", 0.0);
+    if (!(p >= 0.0 && p < 1.0)) range_error(env, "p must be in [0, 1), got " + format_number(p));
+    model_->set_dropout(static_cast<float>(p));
+    return env.Undefined();
+  }
+
+  Napi::Value set_linear_probe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (!info[0].IsBoolean()) type_error(env, "on must be a boolean, got " + describe(info[0]));
+    model_->set_linear_probe(info[0].As<Napi::Boolean>().Value());
+    return env.Undefined();
+  }
+
+  Napi::Value zero_grad(const Napi::CallbackInfo& info) {
+    check_idle(info.Env());
+    model_->zero_grad();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value steps_taken(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(model_->steps_taken()));
+  }
+
+  // forward(batch, {training?, logitsAt?: 'all' | 'last'}) -> Promise<Float32Array>
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    auto mb = std::make_shared<OwnedMinibatch>();
+    parse_batch(env, object(env, info[0], "batch"), "batch", model_->config(), *mb);
+    bool training = false;
+    eng::LogitsAt at = eng::LogitsAt::AllPositions;
+    if (!info[1].IsUndefined()) {
+      const Napi::Object opts = object(env, info[1], "opts");
+      training = boolean(env, opts.Get("training"), "opts.training", false);
+      const Napi::Value at_value = opts.Get("logitsAt");
+      if (!at_value.IsUndefined()) {
+        const std::string s = string_value(env, at_value, "opts.logitsAt");
+        if (s == "last")
+          at = eng::LogitsAt::LastToken;
+        else if (s != "all")
+          range_error(env, "opts.logitsAt must be \"all\" or \"last\", got \"" + s + "\"");
+      }
+    }
+    if (training && at == eng::LogitsAt::LastToken && model_->config().num_classes == 0)
+      range_error(env, "opts.logitsAt \"last\" is for evaluation: a training forward computes every position");
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(model_->logits_count(mb->view.batch, at)));
+    eng::Model* model = model_.get();
+    return launch(info, [=] { model->forward(mb->view.batch, training, at, logits->data()); },
+                  [this, logits, training](Napi::Env e) -> Napi::Value {
+                    expected_dlogits_ = training ? static_cast<int64_t>(logits->size()) : -1;
+                    auto out = Napi::Float32Array::New(e, logits->size());
+                    std::copy(logits->begin(), logits->end(), out.Data());
+                    return out;
+                  });
+  }
+
+  // backward(dLogits) -> Promise<void>: accumulates gradients of the last training forward.
+  Napi::Value backward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const auto d = float32_array(env, info[0], "dLogits");
+    auto data = std::make_shared<std::vector<float>>(d.Data(), d.Data() + d.ElementLength());
+    for (size_t i = 0; i < data->size(); ++i)
+      if (!std::isfinite((*data)[i])) range_error(env, "dLogits holds a non-finite value at index " + std::to_string(i));
+    eng::Model* model = model_.get();
+    const int64_t expected = expected_dlogits_;
+    if (expected < 0) range_error(env, "backward needs a training forward pass first (forward(batch, {training: true}))");
+    if (static_cast<int64_t>(data->size()) != expected)
+      range_error(env, "dLogits must hold " + std::to_string(expected) + " floats (the last training forward's logits), got " +
+                           std::to_string(data->size()));
+    expected_dlogits_ = -1;
+    return launch(info, [=] { model->backward(data->data()); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  }
+
+  // trainStep(minibatches, optimizer) -> Promise<{loss, gradNorm, rows, step, logits}>
+  Napi::Value train_step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (!info[0].IsArray()) type_error(env, "minibatches must be an array of minibatch objects, got " + describe(info[0]));
+    const auto arr = info[0].As<Napi::Array>();
+    if (arr.Length() == 0) range_error(env, "minibatches must hold at least one minibatch");
+    auto owned = std::make_shared<std::vector<OwnedMinibatch>>(arr.Length());
+    int64_t logit_count = 0;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const std::string name = "minibatches[" + std::to_string(i) + "]";
+      const Napi::Object o = object(env, arr.Get(i), name);
+      parse_batch(env, o, name, model_->config(), (*owned)[i]);
+      parse_loss(env, o, name, model_->config(), (*owned)[i]);
+      if (model_->config().num_classes > 0) logit_count += (*owned)[i].view.batch.batch * model_->config().num_classes;
+    }
+    const eng::OptimizerOptions optimizer = parse_optimizer(env, info[1]);
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(logit_count));
+    auto result = std::make_shared<eng::StepResult>();
+    eng::Model* model = model_.get();
+    expected_dlogits_ = -1;
+    return launch(
+        info,
+        [=] {
+          std::vector<eng::Minibatch> views;
+          for (const auto& mb : *owned) views.push_back(mb.view);
+          *result = model->train_step(views, optimizer, logits->empty() ? nullptr : logits->data());
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("loss", result->loss);
+          out.Set("gradNorm", result->grad_norm);
+          out.Set("rows", Napi::Number::New(e, static_cast<double>(result->rows)));
+          out.Set("step", Napi::Number::New(e, static_cast<double>(model->steps_taken())));
+          if (!logits->empty()) {
+            auto l = Napi::Float32Array::New(e, logits->size());
+            std::copy(logits->begin(), logits->end(), l.Data());
+            out.Set("logits", l);
+          }
+          return out;
+        });
+  }
+
+  Napi::Value launch(const Napi::CallbackInfo& info, std::function<void()> work,
+                     std::function<Napi::Value(Napi::Env)> result) {
+    busy_ = true;
+    auto* worker = new EngineWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(work), std::move(result));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  }
+
+  friend class EngineWorker;
+  std::unique_ptr<eng::Model> model_;
+  bool busy_ = false;
+  int64_t expected_dlogits_ = -1;
+};
+
+EngineWorker::EngineWorker(Napi::Env env, Engine* engine, Napi::Object self, std::function<void()> work,
+                           std::function<Napi::Value(Napi::Env)> result)
+    : Napi::AsyncWorker(env, "w2s-engine"),
+      engine_(engine),
+      self_(Napi::Persistent(self)),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      work_(std::move(work)),
+      result_(std::move(result)) {}
+
+void EngineWorker::OnOK() {
+  engine_->finish();
+  Napi::Env env = Env();
+  try {
+    deferred_.Resolve(result_(env));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  }
+}
+
+void EngineWorker::OnError(const Napi::Error& e) {
+  engine_->finish();
+  Napi::Env env = Env();
+  const std::string message = e.Message();
+  deferred_.Reject(range_error_ ? Napi::RangeError::New(env, message).Value() : Napi::Error::New(env, message).Value());
+}
+
+}  // namespace
+
+void register_engine(Napi::Env env, Napi::Object exports) { exports.Set("Engine", Engine::define(env)); }

@@ -1,0 +1,9 @@
+// Tokenizers behind one interface: GPT-2's BPE, llama2.c's tokenizer files, and the byte-level
+// tokenizer of the project's own small models; batch encoding with explicit padding and
+// truncation.
+export type { EncodeOptions, Tokenizer } from './tokenizer.js';
+export { ByteTokenizer } from './byte.js';
+export { Gpt2Tokenizer } from './gpt2.js';
+export { Llama2cTokenizer } from './llama2c.js';
+export { encodeBatch, type BatchOptions, type EncodedBatch } from './batch.js';
+export { loadTokenizer } from './load.js';
