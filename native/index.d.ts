@@ -48,3 +48,63 @@ export function setNumThreads(n: number): void;
 export function numThreads(): number;
 export function backendInfo(): RawBackendInfo;
 export function attentionWorkspaceBytes(headDim: number, threads: number): { forward: number; backward: number };
+
+export interface RawModelConfig {
+  architecture: 'gpt2' | 'llama';
+  vocabSize: number;
+  contextLength: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  dFf: number;
+  normEps: number;
+  ropeTheta: number;
+  tiedEmbeddings: boolean;
+  head: { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
+}
+export interface RawBatch {
+  tokens: Int32Array;
+  lengths: Int32Array;
+  batch: number;
+  seqLen: number;
+}
+export type RawMinibatch = RawBatch & {
+  loss: 'token' | 'xent' | 'logconf' | 'product';
+  targets?: Int32Array;
+  softTargets?: Float32Array;
+  alpha?: number;
+  beta?: number;
+};
+export interface RawOptimizer {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+}
+export interface RawStepResult {
+  loss: number;
+  gradNorm: number;
+  rows: number;
+  step: number;
+  logits?: Float32Array;
+}
+/** The native transformer engine (native/include/w2s/engine.h). Use @w2s/model's NativeModel. */
+export class Engine {
+  constructor(config: RawModelConfig, opts?: { seed?: number });
+  parameters(): { name: string; shape: number[]; size: number; decay: boolean; head: boolean }[];
+  readParameter(name: string): Float32Array;
+  writeParameter(name: string, data: Float32Array): void;
+  readGradient(name: string): Float32Array;
+  setDropout(p: number): void;
+  setLinearProbe(on: boolean): void;
+  zeroGrad(): void;
+  stepsTaken(): number;
+  forward(batch: RawBatch, opts?: { training?: boolean; logitsAt?: 'all' | 'last' }): Promise<Float32Array>;
+  backward(dLogits: Float32Array): Promise<void>;
+  trainStep(minibatches: RawMinibatch[], optimizer: RawOptimizer): Promise<RawStepResult>;
+  accumulate(minibatches: RawMinibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }>;
+  optimizerStep(optimizer: RawOptimizer): Promise<{ gradNorm: number; step: number }>;
+}

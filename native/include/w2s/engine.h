@@ -124,7 +124,10 @@ class Model {
   // Clips, applies AdamW to the trainable parameters, zeroes the gradients, counts the step.
   double optimizer_step(const OptimizerOptions& options);
   void zero_grad();
-  // Every minibatch accumulated (the loss averaged over all their rows), then one optimizer step.
+  // Every minibatch accumulated into the gradients, each weighted so that the gradients are those
+  // of the mean loss over all their rows (or target tokens); no optimizer step.
+  StepResult accumulate_step(const std::vector<Minibatch>& minibatches, float* host_logits);
+  // accumulate_step, then optimizer_step: one training step.
   StepResult train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
                         float* host_logits);
 

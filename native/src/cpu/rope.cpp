@@ -12,9 +12,8 @@ void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, flo
   const int64_t half = head_dim / 2;
   for (int64_t pos = 0; pos < seq_len; ++pos)
     for (int64_t j = 0; j < half; ++j) {
-      // θ_j = theta^(−2j/hd), as Hugging Face computes inv_freq (in float32), then the angle.
-      const float inv_freq = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), 2.0 * j / head_dim));
-      const double angle = static_cast<double>(static_cast<float>(pos) * inv_freq);
+      // θ_j = theta^(−2j/hd); the angle in double (float32 angles drift by ~1e-5 rad at pos 500).
+      const double angle = static_cast<double>(pos) * std::pow(static_cast<double>(theta), -2.0 * j / head_dim);
       cos[pos * half + j] = static_cast<float>(std::cos(angle));
       sin[pos * half + j] = static_cast<float>(std::sin(angle));
     }

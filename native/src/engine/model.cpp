@@ -528,9 +528,8 @@ double Model::optimizer_step(const OptimizerOptions& options) {
   return norm;
 }
 
-StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
-                             float* host_logits) {
-  if (minibatches.empty()) invalid("a training step needs at least one minibatch");
+StepResult Model::accumulate_step(const std::vector<Minibatch>& minibatches, float* host_logits) {
+  if (minibatches.empty()) invalid("a step needs at least one minibatch");
   // The step's loss is the mean over all rows (or target tokens) of all minibatches.
   int64_t total = 0;
   for (const auto& mb : minibatches) {
@@ -558,6 +557,12 @@ StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const Op
     throw;
   }
   result.loss = loss / static_cast<double>(total);
+  return result;
+}
+
+StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
+                             float* host_logits) {
+  StepResult result = accumulate_step(minibatches, host_logits);
   result.grad_norm = optimizer_step(options);
   return result;
 }

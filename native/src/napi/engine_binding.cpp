@@ -230,7 +230,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::steps_taken>>("stepsTaken"),
                         InstanceMethod<&Engine::guarded<&Engine::forward>>("forward"),
                         InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
-                        InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep")});
+                        InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
+                        InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
+                        InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep")});
   }
 
   explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
@@ -399,8 +401,28 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return launch(info, [=] { model->backward(data->data()); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
   }
 
-  // trainStep(minibatches, optimizer) -> Promise<{loss, gradNorm, rows, step, logits}>
-  Napi::Value train_step(const Napi::CallbackInfo& info) {
+  // trainStep(minibatches, optimizer) -> Promise<{loss, gradNorm, rows, step, logits?}>
+  Napi::Value train_step(const Napi::CallbackInfo& info) { return run_minibatches(info, true); }
+  // accumulate(minibatches) -> Promise<{loss, rows, logits?}>: gradients only, no optimizer step.
+  Napi::Value accumulate(const Napi::CallbackInfo& info) { return run_minibatches(info, false); }
+
+  // optimizerStep(optimizer) -> Promise<{gradNorm, step}>: clip, AdamW, zero the gradients.
+  Napi::Value optimizer_step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const eng::OptimizerOptions optimizer = parse_optimizer(env, info[0]);
+    auto norm = std::make_shared<double>(0.0);
+    eng::Model* model = model_.get();
+    return launch(info, [=] { *norm = model->optimizer_step(optimizer); },
+                  [=](Napi::Env e) -> Napi::Value {
+                    Napi::Object out = Napi::Object::New(e);
+                    out.Set("gradNorm", *norm);
+                    out.Set("step", Napi::Number::New(e, static_cast<double>(model->steps_taken())));
+                    return out;
+                  });
+  }
+
+  Napi::Value run_minibatches(const Napi::CallbackInfo& info, bool step) {
     Napi::Env env = info.Env();
     check_idle(env);
     if (!info[0].IsArray()) type_error(env, "minibatches must be an array of minibatch objects, got " + describe(info[0]));
@@ -415,7 +437,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
       parse_loss(env, o, name, model_->config(), (*owned)[i]);
       if (model_->config().num_classes > 0) logit_count += (*owned)[i].view.batch.batch * model_->config().num_classes;
     }
-    const eng::OptimizerOptions optimizer = parse_optimizer(env, info[1]);
+    eng::OptimizerOptions optimizer;
+    if (step) optimizer = parse_optimizer(env, info[1]);
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(logit_count));
     auto result = std::make_shared<eng::StepResult>();
     eng::Model* model = model_.get();
@@ -425,14 +448,17 @@ class Engine : public Napi::ObjectWrap<Engine> {
         [=] {
           std::vector<eng::Minibatch> views;
           for (const auto& mb : *owned) views.push_back(mb.view);
-          *result = model->train_step(views, optimizer, logits->empty() ? nullptr : logits->data());
+          float* out = logits->empty() ? nullptr : logits->data();
+          *result = step ? model->train_step(views, optimizer, out) : model->accumulate_step(views, out);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
           out.Set("loss", result->loss);
-          out.Set("gradNorm", result->grad_norm);
           out.Set("rows", Napi::Number::New(e, static_cast<double>(result->rows)));
-          out.Set("step", Napi::Number::New(e, static_cast<double>(model->steps_taken())));
+          if (step) {
+            out.Set("gradNorm", result->grad_norm);
+            out.Set("step", Napi::Number::New(e, static_cast<double>(model->steps_taken())));
+          }
           if (!logits->empty()) {
             auto l = Napi::Float32Array::New(e, logits->size());
             std::copy(logits->begin(), logits->end(), l.Data());

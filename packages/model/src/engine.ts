@@ -1,0 +1,151 @@
+// The native engine from TypeScript: a model whose parameters, gradients, AdamW state and
+// activations live in native memory (see native/include/w2s/engine.h). forward, backward and
+// trainStep run on a worker thread and return promises; one call at a time per model.
+import { createRequire } from 'node:module';
+import type * as Native from '@w2s/native';
+import type { Batch } from './batch.js';
+import type { NextTokenModel } from './generate.js';
+import { parameterSpecs, validateConfig, type ModelConfig, type ParameterSpec, type Weights } from './config.js';
+
+const require = createRequire(import.meta.url);
+const native: typeof Native = require('@w2s/native');
+
+/** Classifier losses take soft targets [batch, numClasses]; the LM loss takes next-token targets. */
+export type Minibatch = Batch &
+  (
+    | { loss: 'token'; /** [batch·seqLen] next-token ids, −1 = ignored */ targets: Int32Array }
+    | { loss: 'xent'; softTargets: Float32Array }
+    | { loss: 'logconf'; softTargets: Float32Array; /** α of the auxiliary confidence loss */ alpha: number }
+    | { loss: 'product'; softTargets: Float32Array; alpha?: number; beta?: number }
+  );
+
+export interface OptimizerOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay on matrices and embeddings (never on biases and norm weights). */
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (0 or absent: no clipping). */
+  maxGradNorm?: number;
+}
+
+export interface StepResult {
+  /** Mean loss over every row (classifier) or target token (LM) of the step's minibatches. */
+  loss: number;
+  /** Global L2 norm of the trainable gradients before clipping. */
+  gradNorm: number;
+  rows: number;
+  /** Optimizer steps taken so far, this one included. */
+  step: number;
+  /** Classifier heads: the logits of every minibatch, concatenated, [rows, numClasses]. */
+  logits?: Float32Array;
+}
+
+export interface NativeModelOptions {
+  /** Seed of the initial weights (and of dropout). */
+  seed?: number;
+  /** Weights to load instead of the initial ones (all of them, canonical names). */
+  weights?: Weights;
+  /** Dropout on embeddings and residual branches while training (default 0: off). */
+  dropout?: number;
+  /** Only the head trains (and backward stops there). */
+  linearProbe?: boolean;
+}
+
+export class NativeModel implements NextTokenModel {
+  readonly config: ModelConfig;
+  readonly specs: ParameterSpec[];
+  private readonly engine: Native.Engine;
+
+  constructor(config: ModelConfig, opts: NativeModelOptions = {}) {
+    this.config = validateConfig(config);
+    this.specs = parameterSpecs(config);
+    this.engine = new native.Engine(config, { seed: opts.seed ?? 0 });
+    const table = this.engine.parameters();
+    const mismatch = table.findIndex((p, i) => p.name !== this.specs[i]?.name || p.shape.join() !== this.specs[i]?.shape.join());
+    if (mismatch >= 0 || table.length !== this.specs.length)
+      throw new Error(`the native parameter table disagrees with config.ts at entry ${mismatch} (${table[mismatch]?.name})`);
+    if (opts.weights) this.loadWeights(opts.weights);
+    if (opts.dropout !== undefined) this.setDropout(opts.dropout);
+    if (opts.linearProbe) this.setLinearProbe(true);
+  }
+
+  parameterCount(): number {
+    return this.specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** Replaces every parameter; throws naming a missing, unknown or misshapen weight. */
+  loadWeights(weights: Weights): void {
+    for (const name of weights.keys())
+      if (!this.specs.some((s) => s.name === name)) throw new Error(`loadWeights: unknown parameter ${name}`);
+    for (const spec of this.specs) {
+      const data = weights.get(spec.name);
+      if (!data) throw new Error(`loadWeights: missing parameter ${spec.name}`);
+      this.engine.writeParameter(spec.name, data);
+    }
+  }
+
+  /** A copy of every parameter, by canonical name. */
+  exportWeights(): Weights {
+    return new Map(this.specs.map((s) => [s.name, this.engine.readParameter(s.name)]));
+  }
+
+  /** A copy of the accumulated gradients (zeroed by each optimizer step). */
+  gradients(): Weights {
+    return new Map(this.specs.map((s) => [s.name, this.engine.readGradient(s.name)]));
+  }
+
+  setDropout(p: number): void {
+    this.engine.setDropout(p);
+  }
+
+  setLinearProbe(on: boolean): void {
+    this.engine.setLinearProbe(on);
+  }
+
+  zeroGrad(): void {
+    this.engine.zeroGrad();
+  }
+
+  stepsTaken(): number {
+    return this.engine.stepsTaken();
+  }
+
+  /**
+   * Logits: LM [B, T, V] (logitsAt 'all') or [B, V] at each sequence's last token ('last'); classifier
+   * [B, C]. training keeps the activations for backward and applies dropout.
+   */
+  async forward(batch: Batch, opts: { training?: boolean; logitsAt?: 'all' | 'last' } = {}): Promise<Float32Array> {
+    return await this.engine.forward(batch, opts);
+  }
+
+  /** NextTokenModel (generate.ts): logits [V] after the context, in evaluation mode. */
+  async nextTokenLogits(context: readonly number[]): Promise<Float32Array> {
+    const tokens = Int32Array.from(context);
+    return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+  }
+
+  /** Accumulates the gradients of Σ dLogits·logits for the last training forward. */
+  async backward(dLogits: Float32Array): Promise<void> {
+    return await this.engine.backward(dLogits);
+  }
+
+  /**
+   * Forward, loss and backward for every minibatch: the gradients of the mean loss over all their
+   * rows are accumulated (read them with gradients()); no optimizer step.
+   */
+  async accumulate(minibatches: Minibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }> {
+    return await this.engine.accumulate(minibatches);
+  }
+
+  /** Clips the accumulated gradients, applies AdamW to the trainable parameters, zeroes the gradients. */
+  async optimizerStep(optimizer: OptimizerOptions): Promise<{ gradNorm: number; step: number }> {
+    return await this.engine.optimizerStep(optimizer);
+  }
+
+  /** Forward, loss and backward for every minibatch (gradients accumulated), then clipping and AdamW. */
+  async trainStep(minibatches: Minibatch[], optimizer: OptimizerOptions): Promise<StepResult> {
+    return await this.engine.trainStep(minibatches, optimizer);
+  }
+}

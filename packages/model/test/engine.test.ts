@@ -1,0 +1,244 @@
+// The native engine against the tfjs twin: logits, every parameter gradient and the parameters
+// after several AdamW steps, on tiny configs of both architectures with both heads, with and
+// without padding. Weights are random everywhere (norm weights, biases and the zero-initialised
+// classifier included), so that every path of the backward pass carries a gradient.
+import { describe, expect, it } from 'vitest';
+import { softXentLossReference, tf } from '@w2s/kernels';
+import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { NativeModel, type Minibatch } from '../src/engine.js';
+import { mulberry32, normalSource } from '../src/random.js';
+import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
+import type { Batch } from '../src/batch.js';
+
+const seed = Number(process.env.W2S_TEST_SEED ?? Date.now() % 100000);
+const TOLERANCE = 1e-4;
+
+/** ‖a − b‖ / ‖b‖ (with a floor on ‖b‖ so that an all-zero reference demands an all-zero result). */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-6);
+}
+
+/** [from, to) of the key rows within the fused qkv rows. */
+function keyBiasRange(config: ModelConfig): [number, number] {
+  const hd = config.dModel / config.nHeads;
+  return [config.nHeads * hd, (config.nHeads + config.nKvHeads) * hd];
+}
+
+function randomWeights(config: ModelConfig, s: number): Weights {
+  const normal = normalSource(mulberry32(s));
+  const weights: Weights = new Map();
+  for (const spec of parameterSpecs(config)) {
+    const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+    const isNormWeight = spec.name.endsWith('Norm.weight');
+    for (let i = 0; i < w.length; i++) w[i] = (isNormWeight ? 1 : 0) + (spec.shape.length === 1 ? 0.1 : 0.08) * normal();
+    weights.set(spec.name, w);
+  }
+  return weights;
+}
+
+function randomBatch(config: ModelConfig, batch: number, seqLen: number, padded: boolean, s: number): Batch {
+  const uniform = mulberry32(s);
+  const tokens = Int32Array.from({ length: batch * seqLen }, () => Math.floor(uniform() * config.vocabSize));
+  const lengths = Int32Array.from({ length: batch }, (_, b) => (padded && b > 0 ? 1 + Math.floor(uniform() * seqLen) : seqLen));
+  return { tokens, lengths, batch, seqLen };
+}
+
+function lmTargets(batch: Batch): Int32Array {
+  const { tokens, lengths, seqLen } = batch;
+  return Int32Array.from(tokens, (_, i) => {
+    const b = Math.floor(i / seqLen), t = i % seqLen;
+    return t + 1 < lengths[b] ? tokens[i + 1] : -1;
+  });
+}
+
+function softTargets(batch: number, classes: number, s: number): Float32Array {
+  const uniform = mulberry32(s);
+  const y = new Float32Array(batch * classes);
+  for (let b = 0; b < batch; b++) {
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += y[b * classes + c] = uniform() + 0.05;
+    for (let c = 0; c < classes; c++) y[b * classes + c] /= total;
+  }
+  return y;
+}
+
+function minibatch(config: ModelConfig, batch: Batch, s: number): Minibatch {
+  return config.head.kind === 'lm'
+    ? { ...batch, loss: 'token', targets: lmTargets(batch) }
+    : { ...batch, loss: 'xent', softTargets: softTargets(batch.batch, config.head.numClasses, s) };
+}
+
+function twinLoss(config: ModelConfig, mb: Minibatch) {
+  return (logits: tf.Tensor): tf.Scalar =>
+    mb.loss === 'token'
+      ? lmLoss(logits, mb.targets)
+      : softXentLossReference(logits as tf.Tensor2D, tf.tensor2d((mb as { softTargets: Float32Array }).softTargets, [mb.batch, (config.head as { numClasses: number }).numClasses]));
+}
+
+const configs: [string, ModelConfig][] = [
+  ['gpt2 lm', PRESETS['gpt2-tiny']],
+  ['gpt2 classifier', withHead(PRESETS['gpt2-tiny'], { kind: 'classifier', numClasses: 2 })],
+  ['llama lm', PRESETS['llama-tiny']],
+  ['llama classifier', withHead(PRESETS['llama-tiny'], { kind: 'classifier', numClasses: 3 })],
+  ['llama lm, tied, one KV head', { ...PRESETS['llama-tiny'], nKvHeads: 1, tiedEmbeddings: true }],
+];
+
+describe.each(configs)('native engine vs tfjs twin: %s', (_, config) => {
+  for (const padded of [false, true]) {
+    it(`logits and every gradient agree (${padded ? 'padded' : 'full'} sequences, seed ${seed})`, async () => {
+      const weights = randomWeights(config, seed);
+      const batch = randomBatch(config, 3, 11, padded, seed + 1);
+      const mb = minibatch(config, batch, seed + 2);
+      const model = new NativeModel(config, { weights });
+      const { loss } = await model.accumulate([mb]);
+      const logits = await model.forward(batch);
+      const twin = twinLossAndGradients(config, weights, batch, twinLoss(config, mb));
+      if (config.head.kind === 'lm') {
+        // Logits at padded positions are computed but meaningless: compare the valid ones.
+        const keep = (x: Float32Array) => x.filter((_, i) => Math.floor(i / config.vocabSize) % batch.seqLen < batch.lengths[Math.floor(i / config.vocabSize / batch.seqLen)]);
+        expect(relativeError(keep(logits), keep(twin.logits))).toBeLessThan(TOLERANCE);
+      } else {
+        expect(relativeError(logits, twin.logits)).toBeLessThan(TOLERANCE);
+      }
+      expect(Math.abs(loss - twin.loss) / Math.abs(twin.loss)).toBeLessThan(TOLERANCE);
+      const gradients = model.gradients();
+      for (const spec of parameterSpecs(config)) {
+        const expected = twin.gradients.get(spec.name)!;
+        const error = relativeError(gradients.get(spec.name)!, expected);
+        expect(error, `gradient of ${spec.name}`).toBeLessThan(TOLERANCE);
+      }
+    });
+  }
+
+  it(`several AdamW steps give the same parameters (clipping and weight decay on, seed ${seed})`, async () => {
+    const weights = randomWeights(config, seed + 3);
+    const batch = randomBatch(config, 2, 9, true, seed + 4);
+    const mb = minibatch(config, batch, seed + 5);
+    const optimizer = { lr: 3e-3, weightDecay: 0.1, maxGradNorm: 0.5 };
+    const model = new NativeModel(config, { weights });
+    const adam = new TwinAdamW(config, optimizer);
+    const twinWeights: Weights = new Map([...weights].map(([k, v]) => [k, v.slice()]));
+    for (let step = 0; step < 3; step++) {
+      const result = await model.trainStep([mb], optimizer);
+      const twin = twinLossAndGradients(config, twinWeights, batch, twinLoss(config, mb));
+      const twinNorm = adam.step(twinWeights, twin.gradients);
+      expect(Math.abs(result.gradNorm - twinNorm) / twinNorm).toBeLessThan(TOLERANCE);
+      expect(result.step).toBe(step + 1);
+    }
+    const native = model.exportWeights();
+    for (const spec of parameterSpecs(config)) {
+      // The key bias adds the same q·b to every score of a row, which softmax ignores: its true
+      // gradient is zero, both implementations hold float32 noise there, and Adam's normalisation
+      // turns noise into lr-sized steps of either sign. Compare it out of the check.
+      const keyBias = spec.name.endsWith('attn.qkv.bias') ? keyBiasRange(config) : null;
+      const strip = (w: Float32Array) => (keyBias ? Float32Array.from([...w.subarray(0, keyBias[0]), ...w.subarray(keyBias[1])]) : w);
+      expect(relativeError(strip(native.get(spec.name)!), strip(twinWeights.get(spec.name)!)), spec.name).toBeLessThan(TOLERANCE);
+    }
+  });
+
+  if (config.architecture === 'gpt2')
+    it('the key bias has a zero gradient (softmax is shift-invariant), up to float32 rounding', async () => {
+      const model = new NativeModel(config, { weights: randomWeights(config, seed + 6) });
+      await model.accumulate([minibatch(config, randomBatch(config, 2, 9, true, seed + 7), seed + 8)]);
+      const g = model.gradients().get('layers.0.attn.qkv.bias')!;
+      const [from, to] = keyBiasRange(config);
+      const norm = (x: Float32Array) => Math.hypot(...x);
+      expect(norm(g.subarray(from, to))).toBeLessThan(1e-5 * norm(g));
+    });
+});
+
+describe('native engine: accumulation, linear probe, dropout, errors', () => {
+  const config = withHead(PRESETS['gpt2-tiny'], { kind: 'classifier', numClasses: 2 });
+
+  it('gradients accumulated over minibatches equal those of the concatenated batch', async () => {
+    const weights = randomWeights(config, seed + 10);
+    const whole = randomBatch(config, 4, 7, true, seed + 11);
+    const y = softTargets(4, 2, seed + 12);
+    const part = (from: number, to: number): Minibatch => ({
+      tokens: whole.tokens.slice(from * 7, to * 7), lengths: whole.lengths.slice(from, to), batch: to - from, seqLen: 7,
+      loss: 'xent', softTargets: y.slice(from * 2, to * 2),
+    });
+    const a = new NativeModel(config, { weights });
+    const b = new NativeModel(config, { weights });
+    const lossWhole = await a.accumulate([part(0, 4)]);
+    const lossParts = await b.accumulate([part(0, 1), part(1, 4)]);
+    expect(Math.abs(lossWhole.loss - lossParts.loss)).toBeLessThan(1e-6);
+    const ga = a.gradients(), gb = b.gradients();
+    for (const spec of parameterSpecs(config)) expect(relativeError(gb.get(spec.name)!, ga.get(spec.name)!)).toBeLessThan(1e-5);
+  });
+
+  it('linear probe trains the classifier only, with the twin\'s head gradient', async () => {
+    const weights = randomWeights(config, seed + 20);
+    const batch = randomBatch(config, 3, 6, true, seed + 21);
+    const mb = minibatch(config, batch, seed + 22);
+    const model = new NativeModel(config, { weights, linearProbe: true });
+    await model.accumulate([mb]);
+    const twin = twinLossAndGradients(config, weights, batch, twinLoss(config, mb), { linearProbe: true });
+    expect(relativeError(model.gradients().get('classifier.weight')!, twin.gradients.get('classifier.weight')!)).toBeLessThan(TOLERANCE);
+    await model.optimizerStep({ lr: 0.1 });
+    const after = model.exportWeights();
+    for (const spec of parameterSpecs(config)) {
+      const changed = relativeError(after.get(spec.name)!, weights.get(spec.name)!) > 0;
+      expect(changed, spec.name).toBe(spec.head);
+    }
+  });
+
+  it('dropout: training forwards differ from evaluation, a fixed model replays its masks in backward', async () => {
+    const weights = randomWeights(config, seed + 30);
+    const batch = randomBatch(config, 2, 8, false, seed + 31);
+    const model = new NativeModel(config, { weights, dropout: 0.3 });
+    const evalLogits = await model.forward(batch);
+    const trainLogits = await model.forward(batch, { training: true });
+    expect(relativeError(trainLogits, evalLogits)).toBeGreaterThan(1e-3);
+    // With dropout off again, training and evaluation agree exactly.
+    model.setDropout(0);
+    expect(await model.forward(batch, { training: true })).toEqual(evalLogits);
+  });
+
+  it('custom losses: backward from dLogits gives the gradients the built-in loss gives', async () => {
+    const weights = randomWeights(config, seed + 40);
+    const batch = randomBatch(config, 3, 5, true, seed + 41);
+    const mb = minibatch(config, batch, seed + 42) as Minibatch & { softTargets: Float32Array };
+    const builtIn = new NativeModel(config, { weights });
+    await builtIn.accumulate([mb]);
+    const custom = new NativeModel(config, { weights });
+    const logits = await custom.forward(batch, { training: true });
+    const dLogits = tf.tidy(() => {
+      const y = tf.tensor2d(mb.softTargets, [3, 2]);
+      const g = tf.grad((z: tf.Tensor) => softXentLossReference(z as tf.Tensor2D, y))(tf.tensor2d(logits, [3, 2]));
+      return g.dataSync<'float32'>().slice();
+    });
+    await custom.backward(dLogits);
+    const a = builtIn.gradients(), b = custom.gradients();
+    for (const spec of parameterSpecs(config)) expect(relativeError(b.get(spec.name)!, a.get(spec.name)!)).toBeLessThan(1e-5);
+  });
+
+  it('rejects bad input with errors that name the argument, and stays usable', async () => {
+    const model = new NativeModel(config, { seed: 1 });
+    const batch = randomBatch(config, 2, 4, false, 1);
+    await expect(model.forward({ ...batch, tokens: Int32Array.of(1, 2, 3) })).rejects.toThrow(/batch.tokens must hold batch \* seqLen = 8/);
+    await expect(model.forward({ ...batch, lengths: Int32Array.of(0, 4) })).rejects.toThrow(/batch.lengths\[0\] must be in \[1, seqLen = 4\]/);
+    await expect(model.forward({ ...batch, tokens: new Int32Array(8).fill(97) })).rejects.toThrow(/batch.tokens\[0\] must be in \[0, 97\)/);
+    await expect(model.forward({ ...batch, seqLen: 65, batch: 1, tokens: new Int32Array(65), lengths: Int32Array.of(65) })).rejects.toThrow(/contextLength 64/);
+    await expect(model.trainStep([{ ...batch, loss: 'token', targets: new Int32Array(8) }], { lr: 1 })).rejects.toThrow(/needs a language-model head/);
+    await expect(model.trainStep([{ ...batch, loss: 'xent', softTargets: new Float32Array(3) }], { lr: 1 })).rejects.toThrow(/softTargets must hold batch \* numClasses = 4/);
+    await expect(model.trainStep([{ ...batch, loss: 'xent', softTargets: new Float32Array(4).fill(0.5) }], { lr: -1 })).rejects.toThrow(/optimizer.lr must be >= 0/);
+    await expect(model.backward(new Float32Array(4))).rejects.toThrow(/backward needs a training forward/);
+    expect(() => model.exportWeights().size).not.toThrow();
+    const busy = model.forward(batch);
+    expect(() => model.exportWeights()).toThrow(/busy/);
+    await busy;
+    expect(() => new NativeModel({ ...config, nHeads: 3 })).toThrow(/dModel must be a multiple of nHeads/);
+    expect(() => new NativeModel(PRESETS['gpt2-tiny'], { linearProbe: true })).toThrow(/linear probe needs a classifier head/);
+    const weights = model.exportWeights();
+    weights.delete('finalNorm.bias');
+    expect(() => model.loadWeights(weights)).toThrow(/missing parameter finalNorm.bias/);
+  });
+});
