@@ -1,1 +1,10 @@
 export * from './config.js';
+export type { Batch } from './batch.js';
+export { NativeModel } from './engine.js';
+export type { Minibatch, NativeModelOptions, OptimizerOptions, StepResult } from './engine.js';
+export { argmax, generate, sampleIndex } from './generate.js';
+export type { GenerateOptions, NextTokenModel } from './generate.js';
+export { mulberry32, normalSource } from './random.js';
+export * from './checkpoints/index.js';
+export * from './tokenizers/index.js';
+export * from './tfjs/index.js';

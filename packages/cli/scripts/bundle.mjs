@@ -1,0 +1,28 @@
+// Bundles the CLI into one file, dist/w2s.mjs, with esbuild: tfjs-core's gradients are
+// extensionless ES modules that bare Node cannot load, and one file starts faster. The native
+// addon stays external (it is loaded from @w2s/native at run time).
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await build({
+  entryPoints: [join(root, 'src', 'main.ts')],
+  outfile: join(root, 'dist', 'w2s.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  external: ['@w2s/native'],
+  banner: {
+    js: [
+      "import { createRequire as __w2sCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __w2sFileURLToPath } from 'node:url';",
+      'const require = __w2sCreateRequire(import.meta.url);',
+      'const __filename = __w2sFileURLToPath(import.meta.url);',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join(' '),
+  },
+  logLevel: 'warning',
+});

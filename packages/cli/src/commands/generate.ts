@@ -1,0 +1,58 @@
+// `w2s generate`: text from a language-model checkpoint with the native engine. The generated text
+// alone goes to stdout; nothing else is printed there.
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { NativeModel, generate, loadCheckpoint, loadTokenizer, type ModelConfig, type Tokenizer } from '@w2s/model';
+import { createRequire } from 'node:module';
+import { integerOption, numberOption } from '../options.js';
+
+const native = createRequire(import.meta.url)('@w2s/native') as typeof import('@w2s/native');
+
+interface GenerateFlags {
+  checkpoint: string;
+  tokenizer?: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  seed: number;
+  threads?: number;
+}
+
+/** The tokenizer to use when none is named: llama2.c's tok{V}.bin beside the checkpoint, or GPT-2's BPE. */
+function defaultTokenizer(checkpoint: string, config: ModelConfig): string {
+  const dir = statSync(checkpoint).isDirectory() ? checkpoint : dirname(checkpoint);
+  const llama2c = join(dir, `tok${config.vocabSize}.bin`);
+  if (existsSync(llama2c)) return llama2c;
+  if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
+  throw new Error(`no tokenizer found for ${checkpoint} (looked for ${llama2c}); pass --tokenizer PATH|gpt2|byte`);
+}
+
+export async function runGenerate(flags: GenerateFlags, write: (text: string) => void): Promise<void> {
+  if (flags.threads !== undefined) native.setNumThreads(flags.threads);
+  const { config, weights } = await loadCheckpoint(flags.checkpoint);
+  if (config.head.kind !== 'lm') throw new Error(`${flags.checkpoint} has a classifier head: generation needs a language model`);
+  const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? defaultTokenizer(flags.checkpoint, config));
+  if (tokenizer.vocabSize > config.vocabSize)
+    throw new Error(`the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
+  const prompt = tokenizer.bosId !== null ? tokenizer.encode(flags.prompt, { bos: true }) : tokenizer.encode(flags.prompt);
+  if (prompt.length === 0) throw new Error('the prompt is empty and the tokenizer has no BOS token to start from');
+  const model = new NativeModel(config, { weights });
+  const stopIds = [tokenizer.eosId, tokenizer.bosId].filter((id): id is number => id !== null);
+  const generated = await generate(model, prompt, { maxTokens: flags.maxTokens, temperature: flags.temperature, seed: flags.seed, stopIds });
+  const text = tokenizer.decode([...prompt, ...generated]).slice(tokenizer.decode(prompt).length);
+  write(text + '\n');
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('generate text from a language-model checkpoint (temperature 0: greedy)')
+    .requiredOption('--checkpoint <path>', 'llama2.c .bin file, or a Hugging Face directory (config.json + safetensors)')
+    .option('--tokenizer <spec>', 'llama2.c tokenizer .bin, "gpt2" or "byte" (default: tok{vocab}.bin beside the checkpoint, or gpt2)')
+    .option('--prompt <text>', 'text to continue (default: start from BOS)', '')
+    .requiredOption('--max-tokens <n>', 'tokens to generate at most', integerOption(0, 1_000_000))
+    .option('--temperature <t>', 'sampling temperature, 0 for greedy', numberOption(0, 100), 0)
+    .option('--seed <n>', 'seed of the sampler', integerOption(0, 2 ** 32 - 1), 0)
+    .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096))
+    .action(async (flags: GenerateFlags) => runGenerate(flags, (text) => process.stdout.write(text)));
+}
