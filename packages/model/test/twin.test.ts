@@ -6,7 +6,8 @@
 import { softXentLossReference, tf } from '@w2s/kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
-import { initWeights, mulberry32, normalSource } from '../src/tfjs/init.js';
+import { initWeights } from '../src/tfjs/init.js';
+import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW } from '../src/tfjs/adamw.js';
 import { lmLoss, twinForward, twinLossAndGradients, weightsToTensors, type Batch } from '../src/tfjs/twin.js';
 
