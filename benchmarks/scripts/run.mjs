@@ -1,14 +1,20 @@
-// Bundles src/bench-kernels.ts with esbuild (tfjs-core's gradients are extensionless ES modules
-// that bare Node cannot load) and runs it, passing the command-line arguments through.
+// Bundles one benchmark, src/<name>.ts (the first argument: bench-kernels or bench-train), with
+// esbuild (tfjs-core's gradients are extensionless ES modules that bare Node cannot load) and runs
+// it, passing the remaining command-line arguments through.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = join(root, 'dist', 'bench-kernels.mjs');
+const [name, ...args] = process.argv.slice(2);
+if (!['bench-kernels', 'bench-train'].includes(name)) {
+  console.error(`usage: run.mjs bench-kernels|bench-train [options], got ${name}`);
+  process.exit(2);
+}
+const outfile = join(root, 'dist', `${name}.mjs`);
 await build({
-  entryPoints: [join(root, 'src', 'bench-kernels.ts')],
+  entryPoints: [join(root, 'src', `${name}.ts`)],
   outfile,
   bundle: true,
   platform: 'node',
@@ -28,5 +34,5 @@ await build({
   },
   logLevel: 'warning',
 });
-const result = spawnSync(process.execPath, ['--expose-gc', outfile, ...process.argv.slice(2)], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
