@@ -1,7 +1,9 @@
 // Language-model cross-entropy with token targets, value and gradient in one pass per row
-// (layouts in include/w2s/layers.h): max, then Σ exp(z − max) with the vector exp, then
-// dz = scale·(softmax(z) − onehot(target)). A row is read before it is written, so dlogits may
-// be the logits buffer itself.
+// (layouts in include/w2s/layers.h): max (and a finiteness probe), then Σ exp(z − max) with the
+// vector exp, then dz = scale·(softmax(z) − onehot(target)). A row is read before it is written,
+// so dlogits may be the logits buffer itself. Any NaN or ±Inf in a scored row throws: the vector
+// max and exp would otherwise hide it, so the probe accumulates z·0, which is NaN exactly when
+// some z is not finite (the build does not use -ffast-math).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -30,11 +32,20 @@ double token_xent_loss(const float* logits, const int32_t* targets, int64_t n, i
         continue;
       }
       Vec vmax = simd::splat(-INFINITY);
+      Vec vprobe{};
       int64_t j = 0;
-      for (; j + kL <= v; j += kL) vmax = simd::max(vmax, simd::load(z + j));
+      for (; j + kL <= v; j += kL) {
+        const Vec zj = simd::load(z + j);
+        vmax = simd::max(vmax, zj);
+        vprobe += zj * 0.0f;
+      }
       float mx = simd::reduce_max(vmax);
-      for (; j < v; ++j) mx = z[j] > mx ? z[j] : mx;
-      if (!std::isfinite(mx)) {
+      float probe = simd::reduce_sum(vprobe);
+      for (; j < v; ++j) {
+        mx = z[j] > mx ? z[j] : mx;
+        probe += z[j] * 0.0f;
+      }
+      if (!std::isfinite(mx) || probe != 0.0f) {
         bad[r] = 1;
         continue;
       }

@@ -99,7 +99,7 @@ export function twinForward(config: ModelConfig, params: Map<string, tf.Tensor>,
         : rmsNorm(x, p(`${prefix}.weight`), config.normEps);
     const rope = gpt2 ? null : ropeTables(T, headDim(config), config.ropeTheta);
 
-    let x = tf.gather(p('tokenEmbedding.weight'), tf.tensor1d(batch.tokens, 'int32')); // [N, d]
+    let x = gatherRows(p('tokenEmbedding.weight'), tf.tensor1d(batch.tokens, 'int32')); // [N, d]
     if (gpt2) x = tf.reshape(tf.add(tf.reshape(x, [B, T, d]), tf.slice(p('positionEmbedding.weight'), [0, 0], [T, d])), [N, d]);
     for (let i = 0; i < config.nLayers; i++) {
       const layer = `layers.${i}`;
@@ -117,7 +117,7 @@ export function twinForward(config: ModelConfig, params: Map<string, tf.Tensor>,
     const h = norm(x, 'finalNorm') as tf.Tensor2D; // [N, d]
     if (config.head.kind === 'classifier') {
       const last = tf.tensor1d(Array.from(batch.lengths, (n, b) => b * T + n - 1), 'int32');
-      return tf.matMul(tf.gather(h, last) as tf.Tensor2D, p('classifier.weight') as tf.Tensor2D, false, true); // [B, C]
+      return tf.matMul(gatherRows(h, last) as tf.Tensor2D, p('classifier.weight') as tf.Tensor2D, false, true); // [B, C]
     }
     const out = p(config.tiedEmbeddings ? 'tokenEmbedding.weight' : 'lmHead.weight') as tf.Tensor2D;
     return tf.reshape(tf.matMul(h, out, false, true), [B, T, config.vocabSize]);
@@ -135,12 +135,34 @@ export function lmLoss(logits: tf.Tensor, targets: Int32Array): tf.Scalar {
     if (t >= 0) picks.push(i * vocab + t);
   });
   if (picks.length === 0) throw new Error('lmLoss: every target is ignored (-1)');
+  const mask = new Float32Array(rows * vocab); // 1/count at each counted (row, target): the mean as a dot product
+  for (const i of picks) mask[i] = 1 / picks.length;
   return tf.tidy(() => {
-    // Gathered from [N·V, 1], not [N·V]: the gradient of a rank-1 gather calls Tensor.clone, which
-    // throws when '@w2s/kernels' is the first module to load tfjs-core (its opHandler is unset).
-    const logProbs = tf.reshape(tf.logSoftmax(tf.reshape(logits, [rows, vocab])), [rows * vocab, 1]);
-    return tf.neg(tf.mean(tf.gather(logProbs, tf.tensor1d(picks, 'int32')))) as tf.Scalar;
+    const logProbs = tf.logSoftmax(tf.reshape(logits, [rows, vocab]));
+    return tf.neg(tf.sum(tf.mul(logProbs, tf.tensor2d(mask, [rows, vocab])))) as tf.Scalar;
   });
+}
+
+/**
+ * table[indices] along axis 0 ([R, d] → [n, d]), differentiable with respect to table on every
+ * backend: tf.gather's own gradient needs UnsortedSegmentSum, which tfjs-backend-wasm lacks, so the
+ * gradient here is oneHot(indices, R)ᵀ · dy.
+ */
+function gatherRows(table: tf.Tensor, indices: tf.Tensor1D): tf.Tensor {
+  // indices reach the gradient through save(): the forward may run inside a tidy that disposes
+  // the tensors it created before backpropagation asks for them.
+  const gather = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [t, idx, save] = args as [tf.Tensor, tf.Tensor1D, tf.GradSaveFunc];
+    save([idx]);
+    return {
+      value: tf.gather(t, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.matMul(tf.cast(tf.oneHot(saved[0] as tf.Tensor1D, t.shape[0]), 'float32') as tf.Tensor2D, dy as tf.Tensor2D, true, false),
+        tf.zerosLike(saved[0]),
+      ],
+    };
+  });
+  return gather(table, indices) as tf.Tensor;
 }
 
 /**
