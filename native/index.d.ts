@@ -107,4 +107,6 @@ export class Engine {
   trainStep(minibatches: RawMinibatch[], optimizer: RawOptimizer): Promise<RawStepResult>;
   accumulate(minibatches: RawMinibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }>;
   optimizerStep(optimizer: RawOptimizer): Promise<{ gradNorm: number; step: number }>;
+  /** Frees the native memory now; later calls (but dispose) throw. Throws while a call is in flight. */
+  dispose(): void;
 }

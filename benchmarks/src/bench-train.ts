@@ -169,6 +169,7 @@ async function main(): Promise<void> {
       times.push(performance.now() - t0);
     }
     if (threads === opts.threads) memory.after = rssMiB();
+    model.dispose();
     const ms = median(times);
     const mfu = flops / (ms * 1e6) / sgemmByThreads.get(threads)!;
     rows.push({ impl: 'native', threads, tokensPerSecond: tokensPerStep / (ms / 1000), msPerStep: ms, mfu, steps: timed, batch, seqLen });
@@ -178,7 +179,9 @@ async function main(): Promise<void> {
   // The twin: tfjs autodiff for the gradients, TwinAdamW for the update (JS loops over Float32Arrays),
   // on a smaller batch of the same sequences (see --tfjs-batch); warm-up on a 16-token batch.
   const sgemm1 = sgemmByThreads.get(1)!;
-  const weights = new NativeModel(config, { seed: 1 }).exportWeights();
+  const initial = new NativeModel(config, { seed: 1 });
+  const weights = initial.exportWeights();
+  initial.dispose();
   const tfjsBatch = Math.min(opts.tfjsBatch, batch);
   const tfjsData = randomLmBatch(config, tfjsBatch, seqLen, 2) as Minibatch & { targets: Int32Array };
   const warmData = randomLmBatch(config, 1, 16, 3) as Minibatch & { targets: Int32Array };

@@ -232,7 +232,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
                         InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
                         InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
-                        InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep")});
+                        InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep"),
+                        InstanceMethod<&Engine::dispose>("dispose")});
   }
 
   explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
@@ -256,7 +257,20 @@ class Engine : public Napi::ObjectWrap<Engine> {
   template <Napi::Value (Engine::*Method)(const Napi::CallbackInfo&)>
   Napi::Value guarded(const Napi::CallbackInfo& info) {
     try {
+      if (!model_) throw Napi::Error::New(info.Env(), "the engine was disposed: create a new one");
       return (this->*Method)(info);
+    } catch (...) {
+      rethrow_as_js(info.Env());
+    }
+  }
+
+  // dispose() -> void: frees the parameters, gradients, optimizer state and activations now
+  // instead of at garbage collection; a second call does nothing, any other call then throws.
+  Napi::Value dispose(const Napi::CallbackInfo& info) {
+    try {
+      check_idle(info.Env());
+      model_.reset();
+      return info.Env().Undefined();
     } catch (...) {
       rethrow_as_js(info.Env());
     }

@@ -194,6 +194,23 @@ export const PRESETS: Record<string, ModelConfig> = {
   'gpt2-medium': gpt2Config(1024, 24, 16),
 };
 
+/**
+ * The project's own model family: Llama architecture (RoPE, RMSNorm, SwiGLU) over the byte
+ * tokenizer (259 ids, FAMILY_TOKENIZER), context 512, head size 32 or 64, dFf ≈ 8/3·d. Each size
+ * has 3–4× the parameters of the one before (the test checks it): nano ≈ 0.1 M, micro ≈ 0.4 M,
+ * mini ≈ 1.8 M, small ≈ 6.3 M, base ≈ 22 M.
+ */
+export const FAMILY: Record<string, ModelConfig> = {
+  nano: llamaConfig(64, 2, 2, 2, 176, 259, 512),
+  micro: llamaConfig(128, 2, 4, 4, 352, 259, 512),
+  mini: llamaConfig(192, 4, 6, 6, 512, 259, 512),
+  small: llamaConfig(320, 5, 5, 5, 864, 259, 512),
+  base: llamaConfig(512, 7, 8, 8, 1376, 259, 512),
+};
+
+/** The tokenizer of every FAMILY model (a loadTokenizer spec). */
+export const FAMILY_TOKENIZER = 'byte';
+
 /** A copy of a preset, or of any config, with a different head. */
 export function withHead(config: ModelConfig, head: HeadConfig): ModelConfig {
   return validateConfig({ ...config, head });

@@ -144,6 +144,11 @@ export class NativeModel implements NextTokenModel {
     return await this.engine.optimizerStep(optimizer);
   }
 
+  /** Frees the native parameters, gradients, optimizer state and activations now, not at garbage collection. */
+  dispose(): void {
+    this.engine.dispose();
+  }
+
   /** Forward, loss and backward for every minibatch (gradients accumulated), then clipping and AdamW. */
   async trainStep(minibatches: Minibatch[], optimizer: OptimizerOptions): Promise<StepResult> {
     return await this.engine.trainStep(minibatches, optimizer);

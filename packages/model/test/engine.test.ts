@@ -241,4 +241,16 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
     weights.delete('finalNorm.bias');
     expect(() => model.loadWeights(weights)).toThrow(/missing parameter finalNorm.bias/);
   });
+
+  it('dispose frees the model: not while a call is in flight, idempotent, later calls throw', async () => {
+    const model = new NativeModel(config, { seed: 1 });
+    const batch = randomBatch(config, 2, 4, false, 1);
+    const busy = model.forward(batch);
+    expect(() => model.dispose()).toThrow(/busy/);
+    await busy;
+    model.dispose();
+    model.dispose();
+    expect(() => model.exportWeights()).toThrow(/disposed/);
+    await expect(model.forward(batch)).rejects.toThrow(/disposed/);
+  });
 });

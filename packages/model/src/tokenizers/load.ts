@@ -2,6 +2,9 @@
 //   'gpt2'          GPT-2's BPE (Gpt2Tokenizer)
 //   'byte'          the project's byte-level tokenizer (ByteTokenizer)
 //   '<path>.bin'    a llama2.c tokenizer file (Llama2cTokenizer), e.g. tok512.bin
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ModelConfig } from '../config.js';
 import { ByteTokenizer } from './byte.js';
 import { Gpt2Tokenizer } from './gpt2.js';
 import { Llama2cTokenizer } from './llama2c.js';
@@ -14,4 +17,16 @@ export async function loadTokenizer(spec: string): Promise<Tokenizer> {
   throw new Error(
     `unknown tokenizer ${JSON.stringify(spec)}: expected 'gpt2', 'byte' or the path of a llama2.c tokenizer file ending in .bin`,
   );
+}
+
+/**
+ * The tokenizer spec of a checkpoint when none is named: llama2.c's tok{V}.bin beside it, else
+ * GPT-2's BPE for a GPT-2-vocabulary model; otherwise an error asking for one.
+ */
+export function checkpointTokenizerSpec(checkpoint: string, config: ModelConfig): string {
+  const dir = statSync(checkpoint).isDirectory() ? checkpoint : dirname(checkpoint);
+  const llama2c = join(dir, `tok${config.vocabSize}.bin`);
+  if (existsSync(llama2c)) return llama2c;
+  if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
+  throw new Error(`no tokenizer found for ${checkpoint} (looked for ${llama2c}); pass --tokenizer PATH|gpt2|byte`);
 }
