@@ -1,9 +1,7 @@
 // `w2s generate`: text from a language-model checkpoint with the native engine. The generated text
 // alone goes to stdout; nothing else is printed there.
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Command } from 'commander';
-import { NativeModel, generate, loadCheckpoint, loadTokenizer, type ModelConfig, type Tokenizer } from '@w2s/model';
+import { NativeModel, checkpointTokenizerSpec, generate, loadCheckpoint, loadTokenizer, type ModelConfig, type Tokenizer } from '@w2s/model';
 import { createRequire } from 'node:module';
 import { integerOption, numberOption } from '../options.js';
 
@@ -19,20 +17,11 @@ interface GenerateFlags {
   threads?: number;
 }
 
-/** The tokenizer to use when none is named: llama2.c's tok{V}.bin beside the checkpoint, or GPT-2's BPE. */
-function defaultTokenizer(checkpoint: string, config: ModelConfig): string {
-  const dir = statSync(checkpoint).isDirectory() ? checkpoint : dirname(checkpoint);
-  const llama2c = join(dir, `tok${config.vocabSize}.bin`);
-  if (existsSync(llama2c)) return llama2c;
-  if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
-  throw new Error(`no tokenizer found for ${checkpoint} (looked for ${llama2c}); pass --tokenizer PATH|gpt2|byte`);
-}
-
 export async function runGenerate(flags: GenerateFlags, write: (text: string) => void): Promise<void> {
   if (flags.threads !== undefined) native.setNumThreads(flags.threads);
   const { config, weights } = await loadCheckpoint(flags.checkpoint);
   if (config.head.kind !== 'lm') throw new Error(`${flags.checkpoint} has a classifier head: generation needs a language model`);
-  const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? defaultTokenizer(flags.checkpoint, config));
+  const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? checkpointTokenizerSpec(flags.checkpoint, config));
   if (tokenizer.vocabSize > config.vocabSize)
     throw new Error(`the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
   const prompt = tokenizer.bosId !== null ? tokenizer.encode(flags.prompt, { bos: true }) : tokenizer.encode(flags.prompt);
