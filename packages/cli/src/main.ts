@@ -1,13 +1,20 @@
 // The w2s command line. Each command lives in src/commands; this file wires them into commander.
 import { Command, CommanderError } from 'commander';
+import { dataCommand } from './commands/data.js';
 import { generateCommand } from './commands/generate.js';
+import { reportCommand } from './commands/report.js';
+import { runCommand } from './commands/run.js';
+import { sweepCommand, sweepWorkerCommand } from './commands/sweep.js';
 
 const program = new Command()
   .name('w2s')
   .description('Weak-to-strong generalization experiments on a native transformer engine')
   .showHelpAfterError()
   .exitOverride();
-program.addCommand(generateCommand());
+for (const command of [runCommand(), sweepCommand(), reportCommand(), dataCommand(), generateCommand()]) program.addCommand(command);
+program.addCommand(sweepWorkerCommand(), { hidden: true });
+// Subcommands report errors the same way (exitOverride and the help after an error do not inherit).
+for (const command of program.commands) command.exitOverride().showHelpAfterError();
 
 try {
   await program.parseAsync(process.argv);

@@ -1,24 +1,15 @@
 // `w2s generate` as a user runs it: the bundled CLI in a child process. On the real stories260K
 // model (skipped where ../shared/data is absent) and on a Hugging Face directory written here.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dataDir, w2s } from './fixtures.js';
 import { ByteTokenizer, NativeModel, PRESETS, generate, loadCheckpoint, saveCheckpoint } from '@w2s/model';
 
-const cliRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
-const bin = join(cliRoot, 'bin', 'w2s.mjs');
-const dataDir = process.env.W2S_DATA_DIR ?? resolve(cliRoot, '../../../shared/data');
 const stories = join(dataDir, 'stories260K', 'stories260K.bin');
 const haveStories = existsSync(stories);
 if (!haveStories) console.warn(`skipping the stories260K CLI test: ${stories} not found (set W2S_DATA_DIR)`);
-
-function w2s(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

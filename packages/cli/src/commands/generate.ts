@@ -2,10 +2,8 @@
 // alone goes to stdout; nothing else is printed there.
 import { Command } from 'commander';
 import { NativeModel, checkpointTokenizerSpec, generate, loadCheckpoint, loadTokenizer, type ModelConfig, type Tokenizer } from '@w2s/model';
-import { createRequire } from 'node:module';
 import { integerOption, numberOption } from '../options.js';
-
-const native = createRequire(import.meta.url)('@w2s/native') as typeof import('@w2s/native');
+import { applyThreads } from '../threads.js';
 
 interface GenerateFlags {
   checkpoint: string;
@@ -18,7 +16,7 @@ interface GenerateFlags {
 }
 
 export async function runGenerate(flags: GenerateFlags, write: (text: string) => void): Promise<void> {
-  if (flags.threads !== undefined) native.setNumThreads(flags.threads);
+  applyThreads(flags.threads);
   const { config, weights } = await loadCheckpoint(flags.checkpoint);
   if (config.head.kind !== 'lm') throw new Error(`${flags.checkpoint} has a classifier head: generation needs a language model`);
   const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? checkpointTokenizerSpec(flags.checkpoint, config));

@@ -1,0 +1,100 @@
+// `w2s run` and `w2s report` end to end, as a user runs them (the bundled CLI in a child process):
+// on a slice of a real dataset from ../shared/data (skipped with a message where it is absent),
+// and on a local CSV file written here (always). Tiny models, one epoch: these check the
+// pipeline's plumbing and its bookkeeping, not the science.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dataDir, w2s, writeVowelCsv } from './fixtures.js';
+
+const haveSst2 = existsSync(join(dataDir, 'sst2'));
+if (!haveSst2) console.warn(`skipping the end-to-end run on SST-2: ${join(dataDir, 'sst2')} not found (set W2S_DATA_DIR)`);
+
+const scratch = mkdtempSync(join(tmpdir(), 'w2s-run-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const smallRun = ['--epochs', '1', '--batch-size', '16', '--minibatch-size', '16', '--lr', '1e-3', '--threads', '1'];
+
+function checkSummary(summary: any, losses: string[]) {
+  for (const key of ['dataset', 'seed', 'weak', 'ceiling', 'transfer', 'counts']) expect(summary).toHaveProperty(key);
+  for (const model of [summary.weak, summary.ceiling]) {
+    expect(model.accuracy).toBeGreaterThanOrEqual(0);
+    expect(model.accuracy).toBeLessThanOrEqual(1);
+  }
+  expect(summary.transfer.map((t: any) => t.loss)).toEqual(losses);
+  for (const t of summary.transfer) {
+    const gap = summary.ceiling.accuracy - summary.weak.accuracy;
+    if (gap > 0) expect(t.pgr).toBeCloseTo((t.accuracy - summary.weak.accuracy) / gap, 10);
+    else expect(t.pgr).toBeNull();
+    expect(t.agreement.overall).toBeGreaterThanOrEqual(0);
+  }
+}
+
+describe('w2s run', () => {
+  it.skipIf(!haveSst2)('runs weak, ceiling and transfers on a slice of SST-2, writes summary.json, and reuses every run when repeated', () => {
+    const out = join(scratch, 'sst2');
+    const args = ['run', '--dataset', 'sst2', '--weak', 'nano', '--strong', 'micro', '--loss', 'xent,logconf', '--n-train', '200', '--n-test', '100', '--max-tokens', '64', '--out', out, ...smallRun];
+    const first = w2s(...args);
+    expect(first.status, first.stderr).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.dataset).toBe('sst2');
+    expect(summary.counts).toEqual({ train1: 100, train2: 100, test: 100 });
+    checkSummary(summary, ['xent', 'logconf']);
+    expect(first.stdout).toMatch(/weak.*nano/);
+    const runs = readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock'));
+    expect(runs.sort().map((r) => r.replace(/-[0-9a-f]{16}$/, ''))).toEqual(['sst2-ceiling', 'sst2-transfer', 'sst2-transfer', 'sst2-weak']);
+    for (const run of runs) for (const f of ['config.json', 'metrics.json', 'log.jsonl', 'predictions.json', 'labels.json']) expect(existsSync(join(out, 'runs', run, f)), `${run}/${f}`).toBe(true);
+    const mtimes = runs.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs);
+
+    const again = w2s(...args, '--json');
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual(summary);
+    expect(runs.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs)).toEqual(mtimes); // reloaded, not recomputed
+    expect(again.stderr).toMatch(/reused/);
+    expect(again.stderr).not.toMatch(/trained/);
+
+    const report = w2s('report', out);
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/PGR/);
+    const files = readdirSync(join(out, 'report'));
+    expect(files).toContain('report.md');
+    expect(files.filter((f) => f.endsWith('.svg')).length).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+
+  it('runs on a local CSV file, with early stopping, bootstrapping and a strong-to-strong iteration', () => {
+    const csv = join(scratch, 'vowels.csv');
+    writeVowelCsv(csv, 400, 1);
+    const out = join(scratch, 'csv');
+    const r = w2s('run', '--dataset', csv, '--text-column', 'text', '--label-column', 'label', '--weak', 'nano', '--strong', 'micro',
+      '--loss', 'product', '--n-test', '80', '--max-tokens', '32', '--early-stopping', 'best', '--held-out-frac', '0.2', '--eval-every', '2',
+      '--bootstrap', 'nano', '--strong-iterations', '1', '--out', out, '--json', ...smallRun);
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.dataset).toBe('vowels.csv');
+    expect(summary.counts.test).toBe(80);
+    expect(summary.counts.train1 + summary.counts.train2).toBe(320);
+    checkSummary(summary, ['product', 'product s2s#1', 'product bootstrap nano→nano→micro']);
+    const metrics = readdirSync(join(out, 'runs')).filter((f) => f.includes('-weak-')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f, 'metrics.json'), 'utf8')));
+    expect(metrics[0].examples.heldOut).toBe(Math.round(160 * 0.2));
+    expect(metrics[0].evals.length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('rejects bad options with a message that says what is accepted', () => {
+    const base = ['run', '--dataset', 'sst2', '--weak', 'nano', '--strong', 'micro', '--out', join(scratch, 'bad')];
+    let r = w2s(...base, '--loss', 'xent,hinge');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/expected a comma-separated list of xent, logconf, product, got "xent,hinge"/);
+    r = w2s(...base, '--loss', 'xent', '--epochs', '0');
+    expect(r.stderr).toMatch(/--epochs.*expected an integer in \[1, 10000\], got "0"/);
+    r = w2s(...base, '--loss', 'xent', '--lr-schedule', 'step');
+    expect(r.stderr).toMatch(/Allowed choices are constant, cosine, warmup-cosine/);
+    r = w2s(...base, '--loss', 'xent', '--bogus');
+    expect(r.stderr).toMatch(/unknown option '--bogus'/);
+    r = w2s('run', '--dataset', 'sst2', '--weak', 'huge', '--strong', 'micro', '--loss', 'xent', '--out', join(scratch, 'bad'));
+    expect(r.stderr).toMatch(/model "huge" is neither a named size \(nano, micro, mini, small, base\) nor an existing checkpoint path/);
+    r = w2s('run', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--dataset <name\|file>/);
+  });
+});

@@ -1,0 +1,124 @@
+// `w2s sweep` as a user runs it, on a generated CSV dataset (no downloaded data needed): worker
+// processes, every distinct run trained once, resume after kill -9 with the same results as an
+// uninterrupted sweep, two sweeps sharing one results folder, and bad sweep files.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, w2s, writeVowelCsv } from './fixtures.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'w2s-sweep-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const csv = join(scratch, 'vowels.csv');
+const configFile = join(scratch, 'sweep.json');
+// Per seed: weak, ceiling and two transfer runs.
+const DISTINCT_RUNS = 8;
+
+beforeAll(() => {
+  writeVowelCsv(csv, 240, 3);
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      datasets: [{ path: csv, textColumn: 'text', labelColumn: 'label' }],
+      models: ['nano', 'micro'],
+      losses: ['xent', 'logconf'],
+      seeds: [0, 1],
+      nTest: 60,
+      maxTokens: 32,
+      training: { epochs: 1, batchSize: 16, minibatchSize: 16, lr: 1e-3 },
+    }),
+  );
+});
+
+function summaries(out: string): Record<string, unknown> {
+  const dir = join(out, 'experiments');
+  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
+}
+
+function runsIn(out: string): string[] {
+  return readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock') && existsSync(join(out, 'runs', f, 'metrics.json'))).sort();
+}
+
+function sweepAsync(out: string, ...extra: string[]) {
+  const child = spawn(process.execPath, [bin, 'sweep', '--config', configFile, '--out', out, '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (status, signal) => resolve({ status, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+let reference: Record<string, unknown>;
+
+describe('w2s sweep', () => {
+  it('trains every distinct run once across two worker processes and summarises every experiment', () => {
+    const out = join(scratch, 'workers');
+    const r = w2s('sweep', '--config', configFile, '--out', out, '--workers', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const outcome = JSON.parse(r.stdout);
+    expect(outcome.runsComputed).toHaveLength(DISTINCT_RUNS);
+    expect(new Set(outcome.runsComputed).size).toBe(DISTINCT_RUNS);
+    expect(outcome.failed).toEqual([]);
+    expect(runsIn(out)).toEqual([...outcome.runsComputed].sort());
+    reference = summaries(out);
+    expect(Object.keys(reference)).toEqual(['vowels.csv-nano-micro-seed0.summary.json', 'vowels.csv-nano-micro-seed1.summary.json']);
+    const report = w2s('report', out);
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/logconf/);
+    expect(readdirSync(join(out, 'report'))).toContain('report.md');
+  }, 300_000);
+
+  it('resumes after kill -9: finished runs are reused, and the results equal an uninterrupted sweep', async () => {
+    const out = join(scratch, 'killed');
+    const first = sweepAsync(out, '--threads', '1');
+    // Wait until at least one run has finished, then kill the sweep outright.
+    const deadline = Date.now() + 120_000;
+    while (!(existsSync(join(out, 'runs')) && runsIn(out).length >= 1)) {
+      if (Date.now() > deadline) throw new Error('no run finished within 2 minutes');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    expect(killed.signal).toBe('SIGKILL');
+    const finishedBefore = runsIn(out);
+    expect(finishedBefore.length).toBeLessThan(DISTINCT_RUNS);
+    const mtimes = finishedBefore.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs);
+
+    const second = w2s('sweep', '--config', configFile, '--out', out, '--json', '--threads', '1');
+    expect(second.status, second.stderr).toBe(0);
+    const outcome = JSON.parse(second.stdout);
+    expect([...outcome.runsReused].sort()).toEqual(finishedBefore);
+    expect(outcome.runsComputed.length + outcome.runsReused.length).toBe(DISTINCT_RUNS);
+    expect(finishedBefore.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs)).toEqual(mtimes);
+    expect(summaries(out)).toEqual(reference);
+  }, 300_000);
+
+  it('two sweeps on one results folder: each run is trained by exactly one of them, both finish', async () => {
+    const out = join(scratch, 'shared');
+    const [a, b] = await Promise.all([sweepAsync(out, '--threads', '1').done, sweepAsync(out, '--threads', '1').done]);
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
+    const computed = [...JSON.parse(a.stdout).runsComputed, ...JSON.parse(b.stdout).runsComputed];
+    expect(computed).toHaveLength(DISTINCT_RUNS);
+    expect(new Set(computed).size).toBe(DISTINCT_RUNS);
+    expect(summaries(out)).toEqual(reference);
+  }, 300_000);
+
+  it('rejects a bad sweep file naming the file and the field', () => {
+    const bad = join(scratch, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ datasets: ['sst2'], models: ['nano'], losses: ['xent'], seeds: [0] }));
+    let r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}: models must be at least two models`);
+    writeFileSync(bad, JSON.stringify({ datasets: ['sst2'], pairs: [{ weak: 'nano', strong: 'micro' }], losses: ['xent'], seeds: [0], epochs: 2 }));
+    r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
+    expect(r.stderr).toMatch(/"epochs" must be one of the known fields/);
+    writeFileSync(bad, '{"datasets": [');
+    r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
+    expect(r.stderr).toContain(`${bad} is not valid JSON`);
+  });
+});

@@ -1,0 +1,23 @@
+// Amazon polarity (amazon_polarity/train.ft.txt, fastText lines: "__label__1" negative or
+// "__label__2" positive, then "title: content"). Text as in the file; label 1 = positive.
+import { ExampleCollector } from '../collect.js';
+import { datasetPath, readText } from '../readers.js';
+import type { DatasetSpec } from '../types.js';
+
+export const amazonPolarity: DatasetSpec = {
+  name: 'amazon_polarity',
+  description: 'Amazon product reviews: is the review positive?',
+  license: 'Apache 2.0 (dataset card); reviews by Amazon users',
+  async load({ dataDir }) {
+    const file = datasetPath(dataDir, 'amazon_polarity/train.ft.txt');
+    const out = new ExampleCollector('amazon_polarity');
+    out.file(file);
+    readText(file).split('\n').forEach((text, i) => {
+      if (text.trim() === '') return;
+      const match = /^__label__([12]) (.*)$/s.exec(text);
+      if (!match) out.row({ skip: 'invalid label' });
+      else out.row({ id: `amazon_polarity/${i + 1}`, text: match[2], label: match[1] === '2' ? 1 : 0 });
+    });
+    return out.done();
+  },
+};

@@ -1,0 +1,7 @@
+// @w2s/data: binary-classification datasets for weak-to-strong experiments — the registry of
+// formatters over the formats in ../shared/data/README.md, a generic table loader, seeded splits
+// and class balancing.
+export { DataError, type Dataset, type DatasetSpec, type Example, type LoadOptions, type LoadReport } from './types.js';
+export { getDataset, listDatasets, loadDataset, registerDataset, resolveDataDir } from './registry.js';
+export { loadTableFile, parseLabel, type TableFormat, type TableOptions } from './table.js';
+export { balanceClasses, classCounts, splitExamples, type SplitOptions, type Splits } from './splits.js';

@@ -1,0 +1,49 @@
+// Seeded splits and class balancing. splitExamples shuffles once by seed, takes the test split
+// first, then the training split (capped at nTrain), and halves it into train1 (the weak model's
+// ground truth) and train2 (what the weak model labels); the three are disjoint.
+import { mulberry32, shuffled } from './random.js';
+import type { Example } from './types.js';
+
+export interface Splits {
+  train1: Example[];
+  train2: Example[];
+  test: Example[];
+}
+
+export interface SplitOptions {
+  seed: number;
+  /** Training examples (train1 + train2); default: everything not in test. */
+  nTrain?: number;
+  /** Test examples; default: testFraction of the examples. */
+  nTest?: number;
+  /** Used when nTest is absent; default 0.2. */
+  testFraction?: number;
+}
+
+export function splitExamples(examples: readonly Example[], opts: SplitOptions): Splits {
+  const n = examples.length;
+  const nTest = opts.nTest ?? Math.round(n * (opts.testFraction ?? 0.2));
+  if (!Number.isInteger(nTest) || nTest < 1) throw new RangeError(`the test split needs at least 1 example, got ${nTest}`);
+  const nTrain = opts.nTrain ?? n - nTest;
+  if (!Number.isInteger(nTrain) || nTrain < 2) throw new RangeError(`the training split needs at least 2 examples (train1 and train2), got ${nTrain}`);
+  if (nTest + nTrain > n) throw new RangeError(`asked for ${nTrain} training and ${nTest} test examples, but the dataset has ${n}`);
+  const order = shuffled(examples, mulberry32(opts.seed));
+  const test = order.slice(0, nTest);
+  const train = order.slice(nTest, nTest + nTrain);
+  const half = Math.ceil(train.length / 2);
+  return { train1: train.slice(0, half), train2: train.slice(half), test };
+}
+
+export function classCounts(examples: readonly Example[]): { 0: number; 1: number } {
+  const counts = { 0: 0, 1: 0 };
+  for (const e of examples) counts[e.label]++;
+  return counts;
+}
+
+/** The minority class whole and an equal, seeded sample of the majority class, in the original order. */
+export function balanceClasses(examples: readonly Example[], seed: number): Example[] {
+  const counts = classCounts(examples);
+  const majority: 0 | 1 = counts[1] > counts[0] ? 1 : 0;
+  const keep = new Set(shuffled(examples.filter((e) => e.label === majority), mulberry32(seed)).slice(0, counts[majority === 1 ? 0 : 1]));
+  return examples.filter((e) => e.label !== majority || keep.has(e));
+}

@@ -1,0 +1,41 @@
+// The ten datasets on the real files in ../shared/data (or $W2S_DATA_DIR): counts as the data
+// README states them, both labels present, unique ids, non-empty formatted texts. Skipped, with a
+// message, where the folder is absent (a user's fresh clone).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { classCounts, listDatasets, loadDataset } from '../src/index.js';
+
+const dataDir = process.env.W2S_DATA_DIR ?? resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data');
+const present = existsSync(join(dataDir, 'README.md'));
+if (!present) console.warn(`skipping the real-data tests: ${dataDir} not found (set W2S_DATA_DIR)`);
+
+// Example counts from ../shared/data/README.md (one example per source row or question).
+const counts: Record<string, number> = {
+  sciq: 13_679,
+  boolq: 3_270,
+  cosmos_qa: 2_985,
+  amazon_polarity: 6_459,
+  sst2: 67_349 + 872 + 1_821,
+  imdb: 50_000,
+  ethics_commonsense: 3_885 + 3_964,
+  quail: 2_164 + 556,
+  chess_puzzles: 10_000,
+};
+
+describe.skipIf(!present)('real datasets', () => {
+  for (const { name } of listDatasets().filter((d) => d.name in counts || d.name === 'anthropic_hh')) {
+    it(`${name}: every row accounted for, both labels, unique ids, formatted texts`, async () => {
+      const ds = await loadDataset(name, { dataDir, seed: 0 });
+      const skipped = Object.values(ds.report.skipped).reduce((a, b) => a + b, 0);
+      expect(ds.report.kept + skipped).toBe(ds.report.rows);
+      if (name in counts) expect(ds.examples.length).toBe(counts[name]);
+      else expect(ds.examples.length).toBeGreaterThan(8_000); // HH test splits: 8,552 pairs
+      const classes = classCounts(ds.examples);
+      expect(Math.min(classes[0], classes[1]) / ds.examples.length).toBeGreaterThan(0.25);
+      expect(new Set(ds.examples.map((e) => e.id)).size).toBe(ds.examples.length);
+      for (const e of ds.examples.slice(0, 10)) expect(e.text.trim().length).toBeGreaterThan(0);
+    }, 60_000);
+  }
+});

@@ -1,0 +1,68 @@
+// The data of an experiment: which dataset (a registered one, or a local table file identified by
+// its content hash), how it is split and filtered. A DataConfig is part of every run's
+// configuration, so it holds everything that changes the examples, and nothing that does not
+// (the data folder's location is not in it).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { balanceClasses, loadDataset, loadTableFile, splitExamples, type Dataset, type Example, type LoadReport } from '@w2s/data';
+import type { LengthPolicy } from './encode.js';
+
+export interface DataConfig {
+  /** The registry name, or the file's base name for a local table. */
+  name: string;
+  /** Set for a local table file: its columns and content hash (the path itself is not identity). */
+  table?: { sha256: string; textColumn: string; labelColumn: string };
+  /** Seed of the formatter's choices and of the splits. */
+  seed: number;
+  /** Training examples (train1 + train2); null: all that are not test. */
+  nTrain: number | null;
+  /** Test examples; null: 20% of the dataset. */
+  nTest: number | null;
+  /** Downsample the majority class before splitting. */
+  balance: boolean;
+  maxTokens: number;
+  lengthPolicy: LengthPolicy;
+}
+
+export interface DataSource {
+  /** A registered dataset's name, or a local file (with its columns). */
+  dataset: string | { path: string; textColumn: string; labelColumn: string };
+  dataDir?: string;
+}
+
+export interface PreparedData {
+  splits: { train1: Example[]; train2: Example[]; test: Example[] };
+  report: LoadReport;
+}
+
+/** The DataConfig of a source: hashes a local file's content. */
+export async function dataConfigFor(
+  source: DataSource,
+  opts: Omit<DataConfig, 'name' | 'table'>,
+): Promise<DataConfig> {
+  if (typeof source.dataset === 'string') return { name: source.dataset, ...opts };
+  const { path, textColumn, labelColumn } = source.dataset;
+  return { name: basename(path), table: { sha256: await sha256File(path), textColumn, labelColumn }, ...opts };
+}
+
+/** Loads, optionally balances, and splits; the same config and files always give the same splits. */
+export async function prepareData(config: DataConfig, source: DataSource): Promise<PreparedData> {
+  let dataset: Dataset;
+  if (typeof source.dataset === 'string') {
+    dataset = await loadDataset(source.dataset, { dataDir: source.dataDir, seed: config.seed });
+  } else {
+    const hash = await sha256File(source.dataset.path);
+    if (hash !== config.table?.sha256) throw new Error(`${source.dataset.path} changed since the run was configured (sha256 ${hash})`);
+    dataset = await loadTableFile(source.dataset.path, { textColumn: source.dataset.textColumn, labelColumn: source.dataset.labelColumn });
+  }
+  const examples = config.balance ? balanceClasses(dataset.examples, config.seed) : dataset.examples;
+  const splits = splitExamples(examples, { seed: config.seed, ...(config.nTrain !== null ? { nTrain: config.nTrain } : {}), ...(config.nTest !== null ? { nTest: config.nTest } : {}) });
+  return { splits, report: dataset.report };
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,165 @@
+// One weak-to-strong experiment: the weak model trained on ground truth (train1) labels train2;
+// the strong ceiling is trained on train2's ground truth; one transfer run per loss trains the
+// strong model on the weak labels; each is scored on the test split, and PGR compares them.
+// Options add bootstrapping (weak → intermediate models → strong, each supervising the next) and
+// strong-to-strong iterations (the transfer model relabels train2 for a fresh strong model).
+import { canonicalJson } from './store.js';
+import type { DataConfig } from './data.js';
+import { agreement, pgr } from './metrics.js';
+import type { ModelSource } from './models.js';
+import { dataFor, executeRun, type RunConfig, type RunContext, type RunResult } from './runs.js';
+import type { ExperimentSummary, TransferResult } from './summary.js';
+import type { LossConfig, TrainSettings } from './train.js';
+import type { AlphaSchedule } from './schedules.js';
+
+export const BUILTIN_LOSSES = ['xent', 'logconf', 'product'] as const;
+
+export interface LossOptions {
+  logconf: { alphaMax: number; warmupFrac: number; schedule: AlphaSchedule };
+  product: { alpha: number; beta: number };
+}
+
+/** The paper's settings: α_max 0.5 (0.75 for the largest students), warm-up over 20% of training. */
+export const DEFAULT_LOSS_OPTIONS: LossOptions = {
+  logconf: { alphaMax: 0.5, warmupFrac: 0.2, schedule: 'linear' },
+  product: { alpha: 1, beta: 1 },
+};
+
+export interface ExperimentSpec {
+  data: DataConfig;
+  seed: number;
+  weak: ModelSource;
+  strong: ModelSource;
+  /** Built-in loss names, or names of custom losses registered in the run context. */
+  losses: string[];
+  lossOptions: LossOptions;
+  training: TrainSettings;
+  heldOutFrac: number;
+  /** Intermediate models between weak and strong (bootstrapping), each trained with every loss. */
+  bootstrap: ModelSource[];
+  /** Strong-to-strong iterations after the weak-to-strong run (0: none). */
+  strongIterations: number;
+}
+
+export interface PlannedTransfer {
+  /** What the summary calls it: the loss, plus the chain when bootstrapping or iterating. */
+  label: string;
+  loss: string;
+  run: RunConfig;
+}
+
+export interface ExperimentPlan {
+  weak: RunConfig;
+  ceiling: RunConfig;
+  transfers: PlannedTransfer[];
+}
+
+export function lossConfig(name: string, options: LossOptions): RunConfig['loss'] {
+  if (name === 'xent') return { kind: 'xent' };
+  if (name === 'logconf') return { kind: 'logconf', ...options.logconf };
+  if (name === 'product') return { kind: 'product', ...options.product };
+  return { kind: 'custom', name };
+}
+
+/** Every run of the experiment, with the supervisors nested in their students' configurations. */
+export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
+  const run = (role: RunConfig['role'], model: ModelSource, trainSplit: RunConfig['trainSplit'], supervisor: RunConfig | null, loss: RunConfig['loss']): RunConfig => ({
+    role,
+    dataset: spec.data,
+    model: { identity: model.identity, tokenizer: model.tokenizerSpec },
+    trainSplit,
+    supervisor,
+    loss,
+    training: spec.training,
+    heldOutFrac: spec.heldOutFrac,
+    seed: spec.seed,
+  });
+  const xent: LossConfig = { kind: 'xent' };
+  const weak = run('weak', spec.weak, 'train1', null, xent);
+  const ceiling = run('ceiling', spec.strong, 'train2', null, xent);
+  const transfers: PlannedTransfer[] = [];
+  for (const loss of spec.losses) {
+    const config = lossConfig(loss, spec.lossOptions);
+    const direct = run('transfer', spec.strong, 'train2', weak, config);
+    transfers.push({ label: loss, loss, run: direct });
+    let previous = direct;
+    for (let i = 1; i <= spec.strongIterations; i++) {
+      previous = run('transfer', spec.strong, 'train2', previous, config);
+      transfers.push({ label: `${loss} s2s#${i}`, loss, run: previous });
+    }
+    if (spec.bootstrap.length > 0) {
+      let supervisor = weak;
+      for (const middle of spec.bootstrap) supervisor = run('transfer', middle, 'train2', supervisor, config);
+      const chain = [spec.weak, ...spec.bootstrap, spec.strong].map((m) => m.spec).join('→');
+      transfers.push({ label: `${loss} bootstrap ${chain}`, loss, run: run('transfer', spec.strong, 'train2', supervisor, config) });
+    }
+  }
+  return { weak, ceiling, transfers };
+}
+
+/** Every distinct run of the plans (deduplicated by configuration), supervisors before students. */
+export function distinctRuns(plans: ExperimentPlan[]): RunConfig[] {
+  const seen = new Set<string>();
+  const ordered: RunConfig[] = [];
+  const visit = (config: RunConfig) => {
+    if (config.supervisor) visit(config.supervisor);
+    const key = canonicalJson(config);
+    if (seen.has(key)) return;
+    seen.add(key);
+    ordered.push(config);
+  };
+  for (const plan of plans) {
+    visit(plan.weak);
+    visit(plan.ceiling);
+    for (const t of plan.transfers) visit(t.run);
+  }
+  return ordered;
+}
+
+/** Runs (or reloads) every run of the plan and summarises the experiment. */
+export async function runExperiment(spec: ExperimentSpec, ctx: RunContext): Promise<ExperimentSummary> {
+  const plan = planExperiment(spec);
+  const weak = await executeRun(plan.weak, ctx);
+  const ceiling = await executeRun(plan.ceiling, ctx);
+  const transfers: { planned: PlannedTransfer; result: RunResult }[] = [];
+  for (const planned of plan.transfers) transfers.push({ planned, result: await executeRun(planned.run, ctx) });
+  return summarise(spec, ctx, weak, ceiling, transfers);
+}
+
+async function summarise(
+  spec: ExperimentSpec,
+  ctx: RunContext,
+  weak: RunResult,
+  ceiling: RunResult,
+  transfers: { planned: PlannedTransfer; result: RunResult }[],
+): Promise<ExperimentSummary> {
+  const { splits } = await dataFor(spec.data, ctx);
+  const truth = new Map(splits.test.map((e) => [e.id, e.label as number]));
+  const counts = { train1: splits.train1.length, train2: splits.train2.length, test: splits.test.length };
+  const weakById = new Map(weak.test.ids.map((id, i) => [id, weak.test.probs[i]]));
+  const relative = (dir: string) => dir.slice(ctx.store.root.length).replace(/^[/\\]+/, '');
+  const transfer: TransferResult[] = transfers.map(({ planned, result }) => {
+    const studentById = new Map(result.test.ids.map((id, i) => [id, result.test.probs[i]]));
+    const ids = result.test.ids.filter((id) => weakById.has(id) && truth.has(id));
+    const student = ids.map((id) => studentById.get(id)!);
+    return {
+      loss: planned.label,
+      accuracy: result.metrics.test.accuracy,
+      auroc: result.metrics.test.auroc,
+      pgr: pgr(weak.metrics.test.accuracy, ceiling.metrics.test.accuracy, result.metrics.test.accuracy),
+      agreement: ids.length
+        ? agreement(student, ids.map((id) => weakById.get(id)!), ids.map((id) => truth.get(id)!))
+        : { overall: 0, supervisorRight: null, supervisorWrong: null },
+      run: relative(result.dir),
+    };
+  });
+  return {
+    dataset: spec.data.name,
+    seed: spec.seed,
+    weak: { model: spec.weak.spec, ...weak.metrics.test, run: relative(weak.dir) },
+    ceiling: { model: spec.strong.spec, ...ceiling.metrics.test, run: relative(ceiling.dir) },
+    transfer,
+    counts,
+  };
+}
+

@@ -1,0 +1,14 @@
+// @w2s/pipeline: classifier training on the native engine, the weak-to-strong experiment, its
+// results store, sweeps and reports.
+export * from './summary.js';
+export * from './schedules.js';
+export * from './metrics.js';
+export * from './encode.js';
+export * from './models.js';
+export * from './data.js';
+export * from './train.js';
+export * from './store.js';
+export * from './runs.js';
+export * from './experiment.js';
+export * from './sweep.js';
+export * from './report/index.js';

@@ -1,0 +1,88 @@
+// MODEL arguments → a classifier config, its starting weights and its tokenizer.
+//
+// A MODEL is a named size of the project's family (FAMILY in @w2s/model: randomly initialised
+// from the run's seed until pretrained checkpoints exist), or the path of a checkpoint (a Hugging
+// Face safetensors directory or a llama2.c .bin file), whose body is loaded and given a fresh,
+// zero-initialised classification head as in the reference implementation. A checkpoint's
+// identity in run configurations is the SHA-256 of its files, so a changed file is a new run.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  FAMILY,
+  FAMILY_TOKENIZER,
+  checkpointTokenizerSpec,
+  loadCheckpoint,
+  loadTokenizer,
+  parameterSpecs,
+  withHead,
+  type ModelConfig,
+  type Tokenizer,
+  type Weights,
+} from '@w2s/model';
+
+export interface ModelSource {
+  /** As given: a family name or a checkpoint path. */
+  spec: string;
+  /** What identifies the model in a run's configuration: the family name, or `sha256:<hex>` of the checkpoint. */
+  identity: string;
+  tokenizerSpec: string;
+  /** The checkpoint's architecture (its LM head, if any, is replaced by the classifier). */
+  config: ModelConfig;
+  /** Path to load the body's weights from; null for a randomly initialised family model. */
+  checkpoint: string | null;
+}
+
+export interface LoadedModel {
+  config: ModelConfig;
+  /** The starting weights, classifier head zeroed; null: initialise from the seed, head zeroed. */
+  weights: Weights | null;
+  tokenizer: Tokenizer;
+}
+
+/** Resolves a MODEL argument without loading weights (cheap: for configurations and hashes). */
+export async function resolveModel(spec: string, tokenizerOverride?: string): Promise<ModelSource> {
+  if (Object.hasOwn(FAMILY, spec)) {
+    return { spec, identity: spec, tokenizerSpec: tokenizerOverride ?? FAMILY_TOKENIZER, config: FAMILY[spec], checkpoint: null };
+  }
+  if (!existsSync(spec))
+    throw new Error(`model ${JSON.stringify(spec)} is neither a named size (${Object.keys(FAMILY).join(', ')}) nor an existing checkpoint path`);
+  const { config } = await loadCheckpoint(spec);
+  return {
+    spec,
+    identity: `sha256:${await hashPath(spec)}`,
+    tokenizerSpec: tokenizerOverride ?? checkpointTokenizerSpec(spec, config),
+    config,
+    checkpoint: spec,
+  };
+}
+
+/** The classifier config of a source, its starting weights and its tokenizer. */
+export async function loadModel(source: ModelSource, numClasses: number): Promise<LoadedModel> {
+  const config = withHead(source.config, { kind: 'classifier', numClasses });
+  const tokenizer = await loadTokenizer(source.tokenizerSpec);
+  if (tokenizer.vocabSize > config.vocabSize)
+    throw new Error(`model ${source.spec}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
+  if (source.checkpoint === null) return { config, weights: null, tokenizer };
+  const body = (await loadCheckpoint(source.checkpoint)).weights;
+  const weights: Weights = new Map();
+  for (const spec of parameterSpecs(config)) {
+    const w = spec.head ? new Float32Array(spec.shape.reduce((a, b) => a * b, 1)) : body.get(spec.name);
+    if (!w) throw new Error(`checkpoint ${source.checkpoint} has no ${spec.name}`);
+    weights.set(spec.name, w);
+  }
+  return { config, weights, tokenizer };
+}
+
+/** SHA-256 of a file, or of a directory's regular files (names and contents, sorted by name). */
+async function hashPath(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path).sort().map((name) => join(path, name)).filter((f) => statSync(f).isFile())
+    : [path];
+  for (const file of files) {
+    hash.update(`${file === path ? '' : file.slice(path.length)}\0`);
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}

@@ -1,0 +1,91 @@
+// Finds and reads the experiment summaries under a folder: every `summary.json` and every
+// `*.summary.json`, at any depth. Unreadable, malformed and duplicate files do not stop the report:
+// each is listed in `problems` with its path and the reason.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExperimentSummary } from '../summary.js';
+import { parseSummary } from './validate.js';
+
+export interface LoadedSummaries {
+  /** In the order of their files' paths (sorted), duplicates left out. */
+  summaries: ExperimentSummary[];
+  /** One line per file or folder that could not be used: `path: reason`. */
+  problems: string[];
+}
+
+function isSummaryFileName(name: string): boolean {
+  return name === 'summary.json' || (name.endsWith('.summary.json') && name.length > '.summary.json'.length);
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The summary files under `folder`, sorted by path; symbolic links to folders are not followed. */
+async function findSummaryFiles(folder: string, problems: string[], isRoot: boolean): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    if (isRoot) throw new Error(`cannot read the summaries folder ${folder}: ${reasonOf(error)}`);
+    problems.push(`${folder}: cannot read this folder (${reasonOf(error)})`);
+    return [];
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const files: string[] = [];
+  for (const entry of entries) {
+    const entryPath = join(folder, entry.name);
+    if (entry.isDirectory()) files.push(...(await findSummaryFiles(entryPath, problems, false)));
+    else if ((entry.isFile() || entry.isSymbolicLink()) && isSummaryFileName(entry.name)) files.push(entryPath);
+  }
+  return files;
+}
+
+function experimentKey(summary: ExperimentSummary): string {
+  return JSON.stringify([summary.dataset, summary.weak.model, summary.ceiling.model, summary.seed]);
+}
+
+/**
+ * Every summary under `dir`. Two files for the same dataset, weak model, strong model and seed
+ * would count one experiment twice: the first (by path) is kept, the other listed as a problem.
+ * Throws only when `dir` itself cannot be read.
+ */
+export async function loadSummaries(dir: string): Promise<LoadedSummaries> {
+  const problems: string[] = [];
+  const files = await findSummaryFiles(dir, problems, true);
+  const summaries: ExperimentSummary[] = [];
+  const fileOfExperiment = new Map<string, string>();
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      problems.push(`${file}: cannot read (${reasonOf(error)})`);
+      continue;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      problems.push(`${file}: not valid JSON (${reasonOf(error)})`);
+      continue;
+    }
+    let summary: ExperimentSummary;
+    try {
+      summary = parseSummary(json);
+    } catch (error) {
+      problems.push(`${file}: not an experiment summary (${reasonOf(error)})`);
+      continue;
+    }
+    const key = experimentKey(summary);
+    const firstFile = fileOfExperiment.get(key);
+    if (firstFile !== undefined) {
+      problems.push(`${file}: same dataset, weak model, strong model and seed as ${firstFile}; left out`);
+      continue;
+    }
+    fileOfExperiment.set(key, file);
+    summaries.push(summary);
+  }
+  return { summaries, problems };
+}

@@ -1,0 +1,184 @@
+// One training run: a model trained on one split with ground truth or with a supervisor's soft
+// labels, then scored on the test split and asked for its own soft labels on train2 (which a
+// later run may use as weak labels). Runs are cached in the results store by their full
+// configuration; a run's supervisor is part of its configuration, so chains (weak → transfer,
+// bootstrapping, strong-to-strong) are cached link by link.
+import { mulberry32 } from '@w2s/model';
+import { canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
+import { prepareData, type DataConfig, type DataSource, type PreparedData } from './data.js';
+import { encodeExamples, type EncodedExample } from './encode.js';
+import { testScores } from './metrics.js';
+import { loadModel, type ModelSource } from './models.js';
+import type { TestScores } from './summary.js';
+import { predict, trainClassifier, type CustomLossFn, type HeldOut, type LossConfig, type TrainSettings } from './train.js';
+
+export type RunRole = 'weak' | 'ceiling' | 'transfer';
+
+export interface RunConfig {
+  role: RunRole;
+  dataset: DataConfig;
+  /** The model's identity (family name or checkpoint hash) and its tokenizer. */
+  model: { identity: string; tokenizer: string };
+  trainSplit: 'train1' | 'train2';
+  /** Whose soft labels on trainSplit the run learns from; null: the ground truth. */
+  supervisor: RunConfig | null;
+  loss: LossConfig | { kind: 'custom'; name: string };
+  training: TrainSettings;
+  /** Fraction of the training split held out, labelled like the rest, for early stopping (0: none). */
+  heldOutFrac: number;
+  seed: number;
+}
+
+export interface RunMetrics {
+  test: TestScores;
+  steps: number;
+  finalLoss: number;
+  lossCurve: number[];
+  evals: { step: number; accuracy: number }[];
+  keptStep: number;
+  examples: { train: number; heldOut: number; test: number; dropped: number; truncated: number; unlabelled: number };
+  seconds: number;
+}
+
+export type RunResult = CompletedRun<RunMetrics> & { reused: boolean };
+
+/** Follows runs as they start and step. */
+export interface RunProgress {
+  start?(name: string, config: RunConfig): void;
+  step?(name: string, step: number, totalSteps: number, loss: number): void;
+  finish?(name: string, result: RunResult): void;
+}
+
+export interface RunContext {
+  store: ResultsStore;
+  data: DataSource;
+  /** Model sources by identity (the configurations hold identities, not paths). */
+  models: Map<string, ModelSource>;
+  customLosses?: Map<string, CustomLossFn>;
+  progress?: RunProgress;
+  /** Prepared data by canonical DataConfig: loaded once per process. */
+  dataCache?: Map<string, Promise<PreparedData>>;
+}
+
+export async function executeRun(config: RunConfig, ctx: RunContext): Promise<RunResult> {
+  const supervisor = config.supervisor ? await executeRun(config.supervisor, ctx) : null;
+  const name = ctx.store.runName(config);
+  const result = await ctx.store.getOrCompute<RunMetrics>(config, async (writer) => {
+    ctx.progress?.start?.(name, config);
+    const started = Date.now();
+    const source = ctx.models.get(config.model.identity);
+    if (!source) throw new Error(`no model source for ${config.model.identity}`);
+    const model = await loadModel(source, 2);
+    const { splits } = await dataFor(config.dataset, ctx);
+    const lengthOpts = { maxTokens: config.dataset.maxTokens, policy: config.dataset.lengthPolicy };
+    const train = encodeExamples(model.tokenizer, splits[config.trainSplit], lengthOpts);
+    const test = encodeExamples(model.tokenizer, splits.test, lengthOpts);
+    const train2 = config.trainSplit === 'train2' ? train : encodeExamples(model.tokenizer, splits.train2, lengthOpts);
+
+    const { items, targets, unlabelled } = labelled(train.encoded, supervisor?.labels ?? null);
+    const { fit, fitTargets, heldOut } = holdOut(items, targets, config.heldOutFrac, config.seed);
+    writer.log({ event: 'start', role: config.role, train: fit.length, heldOut: heldOut?.items.length ?? 0, test: test.encoded.length, unlabelled });
+    const loss = config.loss.kind === 'custom' ? customLoss(config.loss.name, ctx) : config.loss;
+    const trained = await trainClassifier({
+      model,
+      items: fit,
+      targets: fitTargets,
+      loss,
+      settings: config.training,
+      seed: config.seed,
+      ...(heldOut ? { heldOut } : {}),
+      log: (entry) => writer.log(entry),
+      onStep: (step, total, value) => ctx.progress?.step?.(name, step, total, value),
+    });
+    try {
+      const padId = model.tokenizer.padId;
+      const testProbs = await predict(trained.model, test.encoded, padId, config.training.evalBatchSize);
+      const labelProbs = await predict(trained.model, train2.encoded, padId, config.training.evalBatchSize);
+      const scores = testScores(testProbs, test.encoded.map((e) => e.example.label));
+      writer.log({ event: 'test', ...scores });
+      const metrics: RunMetrics = {
+        test: scores,
+        steps: trained.steps,
+        finalLoss: trained.finalLoss,
+        lossCurve: trained.lossCurve,
+        evals: trained.evals,
+        keptStep: trained.keptStep,
+        examples: {
+          train: fit.length,
+          heldOut: heldOut?.items.length ?? 0,
+          test: test.encoded.length,
+          dropped: train.report.dropped + test.report.dropped,
+          truncated: train.report.truncated + test.report.truncated,
+          unlabelled,
+        },
+        seconds: (Date.now() - started) / 1000,
+      };
+      return { metrics, test: predictions(test.encoded, testProbs), labels: predictions(train2.encoded, labelProbs) };
+    } finally {
+      trained.model.dispose();
+    }
+  });
+  ctx.progress?.finish?.(name, result);
+  return result;
+}
+
+/** The prepared data of a config, loaded once per context. */
+export function dataFor(config: DataConfig, ctx: RunContext): Promise<PreparedData> {
+  ctx.dataCache ??= new Map();
+  const key = canonicalJson(config);
+  let prepared = ctx.dataCache.get(key);
+  if (!prepared) {
+    prepared = prepareData(config, ctx.data);
+    ctx.dataCache.set(key, prepared);
+  }
+  return prepared;
+}
+
+/** Targets [n, 2]: one-hot ground truth, or the supervisor's soft labels joined by example id. */
+function labelled(encoded: EncodedExample[], labels: Predictions | null): { items: EncodedExample[]; targets: Float32Array; unlabelled: number } {
+  if (!labels) {
+    const targets = new Float32Array(encoded.length * 2);
+    encoded.forEach((e, i) => (targets[2 * i + e.example.label] = 1));
+    return { items: encoded, targets, unlabelled: 0 };
+  }
+  const byId = new Map(labels.ids.map((id, i) => [id, labels.probs[i]]));
+  const items = encoded.filter((e) => byId.has(e.example.id));
+  const targets = new Float32Array(items.length * 2);
+  items.forEach((e, i) => {
+    const p1 = byId.get(e.example.id)!;
+    targets[2 * i] = 1 - p1;
+    targets[2 * i + 1] = p1;
+  });
+  return { items, targets, unlabelled: encoded.length - items.length };
+}
+
+/** Splits a seeded fraction off the training items, labelled with the argmax of their targets. */
+function holdOut(items: EncodedExample[], targets: Float32Array, frac: number, seed: number): { fit: EncodedExample[]; fitTargets: Float32Array; heldOut: HeldOut | null } {
+  const n = Math.round(items.length * frac);
+  if (n === 0) return { fit: items, fitTargets: targets, heldOut: null };
+  if (n >= items.length) throw new RangeError(`heldOutFrac ${frac} leaves no training examples`);
+  const uniform = mulberry32(seed ^ 0x4e1d);
+  const order = Array.from({ length: items.length }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const held = order.slice(0, n).sort((a, b) => a - b);
+  const fit = order.slice(n).sort((a, b) => a - b);
+  return {
+    fit: fit.map((i) => items[i]),
+    fitTargets: Float32Array.from(fit.flatMap((i) => [targets[2 * i], targets[2 * i + 1]])),
+    heldOut: { items: held.map((i) => items[i]), labels: Uint8Array.from(held, (i) => (targets[2 * i + 1] > targets[2 * i] ? 1 : 0)) },
+  };
+}
+
+function customLoss(name: string, ctx: RunContext) {
+  const fn = ctx.customLosses?.get(name);
+  if (!fn) throw new Error(`no custom loss named ${JSON.stringify(name)} was registered`);
+  return { kind: 'custom' as const, name, fn };
+}
+
+function predictions(encoded: EncodedExample[], probs: Float32Array): Predictions {
+  return { ids: encoded.map((e) => e.example.id), probs: Array.from(probs, (p) => Math.round(p * 1e6) / 1e6) };
+}
+

@@ -1,0 +1,375 @@
+// Sweeps: a grid of datasets × (weak, strong) model pairs × seeds, each experiment with every
+// loss. The grid's distinct training runs are computed once each (a weak model's run is shared by
+// every experiment and loss that needs it) in dependency order, in this process or in worker
+// processes (one run at a time per worker), then every experiment is summarised from the store.
+//
+// The sweep file (JSON):
+//   {
+//     "datasets": ["sciq", {"path": "my.csv", "textColumn": "text", "labelColumn": "label"}],
+//     "pairs": [{"weak": "nano", "strong": "mini"}]      or  "models": ["nano", "micro", "mini"]
+//                                                         (every pair of a smaller and a larger one, in list order)
+//     "losses": ["xent", "logconf"],  "seeds": [0, 1, 2],
+//     optional: "nTrain", "nTest", "maxTokens", "lengthPolicy", "balance", "heldOutFrac",
+//               "bootstrap" (model names), "strongIterations", "training" {TrainSettings fields},
+//               "lossOptions" {"logconf": {...}, "product": {...}}, "dataDir"
+//   }
+import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { canonicalJson, ResultsStore } from './store.js';
+import { dataConfigFor, type DataSource } from './data.js';
+import { DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, runExperiment, type ExperimentSpec, type LossOptions } from './experiment.js';
+import type { LengthPolicy } from './encode.js';
+import { resolveModel, type ModelSource } from './models.js';
+import { executeRun, type RunConfig, type RunContext, type RunProgress } from './runs.js';
+import type { ExperimentSummary } from './summary.js';
+import { DEFAULT_TRAIN_SETTINGS, type TrainSettings } from './train.js';
+
+export type DatasetRef = string | { path: string; textColumn: string; labelColumn: string };
+
+export interface SweepConfig {
+  datasets: DatasetRef[];
+  pairs: { weak: string; strong: string }[];
+  losses: string[];
+  seeds: number[];
+  nTrain: number | null;
+  nTest: number | null;
+  maxTokens: number;
+  lengthPolicy: LengthPolicy;
+  balance: boolean;
+  heldOutFrac: number;
+  bootstrap: string[];
+  strongIterations: number;
+  training: TrainSettings;
+  lossOptions: LossOptions;
+  dataDir?: string;
+}
+
+export const SWEEP_DEFAULTS = { nTrain: null, nTest: null, maxTokens: 256, lengthPolicy: 'truncate', balance: false, heldOutFrac: 0, bootstrap: [], strongIterations: 0 } as const;
+
+export class SweepConfigError extends Error {}
+
+/** Parses and validates a sweep file; every problem names the file and the field. */
+export async function readSweepConfig(file: string): Promise<SweepConfig> {
+  const text = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new SweepConfigError(`cannot read ${file}: ${err.message}`);
+  });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new SweepConfigError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseSweepConfig(raw, file);
+}
+
+export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConfig {
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new SweepConfigError(`${file}: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+  };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) fail('the top level', 'an object', raw);
+  const o = raw as Record<string, unknown>;
+  const known = new Set(['datasets', 'pairs', 'models', 'losses', 'seeds', 'nTrain', 'nTest', 'maxTokens', 'lengthPolicy', 'balance', 'heldOutFrac', 'bootstrap', 'strongIterations', 'training', 'lossOptions', 'dataDir']);
+  for (const key of Object.keys(o)) if (!known.has(key)) fail(`"${key}"`, `one of the known fields (${[...known].join(', ')})`, key);
+  const strings = (field: string, value: unknown): string[] =>
+    Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string' && v !== '') ? (value as string[]) : fail(field, 'a non-empty array of strings', value);
+  const integer = (field: string, value: unknown, min: number): number => (Number.isInteger(value) && (value as number) >= min ? (value as number) : fail(field, `an integer >= ${min}`, value));
+
+  if (!Array.isArray(o.datasets) || o.datasets.length === 0) fail('datasets', 'a non-empty array', o.datasets);
+  const datasets = (o.datasets as unknown[]).map((d, i): DatasetRef => {
+    if (typeof d === 'string' && d !== '') return d;
+    const t = d as Record<string, unknown> | null;
+    if (t && typeof t.path === 'string' && typeof t.textColumn === 'string' && typeof t.labelColumn === 'string') return { path: t.path, textColumn: t.textColumn, labelColumn: t.labelColumn };
+    return fail(`datasets[${i}]`, 'a dataset name or {path, textColumn, labelColumn}', d);
+  });
+  let pairs: { weak: string; strong: string }[];
+  if (o.pairs !== undefined && o.models !== undefined) fail('pairs and models', 'not both', 'both');
+  if (o.models !== undefined) {
+    const models = strings('models', o.models);
+    if (models.length < 2) fail('models', 'at least two models', models);
+    pairs = models.flatMap((weak, i) => models.slice(i + 1).map((strong) => ({ weak, strong })));
+  } else {
+    if (!Array.isArray(o.pairs) || o.pairs.length === 0) fail('pairs (or models)', 'a non-empty array of {weak, strong}', o.pairs);
+    pairs = (o.pairs as unknown[]).map((p, i) => {
+      const q = p as Record<string, unknown> | null;
+      return q && typeof q.weak === 'string' && typeof q.strong === 'string' ? { weak: q.weak, strong: q.strong } : fail(`pairs[${i}]`, '{weak: MODEL, strong: MODEL}', p);
+    });
+  }
+  const losses = strings('losses', o.losses);
+  if (!Array.isArray(o.seeds) || o.seeds.length === 0) fail('seeds', 'a non-empty array of integers', o.seeds);
+  const seeds = (o.seeds as unknown[]).map((s, i) => integer(`seeds[${i}]`, s, 0));
+  const lengthPolicy = o.lengthPolicy ?? SWEEP_DEFAULTS.lengthPolicy;
+  if (lengthPolicy !== 'drop' && lengthPolicy !== 'truncate') fail('lengthPolicy', '"drop" or "truncate"', lengthPolicy);
+  const heldOutFrac = o.heldOutFrac ?? SWEEP_DEFAULTS.heldOutFrac;
+  if (typeof heldOutFrac !== 'number' || !(heldOutFrac >= 0 && heldOutFrac < 1)) fail('heldOutFrac', 'a number in [0, 1)', heldOutFrac);
+  const training = { ...DEFAULT_TRAIN_SETTINGS, ...objectField(o.training, 'training', fail) } as TrainSettings;
+  for (const key of Object.keys(training)) if (!(key in DEFAULT_TRAIN_SETTINGS)) fail(`training.${key}`, `one of ${Object.keys(DEFAULT_TRAIN_SETTINGS).join(', ')}`, key);
+  const lossOverrides = objectField(o.lossOptions, 'lossOptions', fail);
+  const lossOptions: LossOptions = {
+    logconf: { ...DEFAULT_LOSS_OPTIONS.logconf, ...objectField(lossOverrides.logconf, 'lossOptions.logconf', fail) },
+    product: { ...DEFAULT_LOSS_OPTIONS.product, ...objectField(lossOverrides.product, 'lossOptions.product', fail) },
+  };
+  if (typeof o.balance !== 'undefined' && typeof o.balance !== 'boolean') fail('balance', 'a boolean', o.balance);
+  if (o.dataDir !== undefined && typeof o.dataDir !== 'string') fail('dataDir', 'a string', o.dataDir);
+  return {
+    datasets,
+    pairs,
+    losses,
+    seeds,
+    nTrain: o.nTrain === undefined || o.nTrain === null ? null : integer('nTrain', o.nTrain, 2),
+    nTest: o.nTest === undefined || o.nTest === null ? null : integer('nTest', o.nTest, 1),
+    maxTokens: o.maxTokens === undefined ? SWEEP_DEFAULTS.maxTokens : integer('maxTokens', o.maxTokens, 2),
+    lengthPolicy: lengthPolicy as LengthPolicy,
+    balance: (o.balance as boolean | undefined) ?? SWEEP_DEFAULTS.balance,
+    heldOutFrac: heldOutFrac as number,
+    bootstrap: o.bootstrap === undefined ? [] : strings('bootstrap', o.bootstrap),
+    strongIterations: o.strongIterations === undefined ? 0 : integer('strongIterations', o.strongIterations, 0),
+    training,
+    lossOptions,
+    ...(o.dataDir !== undefined ? { dataDir: o.dataDir as string } : {}),
+  };
+}
+
+function objectField(value: unknown, field: string, fail: (f: string, e: string, g: unknown) => never): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return fail(field, 'an object', value);
+  return value as Record<string, unknown>;
+}
+
+/** One experiment of the grid. */
+export interface SweepExperiment {
+  key: string;
+  dataset: DatasetRef;
+  spec: ExperimentSpec;
+}
+
+/** The grid's experiments and its model sources (by identity). */
+export async function expandSweep(config: SweepConfig): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
+  const byName = new Map<string, ModelSource>();
+  const model = async (name: string) => {
+    let source = byName.get(name);
+    if (!source) {
+      source = await resolveModel(name);
+      byName.set(name, source);
+    }
+    return source;
+  };
+  const experiments: SweepExperiment[] = [];
+  for (const dataset of config.datasets) {
+    for (const pair of config.pairs) {
+      for (const seed of config.seeds) {
+        const data = await dataConfigFor(dataSource(dataset, config.dataDir), {
+          seed,
+          nTrain: config.nTrain,
+          nTest: config.nTest,
+          balance: config.balance,
+          maxTokens: config.maxTokens,
+          lengthPolicy: config.lengthPolicy,
+        });
+        const spec: ExperimentSpec = {
+          data,
+          seed,
+          weak: await model(pair.weak),
+          strong: await model(pair.strong),
+          losses: config.losses,
+          lossOptions: config.lossOptions,
+          training: config.training,
+          heldOutFrac: config.heldOutFrac,
+          bootstrap: await Promise.all(config.bootstrap.map(model)),
+          strongIterations: config.strongIterations,
+        };
+        experiments.push({ key: `${data.name}-${pair.weak}-${pair.strong}-seed${seed}`, dataset, spec });
+      }
+    }
+  }
+  const models = new Map([...byName.values()].map((s) => [s.identity, s]));
+  return { experiments, models };
+}
+
+export function dataSource(dataset: DatasetRef, dataDir: string | undefined): DataSource {
+  return { dataset, ...(dataDir !== undefined ? { dataDir } : {}) };
+}
+
+/** A training run handed to a worker process. */
+export interface WorkerJob {
+  id: number;
+  config: RunConfig;
+  data: DataSource;
+  models: [string, ModelSource][];
+  storeRoot: string;
+}
+
+export type WorkerMessage =
+  | { type: 'step'; id: number; step: number; totalSteps: number; loss: number }
+  | { type: 'done'; id: number; name: string; reused: boolean }
+  | { type: 'error'; id: number; message: string };
+
+export interface SweepProgress {
+  /** Called once the grid is planned: how many distinct runs there are. */
+  planned?(totalRuns: number): void;
+  runStarted?(name: string, config: RunConfig): void;
+  runStep?(name: string, step: number, totalSteps: number, loss: number): void;
+  runFinished?(name: string, reused: boolean): void;
+  runFailed?(name: string, message: string): void;
+}
+
+export interface SweepOptions {
+  store: ResultsStore;
+  /** 1: every run in this process; more: that many worker processes from spawnWorker. */
+  workers: number;
+  spawnWorker?: () => ChildProcess;
+  progress?: SweepProgress;
+}
+
+export interface SweepOutcome {
+  summaries: { key: string; summary: ExperimentSummary }[];
+  computed: string[];
+  reused: string[];
+  failed: { name: string; message: string }[];
+}
+
+/** Runs every distinct training run of the grid once, then summarises each experiment whose runs all succeeded. */
+export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise<SweepOutcome> {
+  const { experiments, models } = await expandSweep(config);
+  const runs = distinctRuns(experiments.map((e) => planExperiment(e.spec)));
+  opts.progress?.planned?.(runs.length);
+  const outcome: SweepOutcome = { summaries: [], computed: [], reused: [], failed: [] };
+  const failedKeys = new Set<string>();
+  const dataFor = (run: RunConfig) => experiments.find((e) => canonicalJson(e.spec.data) === canonicalJson(run.dataset))!.dataset;
+  const record = (name: string, reused: boolean) => {
+    (reused ? outcome.reused : outcome.computed).push(name);
+    opts.progress?.runFinished?.(name, reused);
+  };
+  const recordFailure = (run: RunConfig, message: string) => {
+    const name = opts.store.runName(run);
+    failedKeys.add(canonicalJson(run));
+    outcome.failed.push({ name, message });
+    opts.progress?.runFailed?.(name, message);
+  };
+
+  const dataCache: RunContext['dataCache'] = new Map(); // keyed by DataConfig, which names its dataset
+  if (opts.workers <= 1 || !opts.spawnWorker) {
+    const ctx: RunContext = { store: opts.store, data: dataSource(config.datasets[0], config.dataDir), models, dataCache };
+    for (const run of runs) {
+      if (run.supervisor && failedKeys.has(canonicalJson(run.supervisor))) {
+        recordFailure(run, 'its supervisor failed');
+        continue;
+      }
+      try {
+        const result = await executeRun(run, { ...ctx, data: dataSource(dataFor(run), config.dataDir), progress: runProgress(opts) });
+        record(result.name, result.reused);
+      } catch (err) {
+        recordFailure(run, (err as Error).message);
+      }
+    }
+  } else {
+    await runInWorkers(runs, opts, models, (run) => dataSource(dataFor(run), config.dataDir), record, recordFailure, failedKeys);
+  }
+
+  for (const experiment of experiments) {
+    const plan = planExperiment(experiment.spec);
+    const all = [plan.weak, plan.ceiling, ...plan.transfers.map((t) => t.run)];
+    if (all.some((r) => failedKeys.has(canonicalJson(r)))) continue;
+    const ctx: RunContext = { store: opts.store, data: dataSource(experiment.dataset, config.dataDir), models, dataCache };
+    outcome.summaries.push({ key: experiment.key, summary: await runExperiment(experiment.spec, ctx) });
+  }
+  return outcome;
+}
+
+function runProgress(opts: SweepOptions): RunProgress {
+  return {
+    start: (name, config) => opts.progress?.runStarted?.(name, config),
+    step: (name, step, total, loss) => opts.progress?.runStep?.(name, step, total, loss),
+  };
+}
+
+/** Dispatches runs whose supervisors are complete to idle workers until every run is done or failed. */
+async function runInWorkers(
+  runs: RunConfig[],
+  opts: SweepOptions,
+  models: Map<string, ModelSource>,
+  data: (run: RunConfig) => DataSource,
+  record: (name: string, reused: boolean) => void,
+  recordFailure: (run: RunConfig, message: string) => void,
+  failedKeys: Set<string>,
+): Promise<void> {
+  const done = new Set<string>();
+  const pending = [...runs];
+  const workers = Array.from({ length: Math.min(opts.workers, runs.length) }, () => opts.spawnWorker!());
+  let nextId = 0;
+  await new Promise<void>((resolve) => {
+    const inFlight = new Map<ChildProcess, { id: number; run: RunConfig }>();
+    const finish = (worker: ChildProcess) => {
+      inFlight.delete(worker);
+      dispatch();
+    };
+    const dispatch = () => {
+      for (let i = 0; i < pending.length; i++) {
+        const run = pending[i];
+        const supervisorKey = run.supervisor ? canonicalJson(run.supervisor) : null;
+        if (supervisorKey && failedKeys.has(supervisorKey)) {
+          pending.splice(i--, 1);
+          recordFailure(run, 'its supervisor failed');
+        }
+      }
+      for (const worker of workers) {
+        if (inFlight.has(worker) || !worker.connected) continue;
+        const index = pending.findIndex((r) => !r.supervisor || done.has(canonicalJson(r.supervisor)));
+        if (index < 0) break;
+        const [run] = pending.splice(index, 1);
+        const job: WorkerJob = { id: nextId++, config: run, data: data(run), models: [...models], storeRoot: opts.store.root };
+        inFlight.set(worker, { id: job.id, run });
+        opts.progress?.runStarted?.(opts.store.runName(run), run);
+        worker.send(job);
+      }
+      if (inFlight.size === 0) {
+        for (const run of pending.splice(0)) recordFailure(run, 'no worker left to run it');
+        for (const worker of workers) if (worker.connected) worker.disconnect();
+        resolve();
+      }
+    };
+    for (const worker of workers) {
+      worker.on('message', (message: WorkerMessage) => {
+        const job = inFlight.get(worker);
+        if (!job || message.id !== job.id) return;
+        if (message.type === 'step') opts.progress?.runStep?.(opts.store.runName(job.run), message.step, message.totalSteps, message.loss);
+        else if (message.type === 'done') {
+          done.add(canonicalJson(job.run));
+          record(message.name, message.reused);
+          finish(worker);
+        } else {
+          recordFailure(job.run, message.message);
+          finish(worker);
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        const job = inFlight.get(worker);
+        if (job) {
+          recordFailure(job.run, `its worker process died (${signal ?? `exit code ${code}`})`);
+          finish(worker);
+        }
+      });
+    }
+    dispatch();
+  });
+}
+
+/** The body of a worker process: runs the jobs its parent sends, one at a time, until disconnected. */
+export function serveSweepWorker(): void {
+  if (!process.send) throw new Error('the sweep worker must be started by `w2s sweep` (it needs an IPC channel)');
+  const send = (message: WorkerMessage) => process.send!(message);
+  const dataCache: RunContext['dataCache'] = new Map();
+  process.on('message', async (job: WorkerJob) => {
+    try {
+      const result = await executeRun(job.config, {
+        store: new ResultsStore(job.storeRoot),
+        data: job.data,
+        models: new Map(job.models),
+        dataCache,
+        progress: { step: (_, step, totalSteps, loss) => send({ type: 'step', id: job.id, step, totalSteps, loss }) },
+      });
+      send({ type: 'done', id: job.id, name: result.name, reused: result.reused });
+    } catch (err) {
+      send({ type: 'error', id: job.id, message: (err as Error).message });
+    }
+  });
+}

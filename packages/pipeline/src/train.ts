@@ -1,0 +1,230 @@
+// Training a binary classifier on the native engine, and predicting with it.
+//
+// A step takes `batchSize` examples (epochs of seeded permutations, floor(n·epochs / batchSize)
+// steps as in the reference implementation), splits them into minibatches of `minibatchSize` whose
+// gradients accumulate, then clips and applies AdamW with the step's learning rate: one engine call
+// per step for the built-in losses. Targets are soft labels [n, 2] (one-hot for ground truth).
+// A custom loss written in tfjs on the logits runs per minibatch: forward (training), the loss
+// and its gradient with tfjs autodiff, backward from that gradient, then one optimizer step.
+import { NativeModel, mulberry32, type Minibatch, type OptimizerOptions, type Weights } from '@w2s/model';
+import { tf } from '@w2s/kernels';
+import { batchOf, type EncodedExample } from './encode.js';
+import { accuracy } from './metrics.js';
+import type { LoadedModel } from './models.js';
+import { learningRate, logconfAlpha, type AlphaSchedule, type LrSchedule } from './schedules.js';
+
+export type LossConfig =
+  | { kind: 'xent' }
+  | { kind: 'logconf'; alphaMax: number; warmupFrac: number; schedule: AlphaSchedule }
+  | { kind: 'product'; alpha: number; beta: number };
+
+/** A loss on logits [rows, 2] and soft targets [rows, 2], returning the mean over the rows. */
+export type CustomLossFn = (logits: tf.Tensor2D, targets: tf.Tensor2D, progress: number) => tf.Scalar;
+
+export interface CustomLoss {
+  kind: 'custom';
+  /** Names the loss in run configurations and reports. */
+  name: string;
+  fn: CustomLossFn;
+}
+
+export interface TrainSettings {
+  epochs: number;
+  batchSize: number;
+  minibatchSize: number;
+  lr: number;
+  lrSchedule: LrSchedule;
+  /** Warm-up fraction of 'warmup-cosine'. */
+  lrWarmupFrac: number;
+  weightDecay: number;
+  /** 0: no clipping. */
+  maxGradNorm: number;
+  /** Only the classification head trains. */
+  linearProbe: boolean;
+  dropout: number;
+  /** Evaluate on the held-out split every this many steps (and after the last step); 0: only at the end. */
+  evalEvery: number;
+  /** 'best': keep the weights that scored best on the held-out split (needs one). */
+  earlyStopping: 'none' | 'best';
+  evalBatchSize: number;
+}
+
+export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
+  epochs: 2,
+  batchSize: 32,
+  minibatchSize: 8,
+  lr: 1e-4,
+  lrSchedule: 'cosine',
+  lrWarmupFrac: 0.1,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  linearProbe: false,
+  dropout: 0,
+  evalEvery: 0,
+  earlyStopping: 'none',
+  evalBatchSize: 32,
+};
+
+export interface HeldOut {
+  items: EncodedExample[];
+  /** The supervisor's hard labels (0/1) for the items: what early stopping may look at. */
+  labels: Uint8Array;
+}
+
+export interface TrainInput {
+  model: LoadedModel;
+  items: EncodedExample[];
+  /** [items.length, 2] soft targets, rows summing to 1. */
+  targets: Float32Array;
+  loss: LossConfig | CustomLoss;
+  settings: TrainSettings;
+  seed: number;
+  heldOut?: HeldOut;
+  /** Receives every step's and every evaluation's record (for log.jsonl). */
+  log?: (entry: Record<string, unknown>) => void;
+  /** Called after every step. */
+  onStep?: (step: number, totalSteps: number, loss: number) => void;
+}
+
+export interface TrainOutput {
+  model: NativeModel;
+  steps: number;
+  /** Mean training loss of the last step. */
+  finalLoss: number;
+  /** Losses of every step. */
+  lossCurve: number[];
+  /** Held-out accuracy (against the supervisor's labels) at each evaluation. */
+  evals: { step: number; accuracy: number }[];
+  /** The step whose weights were kept ('best' early stopping), else the last one. */
+  keptStep: number;
+}
+
+export async function trainClassifier(input: TrainInput): Promise<TrainOutput> {
+  const { settings: s, items, targets } = input;
+  checkSettings(s);
+  if (items.length === 0) throw new Error('no training examples');
+  if (targets.length !== items.length * 2) throw new Error(`targets hold ${targets.length} values, expected ${items.length * 2}`);
+  if (s.earlyStopping === 'best' && !input.heldOut?.items.length) throw new Error("early stopping 'best' needs a held-out split");
+  const model = new NativeModel(input.model.config, {
+    seed: input.seed,
+    ...(input.model.weights ? { weights: input.model.weights } : {}),
+    dropout: s.dropout,
+    linearProbe: s.linearProbe,
+  });
+  try {
+    const padId = input.model.tokenizer.padId;
+    const totalSteps = Math.max(1, Math.floor((items.length * s.epochs) / s.batchSize));
+    const order = epochOrder(items.length, input.seed);
+    const lossCurve: number[] = [];
+    const evals: { step: number; accuracy: number }[] = [];
+    let best: { accuracy: number; step: number; weights: Weights } | null = null;
+
+    const evaluate = async (step: number) => {
+      if (!input.heldOut?.items.length) return;
+      const probs = await predict(model, input.heldOut.items, padId, s.evalBatchSize);
+      const acc = accuracy(probs, input.heldOut.labels);
+      evals.push({ step, accuracy: acc });
+      input.log?.({ event: 'eval', step, heldOutAccuracy: acc });
+      if (s.earlyStopping === 'best' && (!best || acc > best.accuracy)) best = { accuracy: acc, step, weights: model.exportWeights() };
+    };
+
+    for (let step = 0; step < totalSteps; step++) {
+      const rows = Array.from({ length: s.batchSize }, () => order());
+      const optimizer: OptimizerOptions = { lr: learningRate({ kind: s.lrSchedule, lr: s.lr, warmupFrac: s.lrWarmupFrac }, step, totalSteps), weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
+      const chunks: number[][] = [];
+      for (let i = 0; i < rows.length; i += s.minibatchSize) chunks.push(rows.slice(i, i + s.minibatchSize));
+      const softTargets = (chunk: number[]) => Float32Array.from(chunk.flatMap((i) => [targets[2 * i], targets[2 * i + 1]]));
+      let loss: number;
+      let gradNorm: number;
+      let alpha: number | undefined;
+      if (input.loss.kind === 'custom') {
+        ({ loss, gradNorm } = await customLossStep(model, input.loss.fn, chunks.map((c) => ({ batch: batchOf(items, c, padId), targets: softTargets(c) })), step / totalSteps, optimizer));
+      } else {
+        const lossConfig = input.loss;
+        if (lossConfig.kind === 'logconf') alpha = logconfAlpha(lossConfig, step, totalSteps);
+        const minibatches: Minibatch[] = chunks.map((c) => {
+          const batch = batchOf(items, c, padId);
+          if (lossConfig.kind === 'xent') return { ...batch, loss: 'xent', softTargets: softTargets(c) };
+          if (lossConfig.kind === 'logconf') return { ...batch, loss: 'logconf', softTargets: softTargets(c), alpha: alpha! };
+          return { ...batch, loss: 'product', softTargets: softTargets(c), alpha: lossConfig.alpha, beta: lossConfig.beta };
+        });
+        ({ loss, gradNorm } = await model.trainStep(minibatches, optimizer));
+      }
+      lossCurve.push(loss);
+      input.log?.({ event: 'step', step, loss, gradNorm, lr: optimizer.lr, ...(alpha !== undefined ? { alpha } : {}) });
+      input.onStep?.(step + 1, totalSteps, loss);
+      if ((s.evalEvery > 0 && (step + 1) % s.evalEvery === 0) || step === totalSteps - 1) await evaluate(step + 1);
+    }
+    const kept = best as { accuracy: number; step: number; weights: Weights } | null;
+    if (kept) model.loadWeights(kept.weights);
+    return { model, steps: totalSteps, finalLoss: lossCurve[lossCurve.length - 1], lossCurve, evals, keptStep: kept ? kept.step : totalSteps };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+/** p(label 1) for every item, in evaluation mode, batched by similar lengths. */
+export async function predict(model: NativeModel, items: readonly EncodedExample[], padId: number, batchSize: number): Promise<Float32Array> {
+  const probs = new Float32Array(items.length);
+  const byLength = Array.from({ length: items.length }, (_, i) => i).sort((a, b) => items[a].tokens.length - items[b].tokens.length);
+  for (let start = 0; start < byLength.length; start += batchSize) {
+    const indices = byLength.slice(start, start + batchSize);
+    const logits = await model.forward(batchOf(items, indices, padId));
+    indices.forEach((item, b) => {
+      const z0 = logits[2 * b], z1 = logits[2 * b + 1];
+      probs[item] = 1 / (1 + Math.exp(z0 - z1)); // softmax(z)[1]
+    });
+  }
+  return probs;
+}
+
+/** A stream of example indices: seeded permutations, one per epoch, back to back. */
+function epochOrder(n: number, seed: number): () => number {
+  const uniform = mulberry32(seed ^ 0x5eed);
+  let perm: number[] = [];
+  let next = 0;
+  return () => {
+    if (next === perm.length) {
+      perm = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(uniform() * (i + 1));
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+      }
+      next = 0;
+    }
+    return perm[next++];
+  };
+}
+
+async function customLossStep(
+  model: NativeModel,
+  fn: CustomLossFn,
+  minibatches: { batch: ReturnType<typeof batchOf>; targets: Float32Array }[],
+  progress: number,
+  optimizer: OptimizerOptions,
+): Promise<{ loss: number; gradNorm: number }> {
+  const totalRows = minibatches.reduce((n, m) => n + m.batch.batch, 0);
+  let loss = 0;
+  for (const { batch, targets } of minibatches) {
+    const logits = await model.forward(batch, { training: true });
+    const { value, dLogits } = tf.tidy(() => {
+      const y = tf.tensor2d(targets, [batch.batch, 2]);
+      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => fn(z as tf.Tensor2D, y, progress))(tf.tensor2d(logits, [batch.batch, 2]));
+      const weight = batch.batch / totalRows; // the step's loss is the mean over all its rows
+      return { value: value.dataSync()[0] * weight, dLogits: tf.mul(grad, weight).dataSync() as Float32Array };
+    });
+    if (!Number.isFinite(value)) throw new Error(`the custom loss returned ${value}`);
+    loss += value;
+    await model.backward(Float32Array.from(dLogits));
+  }
+  const { gradNorm } = await model.optimizerStep(optimizer);
+  return { loss, gradNorm };
+}
+
+function checkSettings(s: TrainSettings): void {
+  const positiveInts = ['epochs', 'batchSize', 'minibatchSize', 'evalBatchSize'] as const;
+  for (const key of positiveInts) if (!Number.isInteger(s[key]) || s[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${s[key]}`);
+  if (!(s.lr >= 0)) throw new RangeError(`lr must be >= 0, got ${s.lr}`);
+  if (!Number.isInteger(s.evalEvery) || s.evalEvery < 0) throw new RangeError(`evalEvery must be an integer >= 0, got ${s.evalEvery}`);
+}

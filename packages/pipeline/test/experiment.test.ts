@@ -1,0 +1,88 @@
+// Planning experiments and sweeps: which runs an experiment needs, how supervisors nest into their
+// students' configurations, that a grid's shared runs are computed once, and that sweep files are
+// validated field by field.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { resolveModel } from '../src/models.js';
+import { parseSweepConfig } from '../src/sweep.js';
+import { canonicalJson } from '../src/store.js';
+import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
+
+const data = { name: 'sciq', seed: 0, nTrain: 100, nTest: 50, balance: false, maxTokens: 64, lengthPolicy: 'truncate' as const };
+
+async function spec(weak: string, strong: string, over: Partial<ExperimentSpec> = {}): Promise<ExperimentSpec> {
+  return {
+    data,
+    seed: 0,
+    weak: await resolveModel(weak),
+    strong: await resolveModel(strong),
+    losses: ['xent', 'logconf'],
+    lossOptions: DEFAULT_LOSS_OPTIONS,
+    training: DEFAULT_TRAIN_SETTINGS,
+    heldOutFrac: 0,
+    bootstrap: [],
+    strongIterations: 0,
+    ...over,
+  };
+}
+
+describe('planExperiment', () => {
+  it('weak on train1 ground truth; ceiling on train2 ground truth; one transfer per loss supervised by the weak run', async () => {
+    const plan = planExperiment(await spec('nano', 'mini'));
+    expect(plan.weak).toMatchObject({ role: 'weak', trainSplit: 'train1', supervisor: null, loss: { kind: 'xent' }, model: { identity: 'nano' } });
+    expect(plan.ceiling).toMatchObject({ role: 'ceiling', trainSplit: 'train2', supervisor: null, model: { identity: 'mini' } });
+    expect(plan.transfers.map((t) => t.label)).toEqual(['xent', 'logconf']);
+    for (const t of plan.transfers) {
+      expect(t.run).toMatchObject({ role: 'transfer', trainSplit: 'train2', model: { identity: 'mini' } });
+      expect(t.run.supervisor).toEqual(plan.weak);
+    }
+    expect(plan.transfers[1].run.loss).toEqual({ kind: 'logconf', alphaMax: 0.5, warmupFrac: 0.2, schedule: 'linear' });
+  });
+
+  it('bootstrapping chains supervisors; strong-to-strong iterations relabel with the previous transfer model', async () => {
+    const plan = planExperiment(await spec('nano', 'mini', { losses: ['xent'], bootstrap: [await resolveModel('micro')], strongIterations: 2 }));
+    expect(plan.transfers.map((t) => t.label)).toEqual(['xent', 'xent s2s#1', 'xent s2s#2', 'xent bootstrap nano→micro→mini']);
+    const [direct, s2s1, s2s2, boot] = plan.transfers.map((t) => t.run);
+    expect(s2s1.supervisor).toEqual(direct);
+    expect(s2s2.supervisor).toEqual(s2s1);
+    expect(boot.supervisor).toMatchObject({ model: { identity: 'micro' }, supervisor: plan.weak });
+  });
+});
+
+describe('distinctRuns', () => {
+  it('shares the weak and ceiling runs between experiments and orders supervisors first', async () => {
+    const plans = [planExperiment(await spec('nano', 'micro')), planExperiment(await spec('nano', 'mini')), planExperiment(await spec('micro', 'mini'))];
+    const runs = distinctRuns(plans);
+    // weak: nano, micro; ceilings: micro, mini; transfers: 2 losses × 3 pairs.
+    expect(runs).toHaveLength(2 + 2 + 6);
+    const index = new Map(runs.map((r, i) => [canonicalJson(r), i]));
+    for (const [i, r] of runs.entries()) if (r.supervisor) expect(index.get(canonicalJson(r.supervisor))!).toBeLessThan(i);
+    const seeds = distinctRuns([planExperiment(await spec('nano', 'micro', { seed: 1, data: { ...data, seed: 1 } })), plans[0]]);
+    expect(seeds).toHaveLength(2 * (1 + 1 + 2));
+  });
+});
+
+describe('parseSweepConfig', () => {
+  const base = { datasets: ['sciq'], models: ['nano', 'micro', 'mini'], losses: ['xent'], seeds: [0, 1] };
+
+  it('expands models into every smaller-larger pair and fills the defaults', () => {
+    const config = parseSweepConfig(base);
+    expect(config.pairs).toEqual([{ weak: 'nano', strong: 'micro' }, { weak: 'nano', strong: 'mini' }, { weak: 'micro', strong: 'mini' }]);
+    expect(config.training).toEqual(DEFAULT_TRAIN_SETTINGS);
+    expect(config.lossOptions).toEqual(DEFAULT_LOSS_OPTIONS);
+    expect(parseSweepConfig({ ...base, training: { lr: 0.01 }, lossOptions: { logconf: { alphaMax: 0.75 } } })).toMatchObject({
+      training: { lr: 0.01, epochs: DEFAULT_TRAIN_SETTINGS.epochs },
+      lossOptions: { logconf: { alphaMax: 0.75, warmupFrac: 0.2 } },
+    });
+  });
+
+  it('names the field and what it accepts', () => {
+    expect(() => parseSweepConfig({ ...base, seeds: [0, -1] }, 'f.json')).toThrow('f.json: seeds[1] must be an integer >= 0, got -1');
+    expect(() => parseSweepConfig({ ...base, datasets: [] }, 'f.json')).toThrow('f.json: datasets must be a non-empty array, got []');
+    expect(() => parseSweepConfig({ ...base, datasets: [{ path: 'x.csv' }] }, 'f.json')).toThrow(/datasets\[0\] must be a dataset name or \{path, textColumn, labelColumn\}/);
+    expect(() => parseSweepConfig({ ...base, lengthPolicy: 'cut' }, 'f.json')).toThrow(/lengthPolicy must be "drop" or "truncate"/);
+    expect(() => parseSweepConfig({ ...base, training: { learningRate: 1 } }, 'f.json')).toThrow(/training.learningRate must be one of/);
+    expect(() => parseSweepConfig({ ...base, pairs: [] }, 'f.json')).toThrow(/pairs and models must be not both/);
+    expect(() => parseSweepConfig([], 'f.json')).toThrow(/the top level must be an object/);
+  });
+});

@@ -1,0 +1,134 @@
+// The training loop on the native engine: it learns a task a tiny model can learn, the custom-loss
+// hook (a tfjs loss on the logits) trains exactly like the built-in loss it reimplements, logconf's
+// α follows its schedule, early stopping keeps the best weights, and the length policies count.
+import { describe, expect, it } from 'vitest';
+import { ByteTokenizer, FAMILY, mulberry32, withHead } from '@w2s/model';
+import { tf } from '@w2s/kernels';
+import { encodeExamples } from '../src/encode.js';
+import { accuracy } from '../src/metrics.js';
+import { DEFAULT_TRAIN_SETTINGS, predict, trainClassifier, type TrainSettings } from '../src/train.js';
+import type { LoadedModel } from '../src/models.js';
+
+const tokenizer = new ByteTokenizer();
+const model = (): LoadedModel => ({ config: withHead(FAMILY.nano, { kind: 'classifier', numClasses: 2 }), weights: null, tokenizer });
+
+/** Random letters; the label is whether the text ends in a vowel. */
+function task(n: number, seed: number) {
+  const uniform = mulberry32(seed);
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const examples = Array.from({ length: n }, (_, i) => {
+    const text = Array.from({ length: 3 + Math.floor(uniform() * 6) }, () => letters[Math.floor(uniform() * 26)]).join('');
+    return { id: `ex${i}`, text, label: ('aeiou'.includes(text[text.length - 1]) ? 1 : 0) as 0 | 1 };
+  });
+  const { encoded } = encodeExamples(tokenizer, examples, { maxTokens: 32, policy: 'drop' });
+  const targets = new Float32Array(n * 2);
+  encoded.forEach((e, i) => (targets[2 * i + e.example.label] = 1));
+  return { items: encoded, targets, labels: encoded.map((e) => e.example.label) };
+}
+
+const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({ ...DEFAULT_TRAIN_SETTINGS, lr: 3e-3, batchSize: 32, minibatchSize: 16, ...over });
+
+describe('trainClassifier', () => {
+  it('learns a task the model can represent (test accuracy well above chance)', async () => {
+    const train = task(640, 1);
+    const test = task(300, 2);
+    const { model: trained, steps, lossCurve } = await trainClassifier({ model: model(), items: train.items, targets: train.targets, loss: { kind: 'xent' }, settings: settings({ epochs: 3 }), seed: 3 });
+    expect(steps).toBe(Math.floor((640 * 3) / 32));
+    const probs = await predict(trained, test.items, tokenizer.padId, 64);
+    const acc = accuracy(probs, test.labels);
+    const majority = Math.max(...[0, 1].map((c) => test.labels.filter((l) => l === c).length)) / test.labels.length;
+    expect(acc, `test accuracy ${acc} vs majority ${majority}`).toBeGreaterThan(Math.max(0.85, majority + 0.1));
+    const early = lossCurve.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const late = lossCurve.slice(-5).reduce((a, b) => a + b) / 5;
+    expect(late).toBeLessThan(early);
+    trained.dispose();
+  });
+
+  it('a custom tfjs loss (soft cross-entropy) trains exactly as the built-in xent', async () => {
+    const train = task(96, 4);
+    const custom = {
+      kind: 'custom' as const,
+      name: 'tfjs-xent',
+      fn: (logits: tf.Tensor2D, targets: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar,
+    };
+    const common = { model: model(), items: train.items, targets: train.targets, settings: settings({ epochs: 1, maxGradNorm: 0.5 }), seed: 5 };
+    const a = await trainClassifier({ ...common, loss: { kind: 'xent' } });
+    const b = await trainClassifier({ ...common, loss: custom });
+    a.lossCurve.forEach((loss, i) => expect(b.lossCurve[i]).toBeCloseTo(loss, 5));
+    const wa = a.model.exportWeights();
+    const wb = b.model.exportWeights();
+    for (const [name, w] of wa) {
+      const v = wb.get(name)!;
+      let maxDiff = 0;
+      let maxAbs = 0;
+      for (let i = 0; i < w.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(w[i] - v[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(w[i]));
+      }
+      expect(maxDiff, name).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs));
+    }
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('logconf receives α from its schedule at every step; the log records it', async () => {
+    const train = task(128, 6);
+    const log: Record<string, unknown>[] = [];
+    const { model: trained, steps } = await trainClassifier({
+      model: model(),
+      items: train.items,
+      targets: train.targets,
+      loss: { kind: 'logconf', alphaMax: 0.5, warmupFrac: 0.5, schedule: 'linear' },
+      settings: settings({ epochs: 2 }),
+      seed: 7,
+      log: (e) => log.push(e),
+    });
+    const alphas = log.filter((e) => e.event === 'step').map((e) => e.alpha as number);
+    expect(alphas).toHaveLength(steps);
+    alphas.forEach((alpha, s) => expect(alpha).toBeCloseTo(0.5 * Math.min(1, s / steps / 0.5), 12));
+    trained.dispose();
+  });
+
+  it("early stopping 'best' keeps the weights of the best held-out evaluation", async () => {
+    const train = task(256, 8);
+    const held = task(64, 9);
+    const { model: trained, evals, keptStep } = await trainClassifier({
+      model: model(),
+      items: train.items,
+      targets: train.targets,
+      loss: { kind: 'xent' },
+      settings: settings({ epochs: 2, evalEvery: 2, earlyStopping: 'best', lr: 1e-2 }),
+      seed: 10,
+      heldOut: { items: held.items, labels: Uint8Array.from(held.labels) },
+    });
+    const best = evals.reduce((b, e) => (e.accuracy > b.accuracy ? e : b));
+    expect(keptStep).toBe(best.step);
+    const acc = accuracy(await predict(trained, held.items, tokenizer.padId, 64), held.labels);
+    expect(acc).toBeCloseTo(best.accuracy, 12);
+    trained.dispose();
+  });
+
+  it('rejects bad settings and inputs by name', async () => {
+    const train = task(8, 11);
+    const base = { model: model(), items: train.items, targets: train.targets, loss: { kind: 'xent' as const }, seed: 1 };
+    await expect(trainClassifier({ ...base, settings: settings({ batchSize: 0 }) })).rejects.toThrow(/batchSize must be a positive integer/);
+    await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best' }) })).rejects.toThrow(/needs a held-out split/);
+    await expect(trainClassifier({ ...base, targets: new Float32Array(3), settings: settings() })).rejects.toThrow(/targets hold 3 values, expected 16/);
+  });
+});
+
+describe('encodeExamples', () => {
+  it("drops or left-truncates long examples (keeping BOS and the end), and counts them", () => {
+    const examples = [
+      { id: 'short', text: 'abc', label: 1 as const },
+      { id: 'long', text: 'abcdefghij', label: 0 as const },
+    ];
+    const dropped = encodeExamples(tokenizer, examples, { maxTokens: 6, policy: 'drop' });
+    expect(dropped.report).toEqual({ kept: 1, dropped: 1, truncated: 0 });
+    expect(dropped.encoded.map((e) => e.example.id)).toEqual(['short']);
+    const cut = encodeExamples(tokenizer, examples, { maxTokens: 6, policy: 'truncate' });
+    expect(cut.report).toEqual({ kept: 2, dropped: 0, truncated: 1 });
+    expect(Array.from(cut.encoded[1].tokens)).toEqual([tokenizer.bosId!, ...tokenizer.encode('fghij')]);
+    expect(Array.from(cut.encoded[0].tokens)).toEqual(tokenizer.encode('abc', { bos: true }));
+  });
+});
