@@ -98,6 +98,9 @@ export class Engine {
   readParameter(name: string): Float32Array;
   writeParameter(name: string, data: Float32Array): void;
   readGradient(name: string): Float32Array;
+  readOptimizerState(name: string): { m: Float32Array; v: Float32Array };
+  writeOptimizerState(name: string, m: Float32Array, v: Float32Array): void;
+  setStepsTaken(steps: number): void;
   setDropout(p: number): void;
   setLinearProbe(on: boolean): void;
   zeroGrad(): void;

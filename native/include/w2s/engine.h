@@ -103,6 +103,11 @@ class Model {
   void read_parameter(const ParameterInfo& p, float* host) const;
   void write_parameter(const ParameterInfo& p, const float* host);
   void read_gradient(const ParameterInfo& p, float* host) const;
+  // AdamW state, for exact resumption of training: a parameter's first and second moments
+  // (each p.count floats), and the step counter that drives the bias correction.
+  void read_optimizer_state(const ParameterInfo& p, float* host_m, float* host_v) const;
+  void write_optimizer_state(const ParameterInfo& p, const float* host_m, const float* host_v);
+  void set_steps_taken(int64_t steps);
 
   // Dropout on the embeddings and on both residual branches while training (0 <= p < 1).
   void set_dropout(float p);

@@ -117,6 +117,18 @@ void Model::write_parameter(const ParameterInfo& p, const float* host) {
 void Model::read_gradient(const ParameterInfo& p, float* host) const {
   device_->download(host, buf_->grads.get() + p.offset, p.count * 4);
 }
+void Model::read_optimizer_state(const ParameterInfo& p, float* host_m, float* host_v) const {
+  device_->download(host_m, buf_->adam_m.get() + p.offset, p.count * 4);
+  device_->download(host_v, buf_->adam_v.get() + p.offset, p.count * 4);
+}
+void Model::write_optimizer_state(const ParameterInfo& p, const float* host_m, const float* host_v) {
+  device_->upload(buf_->adam_m.get() + p.offset, host_m, p.count * 4);
+  device_->upload(buf_->adam_v.get() + p.offset, host_v, p.count * 4);
+}
+void Model::set_steps_taken(int64_t steps) {
+  if (steps < 0) invalid("steps must be >= 0, got " + std::to_string(steps));
+  step_ = steps;
+}
 
 void Model::set_dropout(float p) {
   if (!(p >= 0.0f && p < 1.0f)) invalid("dropout must be in [0, 1), got " + std::to_string(p));

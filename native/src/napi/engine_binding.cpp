@@ -224,6 +224,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::read_parameter>>("readParameter"),
                         InstanceMethod<&Engine::guarded<&Engine::write_parameter>>("writeParameter"),
                         InstanceMethod<&Engine::guarded<&Engine::read_gradient>>("readGradient"),
+                        InstanceMethod<&Engine::guarded<&Engine::read_optimizer_state>>("readOptimizerState"),
+                        InstanceMethod<&Engine::guarded<&Engine::write_optimizer_state>>("writeOptimizerState"),
+                        InstanceMethod<&Engine::guarded<&Engine::set_steps_taken>>("setStepsTaken"),
                         InstanceMethod<&Engine::guarded<&Engine::set_dropout>>("setDropout"),
                         InstanceMethod<&Engine::guarded<&Engine::set_linear_probe>>("setLinearProbe"),
                         InstanceMethod<&Engine::guarded<&Engine::zero_grad>>("zeroGrad"),
@@ -335,6 +338,48 @@ class Engine : public Napi::ObjectWrap<Engine> {
     auto out = Napi::Float32Array::New(info.Env(), static_cast<size_t>(p.count));
     model_->read_gradient(p, out.Data());
     return out;
+  }
+
+  // readOptimizerState(name) -> {m, v}: the parameter's AdamW moments.
+  Napi::Value read_optimizer_state(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const auto& p = find(env, info[0]);
+    auto m = Napi::Float32Array::New(env, static_cast<size_t>(p.count));
+    auto v = Napi::Float32Array::New(env, static_cast<size_t>(p.count));
+    model_->read_optimizer_state(p, m.Data(), v.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("m", m);
+    out.Set("v", v);
+    return out;
+  }
+
+  // writeOptimizerState(name, m, v): finite moments, v >= 0, p.count floats each.
+  Napi::Value write_optimizer_state(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const auto& p = find(env, info[0]);
+    const auto m = float32_array(env, info[1], "m");
+    const auto v = float32_array(env, info[2], "v");
+    for (const auto& [array, label] : {std::pair{m, "m"}, std::pair{v, "v"}}) {
+      if (static_cast<int64_t>(array.ElementLength()) != p.count)
+        range_error(env, std::string(label) + " for " + p.name + " must hold " + std::to_string(p.count) + " floats, got " +
+                             std::to_string(array.ElementLength()));
+      for (size_t i = 0; i < array.ElementLength(); ++i)
+        if (!std::isfinite(array[i]) || (label[0] == 'v' && array[i] < 0.0f))
+          range_error(env, std::string(label) + " for " + p.name + " holds " + (label[0] == 'v' ? "a negative or " : "a ") +
+                               "non-finite value at index " + std::to_string(i));
+    }
+    model_->write_optimizer_state(p, m.Data(), v.Data());
+    return env.Undefined();
+  }
+
+  // setStepsTaken(n): the AdamW step counter (bias correction), for resuming.
+  Napi::Value set_steps_taken(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    model_->set_steps_taken(integer(env, info[0], "steps", 0));
+    return env.Undefined();
   }
 
   Napi::Value set_dropout(const Napi::CallbackInfo& info) {

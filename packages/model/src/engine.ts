@@ -42,6 +42,12 @@ export interface StepResult {
   logits?: Float32Array;
 }
 
+/** AdamW's state: the optimizer steps taken and each parameter's first and second moments. */
+export interface OptimizerState {
+  step: number;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
 export interface NativeModelOptions {
   /** Seed of the initial weights (and of dropout). */
   seed?: number;
@@ -94,6 +100,24 @@ export class NativeModel implements NextTokenModel {
   /** A copy of the accumulated gradients (zeroed by each optimizer step). */
   gradients(): Weights {
     return new Map(this.specs.map((s) => [s.name, this.engine.readGradient(s.name)]));
+  }
+
+  /** The AdamW state (each parameter's moments and the step count): with exportWeights, all a resumed run needs. */
+  exportOptimizerState(): OptimizerState {
+    const moments = new Map(this.specs.map((s) => [s.name, this.engine.readOptimizerState(s.name)]));
+    return { step: this.engine.stepsTaken(), moments };
+  }
+
+  /** Restores exportOptimizerState's result; throws naming a missing, unknown or misshapen parameter. */
+  loadOptimizerState(state: OptimizerState): void {
+    for (const name of state.moments.keys())
+      if (!this.specs.some((s) => s.name === name)) throw new Error(`loadOptimizerState: unknown parameter ${name}`);
+    for (const spec of this.specs) {
+      const moments = state.moments.get(spec.name);
+      if (!moments) throw new Error(`loadOptimizerState: missing parameter ${spec.name}`);
+      this.engine.writeOptimizerState(spec.name, moments.m, moments.v);
+    }
+    this.engine.setStepsTaken(state.step);
   }
 
   setDropout(p: number): void {

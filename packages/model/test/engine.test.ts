@@ -242,6 +242,27 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
     expect(() => model.loadWeights(weights)).toThrow(/missing parameter finalNorm.bias/);
   });
 
+  it('exported AdamW state resumes training exactly: two steps, save, two more equal four uninterrupted', async () => {
+    const data = (k: number): Minibatch => ({ ...randomBatch(config, 3, 6, true, seed + 40 + k), loss: 'xent', softTargets: softTargets(3, 2, seed + 50 + k) });
+    const optimizer = { lr: 3e-3, weightDecay: 0.1, maxGradNorm: 0.5 };
+    const through = new NativeModel(config, { seed: 4 });
+    for (let k = 0; k < 4; k++) await through.trainStep([data(k)], optimizer);
+    const first = new NativeModel(config, { seed: 4 });
+    for (let k = 0; k < 2; k++) await first.trainStep([data(k)], optimizer);
+    const resumed = new NativeModel(config, { weights: first.exportWeights() });
+    resumed.loadOptimizerState(first.exportOptimizerState());
+    expect(resumed.stepsTaken()).toBe(2);
+    for (let k = 2; k < 4; k++) await resumed.trainStep([data(k)], optimizer);
+    const a = through.exportWeights(), b = resumed.exportWeights();
+    for (const spec of parameterSpecs(config)) expect(Array.from(b.get(spec.name)!)).toEqual(Array.from(a.get(spec.name)!));
+    const state = first.exportOptimizerState();
+    const [name, moments] = [...state.moments][0];
+    expect(() => resumed.loadOptimizerState({ step: 1, moments: new Map([...state.moments].slice(1)) })).toThrow(`missing parameter ${name}`);
+    const negative = new Map(state.moments).set(name, { m: moments.m, v: moments.v.map(() => -1) });
+    expect(() => resumed.loadOptimizerState({ step: 1, moments: negative })).toThrow(`v for ${name} holds a negative or non-finite value at index 0`);
+    expect(() => resumed.loadOptimizerState({ step: -1, moments: state.moments })).toThrow(/steps must be an integer >= 0|steps must be >= 0/);
+  });
+
   it('dispose frees the model: not while a call is in flight, idempotent, later calls throw', async () => {
     const model = new NativeModel(config, { seed: 1 });
     const batch = randomBatch(config, 2, 4, false, 1);
