@@ -12,3 +12,4 @@ export * from './runs.js';
 export * from './experiment.js';
 export * from './sweep.js';
 export * from './report/index.js';
+export * from './pretrain.js';

@@ -6,4 +6,4 @@ export { ByteTokenizer } from './byte.js';
 export { Gpt2Tokenizer } from './gpt2.js';
 export { Llama2cTokenizer } from './llama2c.js';
 export { encodeBatch, type BatchOptions, type EncodedBatch } from './batch.js';
-export { checkpointTokenizerSpec, loadTokenizer } from './load.js';
+export { TOKENIZER_FILE, checkpointTokenizerSpec, loadTokenizer } from './load.js';

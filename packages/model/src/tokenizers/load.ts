@@ -2,7 +2,7 @@
 //   'gpt2'          GPT-2's BPE (Gpt2Tokenizer)
 //   'byte'          the project's byte-level tokenizer (ByteTokenizer)
 //   '<path>.bin'    a llama2.c tokenizer file (Llama2cTokenizer), e.g. tok512.bin
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ModelConfig } from '../config.js';
 import { ByteTokenizer } from './byte.js';
@@ -19,12 +19,22 @@ export async function loadTokenizer(spec: string): Promise<Tokenizer> {
   );
 }
 
+/** A checkpoint folder's file naming its tokenizer spec (written by `w2s pretrain`). */
+export const TOKENIZER_FILE = 'w2s-tokenizer.txt';
+
 /**
- * The tokenizer spec of a checkpoint when none is named: llama2.c's tok{V}.bin beside it, else
- * GPT-2's BPE for a GPT-2-vocabulary model; otherwise an error asking for one.
+ * The tokenizer spec of a checkpoint when none is named: the spec in its TOKENIZER_FILE, else
+ * llama2.c's tok{V}.bin beside it, else GPT-2's BPE for a GPT-2-vocabulary model; otherwise an
+ * error asking for one.
  */
 export function checkpointTokenizerSpec(checkpoint: string, config: ModelConfig): string {
   const dir = statSync(checkpoint).isDirectory() ? checkpoint : dirname(checkpoint);
+  const named = join(dir, TOKENIZER_FILE);
+  if (existsSync(named)) {
+    const spec = readFileSync(named, 'utf8').trim();
+    if (spec === '') throw new Error(`${named} is empty: it should name the checkpoint's tokenizer (gpt2, byte or a .bin file)`);
+    return spec.endsWith('.bin') && !spec.startsWith('/') ? join(dir, spec) : spec;
+  }
   const llama2c = join(dir, `tok${config.vocabSize}.bin`);
   if (existsSync(llama2c)) return llama2c;
   if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
