@@ -7,6 +7,7 @@ export class ExampleCollector {
   private readonly skipped: Record<string, number> = {};
   private readonly files: string[] = [];
   private rows = 0;
+  private readonly seen = new Set<string>();
 
   constructor(private readonly name: string) {}
 
@@ -14,12 +15,19 @@ export class ExampleCollector {
     this.files.push(path);
   }
 
-  /** One source row: an example, or the reason it is skipped. Empty or whitespace-only text is skipped. */
+  /**
+   * One source row: an example, or the reason it is skipped. Empty or whitespace-only text is
+   * skipped, and so is a text seen before (compared with case and spacing normalised): a duplicate
+   * could land on both sides of a split, or carry the opposite label.
+   */
   row(example: Example | { skip: string }): void {
     this.rows++;
-    if ('skip' in example) this.skip(example.skip);
-    else if (example.text.trim() === '') this.skip('empty text');
-    else this.examples.push(example);
+    if ('skip' in example) return this.skip(example.skip);
+    const normalised = example.text.trim().replace(/\s+/g, ' ').toLowerCase();
+    if (normalised === '') return this.skip('empty text');
+    if (this.seen.has(normalised)) return this.skip('duplicate text');
+    this.seen.add(normalised);
+    this.examples.push(example);
   }
 
   skip(reason: string): void {

@@ -10,6 +10,7 @@ import { imdb } from './datasets/imdb.js';
 import { quail } from './datasets/quail.js';
 import { sciq } from './datasets/sciq.js';
 import { sst2 } from './datasets/sst2.js';
+import { syntheticWorld } from './synthetic/world.js';
 import { DataError, type Dataset, type DatasetSpec, type LoadOptions } from './types.js';
 
 const registry = new Map<string, DatasetSpec>();
@@ -19,7 +20,7 @@ export function registerDataset(spec: DatasetSpec): void {
   registry.set(spec.name, spec);
 }
 
-for (const spec of [sciq, boolq, cosmosQa, amazonPolarity, sst2, imdb, ethicsCommonsense, anthropicHh, quail, chessPuzzles]) registerDataset(spec);
+for (const spec of [sciq, boolq, cosmosQa, amazonPolarity, sst2, imdb, ethicsCommonsense, anthropicHh, quail, chessPuzzles, syntheticWorld]) registerDataset(spec);
 
 export function listDatasets(): DatasetSpec[] {
   return [...registry.values()];
@@ -40,5 +41,6 @@ export function resolveDataDir(explicit?: string): string {
 
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<Dataset> {
   const spec = getDataset(name);
-  return spec.load({ dataDir: resolveDataDir(opts.dataDir), seed: opts.seed ?? 0 });
+  const dataDir = spec.needsDataDir === false ? opts.dataDir ?? '' : resolveDataDir(opts.dataDir);
+  return spec.load({ dataDir, seed: opts.seed ?? 0 });
 }

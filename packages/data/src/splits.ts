@@ -1,6 +1,8 @@
 // Seeded splits and class balancing. splitExamples shuffles once by seed, takes the test split
 // first, then the training split (capped at nTrain), and halves it into train1 (the weak model's
-// ground truth) and train2 (what the weak model labels); the three are disjoint.
+// ground truth) and train2 (what the weak model labels); the three are disjoint. Where examples
+// carry their source's split, test comes only from 'test' examples (all of them by default) and
+// training only from the others.
 import { mulberry32, shuffled } from './random.js';
 import type { Example } from './types.js';
 
@@ -21,15 +23,20 @@ export interface SplitOptions {
 }
 
 export function splitExamples(examples: readonly Example[], opts: SplitOptions): Splits {
-  const n = examples.length;
-  const nTest = opts.nTest ?? Math.round(n * (opts.testFraction ?? 0.2));
-  if (!Number.isInteger(nTest) || nTest < 1) throw new RangeError(`the test split needs at least 1 example, got ${nTest}`);
-  const nTrain = opts.nTrain ?? n - nTest;
-  if (!Number.isInteger(nTrain) || nTrain < 2) throw new RangeError(`the training split needs at least 2 examples (train1 and train2), got ${nTrain}`);
-  if (nTest + nTrain > n) throw new RangeError(`asked for ${nTrain} training and ${nTest} test examples, but the dataset has ${n}`);
+  const official = examples.some((e) => e.split !== undefined);
   const order = shuffled(examples, mulberry32(opts.seed));
-  const test = order.slice(0, nTest);
-  const train = order.slice(nTest, nTest + nTrain);
+  const testPool = official ? order.filter((e) => e.split === 'test') : order;
+  const n = examples.length;
+  const nTest = opts.nTest ?? Math.round((official ? testPool.length : n) * (opts.testFraction ?? (official ? 1 : 0.2)));
+  if (!Number.isInteger(nTest) || nTest < 1) throw new RangeError(`the test split needs at least 1 example, got ${nTest}`);
+  if (nTest > testPool.length) throw new RangeError(`asked for ${nTest} test examples, but the dataset's test split has ${testPool.length}`);
+  const test = testPool.slice(0, nTest);
+  const trainPool = official ? order.filter((e) => e.split !== 'test') : order.slice(nTest);
+  const nTrain = opts.nTrain ?? trainPool.length;
+  if (!Number.isInteger(nTrain) || nTrain < 2) throw new RangeError(`the training split needs at least 2 examples (train1 and train2), got ${nTrain}`);
+  if (nTrain > trainPool.length)
+    throw new RangeError(official ? `asked for ${nTrain} training examples, but the dataset's training split has ${trainPool.length}` : `asked for ${nTrain} training and ${nTest} test examples, but the dataset has ${n}`);
+  const train = trainPool.slice(0, nTrain);
   const half = Math.ceil(train.length / 2);
   return { train1: train.slice(0, half), train2: train.slice(half), test };
 }

@@ -6,6 +6,12 @@ export interface Example {
   id: string;
   text: string;
   label: 0 | 1;
+  /**
+   * The source's own split, where it has one whose boundary matters (SST-2's training rows are
+   * phrases cut from its training sentences, so only its dev and test sentences may be tested on):
+   * splitExamples then draws the test split from 'test' examples and training from 'train' ones.
+   */
+  split?: 'train' | 'test';
 }
 
 export interface LoadReport {
@@ -36,6 +42,8 @@ export interface DatasetSpec {
   name: string;
   description: string;
   license: string;
+  /** false for generated datasets, which read no files (default: true). */
+  needsDataDir?: boolean;
   load(opts: { dataDir: string; seed: number }): Promise<Dataset>;
 }
 

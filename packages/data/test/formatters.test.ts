@@ -36,7 +36,7 @@ beforeAll(() => {
     'c3,Ctx,What?,a,b,c,d,9\n');
   write('amazon_polarity/train.ft.txt', '__label__2 Great: loved it\n__label__1 Bad: broke\n__label__3 odd\n');
   write('sst2/train.tsv', 'label\tsentence\n1\ta "quoted" gem\n0\tdull\n');
-  write('sst2/dev.tsv', 'label\tcontent\n1\tfine\n');
+  write('sst2/dev.tsv', 'label\tcontent\n1\tfine\n0\t DULL \n');
   write('sst2/test.tsv', 'label\tcontent\nx\tno label\n0\t   \n');
   write('imdb/imdb_train_part00.jsonl', jsonl([{ text: 'Great film', label: 1, id: 'a' }, { text: 'Awful', label: 0, id: 'b' }]));
   write('imdb/imdb_test_part00.jsonl', jsonl([{ text: 'Fine', label: 1, id: 'a' }, { text: 'x', label: 5, id: 'c' }]));
@@ -95,10 +95,10 @@ describe('formatters on fixtures in the real formats', () => {
     expect(amazon.examples.map((e) => [e.text, e.label])).toEqual([['Great: loved it', 1], ['Bad: broke', 0]]);
     expect(amazon.report.skipped).toEqual({ 'invalid label': 1 });
     const sst2 = await loadDataset('sst2', { dataDir });
-    expect(sst2.examples.map((e) => [e.text, e.label])).toEqual([['a "quoted" gem', 1], ['dull', 0], ['fine', 1]]);
-    expect(sst2.report.skipped).toEqual({ 'invalid label': 1, 'empty text': 1 });
+    expect(sst2.examples.map((e) => [e.text, e.label, e.split])).toEqual([['a "quoted" gem', 1, 'train'], ['dull', 0, 'train'], ['fine', 1, 'test']]);
+    expect(sst2.report.skipped).toEqual({ 'invalid label': 1, 'empty text': 1, 'duplicate text': 1 });
     const imdb = await loadDataset('imdb', { dataDir });
-    expect(imdb.examples.map((e) => e.id)).toEqual(['imdb/test/a', 'imdb/train/a', 'imdb/train/b']);
+    expect(imdb.examples.map((e) => [e.id, e.split])).toEqual([['imdb/test/a', 'test'], ['imdb/train/a', 'train'], ['imdb/train/b', 'train']]);
     expect(imdb.report.skipped).toEqual({ 'invalid label': 1 });
     const ethics = await loadDataset('ethics_commonsense', { dataDir });
     expect(ethics.examples.map((e) => [e.text, e.label])).toEqual([['I helped my friend.', 0], ['I lied, badly.', 1], ['I stole.', 1]]);
@@ -177,8 +177,8 @@ describe('bad data', () => {
 });
 
 describe('registry', () => {
-  it('lists the ten datasets, rejects unknown and duplicate names, and accepts new ones', async () => {
-    expect(listDatasets().map((d) => d.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles']);
+  it('lists the eleven datasets, rejects unknown and duplicate names, and accepts new ones', async () => {
+    expect(listDatasets().map((d) => d.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
     expect(() => getDataset('squad')).toThrow(/unknown dataset "squad": known datasets are sciq, boolq/);
     expect(() => registerDataset(getDataset('sciq'))).toThrow(/already registered/);
     registerDataset({ name: 'tiny_test', description: 'd', license: 'l', load: async () => ({ name: 'tiny_test', examples: [{ id: 'a', text: 't', label: 1 }], report: { files: [], rows: 1, kept: 1, skipped: {} } }) });

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { classCounts, listDatasets, loadDataset } from '../src/index.js';
+import { classCounts, listDatasets, loadDataset, splitExamples } from '../src/index.js';
 
 const dataDir = process.env.W2S_DATA_DIR ?? resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data');
 const present = existsSync(join(dataDir, 'README.md'));
@@ -25,17 +25,32 @@ const counts: Record<string, number> = {
 };
 
 describe.skipIf(!present)('real datasets', () => {
-  for (const { name } of listDatasets().filter((d) => d.name in counts || d.name === 'anthropic_hh')) {
+  for (const { name } of listDatasets().filter((d) => d.needsDataDir !== false)) {
     it(`${name}: every row accounted for, both labels, unique ids, formatted texts`, async () => {
       const ds = await loadDataset(name, { dataDir, seed: 0 });
       const skipped = Object.values(ds.report.skipped).reduce((a, b) => a + b, 0);
       expect(ds.report.kept + skipped).toBe(ds.report.rows);
-      if (name in counts) expect(ds.examples.length).toBe(counts[name]);
-      else expect(ds.examples.length).toBeGreaterThan(8_000); // HH test splits: 8,552 pairs
+      if (name in counts) expect(ds.report.rows).toBe(counts[name]);
+      else expect(ds.report.rows).toBeGreaterThan(8_000); // HH test splits: 8,552 pairs
+      // Rows are kept unless empty, invalid or repeating an earlier text.
+      for (const reason of Object.keys(ds.report.skipped)) expect(['duplicate text', 'empty text', 'invalid label']).toContain(reason);
+      expect(ds.report.kept / ds.report.rows).toBeGreaterThan(0.97);
       const classes = classCounts(ds.examples);
       expect(Math.min(classes[0], classes[1]) / ds.examples.length).toBeGreaterThan(0.25);
       expect(new Set(ds.examples.map((e) => e.id)).size).toBe(ds.examples.length);
       for (const e of ds.examples.slice(0, 10)) expect(e.text.trim().length).toBeGreaterThan(0);
     }, 60_000);
   }
+
+  it('SST-2 and IMDB test only on their official test sentences: no text shared between train and test', async () => {
+    const normal = (t: string) => t.trim().replace(/\s+/g, ' ').toLowerCase();
+    for (const name of ['sst2', 'imdb']) {
+      const ds = await loadDataset(name, { dataDir, seed: 0 });
+      const splits = splitExamples(ds.examples, { seed: 1, nTrain: 2000, nTest: 500 });
+      expect(splits.test.every((e) => e.split === 'test')).toBe(true);
+      expect([...splits.train1, ...splits.train2].every((e) => e.split === 'train')).toBe(true);
+      const testTexts = new Set(splits.test.map((e) => normal(e.text)));
+      expect([...splits.train1, ...splits.train2].filter((e) => testTexts.has(normal(e.text)))).toEqual([]);
+    }
+  }, 60_000);
 });

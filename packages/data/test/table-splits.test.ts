@@ -82,6 +82,19 @@ describe('splitExamples', () => {
     expect(defaults.train1.length - defaults.train2.length).toBeLessThanOrEqual(1);
   });
 
+  it("keeps a source's official boundary: test only from its 'test' examples (all of them by default)", () => {
+    const all = examples(60, 30).map((e, i) => ({ ...e, split: (i % 3 === 0 ? 'test' : 'train') as 'train' | 'test' }));
+    const whole = splitExamples(all, { seed: 5 });
+    expect(whole.test).toHaveLength(20);
+    expect(whole.test.every((e) => e.split === 'test')).toBe(true);
+    expect([...whole.train1, ...whole.train2]).toHaveLength(40);
+    expect([...whole.train1, ...whole.train2].every((e) => e.split === 'train')).toBe(true);
+    const some = splitExamples(all, { seed: 5, nTest: 8, nTrain: 10 });
+    expect([some.test.length, some.train1.length, some.train2.length]).toEqual([8, 5, 5]);
+    expect(() => splitExamples(all, { seed: 5, nTest: 21 })).toThrow("asked for 21 test examples, but the dataset's test split has 20");
+    expect(() => splitExamples(all, { seed: 5, nTrain: 41 })).toThrow("asked for 41 training examples, but the dataset's training split has 40");
+  });
+
   it('refuses sizes the data cannot give', () => {
     expect(() => splitExamples(examples(10, 5), { seed: 0, nTrain: 8, nTest: 3 })).toThrow('asked for 8 training and 3 test examples, but the dataset has 10');
     expect(() => splitExamples(examples(10, 5), { seed: 0, nTrain: 1, nTest: 3 })).toThrow(/at least 2 examples/);

@@ -143,8 +143,8 @@ export interface SweepExperiment {
 }
 
 /** The grid's experiments and its model sources (by identity). */
-export async function expandSweep(config: SweepConfig): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
-  const byName = new Map<string, ModelSource>();
+export async function expandSweep(config: SweepConfig, known: Map<string, ModelSource> = new Map()): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
+  const byName = new Map<string, ModelSource>(known);
   const model = async (name: string) => {
     let source = byName.get(name);
     if (!source) {
@@ -218,6 +218,8 @@ export interface SweepOptions {
   workers: number;
   spawnWorker?: () => ChildProcess;
   progress?: SweepProgress;
+  /** Model sources for some of the config's model names (e.g. pretrained checkpoints under a family name); the rest are resolved. */
+  models?: Map<string, ModelSource>;
 }
 
 export interface SweepOutcome {
@@ -229,7 +231,7 @@ export interface SweepOutcome {
 
 /** Runs every distinct training run of the grid once, then summarises each experiment whose runs all succeeded. */
 export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise<SweepOutcome> {
-  const { experiments, models } = await expandSweep(config);
+  const { experiments, models } = await expandSweep(config, opts.models);
   const runs = distinctRuns(experiments.map((e) => planExperiment(e.spec)));
   opts.progress?.planned?.(runs.length);
   const outcome: SweepOutcome = { summaries: [], computed: [], reused: [], failed: [] };

@@ -1,5 +1,5 @@
-// IMDB (imdb/imdb_{train,test}_partNN.jsonl: {text, label (1 = positive), id, rating}). Both
-// splits pooled; label 1 = positive.
+// IMDB (imdb/imdb_{train,test}_partNN.jsonl: {text, label (1 = positive), id, rating}). Label 1 =
+// positive; the official train/test boundary (disjoint movies) is kept as each example's split.
 import { ExampleCollector } from '../collect.js';
 import { datasetPath, filesIn, jsonLines } from '../readers.js';
 import type { DatasetSpec } from '../types.js';
@@ -18,7 +18,7 @@ export const imdb: DatasetSpec = {
         const row = value as { text?: unknown; label?: unknown; id?: unknown } | null;
         if (typeof row?.text !== 'string') out.row({ skip: 'missing text' });
         else if (row.label !== 0 && row.label !== 1) out.row({ skip: 'invalid label' });
-        else out.row({ id: `imdb/${split}/${row.id ?? `${file}:${line}`}`, text: row.text, label: row.label });
+        else out.row({ id: `imdb/${split}/${row.id ?? `${file}:${line}`}`, text: row.text, label: row.label, split: split as 'train' | 'test' });
       }
     }
     return out.done();
