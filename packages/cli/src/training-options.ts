@@ -50,8 +50,8 @@ export function addTrainingOptions(command: Command): Command {
 }
 
 export function trainSettingsFrom(flags: TrainingFlags): TrainSettings {
-  if (flags.earlyStopping === 'best' && flags.heldOutFrac === 0)
-    throw new InvalidArgumentError("--early-stopping best needs --held-out-frac > 0 (the split it scores on)");
+  if (flags.earlyStopping === 'best' && (flags.heldOutFrac === 0 || flags.evalEvery === 0))
+    throw new InvalidArgumentError('--early-stopping best needs --held-out-frac > 0 (the split it scores on) and --eval-every > 0 (how often)');
   return {
     ...DEFAULT_TRAIN_SETTINGS,
     epochs: flags.epochs,

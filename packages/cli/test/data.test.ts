@@ -23,12 +23,15 @@ describe('w2s data', () => {
     const r = w2s('data', 'show', 'sciq', '--data-dir', dataDir, '--json');
     expect(r.status, r.stderr).toBe(0);
     const shown = JSON.parse(r.stdout);
-    expect(shown.kept).toBe(13_679);
-    expect(shown.classes[0] + shown.classes[1]).toBe(13_679);
+    expect(shown.rows).toBe(13_679);
+    const skipped = Object.values(shown.skipped as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(shown.kept).toBe(13_679 - skipped);
+    expect(shown.classes[0] + shown.classes[1]).toBe(shown.kept);
     expect(shown.examples).toHaveLength(3);
     expect(shown.examples[0].text).toMatch(/^Q: .* A: /);
     const text = w2s('data', 'show', 'sciq', '--data-dir', dataDir);
-    expect(text.stdout).toMatch(/^sciq: 13679 examples from 13679 rows in 1 file\(s\)\n  label 1: \d+ \(\d+\.\d%\), label 0: \d+/);
+    expect(text.stdout).toMatch(new RegExp(`^sciq: ${shown.kept} examples from 13679 rows in 1 file\\(s\\)\\n  label 1: \\d+ \\(\\d+\\.\\d%\\), label 0: \\d+`));
+    expect(text.stdout).toContain(`${skipped} (duplicate text)`);
   });
 
   it('show: unknown names and missing folders are errors that say what to do', () => {

@@ -23,7 +23,7 @@ export function writeVowelCsv(file: string, n: number, seed: number): void {
   const rows = ['text,label'];
   for (let i = 0; i < n; i++) {
     const text = Array.from({ length: 3 + Math.floor(next() * 8) }, () => letters[Math.floor(next() * 26)]).join('');
-    rows.push(`${text},${'aeiou'.includes(text[text.length - 1]) ? 1 : 0}`);
+    rows.push(`w${i} ${text},${'aeiou'.includes(text[text.length - 1]) ? 1 : 0}`); // numbered: no duplicate texts
   }
   writeFileSync(file, rows.join('\n') + '\n');
 }

@@ -34,6 +34,8 @@ export interface DataSource {
 export interface PreparedData {
   splits: { train1: Example[]; train2: Example[]; test: Example[] };
   report: LoadReport;
+  /** Examples removed by class balancing. */
+  balancedAway: number;
 }
 
 /** The DataConfig of a source: hashes a local file's content. */
@@ -58,7 +60,7 @@ export async function prepareData(config: DataConfig, source: DataSource): Promi
   }
   const examples = config.balance ? balanceClasses(dataset.examples, config.seed) : dataset.examples;
   const splits = splitExamples(examples, { seed: config.seed, ...(config.nTrain !== null ? { nTrain: config.nTrain } : {}), ...(config.nTest !== null ? { nTest: config.nTest } : {}) });
-  return { splits, report: dataset.report };
+  return { splits, report: dataset.report, balancedAway: dataset.examples.length - examples.length };
 }
 
 async function sha256File(path: string): Promise<string> {

@@ -78,20 +78,23 @@ export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
   const weak = run('weak', spec.weak, 'train1', null, xent);
   const ceiling = run('ceiling', spec.strong, 'train2', null, xent);
   const transfers: PlannedTransfer[] = [];
+  // Chains (strong-to-strong, bootstrapping) alternate the halves of train2, so that each link
+  // labels examples it did not train on: a model's labels on its own training examples would
+  // mostly repeat its supervisor's.
+  const half = (i: number): RunConfig['trainSplit'] => (i % 2 === 0 ? 'train2a' : 'train2b');
   for (const loss of spec.losses) {
     const config = lossConfig(loss, spec.lossOptions);
-    const direct = run('transfer', spec.strong, 'train2', weak, config);
-    transfers.push({ label: loss, loss, run: direct });
-    let previous = direct;
+    transfers.push({ label: loss, loss, run: run('transfer', spec.strong, 'train2', weak, config) });
+    let previous = spec.strongIterations > 0 ? run('transfer', spec.strong, half(0), weak, config) : weak;
     for (let i = 1; i <= spec.strongIterations; i++) {
-      previous = run('transfer', spec.strong, 'train2', previous, config);
+      previous = run('transfer', spec.strong, half(i), previous, config);
       transfers.push({ label: `${loss} s2s#${i}`, loss, run: previous });
     }
     if (spec.bootstrap.length > 0) {
       let supervisor = weak;
-      for (const middle of spec.bootstrap) supervisor = run('transfer', middle, 'train2', supervisor, config);
+      spec.bootstrap.forEach((middle, i) => (supervisor = run('transfer', middle, half(i), supervisor, config)));
       const chain = [spec.weak, ...spec.bootstrap, spec.strong].map((m) => m.spec).join('→');
-      transfers.push({ label: `${loss} bootstrap ${chain}`, loss, run: run('transfer', spec.strong, 'train2', supervisor, config) });
+      transfers.push({ label: `${loss} bootstrap ${chain}`, loss, run: run('transfer', spec.strong, half(spec.bootstrap.length), supervisor, config) });
     }
   }
   return { weak, ceiling, transfers };
@@ -133,26 +136,29 @@ async function summarise(
   ceiling: RunResult,
   transfers: { planned: PlannedTransfer; result: RunResult }[],
 ): Promise<ExperimentSummary> {
-  const { splits } = await dataFor(spec.data, ctx);
+  const { splits, report, balancedAway } = await dataFor(spec.data, ctx);
   const truth = new Map(splits.test.map((e) => [e.id, e.label as number]));
   const counts = { train1: splits.train1.length, train2: splits.train2.length, test: splits.test.length };
-  const weakById = new Map(weak.test.ids.map((id, i) => [id, weak.test.probs[i]]));
   const relative = (dir: string) => dir.slice(ctx.store.root.length).replace(/^[/\\]+/, '');
-  const transfer: TransferResult[] = transfers.map(({ planned, result }) => {
+  const transfer: TransferResult[] = [];
+  for (const { planned, result } of transfers) {
+    // Agreement with the run's own supervisor (the weak model, or the previous link of a chain).
+    const supervisor = await executeRun(planned.run.supervisor!, ctx);
+    const supervisorById = new Map(supervisor.test.ids.map((id, i) => [id, supervisor.test.probs[i]]));
     const studentById = new Map(result.test.ids.map((id, i) => [id, result.test.probs[i]]));
-    const ids = result.test.ids.filter((id) => weakById.has(id) && truth.has(id));
+    const ids = result.test.ids.filter((id) => supervisorById.has(id) && truth.has(id));
     const student = ids.map((id) => studentById.get(id)!);
-    return {
+    transfer.push({
       loss: planned.label,
       accuracy: result.metrics.test.accuracy,
       auroc: result.metrics.test.auroc,
       pgr: pgr(weak.metrics.test.accuracy, ceiling.metrics.test.accuracy, result.metrics.test.accuracy),
       agreement: ids.length
-        ? agreement(student, ids.map((id) => weakById.get(id)!), ids.map((id) => truth.get(id)!))
+        ? agreement(student, ids.map((id) => supervisorById.get(id)!), ids.map((id) => truth.get(id)!))
         : { overall: 0, supervisorRight: null, supervisorWrong: null },
       run: relative(result.dir),
-    };
-  });
+    });
+  }
   return {
     dataset: spec.data.name,
     seed: spec.seed,
@@ -160,6 +166,7 @@ async function summarise(
     ceiling: { model: spec.strong.spec, ...ceiling.metrics.test, run: relative(ceiling.dir) },
     transfer,
     counts,
+    data: { rows: report.rows, kept: report.kept, skipped: report.skipped, balancedAway },
   };
 }
 

@@ -40,7 +40,7 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
 }
 
-/** Resolves a MODEL argument without loading weights (cheap: for configurations and hashes). */
+/** Resolves a MODEL argument: its config and identity (a checkpoint is read, and hashed, here). */
 export async function resolveModel(spec: string, tokenizerOverride?: string): Promise<ModelSource> {
   if (Object.hasOwn(FAMILY, spec)) {
     return { spec, identity: spec, tokenizerSpec: tokenizerOverride ?? FAMILY_TOKENIZER, config: FAMILY[spec], checkpoint: null };

@@ -4,7 +4,8 @@
 // configuration; a run's supervisor is part of its configuration, so chains (weak → transfer,
 // bootstrapping, strong-to-strong) are cached link by link.
 import { mulberry32 } from '@w2s/model';
-import { canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
+import type { Example } from '@w2s/data';
+import { StoreError, canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
 import { prepareData, type DataConfig, type DataSource, type PreparedData } from './data.js';
 import { encodeExamples, type EncodedExample } from './encode.js';
 import { testScores } from './metrics.js';
@@ -19,7 +20,11 @@ export interface RunConfig {
   dataset: DataConfig;
   /** The model's identity (family name or checkpoint hash) and its tokenizer. */
   model: { identity: string; tokenizer: string };
-  trainSplit: 'train1' | 'train2';
+  /**
+   * train1 (the weak model), train2 (ceiling and transfer), or a half of train2: the links of a
+   * supervision chain alternate halves, so that every model labels examples it was not trained on.
+   */
+  trainSplit: 'train1' | 'train2' | 'train2a' | 'train2b';
   /** Whose soft labels on trainSplit the run learns from; null: the ground truth. */
   supervisor: RunConfig | null;
   loss: LossConfig | { kind: 'custom'; name: string };
@@ -62,22 +67,20 @@ export interface RunContext {
 
 export async function executeRun(config: RunConfig, ctx: RunContext): Promise<RunResult> {
   const supervisor = config.supervisor ? await executeRun(config.supervisor, ctx) : null;
+  if (supervisor && !supervisor.labels)
+    throw new StoreError(`${supervisor.dir} has no labels.json: its labels are needed by ${ctx.store.runName(config)}`);
   const name = ctx.store.runName(config);
+  // Loading and tokenizing run on the event loop; done before the run's lock is taken, so that a
+  // long synchronous stretch cannot let the lock go stale while this process holds it.
+  const prepared = (await ctx.store.load(config)) ? null : await prepareRun(config, ctx);
   const result = await ctx.store.getOrCompute<RunMetrics>(config, async (writer) => {
     ctx.progress?.start?.(name, config);
     const started = Date.now();
-    const source = ctx.models.get(config.model.identity);
-    if (!source) throw new Error(`no model source for ${config.model.identity}`);
-    const model = await loadModel(source, 2);
-    const { splits } = await dataFor(config.dataset, ctx);
-    const lengthOpts = { maxTokens: config.dataset.maxTokens, policy: config.dataset.lengthPolicy };
-    const train = encodeExamples(model.tokenizer, splits[config.trainSplit], lengthOpts);
-    const test = encodeExamples(model.tokenizer, splits.test, lengthOpts);
-    const train2 = config.trainSplit === 'train2' ? train : encodeExamples(model.tokenizer, splits.train2, lengthOpts);
+    const { model, train, test, train2 } = prepared ?? (await prepareRun(config, ctx));
 
     const { items, targets, unlabelled } = labelled(train.encoded, supervisor?.labels ?? null);
     const { fit, fitTargets, heldOut } = holdOut(items, targets, config.heldOutFrac, config.seed);
-    writer.log({ event: 'start', role: config.role, train: fit.length, heldOut: heldOut?.items.length ?? 0, test: test.encoded.length, unlabelled });
+    writer.log({ event: 'start', role: config.role, train: fit.length, heldOut: heldOut?.items.length ?? 0, test: test.encoded.length, unlabelled, heldOutIds: heldOut?.items.map((e) => e.example.id) ?? [] });
     const loss = config.loss.kind === 'custom' ? customLoss(config.loss.name, ctx) : config.loss;
     const trained = await trainClassifier({
       model,
@@ -120,6 +123,26 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   });
   ctx.progress?.finish?.(name, result);
   return result;
+}
+
+/** The examples the run trains on: train1, train2, or one half of train2 (the links of supervision chains). */
+export function trainingExamples(splits: PreparedData['splits'], split: RunConfig['trainSplit']): Example[] {
+  if (split === 'train1' || split === 'train2') return splits[split];
+  const half = Math.ceil(splits.train2.length / 2);
+  return split === 'train2a' ? splits.train2.slice(0, half) : splits.train2.slice(half);
+}
+
+/** The model and the tokenized splits of a run. */
+async function prepareRun(config: RunConfig, ctx: RunContext) {
+  const source = ctx.models.get(config.model.identity);
+  if (!source) throw new Error(`no model source for ${config.model.identity}`);
+  const model = await loadModel(source, 2);
+  const { splits } = await dataFor(config.dataset, ctx);
+  const lengthOpts = { maxTokens: config.dataset.maxTokens, policy: config.dataset.lengthPolicy };
+  const train = encodeExamples(model.tokenizer, trainingExamples(splits, config.trainSplit), lengthOpts);
+  const test = encodeExamples(model.tokenizer, splits.test, lengthOpts);
+  const train2 = config.trainSplit === 'train2' ? train : encodeExamples(model.tokenizer, splits.train2, lengthOpts);
+  return { model, train, test, train2 };
 }
 
 /** The prepared data of a config, loaded once per context. */

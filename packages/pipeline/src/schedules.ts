@@ -21,6 +21,7 @@ export function learningRate(opts: LrScheduleOptions, step: number, totalSteps: 
   checkStep(step, totalSteps);
   if (opts.kind === 'constant') return opts.lr;
   if (opts.kind === 'cosine') return opts.lr * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps));
+  if (opts.kind !== 'warmup-cosine') throw new RangeError(`unknown learning-rate schedule ${JSON.stringify(opts.kind)}: expected constant, cosine or warmup-cosine`);
   const warmup = Math.ceil(opts.warmupFrac * totalSteps);
   if (step < warmup) return (opts.lr * (step + 1)) / warmup;
   return opts.lr * 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, totalSteps - warmup)));
@@ -44,6 +45,7 @@ export interface AlphaScheduleOptions {
 export function logconfAlpha(opts: AlphaScheduleOptions, step: number, totalSteps: number): number {
   checkStep(step, totalSteps);
   const f = step / totalSteps;
+  if (opts.schedule !== 'linear' && opts.schedule !== 'jump') throw new RangeError(`unknown logconf schedule ${JSON.stringify(opts.schedule)}: expected linear or jump`);
   if (opts.warmupFrac <= 0) return opts.alphaMax;
   if (opts.schedule === 'jump') return f > opts.warmupFrac ? opts.alphaMax : opts.alphaMax * f;
   return opts.alphaMax * Math.min(1, f / opts.warmupFrac);

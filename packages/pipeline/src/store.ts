@@ -6,7 +6,7 @@
 //     config.json        the run's configuration (its hash is the folder name's suffix)
 //     log.jsonl          one JSON object per line: training steps and evaluations, appended as they happen
 //     predictions.json   p(label 1) on the test split, by example id
-//     labels.json        supervisors only: p(label 1) on the split they label (the weak labels)
+//     labels.json        p(label 1) on train2: the labels the run gives as a supervisor (the weak labels)
 //     metrics.json       written last: its presence marks the run complete
 //   <root>/runs/<name>.lock   held (proper-lockfile) while a process computes the run
 //

@@ -42,4 +42,6 @@ export interface ExperimentSummary {
   transfer: TransferResult[];
   /** Example counts of the splits actually used. */
   counts: { train1: number; train2: number; test: number };
+  /** What loading the dataset kept and skipped (rows skipped by reason; examples removed by balancing). */
+  data?: { rows: number; kept: number; skipped: Record<string, number>; balancedAway: number };
 }

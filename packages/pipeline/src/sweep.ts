@@ -17,7 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { canonicalJson, ResultsStore } from './store.js';
 import { dataConfigFor, type DataSource } from './data.js';
-import { DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, runExperiment, type ExperimentSpec, type LossOptions } from './experiment.js';
+import { BUILTIN_LOSSES, DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, runExperiment, type ExperimentSpec, type LossOptions } from './experiment.js';
 import type { LengthPolicy } from './encode.js';
 import { resolveModel, type ModelSource } from './models.js';
 import { executeRun, type RunConfig, type RunContext, type RunProgress } from './runs.js';
@@ -101,13 +101,18 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
   if (lengthPolicy !== 'drop' && lengthPolicy !== 'truncate') fail('lengthPolicy', '"drop" or "truncate"', lengthPolicy);
   const heldOutFrac = o.heldOutFrac ?? SWEEP_DEFAULTS.heldOutFrac;
   if (typeof heldOutFrac !== 'number' || !(heldOutFrac >= 0 && heldOutFrac < 1)) fail('heldOutFrac', 'a number in [0, 1)', heldOutFrac);
-  const training = { ...DEFAULT_TRAIN_SETTINGS, ...objectField(o.training, 'training', fail) } as TrainSettings;
-  for (const key of Object.keys(training)) if (!(key in DEFAULT_TRAIN_SETTINGS)) fail(`training.${key}`, `one of ${Object.keys(DEFAULT_TRAIN_SETTINGS).join(', ')}`, key);
+  for (const [i, loss] of losses.entries())
+    if (!(BUILTIN_LOSSES as readonly string[]).includes(loss)) fail(`losses[${i}]`, `one of ${BUILTIN_LOSSES.join(', ')}`, loss);
+  const training = checkFields('training', objectField(o.training, 'training', fail), DEFAULT_TRAIN_SETTINGS, TRAINING_CHOICES, fail) as unknown as TrainSettings;
+  training.minibatchSize = Math.min(training.minibatchSize, training.batchSize);
   const lossOverrides = objectField(o.lossOptions, 'lossOptions', fail);
+  for (const key of Object.keys(lossOverrides)) if (!(key in DEFAULT_LOSS_OPTIONS)) fail(`lossOptions.${key}`, `one of ${Object.keys(DEFAULT_LOSS_OPTIONS).join(', ')}`, key);
   const lossOptions: LossOptions = {
-    logconf: { ...DEFAULT_LOSS_OPTIONS.logconf, ...objectField(lossOverrides.logconf, 'lossOptions.logconf', fail) },
-    product: { ...DEFAULT_LOSS_OPTIONS.product, ...objectField(lossOverrides.product, 'lossOptions.product', fail) },
+    logconf: checkFields('lossOptions.logconf', objectField(lossOverrides.logconf, 'lossOptions.logconf', fail), DEFAULT_LOSS_OPTIONS.logconf, { schedule: ["linear", "jump"] }, fail) as unknown as LossOptions["logconf"],
+    product: checkFields('lossOptions.product', objectField(lossOverrides.product, 'lossOptions.product', fail), DEFAULT_LOSS_OPTIONS.product, {}, fail) as unknown as LossOptions["product"],
   };
+  if (training.earlyStopping === 'best' && (training.evalEvery === 0 || heldOutFrac === 0))
+    fail('training.earlyStopping', '"none" unless training.evalEvery > 0 and heldOutFrac > 0', 'best');
   if (typeof o.balance !== 'undefined' && typeof o.balance !== 'boolean') fail('balance', 'a boolean', o.balance);
   if (o.dataDir !== undefined && typeof o.dataDir !== 'string') fail('dataDir', 'a string', o.dataDir);
   return {
@@ -127,6 +132,37 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     lossOptions,
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir as string } : {}),
   };
+}
+
+const TRAINING_CHOICES: Record<string, readonly string[]> = { lrSchedule: ['constant', 'cosine', 'warmup-cosine'], earlyStopping: ['none', 'best'] };
+
+/**
+ * Defaults overridden by the given fields, each checked against its default's type: numbers
+ * finite and >= 0 (integers where the default is one of the integer settings), strings among
+ * their choices, booleans boolean; unknown fields rejected.
+ */
+function checkFields(
+  field: string,
+  given: Record<string, unknown>,
+  defaults: object,
+  choices: Record<string, readonly string[]>,
+  fail: (f: string, e: string, g: unknown) => never,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...defaults };
+  const integers = new Set(['epochs', 'batchSize', 'minibatchSize', 'evalEvery', 'evalBatchSize']);
+  for (const [key, value] of Object.entries(given)) {
+    if (!(key in defaults)) fail(`${field}.${key}`, `one of the known fields (${Object.keys(defaults).join(', ')})`, key);
+    const expected = typeof (defaults as Record<string, unknown>)[key];
+    const name = `${field}.${key}`;
+    if (choices[key]) {
+      if (!choices[key].includes(value as string)) fail(name, `one of ${choices[key].map((c) => JSON.stringify(c)).join(', ')}`, value);
+    } else if (expected === 'number') {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(name, 'a finite number >= 0', value);
+      if (integers.has(key) && (!Number.isInteger(value) || (value as number) < (key === 'evalEvery' ? 0 : 1))) fail(name, key === 'evalEvery' ? 'an integer >= 0' : 'an integer >= 1', value);
+    } else if (typeof value !== expected) fail(name, `a ${expected}`, value);
+    out[key] = value;
+  }
+  return out;
 }
 
 function objectField(value: unknown, field: string, fail: (f: string, e: string, g: unknown) => never): Record<string, unknown> {
@@ -177,7 +213,8 @@ export async function expandSweep(config: SweepConfig, known: Map<string, ModelS
           bootstrap: await Promise.all(config.bootstrap.map(model)),
           strongIterations: config.strongIterations,
         };
-        experiments.push({ key: `${data.name}-${pair.weak}-${pair.strong}-seed${seed}`, dataset, spec });
+        const slug = (text: string) => text.replace(/[^A-Za-z0-9._]+/g, '_');
+        experiments.push({ key: `${slug(data.name)}-${slug(pair.weak)}-${slug(pair.strong)}-seed${seed}`, dataset, spec });
       }
     }
   }
@@ -236,7 +273,7 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise
   opts.progress?.planned?.(runs.length);
   const outcome: SweepOutcome = { summaries: [], computed: [], reused: [], failed: [] };
   const failedKeys = new Set<string>();
-  const dataFor = (run: RunConfig) => experiments.find((e) => canonicalJson(e.spec.data) === canonicalJson(run.dataset))!.dataset;
+  const datasetOf = (run: RunConfig) => experiments.find((e) => canonicalJson(e.spec.data) === canonicalJson(run.dataset))!.dataset;
   const record = (name: string, reused: boolean) => {
     (reused ? outcome.reused : outcome.computed).push(name);
     opts.progress?.runFinished?.(name, reused);
@@ -257,14 +294,14 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise
         continue;
       }
       try {
-        const result = await executeRun(run, { ...ctx, data: dataSource(dataFor(run), config.dataDir), progress: runProgress(opts) });
+        const result = await executeRun(run, { ...ctx, data: dataSource(datasetOf(run), config.dataDir), progress: runProgress(opts) });
         record(result.name, result.reused);
       } catch (err) {
         recordFailure(run, (err as Error).message);
       }
     }
   } else {
-    await runInWorkers(runs, opts, models, (run) => dataSource(dataFor(run), config.dataDir), record, recordFailure, failedKeys);
+    await runInWorkers(runs, opts, models, (run) => dataSource(datasetOf(run), config.dataDir), record, recordFailure, failedKeys);
   }
 
   for (const experiment of experiments) {

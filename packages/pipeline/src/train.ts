@@ -227,4 +227,7 @@ function checkSettings(s: TrainSettings): void {
   for (const key of positiveInts) if (!Number.isInteger(s[key]) || s[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${s[key]}`);
   if (!(s.lr >= 0)) throw new RangeError(`lr must be >= 0, got ${s.lr}`);
   if (!Number.isInteger(s.evalEvery) || s.evalEvery < 0) throw new RangeError(`evalEvery must be an integer >= 0, got ${s.evalEvery}`);
+  if (s.earlyStopping === 'best' && s.evalEvery === 0)
+    throw new RangeError("early stopping 'best' needs evalEvery > 0 (with evaluations only at the end, it would keep the last weights)");
+  if (s.minibatchSize > s.batchSize) throw new RangeError(`minibatchSize (${s.minibatchSize}) must be <= batchSize (${s.batchSize})`);
 }

@@ -43,9 +43,14 @@ describe('planExperiment', () => {
     const plan = planExperiment(await spec('nano', 'mini', { losses: ['xent'], bootstrap: [await resolveModel('micro')], strongIterations: 2 }));
     expect(plan.transfers.map((t) => t.label)).toEqual(['xent', 'xent s2s#1', 'xent s2s#2', 'xent bootstrap nano→micro→mini']);
     const [direct, s2s1, s2s2, boot] = plan.transfers.map((t) => t.run);
-    expect(s2s1.supervisor).toEqual(direct);
+    expect(direct).toMatchObject({ trainSplit: 'train2', supervisor: plan.weak });
+    // The chain's first teacher is the strong model trained on one half of train2 with the weak labels.
+    expect(s2s1.supervisor).toMatchObject({ role: 'transfer', trainSplit: 'train2a', supervisor: plan.weak, model: { identity: 'mini' } });
+    expect(s2s1.trainSplit).toBe('train2b');
     expect(s2s2.supervisor).toEqual(s2s1);
-    expect(boot.supervisor).toMatchObject({ model: { identity: 'micro' }, supervisor: plan.weak });
+    expect(s2s2.trainSplit).toBe('train2a');
+    expect(boot.supervisor).toMatchObject({ model: { identity: 'micro' }, trainSplit: 'train2a', supervisor: plan.weak });
+    expect(boot.trainSplit).toBe('train2b');
   });
 });
 

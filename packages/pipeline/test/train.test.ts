@@ -112,7 +112,9 @@ describe('trainClassifier', () => {
     const train = task(8, 11);
     const base = { model: model(), items: train.items, targets: train.targets, loss: { kind: 'xent' as const }, seed: 1 };
     await expect(trainClassifier({ ...base, settings: settings({ batchSize: 0 }) })).rejects.toThrow(/batchSize must be a positive integer/);
-    await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best' }) })).rejects.toThrow(/needs a held-out split/);
+    await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best', evalEvery: 2 }) })).rejects.toThrow(/needs a held-out split/);
+    await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best' }) })).rejects.toThrow(/needs evalEvery > 0/);
+    await expect(trainClassifier({ ...base, settings: settings({ minibatchSize: 64 }) })).rejects.toThrow(/minibatchSize \(64\) must be <= batchSize \(32\)/);
     await expect(trainClassifier({ ...base, targets: new Float32Array(3), settings: settings() })).rejects.toThrow(/targets hold 3 values, expected 16/);
   });
 });

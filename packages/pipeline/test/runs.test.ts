@@ -1,0 +1,118 @@
+// The wiring of an experiment's runs: the transfer run learns exactly the weak model's labels on
+// its training examples, the ceiling the ground truth, early stopping holds out part of the
+// training split (never test), chains label examples they did not train on, and a supervisor
+// without stored labels is an error rather than a silent fall-back to the ground truth.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { registerDataset, type Example } from '@w2s/data';
+import { tf } from '@w2s/kernels';
+import { DEFAULT_LOSS_OPTIONS, planExperiment, runExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { resolveModel } from '../src/models.js';
+import { executeRun, type RunContext } from '../src/runs.js';
+import { ResultsStore } from '../src/store.js';
+import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
+import { dataFor, trainingExamples } from '../src/runs.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'w2s-runs-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const examples: Example[] = Array.from({ length: 96 }, (_, i) => ({ id: `w/${i}`, text: `item ${i} ${'aeiou'[i % 5]}${'xyz'[i % 3]}`, label: (i % 3 === 0 ? 1 : 0) as 0 | 1 }));
+registerDataset({ name: 'wiring_test', description: 'test', license: 'test', needsDataDir: false, load: async () => ({ name: 'wiring_test', examples, report: { files: [], rows: 96, kept: 96, skipped: {} } }) });
+
+/** Records the soft targets every call of the loss sees (as p(label 1)), and returns xent. */
+const seen: number[][] = [];
+const recorder = (logits: tf.Tensor2D, targets: tf.Tensor2D) => {
+  seen[seen.length - 1].push(...Array.from(targets.dataSync()).filter((_, i) => i % 2 === 1));
+  return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+};
+
+async function setup(over: Partial<ExperimentSpec> = {}) {
+  const spec: ExperimentSpec = {
+    data: { name: 'wiring_test', seed: 0, nTrain: 64, nTest: 32, balance: false, maxTokens: 32, lengthPolicy: 'truncate' },
+    seed: 0,
+    weak: await resolveModel('nano'),
+    strong: await resolveModel('micro'),
+    losses: ['recorder'],
+    lossOptions: DEFAULT_LOSS_OPTIONS,
+    training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 1, batchSize: 8, minibatchSize: 8, lr: 1e-3 },
+    heldOutFrac: 0,
+    bootstrap: [],
+    strongIterations: 0,
+    ...over,
+  };
+  const ctx: RunContext = {
+    store: new ResultsStore(join(scratch, `store-${seen.length}-${Math.random()}`)),
+    data: { dataset: 'wiring_test' },
+    models: new Map([spec.weak, spec.strong].map((m) => [m.identity, m])),
+    customLosses: new Map([['recorder', recorder]]),
+  };
+  return { spec, ctx };
+}
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
+describe('experiment wiring', () => {
+  it('the transfer run trains on the weak labels of train2; the weak model on train1, labelling all of train2', async () => {
+    const { spec, ctx } = await setup();
+    const plan = planExperiment(spec);
+    seen.push([]);
+    const weak = await executeRun(plan.weak, ctx);
+    const { splits } = await dataFor(spec.data, ctx);
+    expect(sorted(weak.labels!.ids.map((id) => Number(id.slice(2))))).toEqual(sorted(splits.train2.map((e) => Number(e.id.slice(2)))));
+    seen.push([]);
+    await executeRun(plan.transfers[0].run, ctx);
+    const byId = new Map(weak.labels!.ids.map((id, i) => [id, weak.labels!.probs[i]]));
+    // One epoch of batches of 8 over 32 examples: every train2 example's weak label once.
+    const expected = sorted(splits.train2.map((e) => byId.get(e.id)!));
+    const got = sorted(seen[seen.length - 1]);
+    expect(got).toHaveLength(expected.length);
+    got.forEach((p, i) => expect(p).toBeCloseTo(expected[i], 5)); // float32 targets vs labels stored to 1e-6
+    const summary = await runExperiment(spec, ctx);
+    expect(summary.counts).toEqual({ train1: 32, train2: 32, test: 32 });
+    expect(summary.data).toEqual({ rows: 96, kept: 96, skipped: {}, balancedAway: 0 });
+  });
+
+  it('early stopping holds out part of the training split, never the test split', async () => {
+    const { spec, ctx } = await setup({ heldOutFrac: 0.25, training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 1, batchSize: 8, minibatchSize: 8, lr: 1e-3, evalEvery: 1, earlyStopping: 'best' } });
+    const plan = planExperiment(spec);
+    seen.push([]);
+    const ceiling = await executeRun(plan.ceiling, ctx);
+    const start = JSON.parse(readFileSync(join(ceiling.dir, 'log.jsonl'), 'utf8').split('\n')[0]);
+    const { splits } = await dataFor(spec.data, ctx);
+    expect(start.heldOut).toBe(8);
+    const train2 = new Set(splits.train2.map((e) => e.id));
+    const test = new Set(splits.test.map((e) => e.id));
+    for (const id of start.heldOutIds) {
+      expect(train2.has(id)).toBe(true);
+      expect(test.has(id)).toBe(false);
+    }
+    expect(ceiling.metrics.examples.train + ceiling.metrics.examples.heldOut).toBe(32);
+  });
+
+  it('chains alternate the halves of train2, so every link labels examples it did not train on', async () => {
+    const { spec } = await setup({ losses: ['xent'], strongIterations: 2, bootstrap: [await resolveModel('nano'), await resolveModel('micro')] });
+    const plan = planExperiment(spec);
+    for (const t of plan.transfers.slice(1)) {
+      expect(['train2a', 'train2b']).toContain(t.run.trainSplit);
+      const supervisor = t.run.supervisor!;
+      if (supervisor.role === 'transfer') expect(supervisor.trainSplit).not.toBe(t.run.trainSplit);
+    }
+    const { ctx } = await setup();
+    const { splits } = await dataFor(spec.data, ctx);
+    const a = trainingExamples(splits, 'train2a').map((e) => e.id);
+    const b = trainingExamples(splits, 'train2b').map((e) => e.id);
+    expect([...a, ...b]).toEqual(splits.train2.map((e) => e.id));
+  });
+
+  it('a supervisor whose labels.json is gone is an error naming it, not a fall-back to the ground truth', async () => {
+    const { spec, ctx } = await setup();
+    const plan = planExperiment(spec);
+    seen.push([]);
+    const weak = await executeRun(plan.weak, ctx);
+    rmSync(join(weak.dir, 'labels.json'));
+    expect(existsSync(join(weak.dir, 'metrics.json'))).toBe(true);
+    await expect(executeRun(plan.transfers[0].run, ctx)).rejects.toThrow(`${weak.dir} has no labels.json`);
+  });
+});
