@@ -1,6 +1,7 @@
 // The w2s command line. Each command lives in src/commands; this file wires them into commander.
 import { Command, CommanderError } from 'commander';
 import { dataCommand } from './commands/data.js';
+import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { reportCommand } from './commands/report.js';
@@ -12,7 +13,7 @@ const program = new Command()
   .description('Weak-to-strong generalization experiments on a native transformer engine')
   .showHelpAfterError()
   .exitOverride();
-for (const command of [runCommand(), sweepCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand()]) program.addCommand(command);
+for (const command of [demoCommand(), runCommand(), sweepCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand()]) program.addCommand(command);
 program.addCommand(sweepWorkerCommand(), { hidden: true });
 // Subcommands report errors the same way (exitOverride and the help after an error do not inherit).
 for (const command of program.commands) command.exitOverride().showHelpAfterError();

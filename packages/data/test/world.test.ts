@@ -1,8 +1,7 @@
-// The synthetic world: deterministic by seed, facts stated in the corpus (two-hop towns only
-// through the mentor), statements true or false as labelled, and registered as a dataset that
-// needs no data folder.
+// The synthetic world: deterministic by seed, every fact stated in the corpus (two-hop traits only
+// through the mentor), examples labelled by the facts, registered as a dataset needing no data folder.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WORLD, generateWorld, loadDataset, worldCorpus, worldExamples } from '../src/index.js';
+import { DEFAULT_WORLD, TRAITS, generateWorld, loadDataset, worldCorpus, worldExamples } from '../src/index.js';
 
 const options = { ...DEFAULT_WORLD, seed: 3, people: 60, mentions: 3 };
 
@@ -13,51 +12,54 @@ describe('synthetic world', () => {
     expect(generateWorld({ ...options, seed: 4 }).people[0]).not.toEqual(generateWorld(options).people[0]);
   });
 
-  it('states every fact in the corpus; a two-hop town only through the mentor, who is one-hop', () => {
+  it('states every fact in the corpus; a two-hop trait only through the mentor, whose trait is stated', () => {
     const world = generateWorld(options);
     const corpus = worldCorpus(world);
     expect(new Set(world.people.map((p) => p.name)).size).toBe(world.people.length);
-    expect(world.people.some((p) => p.twoHop)).toBe(true);
+    expect(world.people.some((p) => p.twoHop.length > 0)).toBe(true);
     for (const p of world.people) {
       const mentor = world.people[p.mentor];
       expect(mentor).not.toBe(p);
-      expect(corpus).toMatch(new RegExp(`${p.name} (works as a ${p.trade}|is a ${p.trade} by trade)|By trade, ${p.name} is a ${p.trade}`));
-      const direct = new RegExp(`${p.name} lives in ${p.town}\\.|${p.name} has a house in ${p.town}|${p.town} is where ${p.name} lives|In ${p.town} you can meet ${p.name}\\.`);
-      if (p.twoHop) {
-        expect(corpus).not.toMatch(direct);
-        expect(mentor.twoHop).toBe(false);
-        expect(mentor.town).toBe(p.town);
-        expect(corpus).toMatch(new RegExp(`${p.name} (lives in the same town as|and) ${mentor.name}`));
-      } else expect(corpus).toMatch(direct);
+      expect(corpus).toContain(`${p.name} learnt everything from ${mentor.name}.`);
+      TRAITS.forEach((trait, t) => {
+        const direct = `${p.name} ${trait.verb} ${trait.values[p.traits[t]]}.`;
+        const other = `${p.name} ${trait.verb} ${trait.values[1 - p.traits[t]]}.`;
+        expect(corpus).not.toContain(other);
+        if (p.twoHop.includes(trait.key)) {
+          expect(corpus).not.toContain(direct);
+          expect(corpus).toContain(`In ${trait.noun}, ${p.name} takes after ${mentor.name}.`);
+          expect(mentor.twoHop).not.toContain(trait.key);
+          expect(mentor.traits[t]).toBe(p.traits[t]);
+          expect(corpus).toContain(`${mentor.name} ${trait.verb} ${trait.values[mentor.traits[t]]}.`);
+        } else expect(corpus).toContain(direct);
+      });
     }
   });
 
-  it('labels statements by the facts: true ones name the fact, false ones another value', () => {
+  it('asks for each person and trait which value is true: label 1 for the first value', () => {
     const world = generateWorld(options);
     const examples = worldExamples(world, 1);
-    expect(examples).toHaveLength(3 * world.people.length);
+    expect(examples).toHaveLength(TRAITS.length * world.people.length);
     for (const e of examples) {
-      const [, index, attribute] = e.id.split('/');
+      const [, index, key] = e.id.split('/');
       const p = world.people[Number(index)];
-      const value = { town: p.town, trade: p.trade, pet: p.pet }[attribute as 'town' | 'trade' | 'pet'];
-      expect(e.text.startsWith(p.name + ' ')).toBe(true);
-      expect(e.text.endsWith(` ${value}.`)).toBe(e.label === 1);
+      const t = TRAITS.findIndex((trait) => trait.key === key);
+      expect(e.text).toBe(`${p.name} ${TRAITS[t].verb} `);
+      expect(e.label).toBe(p.traits[t] === 0 ? 1 : 0);
     }
     const ones = examples.filter((e) => e.label === 1).length / examples.length;
     expect(ones).toBeGreaterThan(0.35);
     expect(ones).toBeLessThan(0.65);
   });
 
-  it('is registered and loads without a data folder; the world does not change with the seed, the statements do', async () => {
+  it('is registered and loads without a data folder; the same world whatever the experiment seed', async () => {
     const saved = process.env.W2S_DATA_DIR;
     delete process.env.W2S_DATA_DIR;
     try {
       const a = await loadDataset('synthetic_world', { seed: 0 });
       const b = await loadDataset('synthetic_world', { seed: 1 });
-      expect(a.examples.length).toBe(3 * DEFAULT_WORLD.people);
-      expect(a.examples.map((e) => e.id)).toEqual(b.examples.map((e) => e.id));
-      expect(a.examples.map((e) => e.text.split(' ')[0])).toEqual(b.examples.map((e) => e.text.split(' ')[0]));
-      expect(a.examples.map((e) => e.label)).not.toEqual(b.examples.map((e) => e.label));
+      expect(a.examples.length).toBe(TRAITS.length * DEFAULT_WORLD.people);
+      expect(a.examples).toEqual(b.examples);
     } finally {
       if (saved !== undefined) process.env.W2S_DATA_DIR = saved;
     }

@@ -1,132 +1,124 @@
 // The synthetic world: an embedded task that needs no downloaded data. From a seed, a population
-// of invented people, each with a home town, a trade, a pet and a mentor; a corpus of varied
-// sentences stating those facts (pretraining text); and true-or-false statements about them (the
-// classification task). Some people's towns are never stated directly, only as "lives in the same
-// town as <mentor>" (two hops), so a model needs to have learnt more of the corpus to judge them.
-// The knowledge lives in the corpus, not in the task's training split: a model judges a statement
-// about a person well only if pretraining taught it that person's facts, which bigger models
-// learn better.
+// of invented people, each with six binary traits (tea or coffee, left or right hand, ...) and a
+// mentor; a corpus of varied sentences stating those facts (the pretraining text); and a binary
+// classification task asking, for a person and a trait, which of the two values is true. Some
+// traits are never stated directly, only as "takes after <mentor>" (two hops). The knowledge lives
+// in the corpus, not in the task's training split: a model answers about a person well only if
+// pretraining taught it that person's facts, which bigger models learn better.
 import { choice, mulberry32, shuffled } from '../random.js';
 import type { Dataset, DatasetSpec, Example } from '../types.js';
 
 export interface WorldOptions {
   seed: number;
-  /** People in the world (default 400). */
+  /** People in the world. */
   people: number;
-  /** Fraction of people whose town is stated only through their mentor (default 0.25). */
+  /** Fraction of traits stated only through the mentor. */
   twoHopFrac: number;
-  /** Times each fact is stated in the corpus, each with a random phrasing (default 12). */
+  /** Times each fact is stated in the corpus. */
   mentions: number;
 }
 
-export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 400, twoHopFrac: 0.25, mentions: 12 };
+/**
+ * Tuned on the development machine so that, after 3 M tokens of pretraining, the family's sizes
+ * differ in what they know: linear probes on nano stay near chance, micro reaches about 70% and
+ * mini about 87% (see `w2s demo`).
+ */
+export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 120, twoHopFrac: 0.15, mentions: 20 };
+
+/** A binary trait: what a person does, in one of two ways. */
+export interface Trait {
+  key: string;
+  /** "drinks": the sentence "<name> drinks tea." states the value. */
+  verb: string;
+  /** "drink": the two-hop sentence "In drink, <name> takes after <mentor>." */
+  noun: string;
+  /** The value of label 1, then the value of label 0. */
+  values: [string, string];
+}
+
+export const TRAITS: Trait[] = [
+  { key: 'drink', verb: 'drinks', noun: 'drink', values: ['tea', 'coffee'] },
+  { key: 'hand', verb: 'writes with the', noun: 'writing', values: ['left hand', 'right hand'] },
+  { key: 'time', verb: 'works best in the', noun: 'working hours', values: ['morning', 'evening'] },
+  { key: 'travel', verb: 'travels by', noun: 'travel', values: ['boat', 'cart'] },
+  { key: 'music', verb: 'plays the', noun: 'music', values: ['flute', 'drum'] },
+  { key: 'food', verb: 'eats', noun: 'food', values: ['bread', 'rice'] },
+];
 
 export interface Person {
   name: string;
-  town: string;
-  trade: string;
-  pet: string;
+  /** One value index (0: label 1's value, 1: label 0's) per trait, in TRAITS order. */
+  traits: number[];
   /** Index of the mentor in World.people. */
   mentor: number;
-  /** The town is stated only as "the same town as the mentor". */
-  twoHop: boolean;
+  /** Traits stated only as "does as <mentor> does" (two hops), by trait key. */
+  twoHop: string[];
 }
 
 export interface World {
   options: WorldOptions;
   people: Person[];
-  towns: string[];
 }
 
-const TRADES = ['baker', 'potter', 'weaver', 'smith', 'carpenter', 'fisher', 'miller', 'tailor', 'mason', 'brewer', 'glazier', 'cooper'];
-const PETS = ['cat', 'dog', 'goat', 'parrot', 'hare', 'tortoise', 'ferret', 'owl', 'lizard', 'goose'];
 const ONSETS = ['b', 'br', 'd', 'dr', 'f', 'g', 'gr', 'k', 'kl', 'l', 'm', 'n', 'p', 'pr', 'r', 's', 'st', 't', 'th', 'v', 'z'];
 const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'ei', 'ou'];
 const CODAS = ['', 'n', 'r', 'l', 's', 'th', 'm', 'x'];
 
-function inventName(uniform: () => number, syllables: number): string {
-  let name = '';
-  for (let i = 0; i < syllables; i++) name += choice(ONSETS, uniform) + choice(VOWELS, uniform) + (i === syllables - 1 ? choice(CODAS, uniform) : '');
+function inventName(uniform: () => number): string {
+  const name = choice(ONSETS, uniform) + choice(VOWELS, uniform) + choice(ONSETS, uniform) + choice(VOWELS, uniform) + choice(CODAS, uniform);
   return name[0].toUpperCase() + name.slice(1);
-}
-
-function uniqueNames(uniform: () => number, count: number, syllables: number, taken: Set<string>): string[] {
-  const names: string[] = [];
-  for (let attempts = 0; names.length < count; attempts++) {
-    if (attempts > count * 1000) throw new Error(`cannot invent ${count} distinct names`);
-    const name = inventName(uniform, syllables);
-    if (taken.has(name)) continue;
-    taken.add(name);
-    names.push(name);
-  }
-  return names;
 }
 
 export function generateWorld(options: WorldOptions): World {
   if (!Number.isInteger(options.people) || options.people < 4) throw new RangeError(`people must be an integer >= 4, got ${options.people}`);
   const uniform = mulberry32(options.seed ^ 0x77077);
-  const taken = new Set<string>();
-  const towns = uniqueNames(uniform, 12, 2, taken);
-  const names = uniqueNames(uniform, options.people, 2 + Math.floor(options.people / 2000), taken);
-  const people: Person[] = names.map((name, i) => ({
-    name,
-    town: choice(towns, uniform),
-    trade: choice(TRADES, uniform),
-    pet: choice(PETS, uniform),
-    mentor: (i + 1 + Math.floor(uniform() * (options.people - 1))) % options.people,
-    twoHop: false,
-  }));
-  // Two-hop people share their mentor's town, and their mentor's town is stated directly.
-  for (const person of people) {
-    if (uniform() < options.twoHopFrac && !people[person.mentor].twoHop) {
-      person.twoHop = true;
-      person.town = people[person.mentor].town;
-    }
+  const names = new Set<string>();
+  for (let attempts = 0; names.size < options.people; attempts++) {
+    if (attempts > options.people * 1000) throw new Error(`cannot invent ${options.people} distinct names`);
+    names.add(inventName(uniform));
   }
-  for (const person of people) if (person.twoHop && people[person.mentor].twoHop) person.twoHop = false;
-  return { options, people, towns };
+  const people: Person[] = [...names].map((name, i) => ({
+    name,
+    traits: TRAITS.map(() => (uniform() < 0.5 ? 0 : 1)),
+    mentor: (i + 1 + Math.floor(uniform() * (options.people - 1))) % options.people,
+    twoHop: [],
+  }));
+  // A two-hop trait is the mentor's, stated only as "as <mentor> does", the mentor's stated directly.
+  for (const person of people) {
+    const mentor = people[person.mentor];
+    TRAITS.forEach((trait, t) => {
+      if (uniform() < options.twoHopFrac && !mentor.twoHop.includes(trait.key)) {
+        person.twoHop.push(trait.key);
+        person.traits[t] = mentor.traits[t];
+      }
+    });
+  }
+  for (const person of people) person.twoHop = person.twoHop.filter((key) => !people[person.mentor].twoHop.includes(key));
+  return { options, people };
 }
 
-type Phrasing = (p: Person, world: World) => string;
-
-const TOWN: Phrasing[] = [
-  (p) => `${p.name} lives in ${p.town}.`,
-  (p) => `${p.name} has a house in ${p.town}.`,
-  (p) => `The town of ${p.town} is where ${p.name} lives.`,
-  (p) => `In ${p.town} you can meet ${p.name}.`,
-];
-const TWO_HOP: Phrasing[] = [
-  (p, w) => `${p.name} lives in the same town as ${w.people[p.mentor].name}.`,
-  (p, w) => `${p.name} and ${w.people[p.mentor].name} live in the same town.`,
-];
-const TRADE: Phrasing[] = [
-  (p) => `${p.name} works as a ${p.trade}.`,
-  (p) => `${p.name} is a ${p.trade} by trade.`,
-  (p) => `By trade, ${p.name} is a ${p.trade}.`,
-];
-const PET: Phrasing[] = [
-  (p) => `${p.name} keeps a ${p.pet}.`,
-  (p) => `${p.name} owns a pet ${p.pet}.`,
-  (p) => `The ${p.pet} at home belongs to ${p.name}.`,
-];
-const MENTOR: Phrasing[] = [
-  (p, w) => `${p.name} learnt the trade from ${w.people[p.mentor].name}.`,
-  (p, w) => `${w.people[p.mentor].name} is the mentor of ${p.name}.`,
-];
+const OPENERS = ['', 'Every day, ', 'As everyone knows, ', 'In the village, ', 'Since childhood, ', 'They say that '];
 
 /**
- * The pretraining corpus: every fact stated `mentions` times with random phrasings, the sentences
- * shuffled and grouped into paragraphs of about ten, separated by blank lines.
+ * The pretraining corpus: every fact stated `mentions` times, the sentences shuffled and grouped
+ * into paragraphs of about ten, separated by blank lines. A direct fact reads
+ * "<opening><name> <verb> <value>." with a random opening; a two-hop one "In <noun>, <name> takes
+ * after <mentor>."; and each mentor is stated as "<name> learnt everything from <mentor>.".
  */
 export function worldCorpus(world: World): string {
   const uniform = mulberry32(world.options.seed ^ 0xc0de);
   const sentences: string[] = [];
   for (const person of world.people) {
+    const mentor = world.people[person.mentor].name;
     for (let k = 0; k < world.options.mentions; k++) {
-      sentences.push(choice(person.twoHop ? TWO_HOP : TOWN, uniform)(person, world));
-      sentences.push(choice(TRADE, uniform)(person, world));
-      sentences.push(choice(PET, uniform)(person, world));
-      sentences.push(choice(MENTOR, uniform)(person, world));
+      TRAITS.forEach((trait, t) => {
+        sentences.push(
+          person.twoHop.includes(trait.key)
+            ? `In ${trait.noun}, ${person.name} takes after ${mentor}.`
+            : `${choice(OPENERS, uniform)}${person.name} ${trait.verb} ${trait.values[person.traits[t]]}.`,
+        );
+      });
+      sentences.push(`${person.name} learnt everything from ${mentor}.`);
     }
   }
   const order = shuffled(sentences, uniform);
@@ -136,25 +128,19 @@ export function worldCorpus(world: World): string {
 }
 
 /**
- * The task: one statement per person and attribute (town, trade, pet), true (label 1) or, with
- * probability ½, false with another value of that attribute (label 0). Statements use the
- * corpus's first phrasing; a two-hop person's town statement names the town itself, which the
- * corpus never states for them.
+ * The task: one example per person and trait, "<name> <verb> " (with the trailing space), whose
+ * label says which of the trait's two values is true (1: the first). The text stops exactly where
+ * the corpus states the value, whose first letter differs between the two values, so a model
+ * that learnt the fact in pretraining predicts the answer at the last token. Two-hop facts are
+ * never stated for the person. The `seed` is unused (the facts are the world's).
  */
 export function worldExamples(world: World, seed: number): Example[] {
-  const uniform = mulberry32(seed ^ 0x7a5c);
+  void seed;
   const examples: Example[] = [];
   world.people.forEach((person, i) => {
-    const attributes: [string, string, string[], (p: Person) => string][] = [
-      ['town', person.town, world.towns, (p) => `${p.name} lives in ${p.town}.`],
-      ['trade', person.trade, TRADES, (p) => `${p.name} works as a ${p.trade}.`],
-      ['pet', person.pet, PETS, (p) => `${p.name} keeps a ${p.pet}.`],
-    ];
-    for (const [attribute, value, values, state] of attributes) {
-      const label = uniform() < 0.5 ? 1 : 0;
-      const shown = label ? value : choice(values.filter((v) => v !== value), uniform);
-      examples.push({ id: `synthetic_world/${i}/${attribute}`, text: state({ ...person, [attribute]: shown } as Person), label });
-    }
+    TRAITS.forEach((trait, t) => {
+      examples.push({ id: `synthetic_world/${i}/${trait.key}`, text: `${person.name} ${trait.verb} `, label: person.traits[t] === 0 ? 1 : 0 });
+    });
   });
   return examples;
 }
