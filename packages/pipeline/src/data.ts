@@ -13,6 +13,8 @@ export interface DataConfig {
   name: string;
   /** Set for a local table file: its columns and content hash (the path itself is not identity). */
   table?: { sha256: string; textColumn: string; labelColumn: string };
+  /** Set for a registered dataset read from files: the SHA-256 of their hashes, in path order. */
+  filesSha256?: string;
   /** Seed of the formatter's choices and of the splits. */
   seed: number;
   /** Training examples (train1 + train2); null: all that are not test. */
@@ -38,12 +40,22 @@ export interface PreparedData {
   balancedAway: number;
 }
 
-/** The DataConfig of a source: hashes a local file's content. */
+/**
+ * The DataConfig of a source. A registered dataset is identified by its name and the SHA-256 of
+ * the files it reads (so another copy of the data is another set of runs); a local table file by
+ * its content hash and columns.
+ */
 export async function dataConfigFor(
   source: DataSource,
-  opts: Omit<DataConfig, 'name' | 'table'>,
+  opts: Omit<DataConfig, 'name' | 'table' | 'filesSha256'>,
 ): Promise<DataConfig> {
-  if (typeof source.dataset === 'string') return { name: source.dataset, ...opts };
+  if (typeof source.dataset === 'string') {
+    const { report } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
+    if (report.files.length === 0) return { name: source.dataset, ...opts };
+    const hash = createHash('sha256');
+    for (const file of [...report.files].sort()) hash.update(await sha256File(file));
+    return { name: source.dataset, filesSha256: hash.digest('hex'), ...opts };
+  }
   const { path, textColumn, labelColumn } = source.dataset;
   return { name: basename(path), table: { sha256: await sha256File(path), textColumn, labelColumn }, ...opts };
 }
@@ -52,7 +64,7 @@ export async function dataConfigFor(
 export async function prepareData(config: DataConfig, source: DataSource): Promise<PreparedData> {
   let dataset: Dataset;
   if (typeof source.dataset === 'string') {
-    dataset = await loadDataset(source.dataset, { dataDir: source.dataDir, seed: config.seed });
+    dataset = await loadRegistered(source.dataset, source.dataDir, config.seed);
   } else {
     const hash = await sha256File(source.dataset.path);
     if (hash !== config.table?.sha256) throw new Error(`${source.dataset.path} changed since the run was configured (sha256 ${hash})`);
@@ -61,6 +73,20 @@ export async function prepareData(config: DataConfig, source: DataSource): Promi
   const examples = config.balance ? balanceClasses(dataset.examples, config.seed) : dataset.examples;
   const splits = splitExamples(examples, { seed: config.seed, ...(config.nTrain !== null ? { nTrain: config.nTrain } : {}), ...(config.nTest !== null ? { nTest: config.nTest } : {}) });
   return { splits, report: dataset.report, balancedAway: dataset.examples.length - examples.length };
+}
+
+/** Registered datasets loaded by this process, by name, data folder and seed (loading can take seconds). */
+const loaded = new Map<string, Promise<Dataset>>();
+
+function loadRegistered(name: string, dataDir: string | undefined, seed: number): Promise<Dataset> {
+  const key = JSON.stringify([name, dataDir ?? null, seed]);
+  let dataset = loaded.get(key);
+  if (!dataset) {
+    dataset = loadDataset(name, { ...(dataDir !== undefined ? { dataDir } : {}), seed });
+    dataset.catch(() => loaded.delete(key));
+    loaded.set(key, dataset);
+  }
+  return dataset;
 }
 
 async function sha256File(path: string): Promise<string> {

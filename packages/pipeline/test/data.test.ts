@@ -1,0 +1,47 @@
+// A run's data identity: a registered dataset is identified by the content of the files it reads,
+// so another copy of the data (or an edited file) is a different set of runs; a generated one
+// reads no files and is identified by its name and settings.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { registerDataset } from '@w2s/data';
+import { dataConfigFor } from '../src/data.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'w2s-data-id-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+registerDataset({
+  name: 'file_identity_test',
+  description: 'test',
+  license: 'test',
+  load: async ({ dataDir }) => {
+    const file = join(dataDir, 'rows.txt');
+    const examples = readFileSync(file, 'utf8').trim().split('\n').map((text, i) => ({ id: `r/${i}`, text, label: (i % 2) as 0 | 1 }));
+    return { name: 'file_identity_test', examples, report: { files: [file], rows: examples.length, kept: examples.length, skipped: {} } };
+  },
+});
+
+const opts = { seed: 0, nTrain: null, nTest: null, balance: false, maxTokens: 32, lengthPolicy: 'truncate' as const };
+
+describe('dataConfigFor', () => {
+  it("hashes a registered dataset's files: same content, same identity; other content, another", async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => join(scratch, name));
+    for (const dir of [a, b, c]) {
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir);
+    }
+    writeFileSync(join(a, 'rows.txt'), 'one\ntwo\n');
+    writeFileSync(join(b, 'rows.txt'), 'one\ntwo\n');
+    writeFileSync(join(c, 'rows.txt'), 'one\nthree\n');
+    const [ca, cb, cc] = await Promise.all([a, b, c].map((dataDir) => dataConfigFor({ dataset: 'file_identity_test', dataDir }, opts)));
+    expect(ca.filesSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(cb).toEqual(ca);
+    expect(cc.filesSha256).not.toBe(ca.filesSha256);
+  });
+
+  it('a generated dataset has no file hash', async () => {
+    const config = await dataConfigFor({ dataset: 'synthetic_world' }, opts);
+    expect(config).toEqual({ name: 'synthetic_world', ...opts });
+  });
+});
