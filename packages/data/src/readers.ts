@@ -22,7 +22,11 @@ export function readText(file: string): string {
       throw new DataError(`not a valid gzip file: ${(err as Error).message}`, file);
     }
   }
-  return bytes.toString('utf8');
+  try {
+    return bytes.toString('utf8');
+  } catch (err) {
+    throw new DataError(`cannot decode as text (${bytes.length} bytes; files over ~512 MB are not supported): ${(err as Error).message}`, file);
+  }
 }
 
 /** A JSON document; a syntax error names the line. */
