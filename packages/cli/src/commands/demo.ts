@@ -48,7 +48,7 @@ export function demoSweep(seeds: number[]): SweepConfig {
     losses: ['xent', 'logconf'],
     seeds,
     nTrain: null,
-    nTest: 240,
+    nTest: 200,
     maxTokens: 64,
     lengthPolicy: 'truncate',
     balance: false,
