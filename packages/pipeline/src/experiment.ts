@@ -66,7 +66,7 @@ export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
   const run = (role: RunConfig['role'], model: ModelSource, trainSplit: RunConfig['trainSplit'], supervisor: RunConfig | null, loss: RunConfig['loss']): RunConfig => ({
     role,
     dataset: spec.data,
-    model: { identity: model.identity, tokenizer: model.tokenizerSpec },
+    model: { identity: model.identity, tokenizer: model.tokenizerIdentity },
     trainSplit,
     supervisor,
     loss,

@@ -27,6 +27,8 @@ export interface ModelSource {
   /** What identifies the model in a run's configuration: the family name, or `sha256:<hex>` of the checkpoint. */
   identity: string;
   tokenizerSpec: string;
+  /** The tokenizer in run configurations: its spec ('byte', 'gpt2'), or `sha256:<hex>` of a tokenizer file. */
+  tokenizerIdentity: string;
   /** The checkpoint's architecture (its LM head, if any, is replaced by the classifier). */
   config: ModelConfig;
   /** Path to load the body's weights from; null for a randomly initialised family model. */
@@ -43,7 +45,8 @@ export interface LoadedModel {
 /** Resolves a MODEL argument: its config and identity (a checkpoint is read, and hashed, here). */
 export async function resolveModel(spec: string, tokenizerOverride?: string): Promise<ModelSource> {
   if (Object.hasOwn(FAMILY, spec)) {
-    return { spec, identity: spec, tokenizerSpec: tokenizerOverride ?? FAMILY_TOKENIZER, config: FAMILY[spec], checkpoint: null };
+    const tokenizerSpec = tokenizerOverride ?? FAMILY_TOKENIZER;
+    return { spec, identity: spec, tokenizerSpec, tokenizerIdentity: await tokenizerIdentity(tokenizerSpec), config: FAMILY[spec], checkpoint: null };
   }
   if (!existsSync(spec))
     throw new Error(`model ${JSON.stringify(spec)} is neither a named size (${Object.keys(FAMILY).join(', ')}) nor an existing checkpoint path`);
@@ -52,6 +55,7 @@ export async function resolveModel(spec: string, tokenizerOverride?: string): Pr
     spec,
     identity: `sha256:${await hashPath(spec)}`,
     tokenizerSpec: tokenizerOverride ?? checkpointTokenizerSpec(spec, config),
+    tokenizerIdentity: await tokenizerIdentity(tokenizerOverride ?? checkpointTokenizerSpec(spec, config)),
     config,
     checkpoint: spec,
   };
@@ -72,6 +76,11 @@ export async function loadModel(source: ModelSource, numClasses: number): Promis
     weights.set(spec.name, w);
   }
   return { config, weights, tokenizer };
+}
+
+/** A tokenizer file (a llama2.c .bin) by its content, so that moving it changes nothing and editing it does. */
+async function tokenizerIdentity(spec: string): Promise<string> {
+  return existsSync(spec) ? `sha256:${await hashPath(spec)}` : spec;
 }
 
 /** SHA-256 of a file, or of a directory's regular files (names and contents, sorted by name). */

@@ -18,7 +18,7 @@ export type RunRole = 'weak' | 'ceiling' | 'transfer';
 export interface RunConfig {
   role: RunRole;
   dataset: DataConfig;
-  /** The model's identity (family name or checkpoint hash) and its tokenizer. */
+  /** The model's identity (family name or checkpoint hash) and its tokenizer's (spec, or file hash). */
   model: { identity: string; tokenizer: string };
   /**
    * train1 (the weak model), train2 (ceiling and transfer), or a half of train2: the links of a

@@ -1,6 +1,9 @@
 // Planning experiments and sweeps: which runs an experiment needs, how supervisors nest into their
 // students' configurations, that a grid's shared runs are computed once, and that sweep files are
 // validated field by field.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
 import { resolveModel } from '../src/models.js';
@@ -91,3 +94,20 @@ describe('parseSweepConfig', () => {
     expect(() => parseSweepConfig([], 'f.json')).toThrow(/the top level must be an object/);
   });
 });
+
+describe('resolveModel', () => {
+  const stories = join(process.env.W2S_DATA_DIR ?? resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data'), 'stories260K', 'stories260K.bin');
+
+  it('a family size is its name, with the byte tokenizer', async () => {
+    expect(await resolveModel('mini')).toMatchObject({ identity: 'mini', tokenizerSpec: 'byte', tokenizerIdentity: 'byte', checkpoint: null });
+  });
+
+  it.skipIf(!existsSync(stories))('a checkpoint and its tokenizer file are identified by content, not by path', async () => {
+    const source = await resolveModel(stories);
+    expect(source.identity).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(source.tokenizerSpec).toBe(join(dirname(stories), 'tok512.bin'));
+    expect(source.tokenizerIdentity).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(source.tokenizerIdentity).not.toBe(source.identity);
+  });
+});
+
