@@ -1,6 +1,9 @@
 // LayerNorm and RMSNorm over rows, forward and backward (layouts in include/w2s/layers.h).
 // Rows are independent: the threads take ranges of rows. The weight (and bias) gradients are
-// column sums over rows: each worker sums its rows into a private [d] buffer, added up at the end.
+// column sums over rows: each block of kBlockRows rows is summed into its own [d] buffer, and the
+// buffers are added up in block order at the end, so the result does not depend on which thread
+// took which block, nor on the thread count (training is reproducible bit for bit).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -11,12 +14,15 @@ namespace w2s {
 namespace {
 
 constexpr int64_t kRowGrain = 16;
+constexpr int64_t kBlockRows = 64;
 
-// Per-worker [d] accumulators for column sums; reduce() adds them into the outputs.
+int64_t blocks_of(int64_t n) { return (n + kBlockRows - 1) / kBlockRows; }
+
+// Per-block [d] accumulators for column sums; reduce() adds them, in block order, into the outputs.
 class ColumnSums {
  public:
-  ColumnSums(int64_t d, int parts) : d_(d), sums_(static_cast<size_t>(d * parts), 0.0f) {}
-  float* part(int worker) { return sums_.data() + worker * d_; }
+  ColumnSums(int64_t d, int64_t parts) : d_(d), sums_(static_cast<size_t>(d * parts), 0.0f) {}
+  float* part(int64_t block) { return sums_.data() + block * d_; }
   void reduce(float* out) const {
     if (!out) return;
     const int64_t parts = static_cast<int64_t>(sums_.size()) / d_;
@@ -56,12 +62,11 @@ void layer_norm_forward(const float* x, const float* w, const float* b, int64_t 
 // With x̂ = (x − μ)·rstd and g = dy ⊙ w: dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)).
 void layer_norm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                          int64_t n, int64_t d, float* dx, float* dw, float* db) {
-  const int parts = parallel::threads();
-  ColumnSums dw_parts(d, parts), db_parts(d, parts);
-  parallel::for_ranges(n, kRowGrain, [&](int64_t begin, int64_t end, int worker) {
-    float* dw_acc = dw_parts.part(worker);
-    float* db_acc = db_parts.part(worker);
-    for (int64_t r = begin; r < end; ++r) {
+  ColumnSums dw_parts(d, blocks_of(n)), db_parts(d, blocks_of(n));
+  parallel::for_each(blocks_of(n), [&](int64_t block, int) {
+    float* dw_acc = dw_parts.part(block);
+    float* db_acc = db_parts.part(block);
+    for (int64_t r = block * kBlockRows; r < std::min(n, (block + 1) * kBlockRows); ++r) {
       const float* dyr = dy + r * d;
       const float* xr = x + r * d;
       float* dxr = dx + r * d;
@@ -104,11 +109,10 @@ void rms_norm_forward(const float* x, const float* w, int64_t n, int64_t d, floa
 // With x̂ = x·rstd and g = dy ⊙ w: dx = rstd · (g − x̂ · mean(g ⊙ x̂)).
 void rms_norm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t n, int64_t d,
                        float* dx, float* dw) {
-  const int parts = parallel::threads();
-  ColumnSums dw_parts(d, parts);
-  parallel::for_ranges(n, kRowGrain, [&](int64_t begin, int64_t end, int worker) {
-    float* dw_acc = dw_parts.part(worker);
-    for (int64_t r = begin; r < end; ++r) {
+  ColumnSums dw_parts(d, blocks_of(n));
+  parallel::for_each(blocks_of(n), [&](int64_t block, int) {
+    float* dw_acc = dw_parts.part(block);
+    for (int64_t r = block * kBlockRows; r < std::min(n, (block + 1) * kBlockRows); ++r) {
       const float* dyr = dy + r * d;
       const float* xr = x + r * d;
       float* dxr = dx + r * d;

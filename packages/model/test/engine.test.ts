@@ -2,8 +2,8 @@
 // after several AdamW steps, on tiny configs of both architectures with both heads, with and
 // without padding. Weights are random everywhere (norm weights, biases and the zero-initialised
 // classifier included), so that every path of the backward pass carries a gradient.
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { numThreads, setNumThreads, softXentLossReference, tf } from '@w2s/kernels';
+import { describe, expect, it } from 'vitest';
+import { softXentLossReference, tf } from '@w2s/kernels';
 import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { NativeModel, type Minibatch } from '../src/engine.js';
 import { mulberry32, normalSource } from '../src/random.js';
@@ -243,10 +243,6 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
   });
 
   it('exported AdamW state resumes training exactly: two steps, save, two more equal four uninterrupted', async () => {
-    // One thread: with several, the dynamic work split can change the order of some sums.
-    const threads = numThreads();
-    setNumThreads(1);
-    onTestFinished(() => setNumThreads(threads));
     const data = (k: number): Minibatch => ({ ...randomBatch(config, 3, 6, true, seed + 40 + k), loss: 'xent', softTargets: softTargets(3, 2, seed + 50 + k) });
     const optimizer = { lr: 3e-3, weightDecay: 0.1, maxGradNorm: 0.5 };
     const through = new NativeModel(config, { seed: 4 });

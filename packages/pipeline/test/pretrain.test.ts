@@ -6,12 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FAMILY, FAMILY_TOKENIZER, checkpointTokenizerSpec, loadCheckpoint } from '@w2s/model';
-import { setNumThreads } from '@w2s/kernels';
 import { DEFAULT_PRETRAIN_SETTINGS, pretrain, type PretrainInput } from '../src/pretrain.js';
-
-// One thread: the thread pool hands out work dynamically, so with several threads the order of
-// some gradient sums, and the last bits of the weights, can differ between runs.
-setNumThreads(1);
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-pretrain-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
