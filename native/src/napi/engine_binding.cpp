@@ -309,6 +309,20 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return out;
   }
 
+  // A Float32Array of p.count finite values (and >= 0 where nonnegative) to write into parameter p's storage.
+  static Napi::Float32Array parameter_values(Napi::Env env, const Napi::Value& value, const std::string& label,
+                                             const eng::ParameterInfo& p, bool nonnegative) {
+    const auto data = float32_array(env, value, label);
+    if (static_cast<int64_t>(data.ElementLength()) != p.count)
+      range_error(env, label + " for " + p.name + " must hold " + std::to_string(p.count) + " floats (shape " + join(p.shape) +
+                           "), got " + std::to_string(data.ElementLength()));
+    for (size_t i = 0; i < data.ElementLength(); ++i)
+      if (!std::isfinite(data[i]) || (nonnegative && data[i] < 0.0f))
+        range_error(env, label + " for " + p.name + " holds a " + (nonnegative ? "negative or " : "") +
+                             "non-finite value at index " + std::to_string(i));
+    return data;
+  }
+
   Napi::Value read_parameter(const Napi::CallbackInfo& info) {
     check_idle(info.Env());
     const auto& p = find(info.Env(), info[0]);
@@ -321,13 +335,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     Napi::Env env = info.Env();
     check_idle(env);
     const auto& p = find(env, info[0]);
-    const auto data = float32_array(env, info[1], "data");
-    if (static_cast<int64_t>(data.ElementLength()) != p.count)
-      range_error(env, "data for " + p.name + " must hold " + std::to_string(p.count) + " floats (shape " + join(p.shape) +
-                           "), got " + std::to_string(data.ElementLength()));
-    for (size_t i = 0; i < data.ElementLength(); ++i)
-      if (!std::isfinite(data[i]))
-        range_error(env, "data for " + p.name + " holds a non-finite value at index " + std::to_string(i));
+    const auto data = parameter_values(env, info[1], "data", p, false);
     model_->write_parameter(p, data.Data());
     return env.Undefined();
   }
@@ -359,17 +367,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     Napi::Env env = info.Env();
     check_idle(env);
     const auto& p = find(env, info[0]);
-    const auto m = float32_array(env, info[1], "m");
-    const auto v = float32_array(env, info[2], "v");
-    for (const auto& [array, label] : {std::pair{m, "m"}, std::pair{v, "v"}}) {
-      if (static_cast<int64_t>(array.ElementLength()) != p.count)
-        range_error(env, std::string(label) + " for " + p.name + " must hold " + std::to_string(p.count) + " floats, got " +
-                             std::to_string(array.ElementLength()));
-      for (size_t i = 0; i < array.ElementLength(); ++i)
-        if (!std::isfinite(array[i]) || (label[0] == 'v' && array[i] < 0.0f))
-          range_error(env, std::string(label) + " for " + p.name + " holds " + (label[0] == 'v' ? "a negative or " : "a ") +
-                               "non-finite value at index " + std::to_string(i));
-    }
+    const auto m = parameter_values(env, info[1], "m", p, false);
+    const auto v = parameter_values(env, info[2], "v", p, true);
     model_->write_optimizer_state(p, m.Data(), v.Data());
     return env.Undefined();
   }

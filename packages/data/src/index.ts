@@ -5,4 +5,5 @@ export { DataError, type Dataset, type DatasetSpec, type Example, type LoadOptio
 export { getDataset, listDatasets, loadDataset, registerDataset, resolveDataDir } from './registry.js';
 export { loadTableFile, parseLabel, type TableFormat, type TableOptions } from './table.js';
 export { balanceClasses, classCounts, splitExamples, type SplitOptions, type Splits } from './splits.js';
+export { shuffled } from './random.js';
 export { DEFAULT_WORLD, DEMO_WORLD, TRAITS, generateWorld, worldCorpus, worldExamples, type Person, type Trait, type World, type WorldOptions } from './synthetic/world.js';

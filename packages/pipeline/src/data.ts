@@ -3,10 +3,10 @@
 // configuration, so it holds everything that changes the examples, and nothing that does not
 // (the data folder's location is not in it).
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { balanceClasses, loadDataset, loadTableFile, splitExamples, type Dataset, type Example, type LoadReport } from '@w2s/data';
 import type { LengthPolicy } from './encode.js';
+import { sha256File } from './hash.js';
 
 export interface DataConfig {
   /** The registry name, or the file's base name for a local table. */
@@ -87,10 +87,4 @@ function loadRegistered(name: string, dataDir: string | undefined, seed: number)
     loaded.set(key, dataset);
   }
   return dataset;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

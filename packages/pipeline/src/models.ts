@@ -5,9 +5,7 @@
 // Face safetensors directory or a llama2.c .bin file), whose body is loaded and given a fresh,
 // zero-initialised classification head as in the reference implementation. A checkpoint's
 // identity in run configurations is the SHA-256 of its files, so a changed file is a new run.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   FAMILY,
   FAMILY_TOKENIZER,
@@ -20,6 +18,7 @@ import {
   type Tokenizer,
   type Weights,
 } from '@w2s/model';
+import { sha256Path } from './hash.js';
 
 export interface ModelSource {
   /** As given: a family name or a checkpoint path. */
@@ -53,7 +52,7 @@ export async function resolveModel(spec: string, tokenizerOverride?: string): Pr
   const { config } = await loadCheckpoint(spec);
   return {
     spec,
-    identity: `sha256:${await hashPath(spec)}`,
+    identity: `sha256:${await sha256Path(spec)}`,
     tokenizerSpec: tokenizerOverride ?? checkpointTokenizerSpec(spec, config),
     tokenizerIdentity: await tokenizerIdentity(tokenizerOverride ?? checkpointTokenizerSpec(spec, config)),
     config,
@@ -80,18 +79,5 @@ export async function loadModel(source: ModelSource, numClasses: number): Promis
 
 /** A tokenizer file (a llama2.c .bin) by its content, so that moving it changes nothing and editing it does. */
 async function tokenizerIdentity(spec: string): Promise<string> {
-  return existsSync(spec) ? `sha256:${await hashPath(spec)}` : spec;
-}
-
-/** SHA-256 of a file, or of a directory's regular files (names and contents, sorted by name). */
-async function hashPath(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  const files = statSync(path).isDirectory()
-    ? readdirSync(path).sort().map((name) => join(path, name)).filter((f) => statSync(f).isFile())
-    : [path];
-  for (const file of files) {
-    hash.update(`${file === path ? '' : file.slice(path.length)}\0`);
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
+  return existsSync(spec) ? `sha256:${await sha256Path(spec)}` : spec;
 }

@@ -13,8 +13,7 @@
 //                                      (AdamW moments), state.json; written to a temporary folder
 //                                      and renamed into place, so a kill leaves the previous one
 //   pretrain.json                     written at the end: settings, loss curve, tokens/s
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -29,7 +28,9 @@ import {
   type ModelConfig,
   type OptimizerState,
   type Tokenizer,
+  type Weights,
 } from '@w2s/model';
+import { sha256File } from './hash.js';
 import { learningRate } from './schedules.js';
 import writeFileAtomic from 'write-file-atomic';
 import { canonicalJson, writeJson } from './store.js';
@@ -106,15 +107,14 @@ export async function corpusTokens(file: string, tokenizer: Tokenizer, textField
   } else {
     documents.push(text);
   }
-  const ids: number[] = [];
-  for (const doc of documents) for (const id of tokenizer.encode(doc, { bos: tokenizer.bosId !== null, eos: tokenizer.eosId !== null })) ids.push(id);
-  return Int32Array.from(ids);
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  const encoded = documents.map((doc) => tokenizer.encode(doc, { bos: tokenizer.bosId !== null, eos: tokenizer.eosId !== null }));
+  const stream = new Int32Array(encoded.reduce((n, ids) => n + ids.length, 0));
+  let offset = 0;
+  for (const ids of encoded) {
+    stream.set(ids, offset);
+    offset += ids.length;
+  }
+  return stream;
 }
 
 /** The LM minibatch of step `step`: B windows, inputs and next-token targets. */
@@ -155,7 +155,8 @@ async function writeCheckpoint(out: string, model: NativeModel, state: ResumeSta
   const final = join(resumeDir(out), `step-${state.step}`);
   const tmp = `${final}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await saveModel(tmp, model, state.tokenizerSpec);
+  const weights = model.exportWeights();
+  await saveModel(tmp, model.config, weights, state.tokenizerSpec);
   const optimizer = model.exportOptimizerState();
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, { m, v }] of optimizer.moments) {
@@ -166,16 +167,16 @@ async function writeCheckpoint(out: string, model: NativeModel, state: ResumeSta
   await writeJson(join(tmp, 'state.json'), state);
   await rename(tmp, final);
   for (const name of readdirSync(resumeDir(out))) if (name !== `step-${state.step}`) await rm(join(resumeDir(out), name), { recursive: true, force: true });
-  await saveModel(out, model, state.tokenizerSpec);
+  await saveModel(out, model.config, weights, state.tokenizerSpec);
 }
 
-/** The model as a loadable checkpoint folder, with the file naming its tokenizer. */
-async function saveModel(dir: string, model: NativeModel, tokenizerSpec: string): Promise<void> {
-  await saveCheckpoint(dir, model.config, model.exportWeights());
+/** A loadable checkpoint folder, with the file naming its tokenizer. */
+async function saveModel(dir: string, config: ModelConfig, weights: Weights, tokenizerSpec: string): Promise<void> {
+  await saveCheckpoint(dir, config, weights);
   await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerSpec + '\n');
 }
 
-async function readCheckpoint(dir: string): Promise<{ weights: Awaited<ReturnType<typeof loadCheckpoint>>['weights']; optimizer: OptimizerState; state: ResumeState }> {
+async function readCheckpoint(dir: string): Promise<{ weights: Weights; optimizer: OptimizerState; state: ResumeState }> {
   const { weights } = await loadCheckpoint(dir);
   const file = await readSafetensors(join(dir, 'optimizer.safetensors'));
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();

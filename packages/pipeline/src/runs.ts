@@ -4,7 +4,7 @@
 // configuration; a run's supervisor is part of its configuration, so chains (weak → transfer,
 // bootstrapping, strong-to-strong) are cached link by link.
 import { mulberry32 } from '@w2s/model';
-import type { Example } from '@w2s/data';
+import { shuffled, type Example } from '@w2s/data';
 import { StoreError, canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
 import { prepareData, type DataConfig, type DataSource, type PreparedData } from './data.js';
 import { encodeExamples, type EncodedExample } from './encode.js';
@@ -70,13 +70,18 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   if (supervisor && !supervisor.labels)
     throw new StoreError(`${supervisor.dir} has no labels.json: its labels are needed by ${ctx.store.runName(config)}`);
   const name = ctx.store.runName(config);
+  const done = await ctx.store.load<RunMetrics>(config);
+  if (done) {
+    const reused = { ...done, reused: true };
+    ctx.progress?.finish?.(name, reused);
+    return reused;
+  }
   // Loading and tokenizing run on the event loop; done before the run's lock is taken, so that a
   // long synchronous stretch cannot let the lock go stale while this process holds it.
-  const prepared = (await ctx.store.load(config)) ? null : await prepareRun(config, ctx);
+  const { model, train, test, train2 } = await prepareRun(config, ctx);
   const result = await ctx.store.getOrCompute<RunMetrics>(config, async (writer) => {
     ctx.progress?.start?.(name, config);
     const started = Date.now();
-    const { model, train, test, train2 } = prepared ?? (await prepareRun(config, ctx));
 
     const { items, targets, unlabelled } = labelled(train.encoded, supervisor?.labels ?? null);
     const { fit, fitTargets, heldOut } = holdOut(items, targets, config.heldOutFrac, config.seed);
@@ -181,11 +186,7 @@ function holdOut(items: EncodedExample[], targets: Float32Array, frac: number, s
   if (n === 0) return { fit: items, fitTargets: targets, heldOut: null };
   if (n >= items.length) throw new RangeError(`heldOutFrac ${frac} leaves no training examples`);
   const uniform = mulberry32(seed ^ 0x4e1d);
-  const order = Array.from({ length: items.length }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(uniform() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffled(Array.from({ length: items.length }, (_, i) => i), uniform);
   const held = order.slice(0, n).sort((a, b) => a - b);
   const fit = order.slice(n).sort((a, b) => a - b);
   return {

@@ -8,6 +8,7 @@
 // and its gradient with tfjs autodiff, backward from that gradient, then one optimizer step.
 import { NativeModel, mulberry32, type Minibatch, type OptimizerOptions, type Weights } from '@w2s/model';
 import { tf } from '@w2s/kernels';
+import { shuffled } from '@w2s/data';
 import { batchOf, type EncodedExample } from './encode.js';
 import { accuracy } from './metrics.js';
 import type { LoadedModel } from './models.js';
@@ -186,11 +187,7 @@ function epochOrder(n: number, seed: number): () => number {
   let next = 0;
   return () => {
     if (next === perm.length) {
-      perm = Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(uniform() * (i + 1));
-        [perm[i], perm[j]] = [perm[j], perm[i]];
-      }
+      perm = shuffled(Array.from({ length: n }, (_, i) => i), uniform);
       next = 0;
     }
     return perm[next++];

@@ -41,7 +41,7 @@ const PAIRS = [
 /** Pretraining of every size: the same 3 M tokens (about 4.6 passes over the corpus), so that size alone makes the difference. */
 const PRETRAIN: Omit<PretrainSettings, 'seed'> = { ...DEFAULT_PRETRAIN_SETTINGS, tokens: 3_000_000, seqLen: 128, batchSize: 16, lr: 2e-3, checkpointEvery: 200 };
 
-export function demoSweep(seeds: number[]): SweepConfig {
+function demoSweep(seeds: number[]): SweepConfig {
   return {
     datasets: ['synthetic_world'],
     pairs: PAIRS,
