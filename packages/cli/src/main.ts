@@ -7,13 +7,14 @@ import { pretrainCommand } from './commands/pretrain.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 import { sweepCommand, sweepWorkerCommand } from './commands/sweep.js';
+import { workerCommand } from './commands/worker.js';
 
 const program = new Command()
   .name('w2s')
   .description('Weak-to-strong generalization experiments on a native transformer engine')
   .showHelpAfterError()
   .exitOverride();
-for (const command of [demoCommand(), runCommand(), sweepCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand()]) program.addCommand(command);
+for (const command of [demoCommand(), runCommand(), sweepCommand(), workerCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand()]) program.addCommand(command);
 program.addCommand(sweepWorkerCommand(), { hidden: true });
 // Subcommands report errors the same way (exitOverride and the help after an error do not inherit).
 for (const command of program.commands) command.exitOverride().showHelpAfterError();

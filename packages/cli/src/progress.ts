@@ -3,6 +3,7 @@
 // stay readable. stdout is left to the results.
 import cliProgress from 'cli-progress';
 import type { RunConfig, SweepProgress } from '@w2s/pipeline';
+import type { QueuedSweepProgress, QueuedSweepStatus } from '@w2s/queue';
 
 export class ProgressDisplay implements SweepProgress {
   private readonly tty = Boolean(process.stderr.isTTY);
@@ -63,5 +64,61 @@ export class ProgressDisplay implements SweepProgress {
       this.bars.remove(bar);
       this.runs.delete(name);
     }
+  }
+}
+
+/**
+ * A queued sweep (`w2s sweep --queue`): one bar for the whole sweep, done / running / waiting /
+ * failed and the workers connected, with a line above it for each finished or failed run; off a
+ * terminal, a line whenever the counts change.
+ */
+export class QueueProgressDisplay implements QueuedSweepProgress {
+  private readonly tty = Boolean(process.stderr.isTTY);
+  private readonly bars = new cliProgress.MultiBar(
+    { stream: process.stderr, format: ' {bar} {value}/{total} {label}', hideCursor: true, clearOnComplete: false, barsize: 24, noTTYOutput: false },
+    cliProgress.Presets.shades_classic,
+  );
+  private bar: cliProgress.SingleBar | null = null;
+  private lastLine = '';
+
+  started(info: { sweepId: string; attached: boolean; total: number }): void {
+    this.log(`sweep ${info.sweepId}: ${info.attached ? 'attached to the sweep already in the queue' : 'enqueued'}, ${info.total} runs`);
+    if (this.tty) this.bar = this.bars.create(info.total, 0, { label: 'waiting for the queue' });
+  }
+
+  status(s: QueuedSweepStatus): void {
+    const running = s.active
+      .filter((a) => a.progress)
+      .map((a) => `${a.name} ${a.progress!.step}/${a.progress!.totalSteps}`)
+      .slice(0, 2);
+    const line = `done ${s.done} · running ${s.running} · waiting ${s.waiting} · failed ${s.failed} · workers ${s.workers}`;
+    if (this.bar) this.bar.update(s.done + s.failed, { label: running.length ? `${line} · ${running.join(', ')}` : line });
+    else if (line !== this.lastLine) process.stderr.write(`[${s.done + s.failed}/${s.total}] ${line}\n`);
+    this.lastLine = line;
+  }
+
+  runFinished(name: string, reused: boolean, worker: string): void {
+    this.log(`${reused ? 'reused' : 'trained'} ${name} (${worker})`);
+  }
+
+  runFailed(name: string, message: string): void {
+    this.log(`failed ${name}: ${message}`);
+  }
+
+  runLost(name: string, worker: string | undefined): void {
+    this.log(`${name} lost its worker${worker ? ` ${worker}` : ''}: back in the queue for another`);
+  }
+
+  connectionTrouble(message: string): void {
+    this.log(message);
+  }
+
+  log(line: string): void {
+    if (this.tty) this.bars.log(line + '\n');
+    else process.stderr.write(line + '\n');
+  }
+
+  stop(): void {
+    if (this.tty) this.bars.stop();
   }
 }

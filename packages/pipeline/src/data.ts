@@ -52,9 +52,7 @@ export async function dataConfigFor(
   if (typeof source.dataset === 'string') {
     const { report } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
     if (report.files.length === 0) return { name: source.dataset, ...opts };
-    const hash = createHash('sha256');
-    for (const file of [...report.files].sort()) hash.update(await sha256File(file));
-    return { name: source.dataset, filesSha256: hash.digest('hex'), ...opts };
+    return { name: source.dataset, filesSha256: await filesSha256(report.files), ...opts };
   }
   const { path, textColumn, labelColumn } = source.dataset;
   return { name: basename(path), table: { sha256: await sha256File(path), textColumn, labelColumn }, ...opts };
@@ -65,14 +63,29 @@ export async function prepareData(config: DataConfig, source: DataSource): Promi
   let dataset: Dataset;
   if (typeof source.dataset === 'string') {
     dataset = await loadRegistered(source.dataset, source.dataDir, config.seed);
+    if (config.filesSha256 !== undefined && dataset.report.files.length > 0) {
+      const hash = await filesSha256(dataset.report.files);
+      if (hash !== config.filesSha256)
+        throw new DataMismatchError(`the files of ${source.dataset} read here (${dataset.report.files.join(', ')}) are not the ones the run was configured with (sha256 ${hash}, expected ${config.filesSha256})`);
+    }
   } else {
     const hash = await sha256File(source.dataset.path);
-    if (hash !== config.table?.sha256) throw new Error(`${source.dataset.path} changed since the run was configured (sha256 ${hash})`);
+    if (hash !== config.table?.sha256) throw new DataMismatchError(`${source.dataset.path} is not the file the run was configured with (sha256 ${hash}, expected ${config.table?.sha256})`);
     dataset = await loadTableFile(source.dataset.path, { textColumn: source.dataset.textColumn, labelColumn: source.dataset.labelColumn });
   }
   const examples = config.balance ? balanceClasses(dataset.examples, config.seed) : dataset.examples;
   const splits = splitExamples(examples, { seed: config.seed, ...(config.nTrain !== null ? { nTrain: config.nTrain } : {}), ...(config.nTest !== null ? { nTest: config.nTest } : {}) });
   return { splits, report: dataset.report, balancedAway: dataset.examples.length - examples.length };
+}
+
+/** The data found is not the data a run was configured with (another copy, an edited file). */
+export class DataMismatchError extends Error {}
+
+/** SHA-256 of the files' own SHA-256s, in path order. */
+async function filesSha256(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of [...files].sort()) hash.update(await sha256File(file));
+  return hash.digest('hex');
 }
 
 /** Registered datasets loaded by this process, by name, data folder and seed (loading can take seconds). */

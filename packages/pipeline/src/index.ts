@@ -13,3 +13,4 @@ export * from './experiment.js';
 export * from './sweep.js';
 export * from './report/index.js';
 export * from './pretrain.js';
+export * from './hash.js';

@@ -140,6 +140,57 @@ export class ResultsStore {
       await release().catch(() => undefined); // a compromised lock is already gone
     }
   }
+
+  /** A complete run's files as text, to carry it to another store (another machine). */
+  async exportRun(config: StoredConfig): Promise<RunArtifact> {
+    if (!(await this.load(config))) throw new StoreError(`${this.runDir(config)} is not a complete run`);
+    const dir = this.runDir(config);
+    const files: Record<string, string> = {};
+    for (const name of ARTIFACT_FILES) {
+      const file = join(dir, name);
+      if (existsSync(file)) files[name] = await readFile(file, 'utf8');
+    }
+    return { name: this.runName(config), files };
+  }
+
+  /**
+   * Stores a run exported by another store, checked first: its name and config.json must be
+   * this configuration's, its JSON files well formed. A run already complete here is kept as it
+   * is. Returns whether the artifact was written.
+   */
+  async importRun(config: StoredConfig, artifact: RunArtifact): Promise<boolean> {
+    const name = this.runName(config);
+    const where = `the artifact of ${name}`;
+    if (artifact.name !== name) throw new StoreError(`${where} is named ${JSON.stringify(artifact.name)}`);
+    const json = (file: string): unknown => {
+      const text = artifact.files[file];
+      if (typeof text !== 'string') throw new StoreError(`${where} has no ${file}`);
+      try {
+        return JSON.parse(text);
+      } catch (err) {
+        throw new StoreError(`${where}: ${file} is not valid JSON: ${(err as Error).message}`);
+      }
+    };
+    if (canonicalJson(json('config.json')) !== canonicalJson(config)) throw new StoreError(`${where}: config.json holds another configuration`);
+    const test = checkPredictions(json('predictions.json'), `${where}: predictions.json`);
+    const labels = artifact.files['labels.json'] === undefined ? undefined : checkPredictions(json('labels.json'), `${where}: labels.json`);
+    const metrics = json('metrics.json');
+    if (!metrics || typeof metrics !== 'object') throw new StoreError(`${where}: metrics.json must hold an object`);
+    const result = await this.getOrCompute(config, async (writer) => {
+      await writeFileAtomic(join(writer.dir, 'log.jsonl'), artifact.files['log.jsonl'] ?? '');
+      return { metrics, test, ...(labels ? { labels } : {}) };
+    });
+    return !result.reused;
+  }
+}
+
+/** The files of a run folder that an artifact carries (metrics.json marks it complete). */
+export const ARTIFACT_FILES = ['config.json', 'log.jsonl', 'predictions.json', 'labels.json', 'metrics.json'] as const;
+
+/** A complete run's files, by name, as text. */
+export interface RunArtifact {
+  name: string;
+  files: Record<string, string>;
 }
 
 /** What a computation hands the store. */

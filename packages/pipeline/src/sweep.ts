@@ -266,14 +266,56 @@ export interface SweepOutcome {
   failed: { name: string; message: string }[];
 }
 
+/** A distinct training run of the grid and the data source it reads. */
+export interface PlannedRun {
+  config: RunConfig;
+  data: DataSource;
+}
+
+/** The grid planned: its experiments, model sources, and distinct runs (supervisors before students). */
+export interface SweepPlan {
+  experiments: SweepExperiment[];
+  models: Map<string, ModelSource>;
+  runs: PlannedRun[];
+}
+
+export async function planSweep(config: SweepConfig, known?: Map<string, ModelSource>): Promise<SweepPlan> {
+  const { experiments, models } = await expandSweep(config, known);
+  const datasetOf = new Map(experiments.map((e) => [canonicalJson(e.spec.data), e.dataset]));
+  const runs = distinctRuns(experiments.map((e) => planExperiment(e.spec))).map((run) => ({
+    config: run,
+    data: dataSource(datasetOf.get(canonicalJson(run.dataset))!, config.dataDir),
+  }));
+  return { experiments, models, runs };
+}
+
+/**
+ * Summarises, from the store, every experiment of the grid none of whose runs is in `failedKeys`
+ * (canonical run configurations); every run of those experiments must be complete in the store.
+ */
+export async function summariseExperiments(
+  plan: SweepPlan,
+  failedKeys: Set<string>,
+  opts: { store: ResultsStore; dataDir?: string; dataCache?: RunContext['dataCache'] },
+): Promise<{ key: string; summary: ExperimentSummary }[]> {
+  const summaries: { key: string; summary: ExperimentSummary }[] = [];
+  const dataCache = opts.dataCache ?? new Map();
+  for (const experiment of plan.experiments) {
+    const runs = planExperiment(experiment.spec);
+    if ([runs.weak, runs.ceiling, ...runs.transfers.map((t) => t.run)].some((r) => failedKeys.has(canonicalJson(r)))) continue;
+    const ctx: RunContext = { store: opts.store, data: dataSource(experiment.dataset, opts.dataDir), models: plan.models, dataCache };
+    summaries.push({ key: experiment.key, summary: await runExperiment(experiment.spec, ctx) });
+  }
+  return summaries;
+}
+
 /** Runs every distinct training run of the grid once, then summarises each experiment whose runs all succeeded. */
 export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise<SweepOutcome> {
-  const { experiments, models } = await expandSweep(config, opts.models);
-  const runs = distinctRuns(experiments.map((e) => planExperiment(e.spec)));
+  const plan = await planSweep(config, opts.models);
+  const { runs, models } = plan;
   opts.progress?.planned?.(runs.length);
   const outcome: SweepOutcome = { summaries: [], computed: [], reused: [], failed: [] };
   const failedKeys = new Set<string>();
-  const datasetOf = (run: RunConfig) => experiments.find((e) => canonicalJson(e.spec.data) === canonicalJson(run.dataset))!.dataset;
   const record = (name: string, reused: boolean) => {
     (reused ? outcome.reused : outcome.computed).push(name);
     opts.progress?.runFinished?.(name, reused);
@@ -287,30 +329,22 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise
 
   const dataCache: RunContext['dataCache'] = new Map(); // keyed by DataConfig, which names its dataset
   if (opts.workers <= 1 || !opts.spawnWorker) {
-    const ctx: RunContext = { store: opts.store, data: dataSource(config.datasets[0], config.dataDir), models, dataCache };
-    for (const run of runs) {
+    for (const { config: run, data } of runs) {
       if (run.supervisor && failedKeys.has(canonicalJson(run.supervisor))) {
         recordFailure(run, 'its supervisor failed');
         continue;
       }
       try {
-        const result = await executeRun(run, { ...ctx, data: dataSource(datasetOf(run), config.dataDir), progress: runProgress(opts) });
+        const result = await executeRun(run, { store: opts.store, data, models, dataCache, progress: runProgress(opts) });
         record(result.name, result.reused);
       } catch (err) {
         recordFailure(run, (err as Error).message);
       }
     }
   } else {
-    await runInWorkers(runs, opts, models, (run) => dataSource(datasetOf(run), config.dataDir), record, recordFailure, failedKeys);
+    await runInWorkers(runs, opts, models, record, recordFailure, failedKeys);
   }
-
-  for (const experiment of experiments) {
-    const plan = planExperiment(experiment.spec);
-    const all = [plan.weak, plan.ceiling, ...plan.transfers.map((t) => t.run)];
-    if (all.some((r) => failedKeys.has(canonicalJson(r)))) continue;
-    const ctx: RunContext = { store: opts.store, data: dataSource(experiment.dataset, config.dataDir), models, dataCache };
-    outcome.summaries.push({ key: experiment.key, summary: await runExperiment(experiment.spec, ctx) });
-  }
+  outcome.summaries = await summariseExperiments(plan, failedKeys, { store: opts.store, dataCache, ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}) });
   return outcome;
 }
 
@@ -323,10 +357,9 @@ function runProgress(opts: SweepOptions): RunProgress {
 
 /** Dispatches runs whose supervisors are complete to idle workers until every run is done or failed. */
 async function runInWorkers(
-  runs: RunConfig[],
+  runs: PlannedRun[],
   opts: SweepOptions,
   models: Map<string, ModelSource>,
-  data: (run: RunConfig) => DataSource,
   record: (name: string, reused: boolean) => void,
   recordFailure: (run: RunConfig, message: string) => void,
   failedKeys: Set<string>,
@@ -343,7 +376,7 @@ async function runInWorkers(
     };
     const dispatch = () => {
       for (let i = 0; i < pending.length; i++) {
-        const run = pending[i];
+        const run = pending[i].config;
         const supervisorKey = run.supervisor ? canonicalJson(run.supervisor) : null;
         if (supervisorKey && failedKeys.has(supervisorKey)) {
           pending.splice(i--, 1);
@@ -352,16 +385,16 @@ async function runInWorkers(
       }
       for (const worker of workers) {
         if (inFlight.has(worker) || !worker.connected) continue;
-        const index = pending.findIndex((r) => !r.supervisor || done.has(canonicalJson(r.supervisor)));
+        const index = pending.findIndex(({ config: r }) => !r.supervisor || done.has(canonicalJson(r.supervisor)));
         if (index < 0) break;
-        const [run] = pending.splice(index, 1);
-        const job: WorkerJob = { id: nextId++, config: run, data: data(run), models: [...models], storeRoot: opts.store.root };
+        const [{ config: run, data }] = pending.splice(index, 1);
+        const job: WorkerJob = { id: nextId++, config: run, data, models: [...models], storeRoot: opts.store.root };
         inFlight.set(worker, { id: job.id, run });
         opts.progress?.runStarted?.(opts.store.runName(run), run);
         worker.send(job);
       }
       if (inFlight.size === 0) {
-        for (const run of pending.splice(0)) recordFailure(run, 'no worker left to run it');
+        for (const { config: run } of pending.splice(0)) recordFailure(run, 'no worker left to run it');
         for (const worker of workers) if (worker.connected) worker.disconnect();
         resolve();
       }

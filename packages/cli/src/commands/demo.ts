@@ -3,7 +3,6 @@
 // reuse them), runs weak ground-truth, ceiling and transfer training with xent and logconf for
 // several weak → strong pairs over a few seeds (every run cached in the results store), prints the
 // paper-style tables with PGR, and writes the report (Markdown and SVG plots).
-import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -29,6 +28,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { ProgressDisplay } from '../progress.js';
 import { applyThreads } from '../threads.js';
 import { integerOption } from '../options.js';
+import { cacheDir } from '../cache.js';
 
 /** The family sizes the demo pretrains, and its weak → strong pairs. */
 const SIZES = ['nano', 'micro', 'mini'] as const;
@@ -61,12 +61,6 @@ function demoSweep(seeds: number[]): SweepConfig {
     training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 10, batchSize: 32, minibatchSize: 32, lr: 1e-2, linearProbe: true },
     lossOptions: DEFAULT_LOSS_OPTIONS,
   };
-}
-
-/** $W2S_CACHE_DIR, else $XDG_CACHE_HOME/w2s, else ~/.cache/w2s. */
-export function cacheDir(): string {
-  if (process.env.W2S_CACHE_DIR) return resolve(process.env.W2S_CACHE_DIR);
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'w2s');
 }
 
 interface DemoFlags {

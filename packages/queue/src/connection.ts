@@ -1,0 +1,87 @@
+// Where the queue lives: a Redis URL, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for
+// TLS). Parsed and checked here once, so that every command fails the same way on a bad URL, and
+// reached once before anything is enqueued or taken, so that an unreachable or refusing server is
+// a clear error naming the URL (its password hidden) instead of a client retrying forever.
+import { Redis } from 'ioredis';
+
+export class QueueConnectionError extends Error {}
+
+/** A server and database, as ioredis and BullMQ take them. */
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls?: Record<string, never>;
+}
+
+export interface QueueAddress {
+  redis: RedisEndpoint;
+  /** The URL as given, the password replaced by ***: safe to print. */
+  display: string;
+}
+
+/** Parses a --queue URL; every problem names the URL (without its password) and what is expected. */
+export function parseQueueUrl(text: string): QueueAddress {
+  const expected = 'a URL redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (or rediss:// for TLS)';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new QueueConnectionError(`--queue must be ${expected}, got ${JSON.stringify(text.replace(/:[^:@/]*@/, ':***@'))}`);
+  }
+  if (url.password) url.password = '***';
+  const display = url.toString();
+  const fail = (what: string): never => {
+    throw new QueueConnectionError(`--queue ${display}: ${what}; expected ${expected}`);
+  };
+  const parsed = new URL(text);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') fail(`the scheme ${parsed.protocol} is not redis: or rediss:`);
+  if (!parsed.hostname) fail('no host');
+  if (parsed.search || parsed.hash) fail('query strings and fragments are not accepted');
+  const dbText = parsed.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^\d{1,5}$/.test(dbText)) fail(`the database ${JSON.stringify(dbText)} is not a number`);
+  const port = parsed.port === '' ? 6379 : Number(parsed.port);
+  const redis: RedisEndpoint = {
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    db: dbText === '' ? 0 : Number(dbText),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  return { redis, display };
+}
+
+/**
+ * Connects once and pings, within `timeoutMs`: a refused connection, a wrong password, a
+ * server that is not Redis or that does not answer become one QueueConnectionError naming the URL.
+ */
+export async function checkQueueReachable(address: QueueAddress, timeoutMs = 5000): Promise<void> {
+  const client = new Redis({
+    ...address.redis,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined); // the failure is reported by connect() or ping() below
+  try {
+    await client.connect();
+    const pong = await client.ping();
+    if (pong !== 'PONG') throw new Error(`PING answered ${JSON.stringify(pong)}`);
+  } catch (err) {
+    const reason = (err as Error).message || String(err);
+    throw new QueueConnectionError(`cannot use the Redis server at ${address.display}: ${reason}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A client for the artifacts and the sweep records, retrying a lost connection like BullMQ's own. */
+export function redisClient(address: QueueAddress): Redis {
+  return new Redis({ ...address.redis, maxRetriesPerRequest: null });
+}

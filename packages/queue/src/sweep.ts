@@ -1,0 +1,238 @@
+// `w2s sweep --queue URL`: the grid planned here (as for a local sweep), its runs enqueued as one
+// BullMQ flow (jobs.ts), then followed until every run is done or failed, or until interrupted;
+// the same sweep enqueued again (the same runs, the same artifact mode) is attached to, not
+// enqueued twice. Finished runs land in this machine's results store (downloaded from Redis, or
+// written there directly by the workers when the store is a shared folder), and the experiments
+// are summarised from it exactly as a local sweep summarises them, so that `w2s report` reads
+// both alike and a local and a queued sweep of one grid give the same numbers.
+import { FlowProducer, Queue, type Job } from 'bullmq';
+import {
+  canonicalJson,
+  configHash,
+  planSweep,
+  summariseExperiments,
+  type ModelSource,
+  type ResultsStore,
+  type SweepConfig,
+  type SweepOutcome,
+} from '@w2s/pipeline';
+import { RedisArtifacts } from './artifacts.js';
+import { checkQueueReachable, redisClient, type QueueAddress } from './connection.js';
+import {
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  runJobId,
+  runJobOptions,
+  sweepJobId,
+  type ArtifactMode,
+  type RunJobData,
+  type RunJobResult,
+  type RunNode,
+  type RunProgressData,
+  type SweepJobData,
+} from './jobs.js';
+
+export class QueuedSweepError extends Error {}
+
+export interface QueuedSweepOptions {
+  address: QueueAddress;
+  /** The results store the runs end in (with `artifacts: 'shared'`, the folder the workers write to). */
+  store: ResultsStore;
+  artifacts: ArtifactMode['kind'];
+  /** Tries of a run that fails for its worker's reasons (a run's own error fails at once). */
+  attempts: number;
+  /** Replace a finished sweep of the same runs in the queue (finished runs are reused from their artifacts). */
+  requeue?: boolean;
+  /** Model sources for some of the config's model names; the rest are resolved. */
+  models?: Map<string, ModelSource>;
+  progress?: QueuedSweepProgress;
+  /** Aborting stops following; the sweep goes on in the queue. */
+  signal?: AbortSignal;
+  pollMs?: number;
+}
+
+export interface ActiveRun {
+  name: string;
+  worker?: string;
+  progress?: RunProgressData;
+}
+
+export interface QueuedSweepStatus {
+  total: number;
+  done: number;
+  running: number;
+  waiting: number;
+  failed: number;
+  /** Workers connected to the queue (of any sweep). */
+  workers: number;
+  active: ActiveRun[];
+}
+
+export interface QueuedSweepProgress {
+  started?(info: { sweepId: string; attached: boolean; total: number }): void;
+  status?(status: QueuedSweepStatus): void;
+  runFinished?(name: string, reused: boolean, worker: string): void;
+  runFailed?(name: string, message: string): void;
+  /** A run that was running is waiting again: its worker died or lost its lock (another takes it). */
+  runLost?(name: string, worker: string | undefined): void;
+  /** The queue could not be read this time (the follower retries). */
+  connectionTrouble?(message: string): void;
+}
+
+export interface QueuedSweepOutcome extends SweepOutcome {
+  sweepId: string;
+  attached: boolean;
+  /** Following stopped before the sweep finished: no summaries. */
+  interrupted: boolean;
+}
+
+type RunState = { kind: 'waiting' } | { kind: 'running'; active: ActiveRun } | { kind: 'done'; result: RunJobResult } | { kind: 'failed'; message: string };
+
+export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptions): Promise<QueuedSweepOutcome> {
+  await checkQueueReachable(opts.address);
+  const plan = await planSweep(config, opts.models);
+  const { store } = opts;
+  const nodes = new Map<string, RunNode>(); // by run name, supervisors first
+  const roots: RunNode[] = [];
+  for (const run of plan.runs) {
+    const node: RunNode = { name: store.runName(run.config), config: run.config, data: run.data, dependents: [] };
+    nodes.set(node.name, node);
+    if (run.config.supervisor) nodes.get(store.runName(run.config.supervisor))!.dependents.push(node);
+    else roots.push(node);
+  }
+  const artifactMode: ArtifactMode = opts.artifacts === 'shared' ? { kind: 'shared', root: store.root } : { kind: 'redis' };
+  const sweepId = configHash({ runs: [...nodes.keys()].sort(), artifacts: artifactMode });
+  const models = [...plan.models];
+  const jobData = (node: RunNode): RunJobData => ({ kind: 'run', sweepId, node, models, artifacts: artifactMode, attempts: opts.attempts });
+
+  const connection = { ...opts.address.redis };
+  const queue = new Queue<RunJobData | SweepJobData>(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
+  queue.on('error', () => undefined); // reported by the calls that fail
+  const client = redisClient(opts.address);
+  client.on('error', () => undefined);
+  const artifacts = new RedisArtifacts(client);
+  try {
+    let root = await queue.getJob(sweepJobId(sweepId));
+    if (root && opts.requeue) {
+      const state = await root.getState();
+      if (state !== 'completed') throw new QueuedSweepError(`sweep ${sweepId} is still in the queue (${state}): --requeue replaces only a finished sweep`);
+      await root.remove({ removeChildren: true });
+      root = undefined;
+    }
+    const attached = root !== undefined;
+    if (!attached) {
+      // Runs already in the results store need no worker: their artifacts are handed on.
+      if (artifactMode.kind === 'redis') for (const node of nodes.values()) if (await store.load(node.config)) await artifacts.upload(node.config, store);
+      const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
+      flow.on('error', () => undefined);
+      try {
+        await flow.add({
+          name: 'sweep',
+          queueName: QUEUE_NAME,
+          data: { kind: 'sweep', sweepId, runs: nodes.size },
+          opts: { jobId: sweepJobId(sweepId) },
+          children: roots.map((node) => ({ name: 'run', queueName: QUEUE_NAME, data: jobData(node), opts: runJobOptions(sweepId, node, opts.attempts) })),
+        });
+      } finally {
+        await flow.close();
+      }
+    }
+    opts.progress?.started?.({ sweepId, attached, total: nodes.size });
+
+    const states = new Map<string, RunState>([...nodes.keys()].map((name) => [name, { kind: 'waiting' }]));
+    const settle = async (node: RunNode, next: RunState) => {
+      if (next.kind === 'done') {
+        // The run's files into this machine's store (or, shared, already there).
+        const present = artifactMode.kind === 'redis' ? await artifacts.download(node.config, store) : (await store.load(node.config)) !== null;
+        if (!present)
+          next = {
+            kind: 'failed',
+            message: artifactMode.kind === 'redis' ? 'its job completed but its artifact is not in Redis' : `its job completed but it is not in ${store.root} (do all workers mount the shared folder at this path?)`,
+          };
+      }
+      states.set(node.name, next);
+      if (next.kind === 'done') opts.progress?.runFinished?.(node.name, next.result.reused, next.result.worker);
+      if (next.kind === 'failed') opts.progress?.runFailed?.(node.name, next.message);
+    };
+    const finished = (s: RunState) => s.kind === 'done' || s.kind === 'failed';
+    while (![...states.values()].every(finished)) {
+      if (opts.signal?.aborted) return { sweepId, attached, interrupted: true, ...tally(nodes, states), summaries: [] };
+      try {
+        const pending = [...nodes.values()].filter((node) => !finished(states.get(node.name)!));
+        const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, sweepId, node)] as const));
+        for (const [node, state] of observed) {
+          if (state === null) {
+            // Not enqueued yet: its supervisor releases it, unless the supervisor failed.
+            const supervisor = node.config.supervisor ? states.get(store.runName(node.config.supervisor))! : null;
+            if (supervisor?.kind === 'failed') await settle(node, { kind: 'failed', message: 'its supervisor failed' });
+          } else if (finished(state)) await settle(node, state);
+          else {
+            const before = states.get(node.name)!;
+            if (before.kind === 'running' && (state.kind === 'waiting' || (state.kind === 'running' && state.active.worker !== before.active.worker)))
+              opts.progress?.runLost?.(node.name, before.active.worker);
+            states.set(node.name, state);
+          }
+        }
+        const counts = { done: 0, running: 0, waiting: 0, failed: 0 };
+        const active: ActiveRun[] = [];
+        for (const s of states.values()) {
+          counts[s.kind]++;
+          if (s.kind === 'running') active.push(s.active);
+        }
+        opts.progress?.status?.({ total: nodes.size, ...counts, workers: await queue.getWorkersCount(), active });
+      } catch (err) {
+        opts.progress?.connectionTrouble?.(`cannot read the queue at ${opts.address.display}: ${(err as Error).message}; retrying`);
+      }
+      if (![...states.values()].every(finished)) await sleep(opts.pollMs ?? 1000, opts.signal);
+    }
+
+    const outcome = tally(nodes, states);
+    const failedKeys = new Set(outcome.failed.map((f) => canonicalJson(nodes.get(f.name)!.config)));
+    const summaries = await summariseExperiments(plan, failedKeys, { store, ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}) });
+    return { sweepId, attached, interrupted: false, ...outcome, summaries };
+  } finally {
+    await queue.close().catch(() => undefined);
+    client.disconnect();
+  }
+}
+
+/** A run's state in the queue; null when its job does not exist (yet). */
+async function observe(queue: Queue, sweepId: string, node: RunNode): Promise<RunState | null> {
+  const job = (await queue.getJob(runJobId(sweepId, node.name))) as Job<RunJobData, RunJobResult> | undefined;
+  if (!job) return null;
+  const state = await job.getState();
+  if (state === 'completed') return { kind: 'done', result: job.returnvalue };
+  // waiting-children: done, its dependents enqueued (read before the state, the data may predate that).
+  if (state === 'waiting-children' && job.data.released) return { kind: 'done', result: job.data.released };
+  if (state === 'failed') return { kind: 'failed', message: job.failedReason || 'failed without a reason' };
+  if (state === 'active' || state === 'waiting-children') {
+    const progress = job.progress as Partial<RunProgressData> | number;
+    return {
+      kind: 'running',
+      active: { name: node.name, ...(job.processedBy ? { worker: job.processedBy } : {}), ...(typeof progress === 'object' && typeof progress.step === 'number' ? { progress: progress as RunProgressData } : {}) },
+    };
+  }
+  return { kind: 'waiting' };
+}
+
+function tally(nodes: Map<string, RunNode>, states: Map<string, RunState>): Omit<SweepOutcome, 'summaries'> {
+  const outcome: Omit<SweepOutcome, 'summaries'> = { computed: [], reused: [], failed: [] };
+  for (const name of nodes.keys()) {
+    const s = states.get(name)!;
+    if (s.kind === 'done') (s.result.reused ? outcome.reused : outcome.computed).push(name);
+    else if (s.kind === 'failed') outcome.failed.push({ name, message: s.message });
+  }
+  return outcome;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
