@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerDataset } from '@w2s/data';
-import { dataConfigFor } from '../src/data.js';
+import { DataMismatchError, dataConfigFor, prepareData } from '../src/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-data-id-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -43,5 +43,26 @@ describe('dataConfigFor', () => {
   it('a generated dataset has no file hash', async () => {
     const config = await dataConfigFor({ dataset: 'synthetic_world' }, opts);
     expect(config).toEqual({ name: 'synthetic_world', ...opts });
+  });
+});
+
+describe('prepareData', () => {
+  it("refuses a registered dataset's copy, or a table file, whose content is not the run's (another machine's data folder)", async () => {
+    const [good, other] = ['good', 'other'].map((name) => join(scratch, `prepare-${name}`));
+    const { mkdirSync } = await import('node:fs');
+    for (const dir of [good, other]) mkdirSync(dir);
+    writeFileSync(join(good, 'rows.txt'), 'one\ntwo\nthree\nfour\n');
+    writeFileSync(join(other, 'rows.txt'), 'one\ntwo\nthree\nfive\n');
+    const config = await dataConfigFor({ dataset: 'file_identity_test', dataDir: good }, opts);
+    expect((await prepareData(config, { dataset: 'file_identity_test', dataDir: good })).splits.test.length).toBeGreaterThan(0);
+    const mismatch = prepareData(config, { dataset: 'file_identity_test', dataDir: other });
+    await expect(mismatch).rejects.toBeInstanceOf(DataMismatchError);
+    await expect(mismatch).rejects.toThrow(`are not the ones the run was configured with`);
+
+    const table = join(scratch, 'table.csv');
+    writeFileSync(table, 'text,label\na,0\nb,1\nc,0\nd,1\n');
+    const tableConfig = await dataConfigFor({ dataset: { path: table, textColumn: 'text', labelColumn: 'label' } }, opts);
+    writeFileSync(table, 'text,label\na,0\nb,1\nc,0\ne,1\n');
+    await expect(prepareData(tableConfig, { dataset: { path: table, textColumn: 'text', labelColumn: 'label' } })).rejects.toThrow(`${table} is not the file the run was configured with`);
   });
 });

@@ -136,3 +136,48 @@ describe('ResultsStore', () => {
     expect(ra.metrics).toEqual(rb.metrics);
   }, 30_000);
 });
+
+describe('ResultsStore export and import (runs carried to another machine)', () => {
+  it('an exported run imports into another store file for file, and is then reused there', async () => {
+    const source = new ResultsStore(join(scratch, 'export-a'));
+    const made = await source.getOrCompute(config({ model: 'exported' }), async (writer) => {
+      writer.log({ event: 'step', step: 3 });
+      return output(0.625);
+    });
+    const artifact = await source.exportRun(config({ model: 'exported' }));
+    expect(artifact.name).toBe(made.name);
+    expect(Object.keys(artifact.files).sort()).toEqual(['config.json', 'labels.json', 'log.jsonl', 'metrics.json', 'predictions.json']);
+
+    const target = new ResultsStore(join(scratch, 'export-b'));
+    expect(await target.importRun(config({ model: 'exported' }), artifact)).toBe(true);
+    const dir = target.runDir(config({ model: 'exported' }));
+    for (const file of Object.keys(artifact.files)) expect(readFileSync(join(dir, file), 'utf8')).toBe(readFileSync(join(made.dir, file), 'utf8'));
+    let computed = 0;
+    const reused = await target.getOrCompute(config({ model: 'exported' }), async () => {
+      computed++;
+      return output(0);
+    });
+    expect(computed).toBe(0);
+    expect(reused.metrics).toEqual({ accuracy: 0.625 });
+    // A second import of a complete run changes nothing.
+    expect(await target.importRun(config({ model: 'exported' }), artifact)).toBe(false);
+  });
+
+  it('refuses an artifact of another run, a mismatched config.json, malformed JSON and bad predictions, naming the file', async () => {
+    const source = new ResultsStore(join(scratch, 'export-c'));
+    await source.getOrCompute(config({ model: 'checked' }), async () => output(0.5));
+    const artifact = await source.exportRun(config({ model: 'checked' }));
+    const target = new ResultsStore(join(scratch, 'export-d'));
+    const other = config({ model: 'another' });
+    await expect(target.importRun(other, artifact)).rejects.toThrow(/is named/);
+    const renamed = { ...artifact, name: target.runName(other) };
+    await expect(target.importRun(other, renamed)).rejects.toThrow(/config\.json holds another configuration/);
+    const withFiles = (files: Record<string, string>) => ({ ...artifact, files: { ...artifact.files, ...files } });
+    await expect(target.importRun(config({ model: 'checked' }), withFiles({ 'metrics.json': '{"accuracy": ' }))).rejects.toThrow(/metrics\.json is not valid JSON/);
+    await expect(target.importRun(config({ model: 'checked' }), withFiles({ 'predictions.json': '{"ids": ["a"], "probs": [2]}' }))).rejects.toThrow(/predictions\.json: every prob must be a number in \[0, 1\]/);
+    const { 'metrics.json': _, ...incomplete } = artifact.files;
+    await expect(target.importRun(config({ model: 'checked' }), { ...artifact, files: incomplete })).rejects.toThrow(/has no metrics\.json/);
+    expect(await target.load(config({ model: 'checked' }))).toBeNull();
+    await expect(target.exportRun(config({ model: 'checked' }))).rejects.toThrow(/is not a complete run/);
+  });
+});

@@ -67,14 +67,16 @@ export async function checkQueueReachable(address: QueueAddress, timeoutMs = 500
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
+    enableReadyCheck: false, // so that PING itself meets a refusal (NOAUTH) and says so
   });
-  client.on('error', () => undefined); // the failure is reported by connect() or ping() below
+  let lastError: Error | null = null;
+  client.on('error', (err: Error) => (lastError = err)); // often the cause behind "Connection is closed."
   try {
     await client.connect();
     const pong = await client.ping();
     if (pong !== 'PONG') throw new Error(`PING answered ${JSON.stringify(pong)}`);
   } catch (err) {
-    const reason = (err as Error).message || String(err);
+    const reason = [lastError, err as Error].filter((e): e is Error => e !== null).map((e) => e.message || String(e)).filter((m, i, all) => all.indexOf(m) === i).join('; ');
     throw new QueueConnectionError(`cannot use the Redis server at ${address.display}: ${reason}`);
   } finally {
     client.disconnect();

@@ -1,9 +1,9 @@
 // `w2s report DIR`: the tables (terminal and Markdown) and the paper-style SVG plots of every
-// experiment summary under DIR (from `w2s run` or `w2s sweep`), written to DIR/report unless
-// --out says otherwise.
+// experiment summary under DIR (from `w2s run` or `w2s sweep`), with the failed runs that
+// DIR/sweep.json records, written to DIR/report unless --out says otherwise.
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { buildTables, loadSummaries, writeReport } from '@w2s/pipeline';
+import { buildTables, loadSummaries, loadSweepFailures, writeReport } from '@w2s/pipeline';
 
 interface ReportFlags {
   out?: string;
@@ -14,12 +14,14 @@ export async function runReport(dir: string, flags: ReportFlags): Promise<number
   const root = resolve(dir);
   const outDir = resolve(flags.out ?? resolve(root, 'report'));
   const { summaries, problems } = await loadSummaries(root);
+  const sweep = await loadSweepFailures(root);
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ tables: buildTables(summaries), problems }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ tables: buildTables(summaries), failedRuns: sweep.failures, problems: [...problems, ...sweep.problems] }, null, 2) + '\n');
     return summaries.length > 0 ? 0 : 1;
   }
-  for (const problem of problems) process.stderr.write(`w2s report: skipped ${problem}\n`);
+  for (const problem of [...problems, ...sweep.problems]) process.stderr.write(`w2s report: skipped ${problem}\n`);
   if (summaries.length === 0) {
+    for (const f of sweep.failures) process.stderr.write(`w2s report: failed run ${f.name}: ${f.message}\n`);
     process.stderr.write(`w2s report: no experiment summaries (summary.json, *.summary.json) under ${root}\n`);
     return 1;
   }

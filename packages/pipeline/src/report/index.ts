@@ -2,7 +2,7 @@
 // PGR and accuracy tables, render them for a terminal and as Markdown, draw the paper-style plots
 // as SVG, and write the whole report to a folder.
 
-export { loadSummaries, type LoadedSummaries } from './load.js';
+export { loadSummaries, loadSweepFailures, type FailedRun, type LoadedSummaries } from './load.js';
 export { buildTables, type ReportTables, type TableData } from './tables.js';
 export { renderTerminal } from './terminal.js';
 export { renderMarkdown } from './markdown.js';

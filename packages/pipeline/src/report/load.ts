@@ -89,3 +89,33 @@ export async function loadSummaries(dir: string): Promise<LoadedSummaries> {
   }
   return { summaries, problems };
 }
+
+/** A run a sweep could not complete, as its sweep.json records it. */
+export interface FailedRun {
+  name: string;
+  message: string;
+}
+
+/**
+ * The failed runs recorded in `dir/sweep.json` (written by `w2s sweep`); none when there is no
+ * such file. A malformed file is a problem, not an error.
+ */
+export async function loadSweepFailures(dir: string): Promise<{ failures: FailedRun[]; problems: string[] }> {
+  const file = join(dir, 'sweep.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { failures: [], problems: [] };
+    return { failures: [], problems: [`${file}: cannot read (${reasonOf(error)})`] };
+  }
+  let failed: unknown;
+  try {
+    failed = (JSON.parse(text) as { failed?: unknown } | null)?.failed;
+  } catch (error) {
+    return { failures: [], problems: [`${file}: not valid JSON (${reasonOf(error)})`] };
+  }
+  const valid = Array.isArray(failed) && failed.every((f) => f && typeof f.name === 'string' && typeof f.message === 'string');
+  if (!valid) return { failures: [], problems: [`${file}: "failed" must be a list of {name, message}`] };
+  return { failures: (failed as FailedRun[]).map(({ name, message }) => ({ name, message })), problems: [] };
+}

@@ -1,6 +1,7 @@
 // The report as one Markdown document (report.md): a title, how to read it, the two tables in
 // GitHub's table syntax and a link to every plot's SVG file, which sits beside report.md.
 
+import type { FailedRun } from './load.js';
 import type { PlotFile } from './plots.js';
 import { numericColumns, type ReportTables, type TableData } from './tables.js';
 
@@ -22,7 +23,7 @@ function markdownTable(table: TableData): string {
 }
 
 /** The complete report.md text; each plot is linked by its file name, relative to report.md. */
-export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[]): string {
+export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[], failures: readonly FailedRun[] = []): string {
   const sections = [
     '# Weak-to-strong generalization report',
     'A weak model, finetuned on ground truth, labels the data a strong model is then finetuned on (the ' +
@@ -38,5 +39,11 @@ export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[])
     '## Plots',
     plots.length === 0 ? '_No plots._' : plots.map((plot) => `### ${plot.title}\n\n![${escapeAltText(plot.title)}](${encodeURI(plot.name)})`).join('\n\n'),
   ];
+  if (failures.length > 0)
+    sections.push(
+      '## Failed runs',
+      'These runs of the sweep did not complete; the experiments that need them are missing from the tables.',
+      failures.map((f) => `- \`${f.name}\`: ${f.message.replace(/\s+/g, ' ')}`).join('\n'),
+    );
   return `${sections.join('\n\n')}\n`;
 }

@@ -2,6 +2,7 @@
 // reads the same on a terminal, in a pipe and in a log file.
 
 import Table from 'cli-table3';
+import type { FailedRun } from './load.js';
 import { numericColumns, type ReportTables, type TableData } from './tables.js';
 
 function renderTable(title: string, table: TableData): string {
@@ -16,9 +17,8 @@ function renderTable(title: string, table: TableData): string {
 }
 
 /** Both tables, each under its title, as one block of text ending in a newline. */
-export function renderTerminal(tables: ReportTables): string {
-  return [
-    renderTable('Performance gap recovered (PGR), over seeds', tables.pgr),
-    renderTable('Weak and strong-ceiling test accuracy, over seeds', tables.accuracy),
-  ].join('\n\n') + '\n';
+export function renderTerminal(tables: ReportTables, failures: readonly FailedRun[] = []): string {
+  const parts = [renderTable('Performance gap recovered (PGR), over seeds', tables.pgr), renderTable('Weak and strong-ceiling test accuracy, over seeds', tables.accuracy)];
+  if (failures.length > 0) parts.push([`Failed runs (${failures.length}):`, ...failures.map((f) => `  ${f.name}: ${f.message}`)].join('\n'));
+  return parts.join('\n\n') + '\n';
 }

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { loadSummaries } from './load.js';
+import { loadSummaries, loadSweepFailures, type FailedRun } from './load.js';
 import { renderMarkdown } from './markdown.js';
 import { renderPlots } from './plots.js';
 import { buildTables } from './tables.js';
@@ -17,13 +17,16 @@ export interface WrittenReport {
   plotPaths: string[];
   /** Files under the summaries folder that could not be used, `path: reason`. */
   problems: string[];
-  /** The tables as text for a terminal. */
+  /** The runs the folder's sweep.json records as failed. */
+  failures: FailedRun[];
+  /** The tables (and the failed runs) as text for a terminal. */
   terminal: string;
 }
 
 /** The report of the summaries under `dir`, written into `outDir` (created if missing). */
 export async function writeReport(dir: string, outDir: string): Promise<WrittenReport> {
   const { summaries, problems } = await loadSummaries(dir);
+  const sweep = await loadSweepFailures(dir);
   const tables = buildTables(summaries);
   const plots = await renderPlots(summaries);
   await mkdir(outDir, { recursive: true });
@@ -34,6 +37,6 @@ export async function writeReport(dir: string, outDir: string): Promise<WrittenR
     plotPaths.push(plotPath);
   }
   const markdownPath = join(outDir, 'report.md');
-  await writeFileAtomic(markdownPath, renderMarkdown(tables, plots));
-  return { markdownPath, plotPaths, problems, terminal: renderTerminal(tables) };
+  await writeFileAtomic(markdownPath, renderMarkdown(tables, plots, sweep.failures));
+  return { markdownPath, plotPaths, problems: [...problems, ...sweep.problems], failures: sweep.failures, terminal: renderTerminal(tables, sweep.failures) };
 }

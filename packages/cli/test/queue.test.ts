@@ -1,0 +1,220 @@
+// `w2s sweep --queue` and `w2s worker` as users run them, on a real Redis server started here:
+// a grid trained by two worker processes, one killed with SIGKILL mid-job (its run is retried by
+// the other once the lock expires), every run completed exactly once, the results equal to a local
+// sweep's; re-running the sweep attaches to it; a run with bad data fails once, visibly, without
+// retries; the shared-folder artifact mode; and a Redis server that is missing or refusing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, redisServerPath, startRedis, type RedisServer } from '../../queue/test/redis-server.js';
+import { bin, w2s, writeVowelCsv } from './fixtures.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'w2s-queue-cli-'));
+const csv = join(scratch, 'vowels.csv');
+const env = { ...process.env, W2S_CACHE_DIR: join(scratch, 'cache') };
+// Per seed: weak, ceiling and two transfer runs.
+const DISTINCT_RUNS = 8;
+
+function writeConfig(name: string, fields: Record<string, unknown>): string {
+  const file = join(scratch, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      datasets: [{ path: csv, textColumn: 'text', labelColumn: 'label' }],
+      models: ['nano', 'micro'],
+      losses: ['xent', 'logconf'],
+      seeds: [0, 1],
+      nTest: 60,
+      maxTokens: 32,
+      training: { epochs: 1, batchSize: 16, minibatchSize: 16, lr: 1e-3 },
+      ...fields,
+    }),
+  );
+  return file;
+}
+
+/** A long-running `w2s ...` child, its stderr collected. */
+function start(...args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d) => (out.stdout += d));
+  child.stderr!.on('data', (d) => (out.stderr += d));
+  const exited = new Promise<{ status: number | null; signal: string | null }>((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
+  return { child, out, exited };
+}
+
+function startWorker(queue: string, name: string, ...extra: string[]) {
+  return start('worker', '--queue', queue, '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, `store-${name}`), ...extra);
+}
+
+async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function summaries(out: string): Record<string, unknown> {
+  const dir = join(out, 'experiments');
+  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
+}
+
+/** The runs a worker's log says it trained (not reused). */
+function trainedBy(log: string): string[] {
+  return [...log.matchAll(/: trained (\S+) in /g)].map((m) => m[1]);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGINT');
+  });
+}
+
+describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
+  let redis: RedisServer;
+  let longConfig: string;
+  let shortConfig: string;
+  const workers: ChildProcess[] = [];
+  beforeAll(async () => {
+    writeVowelCsv(csv, 240, 3);
+    // Runs of a few seconds each, so that a worker can be killed in the middle of one.
+    longConfig = writeConfig('long.json', { training: { epochs: 40, batchSize: 16, minibatchSize: 16, lr: 1e-3 } });
+    shortConfig = writeConfig('short.json', {});
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map(stop));
+    await redis?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('two workers, one killed with SIGKILL mid-job: every run completes exactly once, and the results equal a local sweep', async () => {
+    const local = w2s('sweep', '--config', longConfig, '--out', join(scratch, 'local'), '--threads', '1', '--json');
+    expect(local.status, local.stderr).toBe(0);
+
+    const doomed = startWorker(redis.url, 'doomed');
+    const survivor = startWorker(redis.url, 'survivor');
+    workers.push(doomed.child, survivor.child);
+    await until('both workers to connect', () => doomed.out.stderr.includes('taking jobs') && survivor.out.stderr.includes('taking jobs'));
+    const out = join(scratch, 'queued');
+    const sweep = start('sweep', '--config', longConfig, '--out', out, '--queue', redis.url, '--json');
+
+    // Kill the doomed worker while a run is in its hands (started, not yet trained).
+    await until('the doomed worker to start a run', () => /started \S+/.test(doomed.out.stderr));
+    await new Promise((r) => setTimeout(r, 300));
+    doomed.child.kill('SIGKILL');
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+    const inHand = [...doomed.out.stderr.matchAll(/started (\S+)/g)].map((m) => m[1]).at(-1)!;
+    expect(trainedBy(doomed.out.stderr)).not.toContain(inHand);
+
+    const finished = await sweep.exited;
+    expect(finished.status, sweep.out.stderr).toBe(0);
+    const outcome = JSON.parse(sweep.out.stdout);
+    expect(outcome.failed).toEqual([]);
+    expect(outcome.runsComputed).toHaveLength(DISTINCT_RUNS);
+    // Exactly once: across both workers each run was trained once; the killed run by the survivor.
+    const trained = [...trainedBy(doomed.out.stderr), ...trainedBy(survivor.out.stderr)];
+    expect(trained.sort()).toEqual([...outcome.runsComputed].sort());
+    expect(new Set(trained).size).toBe(DISTINCT_RUNS);
+    expect(trainedBy(survivor.out.stderr)).toContain(inHand);
+    expect(survivor.out.stderr).toMatch(new RegExp(`started ${inHand} \\(attempt 1 of 3, after 1 lost worker\\)`));
+    expect(sweep.out.stderr).toContain(`${inHand} lost its worker`);
+
+    // The same numbers as the local sweep, and the same report.
+    expect(summaries(out)).toEqual(summaries(join(scratch, 'local')));
+    const [queuedReport, localReport] = [w2s('report', out, '--json'), w2s('report', join(scratch, 'local'), '--json')];
+    expect(queuedReport.status, queuedReport.stderr).toBe(0);
+    expect(JSON.parse(queuedReport.stdout).tables).toEqual(JSON.parse(localReport.stdout).tables);
+    expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).queue).toEqual({ url: redis.url, sweepId: outcome.queue.sweepId });
+
+    // The same command again attaches to the finished sweep: nothing is enqueued or trained again.
+    const trainedBefore = trainedBy(survivor.out.stderr).length;
+    const again = w2s('sweep', '--config', longConfig, '--out', out, '--queue', redis.url, '--json');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`sweep ${outcome.queue.sweepId}: attached to the sweep already in the queue`);
+    expect(JSON.parse(again.stdout).runsComputed.sort()).toEqual([...outcome.runsComputed].sort());
+    expect(trainedBy(survivor.out.stderr)).toHaveLength(trainedBefore);
+
+    // Ctrl-C: the worker stops cleanly.
+    survivor.child.kill('SIGINT');
+    expect((await survivor.exited).status).toBe(0);
+    expect(survivor.out.stderr).toContain('SIGINT: finishing the run in hand, then stopping');
+  }, 600_000);
+
+  it("a run that fails for a reason of its own (bad data) fails once, not retried, its error in the sweep's display, sweep.json and report", async () => {
+    const worker = startWorker(redis.url, 'bad-data');
+    workers.push(worker.child);
+    const badConfig = writeConfig('bad.json', { datasets: [{ path: csv, textColumn: 'no_such_column', labelColumn: 'label' }], seeds: [0] });
+    const out = join(scratch, 'bad');
+    const r = w2s('sweep', '--config', badConfig, '--out', out, '--queue', redis.url, '--json');
+    expect(r.status).toBe(1);
+    const failed: { name: string; message: string }[] = JSON.parse(r.stdout).failed;
+    expect(failed).toHaveLength(4);
+    const own = failed.filter((f) => /no column named "no_such_column"/.test(f.message));
+    expect(own.map((f) => f.name.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-weak']);
+    expect(failed.filter((f) => f.message === 'its supervisor failed')).toHaveLength(2);
+    // (w2s() blocked this process: let the worker's log catch up.)
+    await until("the worker's log", () => own.every(({ name }) => worker.out.stderr.includes(`failed ${name}`)), 10_000);
+    for (const { name } of own) {
+      expect(r.stderr).toContain(`failed ${name}: `);
+      expect(worker.out.stderr.match(new RegExp(`started ${name}`, 'g'))).toHaveLength(1);
+    }
+    expect(worker.out.stderr).toContain("(the run's own error: not retried)");
+    expect(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).failed).toEqual(failed);
+    const report = w2s('report', out);
+    expect(report.status).toBe(1); // no experiment could be summarised
+    expect(report.stderr).toContain(`failed run ${own[0].name}: `);
+    await stop(worker.child);
+  }, 300_000);
+
+  it('--artifacts shared: the workers write the runs into the sweep folder itself; the results equal a local sweep', async () => {
+    const worker = startWorker(redis.url, 'shared');
+    workers.push(worker.child);
+    const out = join(scratch, 'shared-folder');
+    const r = w2s('sweep', '--config', shortConfig, '--out', out, '--queue', redis.url, '--artifacts', 'shared', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).runsComputed).toHaveLength(DISTINCT_RUNS);
+    // Trained straight into the shared folder, not into the worker's own store.
+    expect(existsSync(join(scratch, 'store-shared', 'runs'))).toBe(false);
+    const local = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'shared-local'), '--threads', '1', '--json');
+    expect(local.status, local.stderr).toBe(0);
+    expect(summaries(out)).toEqual(summaries(join(scratch, 'shared-local')));
+    await stop(worker.child);
+  }, 300_000);
+
+  it('Redis missing or refusing: the sweep and the worker fail at once with the URL (password hidden), no hang', async () => {
+    const port = await freePort();
+    for (const args of [
+      ['sweep', '--config', shortConfig, '--out', join(scratch, 'nowhere'), '--queue', `redis://:hunter2@127.0.0.1:${port}`],
+      ['worker', '--queue', `redis://:hunter2@127.0.0.1:${port}`],
+    ]) {
+      const started = Date.now();
+      const r = w2s(...args);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`w2s: cannot use the Redis server at redis://:***@127.0.0.1:${port}: `);
+      expect(r.stderr).not.toContain('hunter2');
+      expect(Date.now() - started).toBeLessThan(20_000);
+    }
+    const guarded = await startRedis(['--requirepass', 'letmein']);
+    try {
+      const r = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'refused'), '--queue', guarded.url);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot use the Redis server at ${guarded.url}: .*NOAUTH`));
+    } finally {
+      await guarded.stop();
+    }
+    expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--queue', 'http://127.0.0.1:1').stderr).toContain('the scheme http: is not redis: or rediss:');
+    expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--queue', redis.url, '--workers', '2').stderr).toContain('--workers and --threads belong to a local sweep');
+  }, 120_000);
+
+  it('w2s worker --device cuda without a usable GPU fails at once with the reason', () => {
+    const r = w2s('worker', '--queue', redis.url, '--device', 'cuda');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--device cuda: (CUDA is unavailable here|the engine has no CUDA path yet)/);
+  });
+});
