@@ -35,9 +35,13 @@ function writeConfig(name: string, fields: Record<string, unknown>): string {
   return file;
 }
 
-/** A long-running `w2s ...` child, its stderr collected. */
+/** A long-running `w2s ...` child, its output collected. */
 function start(...args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return startIn(scratch, ...args);
+}
+
+function startIn(cwd: string, ...args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
   child.stderr!.on('data', (d) => (out.stderr += d));
@@ -172,6 +176,38 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     await stop(worker.child);
   }, 300_000);
 
+  it('a checkpoint is found by content hash: a worker without a copy says so (retried, then failed); --requeue retries with a worker that has one', async () => {
+    // The sweep's machine knows the checkpoint as launch/ckpt; the worker's working folder has no such path.
+    const launch = join(scratch, 'launch');
+    const corpus = join(scratch, 'corpus.txt');
+    writeFileSync(corpus, 'the quick brown fox jumps over the lazy dog. '.repeat(200));
+    const pre = w2s('pretrain', '--corpus', corpus, '--model', 'nano', '--tokens', '2048', '--seq-len', '32', '--batch-size', '4', '--out', join(launch, 'ckpt'), '--threads', '1');
+    expect(pre.status, pre.stderr).toBe(0);
+    const config = writeConfig('checkpoint.json', { models: undefined, pairs: [{ weak: 'nano', strong: 'ckpt' }], losses: ['xent'], seeds: [0] });
+    const out = join(scratch, 'checkpoint-sweep');
+    const lacking = startWorker(redis.url, 'lacking');
+    workers.push(lacking.child);
+    const first = startIn(launch, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--attempts', '2', '--json');
+    expect((await first.exited).status, first.out.stderr).toBe(1);
+    const failed: { name: string; message: string }[] = JSON.parse(first.out.stdout).failed;
+    expect(failed.map((f) => f.name.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
+    for (const f of failed) expect(f.message).toMatch(/^this worker has no copy of checkpoint ckpt \(content sha256:[0-9a-f]{64}\): ckpt does not exist here; no --checkpoints folder given/);
+    await until("the worker's log", () => lacking.out.stderr.includes('no attempts left'), 10_000);
+    expect(lacking.out.stderr).toContain("(this machine's problem: retried)");
+    await stop(lacking.child);
+
+    const equipped = startWorker(redis.url, 'equipped', '--checkpoints', launch);
+    workers.push(equipped.child);
+    const second = startIn(launch, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--requeue', '--json');
+    expect((await second.exited).status, second.out.stderr).toBe(0);
+    const outcome = JSON.parse(second.out.stdout);
+    expect(outcome.failed).toEqual([]);
+    expect(outcome.runsComputed.map((n: string) => n.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
+    expect(outcome.runsReused.map((n: string) => n.replace(/-[0-9a-f]{16}$/, ''))).toEqual(['vowels_csv-weak']);
+    expect(summaries(out)['vowels.csv-nano-ckpt-seed0.summary.json']).toMatchObject({ ceiling: { model: 'ckpt' } });
+    await stop(equipped.child);
+  }, 300_000);
+
   it('--artifacts shared: the workers write the runs into the sweep folder itself; the results equal a local sweep', async () => {
     const worker = startWorker(redis.url, 'shared');
     workers.push(worker.child);
@@ -184,7 +220,39 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     const local = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'shared-local'), '--threads', '1', '--json');
     expect(local.status, local.stderr).toBe(0);
     expect(summaries(out)).toEqual(summaries(join(scratch, 'shared-local')));
+
+    // Queued on a folder whose runs are all finished: they are handed to the workers, not retrained.
+    const seeded = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'shared-local'), '--queue', redis.url, '--json');
+    expect(seeded.status, seeded.stderr).toBe(0);
+    expect(JSON.parse(seeded.stdout).runsReused, seeded.stdout).toHaveLength(DISTINCT_RUNS);
+    await until("the worker's log", () => (worker.out.stderr.match(/: reused /g) ?? []).length === DISTINCT_RUNS, 10_000);
+    expect(trainedBy(worker.out.stderr)).toHaveLength(DISTINCT_RUNS); // only the shared-folder sweep's
     await stop(worker.child);
+  }, 300_000);
+
+  it('Ctrl-C stops following, not the sweep: the same command attaches later; --concurrency 2 runs two worker processes and replaces one that dies', async () => {
+    const config = writeConfig('interrupted.json', { seeds: [5] });
+    const out = join(scratch, 'interrupted');
+    const first = start('sweep', '--config', config, '--out', out, '--queue', redis.url);
+    await until('the sweep to be enqueued', () => first.out.stderr.includes('enqueued, 4 runs'));
+    first.child.kill('SIGINT');
+    expect((await first.exited).status).toBe(130);
+    expect(first.out.stderr).toMatch(/stopped following sweep [0-9a-f]{16}: it goes on in the queue at redis:\/\/127\.0\.0\.1:\d+; the same command attaches to it again/);
+
+    const pool = start('worker', '--queue', redis.url, '--concurrency', '2', '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, 'store-pool'));
+    workers.push(pool.child);
+    const taking = () => [...pool.out.stderr.matchAll(/w2s worker (\d+): taking jobs/g)].map((m) => Number(m[1]));
+    await until('two worker processes', () => taking().length === 2);
+    process.kill(taking()[0], 'SIGKILL');
+    await until('a replacement process', () => taking().length === 3);
+    expect(pool.out.stderr).toContain(`process ${taking()[0]} died (SIGKILL); starting another`);
+
+    const second = w2s('sweep', '--config', config, '--out', out, '--queue', redis.url, '--json');
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toContain('attached to the sweep already in the queue');
+    expect(JSON.parse(second.stdout).runsComputed).toHaveLength(4);
+    pool.child.kill('SIGINT');
+    expect((await pool.exited).status).toBe(0);
   }, 300_000);
 
   it('Redis missing or refusing: the sweep and the worker fail at once with the URL (password hidden), no hang', async () => {

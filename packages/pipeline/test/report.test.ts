@@ -11,6 +11,7 @@ import { mulberry32 } from '@w2s/model';
 import {
   buildTables,
   loadSummaries,
+  loadSweepFailures,
   quantileOfSorted,
   renderMarkdown,
   renderPlots,
@@ -345,5 +346,25 @@ describe('writeReport', () => {
     for (const plot of plots) expect(await readFile(join(outFolder, plot.name), 'utf8')).toBe(plot.svg);
     const markdown = await readFile(written.markdownPath, 'utf8');
     for (const plot of plots) expect(markdown).toContain(`](${plot.name})`);
+  });
+});
+
+describe('failed runs of a sweep', () => {
+  it("come from the folder's sweep.json into report.md and the terminal text; a malformed sweep.json is a problem", async () => {
+    const folder = join(scratchFolder, 'failures');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'one.summary.json'), JSON.stringify(summaries[0]));
+    expect(await loadSweepFailures(folder)).toEqual({ failures: [], problems: [] });
+    const failed = [{ name: 'sciq-weak-0123456789abcdef', message: 'no column named "txt"\n(columns: text, label)' }];
+    await writeFile(join(folder, 'sweep.json'), JSON.stringify({ experiments: [], failed }));
+    const written = await writeReport(folder, join(folder, 'report'));
+    expect(written.failures).toEqual(failed);
+    expect(written.terminal).toContain('Failed runs (1):\n  sciq-weak-0123456789abcdef: no column named "txt"');
+    const markdown = await readFile(written.markdownPath, 'utf8');
+    expect(markdown).toContain('## Failed runs');
+    expect(markdown).toContain('- `sciq-weak-0123456789abcdef`: no column named "txt" (columns: text, label)');
+
+    await writeFile(join(folder, 'sweep.json'), JSON.stringify({ failed: [{ name: 3 }] }));
+    expect((await loadSweepFailures(folder)).problems).toEqual([`${join(folder, 'sweep.json')}: "failed" must be a list of {name, message}`]);
   });
 });
