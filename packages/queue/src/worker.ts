@@ -50,7 +50,10 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
   const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
   queue.on('error', () => undefined);
   const resources = new LocalResources(opts.checkpointDirs ?? [], opts.dataDir);
-  const localStore = new ResultsStore(opts.storeDir);
+  // A run's lock in a store (shared with this machine's other worker processes, or by every
+  // machine) goes stale as fast as a job's lock: a dead worker's run is not held up twice.
+  const storeOptions = { lockStaleMs: lockMs };
+  const localStore = new ResultsStore(opts.storeDir, storeOptions);
   const dataCache: RunContext['dataCache'] = new Map();
 
   const processRun = async (job: Job<RunJobData>, token: string): Promise<RunJobResult> => {
@@ -59,7 +62,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
     const { node } = data;
     const lost = job.stalledCounter > 0 ? `, after ${job.stalledCounter} lost worker${job.stalledCounter > 1 ? 's' : ''}` : '';
     log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${data.attempts}${lost})`);
-    const store = data.artifacts.kind === 'shared' ? new ResultsStore(data.artifacts.root) : localStore;
+    const store = data.artifacts.kind === 'shared' ? new ResultsStore(data.artifacts.root, storeOptions) : localStore;
     const chain: RunConfig[] = [];
     for (let c: RunConfig | null = node.config; c; c = c.supervisor) chain.push(c);
     const models = new Map<string, ModelSource>();
