@@ -1,11 +1,2 @@
-import { defineConfig } from 'vitest/config';
-
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    // tfjs-core's gradients are ES modules with extensionless imports: let Vite load them.
-    server: { deps: { inline: [/@tensorflow\//] } },
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-  },
-});
+// One test setup for every package: ../../vitest.packages.ts.
+export { default } from '../../vitest.packages.ts';

@@ -91,7 +91,7 @@ export class QueueProgressDisplay implements QueuedSweepProgress {
       .filter((a) => a.progress)
       .map((a) => `${a.name} ${a.progress!.step}/${a.progress!.totalSteps}`)
       .slice(0, 2);
-    const line = `done ${s.done} · running ${s.running} · waiting ${s.waiting} · failed ${s.failed} · workers ${s.workers}`;
+    const line = `done ${s.done} · running ${s.running} · waiting ${s.waiting} · failed ${s.failed} · workers ${s.workers ?? '?'}`;
     if (this.bar) this.bar.update(s.done + s.failed, { label: running.length ? `${line} · ${running.join(', ')}` : line });
     else if (line !== this.lastLine) process.stderr.write(`[${s.done + s.failed}/${s.total}] ${line}\n`);
     this.lastLine = line;
@@ -107,6 +107,10 @@ export class QueueProgressDisplay implements QueuedSweepProgress {
 
   runLost(name: string, worker: string | undefined): void {
     this.log(`${name} lost its worker${worker ? ` ${worker}` : ''}: back in the queue for another`);
+  }
+
+  runRetried(name: string, reason: string): void {
+    this.log(`${name}: an attempt failed (${reason}); tried again`);
   }
 
   connectionTrouble(message: string): void {

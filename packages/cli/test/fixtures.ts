@@ -1,7 +1,7 @@
 // Shared by the CLI tests: running the bundled CLI as a user does, the data folder, and a
 // generated dataset that tiny models learn (so tests that train need no downloaded data).
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,3 +28,25 @@ export function writeVowelCsv(file: string, n: number, seed: number): void {
   writeFileSync(file, rows.join('\n') + '\n');
 }
 
+/**
+ * A small sweep over a vowel CSV: nano → micro, xent and logconf, seeds 0 and 1 (8 distinct runs:
+ * per seed a weak, a ceiling and two transfer runs), one quick epoch; `fields` override the file's.
+ */
+export function vowelSweepConfig(csv: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    datasets: [{ path: csv, textColumn: 'text', labelColumn: 'label' }],
+    models: ['nano', 'micro'],
+    losses: ['xent', 'logconf'],
+    seeds: [0, 1],
+    nTest: 60,
+    maxTokens: 32,
+    training: { epochs: 1, batchSize: 16, minibatchSize: 16, lr: 1e-3 },
+    ...fields,
+  });
+}
+
+/** The experiment summaries a sweep wrote under `out`, by file name. */
+export function sweepSummaries(out: string): Record<string, unknown> {
+  const dir = join(out, 'experiments');
+  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
+}

@@ -4,12 +4,12 @@
 // sweep's; re-running the sweep attaches to it; a run with bad data fails once, visibly, without
 // retries; the shared-folder artifact mode; and a Redis server that is missing or refusing.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, redisServerPath, startRedis, type RedisServer } from '../../queue/test/redis-server.js';
-import { bin, w2s, writeVowelCsv } from './fixtures.js';
+import { bin, sweepSummaries, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-queue-cli-'));
 const csv = join(scratch, 'vowels.csv');
@@ -19,19 +19,7 @@ const DISTINCT_RUNS = 8;
 
 function writeConfig(name: string, fields: Record<string, unknown>): string {
   const file = join(scratch, name);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      datasets: [{ path: csv, textColumn: 'text', labelColumn: 'label' }],
-      models: ['nano', 'micro'],
-      losses: ['xent', 'logconf'],
-      seeds: [0, 1],
-      nTest: 60,
-      maxTokens: 32,
-      training: { epochs: 1, batchSize: 16, minibatchSize: 16, lr: 1e-3 },
-      ...fields,
-    }),
-  );
+  writeFileSync(file, vowelSweepConfig(csv, fields));
   return file;
 }
 
@@ -59,11 +47,6 @@ async function until(what: string, ok: () => boolean, ms = 120_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function summaries(out: string): Record<string, unknown> {
-  const dir = join(out, 'experiments');
-  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
 }
 
 /** The runs a worker's log says it trained (not reused). */
@@ -130,7 +113,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(sweep.out.stderr).toContain(`${inHand} lost its worker`);
 
     // The same numbers as the local sweep, and the same report.
-    expect(summaries(out)).toEqual(summaries(join(scratch, 'local')));
+    expect(sweepSummaries(out)).toEqual(sweepSummaries(join(scratch, 'local')));
     const [queuedReport, localReport] = [w2s('report', out, '--json'), w2s('report', join(scratch, 'local'), '--json')];
     expect(queuedReport.status, queuedReport.stderr).toBe(0);
     expect(JSON.parse(queuedReport.stdout).tables).toEqual(JSON.parse(localReport.stdout).tables);
@@ -192,6 +175,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     const failed: { name: string; message: string }[] = JSON.parse(first.out.stdout).failed;
     expect(failed.map((f) => f.name.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
     for (const f of failed) expect(f.message).toMatch(/^this worker has no copy of checkpoint ckpt \(content sha256:[0-9a-f]{64}\): ckpt does not exist here; no --checkpoints folder given/);
+    expect(first.out.stderr).toMatch(/: an attempt failed \(this worker has no copy of checkpoint ckpt .*\); tried again/);
     await until("the worker's log", () => lacking.out.stderr.includes('no attempts left'), 10_000);
     expect(lacking.out.stderr).toContain("(this machine's problem: retried)");
     await stop(lacking.child);
@@ -204,11 +188,24 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(outcome.failed).toEqual([]);
     expect(outcome.runsComputed.map((n: string) => n.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
     expect(outcome.runsReused.map((n: string) => n.replace(/-[0-9a-f]{16}$/, ''))).toEqual(['vowels_csv-weak']);
-    expect(summaries(out)['vowels.csv-nano-ckpt-seed0.summary.json']).toMatchObject({ ceiling: { model: 'ckpt' } });
+    expect(sweepSummaries(out)['vowels.csv-nano-ckpt-seed0.summary.json']).toMatchObject({ ceiling: { model: 'ckpt' } });
     await stop(equipped.child);
   }, 300_000);
 
   it('--artifacts shared: the workers write the runs into the sweep folder itself; the results equal a local sweep', async () => {
+    // A worker that does not see the sweep's folder at that path (here: its mark removed) says so.
+    const unmounted = join(scratch, 'unmounted');
+    const lone = start('sweep', '--config', writeConfig('unmounted.json', { seeds: [7] }), '--out', unmounted, '--queue', redis.url, '--artifacts', 'shared', '--attempts', '1', '--json');
+    await until('the sweep to be enqueued', () => lone.out.stderr.includes('enqueued'));
+    rmSync(join(unmounted, '.w2s-sweeps'), { recursive: true });
+    const blind = startWorker(redis.url, 'blind');
+    workers.push(blind.child);
+    expect((await lone.exited).status).toBe(1);
+    const { failed, queue } = JSON.parse(lone.out.stdout);
+    const mark = join(unmounted, '.w2s-sweeps', queue.sweepId);
+    expect(failed[0].message).toBe(`${unmounted} on this machine is not the sweep's shared folder (it lacks ${mark}): mount the folder at that path`);
+    await stop(blind.child);
+
     const worker = startWorker(redis.url, 'shared');
     workers.push(worker.child);
     const out = join(scratch, 'shared-folder');
@@ -219,7 +216,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(existsSync(join(scratch, 'store-shared', 'runs'))).toBe(false);
     const local = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'shared-local'), '--threads', '1', '--json');
     expect(local.status, local.stderr).toBe(0);
-    expect(summaries(out)).toEqual(summaries(join(scratch, 'shared-local')));
+    expect(sweepSummaries(out)).toEqual(sweepSummaries(join(scratch, 'shared-local')));
 
     // Queued on a folder whose runs are all finished: they are handed to the workers, not retrained.
     const seeded = w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'shared-local'), '--queue', redis.url, '--json');
@@ -278,6 +275,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     }
     expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--queue', 'http://127.0.0.1:1').stderr).toContain('the scheme http: is not redis: or rediss:');
     expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--queue', redis.url, '--workers', '2').stderr).toContain('--workers and --threads belong to a local sweep');
+    expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--attempts', '2').stderr).toContain('--artifacts, --attempts and --requeue belong to a sweep on a queue');
   }, 120_000);
 
   it('w2s worker --device cuda without a usable GPU fails at once with the reason', () => {

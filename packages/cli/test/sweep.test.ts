@@ -2,11 +2,11 @@
 // processes, every distinct run trained once, resume after kill -9 with the same results as an
 // uninterrupted sweep, two sweeps sharing one results folder, and bad sweep files.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, w2s, writeVowelCsv } from './fixtures.js';
+import { bin, sweepSummaries, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-sweep-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -17,24 +17,8 @@ const DISTINCT_RUNS = 8;
 
 beforeAll(() => {
   writeVowelCsv(csv, 240, 3);
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      datasets: [{ path: csv, textColumn: 'text', labelColumn: 'label' }],
-      models: ['nano', 'micro'],
-      losses: ['xent', 'logconf'],
-      seeds: [0, 1],
-      nTest: 60,
-      maxTokens: 32,
-      training: { epochs: 1, batchSize: 16, minibatchSize: 16, lr: 1e-3 },
-    }),
-  );
+  writeFileSync(configFile, vowelSweepConfig(csv));
 });
-
-function summaries(out: string): Record<string, unknown> {
-  const dir = join(out, 'experiments');
-  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
-}
 
 function runsIn(out: string): string[] {
   return readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock') && existsSync(join(out, 'runs', f, 'metrics.json'))).sort();
@@ -64,7 +48,7 @@ describe('w2s sweep', () => {
     expect(new Set(outcome.runsComputed).size).toBe(DISTINCT_RUNS);
     expect(outcome.failed).toEqual([]);
     expect(runsIn(out)).toEqual([...outcome.runsComputed].sort());
-    reference = summaries(out);
+    reference = sweepSummaries(out);
     expect(Object.keys(reference)).toEqual(['vowels.csv-nano-micro-seed0.summary.json', 'vowels.csv-nano-micro-seed1.summary.json']);
     const report = w2s('report', out);
     expect(report.status, report.stderr).toBe(0);
@@ -94,7 +78,7 @@ describe('w2s sweep', () => {
     expect([...outcome.runsReused].sort()).toEqual(finishedBefore);
     expect(outcome.runsComputed.length + outcome.runsReused.length).toBe(DISTINCT_RUNS);
     expect(finishedBefore.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs)).toEqual(mtimes);
-    expect(summaries(out)).toEqual(reference);
+    expect(sweepSummaries(out)).toEqual(reference);
   }, 300_000);
 
   it('two sweeps on one results folder: each run is trained by exactly one of them, both finish', async () => {
@@ -105,7 +89,7 @@ describe('w2s sweep', () => {
     const computed = [...JSON.parse(a.stdout).runsComputed, ...JSON.parse(b.stdout).runsComputed];
     expect(computed).toHaveLength(DISTINCT_RUNS);
     expect(new Set(computed).size).toBe(DISTINCT_RUNS);
-    expect(summaries(out)).toEqual(reference);
+    expect(sweepSummaries(out)).toEqual(reference);
   }, 300_000);
 
   it('rejects a bad sweep file naming the file and the field', () => {

@@ -22,17 +22,22 @@ export interface QueueAddress {
   display: string;
 }
 
-/** Parses a --queue URL; every problem names the URL (without its password) and what is expected. */
-export function parseQueueUrl(text: string): QueueAddress {
+/**
+ * Parses a --queue URL; every problem names the URL (without its password) and what is expected.
+ * `password` is used when the URL has none (from the environment, so that it stays out of
+ * command lines, which other users of the machine can read).
+ */
+export function parseQueueUrl(text: string, password?: string): QueueAddress {
   const expected = 'a URL redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (or rediss:// for TLS)';
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new QueueConnectionError(`--queue must be ${expected}, got ${JSON.stringify(text.replace(/:[^:@/]*@/, ':***@'))}`);
+    throw new QueueConnectionError(`--queue must be ${expected}, got ${JSON.stringify(hideCredentials(text))}`);
   }
   if (url.password) url.password = '***';
-  const display = url.toString();
+  // Only a redis URL says which part is a password; of anything else, hide all before the last @.
+  const display = url.protocol === 'redis:' || url.protocol === 'rediss:' ? url.toString() : hideCredentials(text);
   const fail = (what: string): never => {
     throw new QueueConnectionError(`--queue ${display}: ${what}; expected ${expected}`);
   };
@@ -48,10 +53,19 @@ export function parseQueueUrl(text: string): QueueAddress {
     port,
     db: dbText === '' ? 0 : Number(dbText),
     ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : password ? { password } : {}),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
   };
   return { redis, display };
+}
+
+/** Text that failed to parse as a URL, with everything between the scheme and the last @ hidden. */
+function hideCredentials(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0) return text;
+  const scheme = text.indexOf('//');
+  const start = scheme >= 0 && scheme < at ? scheme + 2 : 0;
+  return `${text.slice(0, start)}***${text.slice(at)}`;
 }
 
 /**

@@ -9,6 +9,7 @@
 // once the supervisor's labels exist, and the supervisor's job, and so the sweep's root, completes
 // only when everything below it has. Each distinct run of the grid is exactly one job,
 // `<sweepId>.<runName>`.
+import { join } from 'node:path';
 import type { DataSource, ModelSource, RunConfig } from '@w2s/pipeline';
 
 export const QUEUE_PREFIX = 'w2s';
@@ -66,6 +67,14 @@ export function runJobId(sweepId: string, runName: string): string {
 
 export function sweepJobId(sweepId: string): string {
   return `sweep.${sweepId}`;
+}
+
+/**
+ * The file a sweep with `--artifacts shared` writes into its folder, by which a worker knows
+ * that the path it sees is that folder (and not an empty one of the same name).
+ */
+export function sharedFolderMarker(root: string, sweepId: string): string {
+  return join(root, '.w2s-sweeps', sweepId);
 }
 
 /** BullMQ options of a run's job: its id, bounded retries with backoff, and a parent that goes on when it fails. */

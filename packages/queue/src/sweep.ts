@@ -5,8 +5,11 @@
 // written there directly by the workers when the store is a shared folder), and the experiments
 // are summarised from it exactly as a local sweep summarises them, so that `w2s report` reads
 // both alike and a local and a queued sweep of one grid give the same numbers.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { FlowProducer, Queue, type Job } from 'bullmq';
 import {
+  StoreError,
   canonicalJson,
   configHash,
   planSweep,
@@ -16,13 +19,14 @@ import {
   type SweepConfig,
   type SweepOutcome,
 } from '@w2s/pipeline';
-import { RedisArtifacts } from './artifacts.js';
+import { ArtifactError, RedisArtifacts } from './artifacts.js';
 import { checkQueueReachable, redisClient, type QueueAddress } from './connection.js';
 import {
   QUEUE_NAME,
   QUEUE_PREFIX,
   runJobId,
   runJobOptions,
+  sharedFolderMarker,
   sweepJobId,
   type ArtifactMode,
   type RunJobData,
@@ -63,8 +67,8 @@ export interface QueuedSweepStatus {
   running: number;
   waiting: number;
   failed: number;
-  /** Workers connected to the queue (of any sweep). */
-  workers: number;
+  /** Workers connected to the queue (of any sweep); null when the server does not say. */
+  workers: number | null;
   active: ActiveRun[];
 }
 
@@ -73,8 +77,10 @@ export interface QueuedSweepProgress {
   status?(status: QueuedSweepStatus): void;
   runFinished?(name: string, reused: boolean, worker: string): void;
   runFailed?(name: string, message: string): void;
-  /** A run that was running is waiting again: its worker died or lost its lock (another takes it). */
+  /** A run lost its worker (it died, or lost the job's lock): back in the queue for another. */
   runLost?(name: string, worker: string | undefined): void;
+  /** An attempt at a run failed for its worker's reasons; the run is tried again. */
+  runRetried?(name: string, reason: string): void;
   /** The queue could not be read this time (the follower retries). */
   connectionTrouble?(message: string): void;
 }
@@ -120,6 +126,11 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
       root = undefined;
     }
     const attached = root !== undefined;
+    if (artifactMode.kind === 'shared') {
+      // The mark by which workers know the folder they see at this path is this one.
+      await mkdir(dirname(sharedFolderMarker(store.root, sweepId)), { recursive: true });
+      await writeFile(sharedFolderMarker(store.root, sweepId), `${sweepId}\n`);
+    }
     if (!attached) {
       // Runs already in the results store need no worker: their artifacts are handed on.
       if (artifactMode.kind === 'redis') for (const node of nodes.values()) if (await store.load(node.config)) await artifacts.upload(node.config, store);
@@ -140,19 +151,24 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
     opts.progress?.started?.({ sweepId, attached, total: nodes.size });
 
     const states = new Map<string, RunState>([...nodes.keys()].map((name) => [name, { kind: 'waiting' }]));
+    const seen = new Map<string, Observation>(); // each run's last observation of its job
+    const missingSince = new Map<string, number>(); // runs whose supervisor is done but whose job is not there
     const settle = async (node: RunNode, next: RunState) => {
-      if (next.kind === 'done') {
-        // The run's files into this machine's store (or, shared, already there).
-        const present = artifactMode.kind === 'redis' ? await artifacts.download(node.config, store) : (await store.load(node.config)) !== null;
-        if (!present)
-          next = {
-            kind: 'failed',
-            message: artifactMode.kind === 'redis' ? 'its job completed but its artifact is not in Redis' : `its job completed but it is not in ${store.root} (do all workers mount the shared folder at this path?)`,
-          };
-      }
+      if (next.kind === 'done') next = await collect(node, next);
       states.set(node.name, next);
       if (next.kind === 'done') opts.progress?.runFinished?.(node.name, next.result.reused, next.result.worker);
       if (next.kind === 'failed') opts.progress?.runFailed?.(node.name, next.message);
+    };
+    /** A finished run's files into this machine's store (from Redis; or, shared, already there). */
+    const collect = async (node: RunNode, done: RunState & { kind: 'done' }): Promise<RunState> => {
+      if (artifactMode.kind === 'shared')
+        return (await store.load(node.config)) ? done : { kind: 'failed', message: `its job completed but the run is not in ${store.root} (do the workers mount this folder at this path?)` };
+      try {
+        return (await artifacts.download(node.config, store)) ? done : { kind: 'failed', message: 'its job completed but its artifact is not in Redis' };
+      } catch (err) {
+        if (err instanceof ArtifactError || err instanceof StoreError) return { kind: 'failed', message: `its artifact cannot be used: ${err.message}` };
+        throw err; // the connection: tried again at the next poll
+      }
     };
     const finished = (s: RunState) => s.kind === 'done' || s.kind === 'failed';
     while (![...states.values()].every(finished)) {
@@ -160,18 +176,28 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
       try {
         const pending = [...nodes.values()].filter((node) => !finished(states.get(node.name)!));
         const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, sweepId, node)] as const));
-        for (const [node, state] of observed) {
-          if (state === null) {
-            // Not enqueued yet: its supervisor releases it, unless the supervisor failed.
+        for (const [node, observation] of observed) {
+          if (observation === null) {
+            // Not enqueued yet: its supervisor releases it, unless the supervisor failed. Once the
+            // supervisor is done its dependents exist; one still missing after a grace period was
+            // removed from Redis (by hand, or evicted: BullMQ needs maxmemory-policy noeviction).
             const supervisor = node.config.supervisor ? states.get(store.runName(node.config.supervisor))! : null;
             if (supervisor?.kind === 'failed') await settle(node, { kind: 'failed', message: 'its supervisor failed' });
-          } else if (finished(state)) await settle(node, state);
-          else {
-            const before = states.get(node.name)!;
-            if (before.kind === 'running' && (state.kind === 'waiting' || (state.kind === 'running' && state.active.worker !== before.active.worker)))
-              opts.progress?.runLost?.(node.name, before.active.worker);
-            states.set(node.name, state);
+            else if (supervisor?.kind === 'done') {
+              const since = missingSince.get(node.name) ?? Date.now();
+              missingSince.set(node.name, since);
+              if (Date.now() - since > MISSING_JOB_GRACE_MS)
+                await settle(node, { kind: 'failed', message: "its supervisor finished but its job is not in the queue (was the queue's data removed or evicted?); --requeue enqueues it again" });
+            }
+            continue;
           }
+          const before = seen.get(node.name);
+          seen.set(node.name, observation);
+          const { state } = observation;
+          if (before && observation.attemptsMade > before.attemptsMade && state.kind !== 'failed') opts.progress?.runRetried?.(node.name, observation.failedReason);
+          if (before && observation.stalledCounter > before.stalledCounter) opts.progress?.runLost?.(node.name, before.state.kind === 'running' ? before.state.active.worker : undefined);
+          if (finished(state)) await settle(node, state);
+          else states.set(node.name, state);
         }
         const counts = { done: 0, running: 0, waiting: 0, failed: 0 };
         const active: ActiveRun[] = [];
@@ -179,7 +205,8 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
           counts[s.kind]++;
           if (s.kind === 'running') active.push(s.active);
         }
-        opts.progress?.status?.({ total: nodes.size, ...counts, workers: await queue.getWorkersCount(), active });
+        const workers = await queue.getWorkersCount().catch(() => null); // CLIENT LIST may be refused by an ACL
+        opts.progress?.status?.({ total: nodes.size, ...counts, workers, active });
       } catch (err) {
         opts.progress?.connectionTrouble?.(`cannot read the queue at ${opts.address.display}: ${(err as Error).message}; retrying`);
       }
@@ -196,23 +223,38 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
   }
 }
 
-/** A run's state in the queue; null when its job does not exist (yet). */
-async function observe(queue: Queue, sweepId: string, node: RunNode): Promise<RunState | null> {
-  const job = (await queue.getJob(runJobId(sweepId, node.name))) as Job<RunJobData, RunJobResult> | undefined;
+/** How long a run may be missing from the queue after its supervisor finished before it counts as lost. */
+const MISSING_JOB_GRACE_MS = 60_000;
+
+/** A run's job as last read: its state, and the counters that say what happened since the read before. */
+interface Observation {
+  state: RunState;
+  /** Failed attempts (each one retried unless it was the last). */
+  attemptsMade: number;
+  /** Times it lost its worker. */
+  stalledCounter: number;
+  failedReason: string;
+}
+
+/** A run's job, read after its state (so that a finished job's result is in the read); null when it does not exist (yet). */
+async function observe(queue: Queue, sweepId: string, node: RunNode): Promise<Observation | null> {
+  const id = runJobId(sweepId, node.name);
+  const state = await queue.getJobState(id);
+  const job = state === 'unknown' ? undefined : ((await queue.getJob(id)) as Job<RunJobData, RunJobResult> | undefined);
   if (!job) return null;
-  const state = await job.getState();
-  if (state === 'completed') return { kind: 'done', result: job.returnvalue };
-  // waiting-children: done, its dependents enqueued (read before the state, the data may predate that).
-  if (state === 'waiting-children' && job.data.released) return { kind: 'done', result: job.data.released };
-  if (state === 'failed') return { kind: 'failed', message: job.failedReason || 'failed without a reason' };
-  if (state === 'active' || state === 'waiting-children') {
+  const observation = (s: RunState): Observation => ({ state: s, attemptsMade: job.attemptsMade, stalledCounter: job.stalledCounter, failedReason: job.failedReason ?? '' });
+  if (state === 'completed' && job.returnvalue) return observation({ kind: 'done', result: job.returnvalue });
+  // waiting-children: done, and its dependents enqueued, once `released` is set.
+  if (state === 'waiting-children' && job.data.released) return observation({ kind: 'done', result: job.data.released });
+  if (state === 'failed') return observation({ kind: 'failed', message: job.failedReason || 'failed without a reason' });
+  if (state === 'active' || state === 'waiting-children' || state === 'completed') {
     const progress = job.progress as Partial<RunProgressData> | number;
-    return {
+    return observation({
       kind: 'running',
       active: { name: node.name, ...(job.processedBy ? { worker: job.processedBy } : {}), ...(typeof progress === 'object' && typeof progress.step === 'number' ? { progress: progress as RunProgressData } : {}) },
-    };
+    });
   }
-  return { kind: 'waiting' };
+  return observation({ kind: 'waiting' });
 }
 
 function tally(nodes: Map<string, RunNode>, states: Map<string, RunState>): Omit<SweepOutcome, 'summaries'> {

@@ -10,10 +10,11 @@
 // the queue (at most MAX_STALLS times, then it fails as stalled).
 import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
-import { DataMismatchError, ResultsStore, executeRun, type ModelSource, type RunConfig, type RunContext } from '@w2s/pipeline';
-import { RedisArtifacts } from './artifacts.js';
+import { existsSync } from 'node:fs';
+import { DataMismatchError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext } from '@w2s/pipeline';
+import { ArtifactError, RedisArtifacts } from './artifacts.js';
 import { redisClient, type QueueAddress } from './connection.js';
-import { QUEUE_NAME, QUEUE_PREFIX, runJobOptions, type RunJobData, type RunJobResult, type RunProgressData, type SweepJobData } from './jobs.js';
+import { QUEUE_NAME, QUEUE_PREFIX, runJobId, runJobOptions, sharedFolderMarker, type RunJobData, type RunJobResult, type RunProgressData, type SweepJobData } from './jobs.js';
 import { LocalResources, WorkerResourceError } from './resources.js';
 
 /** How often a job may lose its worker (kill -9, a lost machine) before it fails as stalled. */
@@ -58,22 +59,35 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
 
   const processRun = async (job: Job<RunJobData>, token: string): Promise<RunJobResult> => {
     const data = job.data;
-    if (data.released) return data.released; // the second pass, once every dependent has finished
+    if (data.released) {
+      // The run is done and its dependents enqueued: the second pass once they have all finished,
+      // or a retry after a worker died before parking the job (it waits for them as it would have).
+      if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
+      return data.released;
+    }
     const { node } = data;
     const lost = job.stalledCounter > 0 ? `, after ${job.stalledCounter} lost worker${job.stalledCounter > 1 ? 's' : ''}` : '';
     log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${data.attempts}${lost})`);
-    const store = data.artifacts.kind === 'shared' ? new ResultsStore(data.artifacts.root, storeOptions) : localStore;
-    const chain: RunConfig[] = [];
-    for (let c: RunConfig | null = node.config; c; c = c.supervisor) chain.push(c);
-    const models = new Map<string, ModelSource>();
-    for (const [identity, source] of data.models) if (chain.some((c) => c.model.identity === identity)) models.set(identity, await resources.model(source));
+    const store = sweepStore(data);
+    // The supervisors are done (the last of them released this job): their stored runs are
+    // needed, not their models.
+    const supervisors: RunConfig[] = [];
+    for (let c = node.config.supervisor; c; c = c.supervisor) supervisors.push(c);
+    const identity = node.config.model.identity;
+    const source = data.models.find(([id]) => id === identity)?.[1];
+    if (!source) throw new UnrecoverableError(`the job of ${node.name} names no model source for ${identity}`);
+    const models = new Map<string, ModelSource>([[identity, await resources.model(source)]]);
     const dataSource = resources.data(node.data);
-    if (data.artifacts.kind === 'redis') {
-      // This run may be done already (a worker died after storing it); its supervisors must be.
-      await artifacts.download(node.config, store);
-      for (const supervisor of chain.slice(1))
-        if (!(await artifacts.download(supervisor, store))) throw new WorkerResourceError(`the artifact of ${store.runName(supervisor)}, a supervisor of ${node.name}, is not in Redis`);
-    }
+    await artifactStep(async () => {
+      if (data.artifacts.kind === 'redis') {
+        await artifacts.download(node.config, store); // done already, if a worker died after storing it
+        for (const supervisor of supervisors)
+          if (!(await artifacts.download(supervisor, store))) throw new WorkerResourceError(`the artifact of ${store.runName(supervisor)}, a supervisor of ${node.name}, is not in Redis`);
+      } else {
+        for (const supervisor of supervisors)
+          if (!(await store.load(supervisor))) throw new WorkerResourceError(`${store.runName(supervisor)}, a supervisor of ${node.name}, is not in the shared folder ${store.root}`);
+      }
+    });
     let lastProgress = 0;
     let result;
     try {
@@ -95,16 +109,29 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
     } catch (err) {
       throw isMachineProblem(err) ? err : new UnrecoverableError((err as Error).message);
     }
-    if (data.artifacts.kind === 'redis') await artifacts.upload(node.config, store);
+    if (data.artifacts.kind === 'redis') await artifactStep(() => artifacts.upload(node.config, store));
     const outcome: RunJobResult = { name: node.name, reused: result.reused, worker: name };
     log(`${result.reused ? 'reused' : 'trained'} ${node.name}${result.reused ? '' : ` in ${(result.metrics.seconds ?? 0).toFixed(1)} s`}`);
     if (node.dependents.length === 0) return outcome;
+    // Dependents first, then `released`: a worker dying in between leaves a job whose retry adds
+    // the missing ones (never twice: a dependent's job, once it exists, is this job's child).
     const parent = { id: job.id!, queue: job.queueQualifiedName };
-    for (const dependent of node.dependents)
+    for (const dependent of node.dependents) {
+      if (await queue.getJob(runJobId(data.sweepId, dependent.name))) continue;
       await queue.add('run', { ...data, node: dependent, released: undefined }, { ...runJobOptions(data.sweepId, dependent, data.attempts), parent });
+    }
     await job.updateData({ ...data, released: outcome });
     if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
     return outcome;
+  };
+
+  /** The results store of the job's sweep: this worker's own, or the shared folder (checked to be the sweep's). */
+  const sweepStore = (data: RunJobData): ResultsStore => {
+    if (data.artifacts.kind === 'redis') return localStore;
+    const { root } = data.artifacts;
+    if (!existsSync(sharedFolderMarker(root, data.sweepId)))
+      throw new WorkerResourceError(`${root} on this machine is not the sweep's shared folder (it lacks ${sharedFolderMarker(root, data.sweepId)}): mount the folder at that path`);
+    return new ResultsStore(root, storeOptions);
   };
 
   const worker = new Worker<RunJobData | SweepJobData, RunJobResult | { runs: number }>(
@@ -136,9 +163,22 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
   };
 }
 
+/**
+ * Moves artifacts; one that cannot be stored or read (too large, malformed) fails the run at
+ * once, since no retry would change it. Connection errors are retried.
+ */
+async function artifactStep(step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    if (err instanceof ArtifactError || err instanceof StoreError) throw new UnrecoverableError((err as Error).message);
+    throw err;
+  }
+}
+
 /** Errors of this machine, which another worker (or a later try) may not have. */
 function isMachineProblem(err: unknown): boolean {
-  if (err instanceof WorkerResourceError || err instanceof DataMismatchError) return true;
+  if (err instanceof WorkerResourceError || err instanceof DataMismatchError || err instanceof StoreError) return true;
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'EACCES' || code === 'EMFILE' || code === 'ENOSPC';
 }

@@ -22,6 +22,9 @@ describe('parseQueueUrl', () => {
     const secret = parseQueueUrl('rediss://w2s:p%40ss@queue.lab:7000/1');
     expect(secret.redis).toEqual({ host: 'queue.lab', port: 7000, db: 1, username: 'w2s', password: 'p@ss', tls: {} });
     expect(secret.display).toBe('rediss://w2s:***@queue.lab:7000/1');
+    // A password from the environment (W2S_REDIS_PASSWORD) when the URL has none; the URL's own wins.
+    expect(parseQueueUrl('redis://queue.lab', 'from-env').redis.password).toBe('from-env');
+    expect(parseQueueUrl('redis://:in-url@queue.lab', 'from-env').redis.password).toBe('in-url');
   });
 
   it('rejects other schemes, bad databases and query strings, naming the URL without its password', () => {
@@ -37,6 +40,17 @@ describe('parseQueueUrl', () => {
     }
     expect(message).toContain('redis://:***@queue.lab/x');
     expect(message).not.toContain('hunter2');
+    // Not a URL at all: whatever stands between the scheme and the last @ is hidden.
+    for (const text of ['redis://:se/cret@queue.lab:bad', 'redis://user:pa:ss@queue.lab:x', 'user:pa/ss@queue.lab']) {
+      let shown = '';
+      try {
+        parseQueueUrl(text);
+      } catch (err) {
+        shown = (err as Error).message;
+      }
+      expect(shown).toMatch(/\*\*\*@queue\.lab/);
+      expect(shown).not.toMatch(/cret|pa:ss|pa\/ss/);
+    }
   });
 });
 
@@ -78,6 +92,7 @@ describe.skipIf(!redisServerPath)('with a real Redis server', () => {
     await expect(wrong).rejects.toThrow(`redis://:***@127.0.0.1:${guarded.port}`);
     await expect(wrong).rejects.toThrow(/WRONGPASS/);
     await expect(checkQueueReachable(parseQueueUrl(`redis://:opensesame@127.0.0.1:${guarded.port}`))).resolves.toBeUndefined();
+    await expect(checkQueueReachable(parseQueueUrl(guarded.url, 'opensesame'))).resolves.toBeUndefined();
   });
 
   it('artifacts: a run uploaded from one store downloads into another, once, and malformed values are errors naming the key', async () => {

@@ -21,9 +21,9 @@ interface SweepFlags {
   workers?: number;
   threads?: number;
   queue?: string;
-  artifacts: 'redis' | 'shared';
-  attempts: number;
-  requeue: boolean;
+  artifacts?: 'redis' | 'shared';
+  attempts?: number;
+  requeue?: boolean;
   json: boolean;
 }
 
@@ -56,6 +56,8 @@ export async function runSweepCommand(flags: SweepFlags): Promise<number> {
 }
 
 async function localSweep(flags: SweepFlags, config: SweepConfig, out: string): Promise<SweepOutcome> {
+  if (flags.artifacts !== undefined || flags.attempts !== undefined || flags.requeue !== undefined)
+    throw new Error('--artifacts, --attempts and --requeue belong to a sweep on a queue: give --queue redis://HOST:PORT too');
   const workers = flags.workers ?? 1;
   const threads = flags.threads ?? (workers > 1 ? 1 : undefined);
   applyThreads(threads);
@@ -77,7 +79,7 @@ async function localSweep(flags: SweepFlags, config: SweepConfig, out: string): 
 async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, url: string): Promise<{ outcome: SweepOutcome; queue: { url: string; sweepId: string } } | null> {
   if (flags.workers !== undefined || flags.threads !== undefined)
     throw new Error('--workers and --threads belong to a local sweep; with --queue, start `w2s worker --queue URL [--concurrency N] [--threads N]` on the machines that train');
-  const address = parseQueueUrl(url);
+  const address = parseQueueUrl(url, process.env.W2S_REDIS_PASSWORD);
   const display = new QueueProgressDisplay();
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
@@ -87,9 +89,9 @@ async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, 
     const outcome = await runQueuedSweep(config, {
       address,
       store: new ResultsStore(out),
-      artifacts: flags.artifacts,
-      attempts: flags.attempts,
-      requeue: flags.requeue,
+      artifacts: flags.artifacts ?? 'redis',
+      attempts: flags.attempts ?? 3,
+      requeue: flags.requeue ?? false,
       progress: display,
       signal: interrupt.signal,
     });
@@ -111,9 +113,9 @@ export function sweepCommand(): Command {
     .option('--workers <n>', 'worker processes running trainings in parallel (default 1)', integerOption(1, 256))
     .option('--threads <n>', 'CPU threads per process (default: all cores with one worker, 1 with several)', integerOption(1, 4096))
     .option('--queue <url>', 'enqueue the runs on a Redis queue, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], for `w2s worker` processes to train; follow until done (rerun to attach)')
-    .addOption(new Option('--artifacts <where>', 'with --queue: how runs reach this machine: through Redis, or written by the workers into --out, a folder they all mount at the same path').choices(['redis', 'shared']).default('redis'))
-    .option('--attempts <n>', "with --queue: tries of a run that fails for its worker's reasons (a run's own error fails at once)", integerOption(1, 100), 3)
-    .option('--requeue', 'with --queue: replace a finished sweep of the same runs in the queue, retrying its failed runs (finished runs are reused)', false)
+    .addOption(new Option('--artifacts <where>', 'with --queue: how runs reach this machine: through Redis (default), or written by the workers into --out, a folder they all mount at the same path').choices(['redis', 'shared']))
+    .option('--attempts <n>', "with --queue: tries of a run that fails for its worker's reasons (default 3; a run's own error fails at once)", integerOption(1, 100))
+    .option('--requeue', 'with --queue: replace a finished sweep of the same runs in the queue, retrying its failed runs (finished runs are reused)')
     .option('--json', 'print the outcome and the summaries as JSON', false)
     .action(async (flags: SweepFlags) => {
       process.exitCode = await runSweepCommand(flags);

@@ -39,7 +39,7 @@ function deviceProblem(device: WorkerFlags['device']): string | null {
 export async function runWorker(flags: WorkerFlags): Promise<number> {
   const problem = deviceProblem(flags.device);
   if (problem) throw new Error(problem);
-  const address = parseQueueUrl(flags.queue);
+  const address = parseQueueUrl(flags.queue, process.env.W2S_REDIS_PASSWORD);
   await checkQueueReachable(address);
   if (flags.concurrency > 1) return superviseWorkers(flags);
 
