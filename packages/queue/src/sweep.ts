@@ -175,7 +175,7 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
       if (opts.signal?.aborted) return { sweepId, attached, interrupted: true, ...tally(nodes, states), summaries: [] };
       try {
         const pending = [...nodes.values()].filter((node) => !finished(states.get(node.name)!));
-        const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, sweepId, node)] as const));
+        const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, sweepId, node, seen.get(node.name))] as const));
         for (const [node, observation] of observed) {
           if (observation === null) {
             // Not enqueued yet: its supervisor releases it, unless the supervisor failed. Once the
@@ -228,6 +228,8 @@ const MISSING_JOB_GRACE_MS = 60_000;
 
 /** A run's job as last read: its state, and the counters that say what happened since the read before. */
 interface Observation {
+  /** BullMQ's name of the state. */
+  queueState: string;
   state: RunState;
   /** Failed attempts (each one retried unless it was the last). */
   attemptsMade: number;
@@ -236,13 +238,19 @@ interface Observation {
   failedReason: string;
 }
 
-/** A run's job, read after its state (so that a finished job's result is in the read); null when it does not exist (yet). */
-async function observe(queue: Queue, sweepId: string, node: RunNode): Promise<Observation | null> {
+/**
+ * A run's job, read after its state (so that a finished job's result is in the read); null when
+ * it does not exist (yet). The job itself (its data holds the run's dependents) is not read again
+ * while it waits in the same state as `before`: a poll costs one small call for each of the many
+ * waiting runs, and a read of the few running ones (for their progress).
+ */
+async function observe(queue: Queue, sweepId: string, node: RunNode, before: Observation | undefined): Promise<Observation | null> {
   const id = runJobId(sweepId, node.name);
   const state = await queue.getJobState(id);
+  if (before && state === before.queueState && before.state.kind === 'waiting') return before;
   const job = state === 'unknown' ? undefined : ((await queue.getJob(id)) as Job<RunJobData, RunJobResult> | undefined);
   if (!job) return null;
-  const observation = (s: RunState): Observation => ({ state: s, attemptsMade: job.attemptsMade, stalledCounter: job.stalledCounter, failedReason: job.failedReason ?? '' });
+  const observation = (s: RunState): Observation => ({ queueState: state, state: s, attemptsMade: job.attemptsMade, stalledCounter: job.stalledCounter, failedReason: job.failedReason ?? '' });
   if (state === 'completed' && job.returnvalue) return observation({ kind: 'done', result: job.returnvalue });
   // waiting-children: done, and its dependents enqueued, once `released` is set.
   if (state === 'waiting-children' && job.data.released) return observation({ kind: 'done', result: job.data.released });
