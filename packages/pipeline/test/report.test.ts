@@ -355,14 +355,14 @@ describe('failed runs of a sweep', () => {
     await mkdir(folder, { recursive: true });
     await writeFile(join(folder, 'one.summary.json'), JSON.stringify(summaries[0]));
     expect(await loadSweepFailures(folder)).toEqual({ failures: [], problems: [] });
-    const failed = [{ name: 'sciq-weak-0123456789abcdef', message: 'no column named "txt"\n(columns: text, label)' }];
+    const failed = [{ name: 'sciq-weak-0123456789abcdef', message: 'no column named "txt"\n(columns: text_*, <label>)' }];
     await writeFile(join(folder, 'sweep.json'), JSON.stringify({ experiments: [], failed }));
     const written = await writeReport(folder, join(folder, 'report'));
     expect(written.failures).toEqual(failed);
     expect(written.terminal).toContain('Failed runs (1):\n  sciq-weak-0123456789abcdef: no column named "txt"');
     const markdown = await readFile(written.markdownPath, 'utf8');
     expect(markdown).toContain('## Failed runs');
-    expect(markdown).toContain('- `sciq-weak-0123456789abcdef`: no column named "txt" (columns: text, label)');
+    expect(markdown).toContain('- `sciq-weak-0123456789abcdef`: no column named "txt" (columns: text\\_\\*, \\<label\\>)');
 
     await writeFile(join(folder, 'sweep.json'), JSON.stringify({ failed: [{ name: 3 }] }));
     expect((await loadSweepFailures(folder)).problems).toEqual([`${join(folder, 'sweep.json')}: "failed" must be a list of {name, message}`]);

@@ -11,6 +11,11 @@ function escapeCell(text: string): string {
 }
 
 /** Text made safe as an image's alternative text. */
+/** Free text (an error message) as literal Markdown inline text on one line. */
+function escapeInline(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/([\\`*_[\]<>#|~])/g, '\\$1');
+}
+
 function escapeAltText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/([[\]])/g, '\\$1').replace(/\r?\n/g, ' ');
 }
@@ -43,7 +48,7 @@ export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[],
     sections.push(
       '## Failed runs',
       'These runs of the sweep did not complete; the experiments that need them are missing from the tables.',
-      failures.map((f) => `- \`${f.name}\`: ${f.message.replace(/\s+/g, ' ')}`).join('\n'),
+      failures.map((f) => `- \`${f.name}\`: ${escapeInline(f.message)}`).join('\n'),
     );
   return `${sections.join('\n\n')}\n`;
 }
