@@ -25,11 +25,12 @@ function writeConfig(name: string, fields: Record<string, unknown>): string {
 
 /** A long-running `w2s ...` child, its output collected. */
 function start(...args: string[]) {
-  return startIn(scratch, ...args);
+  return startIn({ cwd: scratch }, ...args);
 }
 
-function startIn(cwd: string, ...args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
+/** detached: in a process group of its own, which a test can signal as a terminal's Ctrl-C does. */
+function startIn(where: { cwd: string; detached?: boolean }, ...args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, ...where });
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
   child.stderr!.on('data', (d) => (out.stderr += d));
@@ -170,7 +171,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     const out = join(scratch, 'checkpoint-sweep');
     const lacking = startWorker(redis.url, 'lacking');
     workers.push(lacking.child);
-    const first = startIn(launch, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--attempts', '2', '--json');
+    const first = startIn({ cwd: launch }, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--attempts', '2', '--json');
     expect((await first.exited).status, first.out.stderr).toBe(1);
     const failed: { name: string; message: string }[] = JSON.parse(first.out.stdout).failed;
     expect(failed.map((f) => f.name.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
@@ -182,7 +183,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
 
     const equipped = startWorker(redis.url, 'equipped', '--checkpoints', launch);
     workers.push(equipped.child);
-    const second = startIn(launch, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--requeue', '--json');
+    const second = startIn({ cwd: launch }, 'sweep', '--config', config, '--out', out, '--queue', redis.url, '--requeue', '--json');
     expect((await second.exited).status, second.out.stderr).toBe(0);
     const outcome = JSON.parse(second.out.stdout);
     expect(outcome.failed).toEqual([]);
@@ -227,8 +228,8 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     await stop(worker.child);
   }, 300_000);
 
-  it('Ctrl-C stops following, not the sweep: the same command attaches later; --concurrency 2 runs two worker processes and replaces one that dies', async () => {
-    const config = writeConfig('interrupted.json', { seeds: [5] });
+  it('Ctrl-C stops following, not the sweep: the same command attaches later; a second Ctrl-C stops a worker at once; --concurrency 2 runs two worker processes, replaces one that dies, and stops on a terminal Ctrl-C', async () => {
+    const config = writeConfig('interrupted.json', { seeds: [5], training: { epochs: 40, batchSize: 16, minibatchSize: 16, lr: 1e-3 } });
     const out = join(scratch, 'interrupted');
     const first = start('sweep', '--config', config, '--out', out, '--queue', redis.url);
     await until('the sweep to be enqueued', () => first.out.stderr.includes('enqueued, 4 runs'));
@@ -236,7 +237,18 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect((await first.exited).status).toBe(130);
     expect(first.out.stderr).toMatch(/stopped following sweep [0-9a-f]{16}: it goes on in the queue at redis:\/\/127\.0\.0\.1:\d+; the same command attaches to it again/);
 
-    const pool = start('worker', '--queue', redis.url, '--concurrency', '2', '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, 'store-pool'));
+    // Ctrl-C twice: the worker gives up the run in hand at once (it goes back to the queue).
+    const hasty = startWorker(redis.url, 'hasty');
+    workers.push(hasty.child);
+    await until('the worker to start a run', () => /started \S+/.test(hasty.out.stderr));
+    hasty.child.kill('SIGINT');
+    await until('the first Ctrl-C to be heard', () => hasty.out.stderr.includes('SIGINT: finishing the run in hand'));
+    hasty.child.kill('SIGINT');
+    expect((await hasty.exited).status).toBe(130);
+    expect(hasty.out.stderr).toContain('SIGINT again: stopping now');
+    expect(trainedBy(hasty.out.stderr)).toEqual([]);
+
+    const pool = startIn({ cwd: scratch, detached: true }, 'worker', '--queue', redis.url, '--concurrency', '2', '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, 'store-pool'));
     workers.push(pool.child);
     const taking = () => [...pool.out.stderr.matchAll(/w2s worker (\d+): taking jobs/g)].map((m) => Number(m[1]));
     await until('two worker processes', () => taking().length === 2);
@@ -248,8 +260,11 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(second.status, second.stderr).toBe(0);
     expect(second.stderr).toContain('attached to the sweep already in the queue');
     expect(JSON.parse(second.stdout).runsComputed).toHaveLength(4);
-    pool.child.kill('SIGINT');
+    // A terminal's Ctrl-C reaches the whole process group: each worker process hears it once.
+    process.kill(-pool.child.pid!, 'SIGINT');
     expect((await pool.exited).status).toBe(0);
+    expect(pool.out.stderr.match(/SIGTERM: finishing the run in hand/g)).toHaveLength(2);
+    expect(pool.out.stderr).not.toContain('again: stopping now');
   }, 300_000);
 
   it('Redis missing or refusing: the sweep and the worker fail at once with the URL (password hidden), no hang', async () => {

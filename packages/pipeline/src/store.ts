@@ -62,6 +62,9 @@ export interface CompletedRun<M> {
 
 export class StoreError extends Error {}
 
+/** An exported run that cannot be imported as it is (another run's, malformed): no retry changes it. */
+export class InvalidArtifactError extends StoreError {}
+
 function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'run';
 }
@@ -161,21 +164,21 @@ export class ResultsStore {
   async importRun(config: StoredConfig, artifact: RunArtifact): Promise<boolean> {
     const name = this.runName(config);
     const where = `the artifact of ${name}`;
-    if (artifact.name !== name) throw new StoreError(`${where} is named ${JSON.stringify(artifact.name)}`);
+    if (artifact.name !== name) throw new InvalidArtifactError(`${where} is named ${JSON.stringify(artifact.name)}`);
     const json = (file: string): unknown => {
       const text = artifact.files[file];
-      if (typeof text !== 'string') throw new StoreError(`${where} has no ${file}`);
+      if (typeof text !== 'string') throw new InvalidArtifactError(`${where} has no ${file}`);
       try {
         return JSON.parse(text);
       } catch (err) {
-        throw new StoreError(`${where}: ${file} is not valid JSON: ${(err as Error).message}`);
+        throw new InvalidArtifactError(`${where}: ${file} is not valid JSON: ${(err as Error).message}`);
       }
     };
-    if (canonicalJson(json('config.json')) !== canonicalJson(config)) throw new StoreError(`${where}: config.json holds another configuration`);
-    const test = checkPredictions(json('predictions.json'), `${where}: predictions.json`);
-    const labels = artifact.files['labels.json'] === undefined ? undefined : checkPredictions(json('labels.json'), `${where}: labels.json`);
+    if (canonicalJson(json('config.json')) !== canonicalJson(config)) throw new InvalidArtifactError(`${where}: config.json holds another configuration`);
+    const test = checkPredictions(json('predictions.json'), `${where}: predictions.json`, InvalidArtifactError);
+    const labels = artifact.files['labels.json'] === undefined ? undefined : checkPredictions(json('labels.json'), `${where}: labels.json`, InvalidArtifactError);
     const metrics = json('metrics.json');
-    if (!metrics || typeof metrics !== 'object') throw new StoreError(`${where}: metrics.json must hold an object`);
+    if (!metrics || typeof metrics !== 'object') throw new InvalidArtifactError(`${where}: metrics.json must hold an object`);
     const result = await this.getOrCompute(config, async (writer) => {
       await writeFileAtomic(join(writer.dir, 'log.jsonl'), artifact.files['log.jsonl'] ?? '');
       return { metrics, test, ...(labels ? { labels } : {}) };
@@ -230,11 +233,11 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
-function checkPredictions(value: unknown, file: string): Predictions {
+function checkPredictions(value: unknown, file: string, Failure: new (message: string) => StoreError = StoreError): Predictions {
   const v = value as Partial<Predictions> | null;
   if (!v || !Array.isArray(v.ids) || !Array.isArray(v.probs) || v.ids.length !== v.probs.length)
-    throw new StoreError(`${file} must hold {ids: string[], probs: number[]} of equal lengths`);
-  if (!v.ids.every((id) => typeof id === 'string')) throw new StoreError(`${file}: every id must be a string`);
-  if (!v.probs.every((p) => typeof p === 'number' && p >= 0 && p <= 1)) throw new StoreError(`${file}: every prob must be a number in [0, 1]`);
+    throw new Failure(`${file} must hold {ids: string[], probs: number[]} of equal lengths`);
+  if (!v.ids.every((id) => typeof id === 'string')) throw new Failure(`${file}: every id must be a string`);
+  if (!v.probs.every((p) => typeof p === 'number' && p >= 0 && p <= 1)) throw new Failure(`${file}: every prob must be a number in [0, 1]`);
   return { ids: v.ids, probs: v.probs };
 }

@@ -48,12 +48,19 @@ export function parseQueueUrl(text: string, password?: string): QueueAddress {
   const dbText = parsed.pathname.replace(/^\//, '');
   if (dbText !== '' && !/^\d{1,5}$/.test(dbText)) fail(`the database ${JSON.stringify(dbText)} is not a number`);
   const port = parsed.port === '' ? 6379 : Number(parsed.port);
+  const decoded = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return fail('the user or the password is not valid percent-encoding (write % as %25)');
+    }
+  };
   const redis: RedisEndpoint = {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port,
     db: dbText === '' ? 0 : Number(dbText),
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : password ? { password } : {}),
+    ...(parsed.username ? { username: decoded(parsed.username) } : {}),
+    ...(parsed.password ? { password: decoded(parsed.password) } : password ? { password } : {}),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
   };
   return { redis, display };

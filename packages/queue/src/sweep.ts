@@ -88,6 +88,8 @@ export interface QueuedSweepProgress {
 export interface QueuedSweepOutcome extends SweepOutcome {
   sweepId: string;
   attached: boolean;
+  /** The sweep is in the queue (false: interrupted before it was enqueued). */
+  enqueued: boolean;
   /** Following stopped before the sweep finished: no summaries. */
   interrupted: boolean;
 }
@@ -118,6 +120,7 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
   client.on('error', () => undefined);
   const artifacts = new RedisArtifacts(client);
   try {
+    if (opts.signal?.aborted) return { sweepId, attached: false, enqueued: false, interrupted: true, computed: [], reused: [], failed: [], summaries: [] };
     let root = await queue.getJob(sweepJobId(sweepId));
     if (root && opts.requeue) {
       const state = await root.getState();
@@ -161,44 +164,53 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
     };
     /** A finished run's files into this machine's store (from Redis; or, shared, already there). */
     const collect = async (node: RunNode, done: RunState & { kind: 'done' }): Promise<RunState> => {
-      if (artifactMode.kind === 'shared')
-        return (await store.load(node.config)) ? done : { kind: 'failed', message: `its job completed but the run is not in ${store.root} (do the workers mount this folder at this path?)` };
       try {
+        if (artifactMode.kind === 'shared')
+          return (await store.load(node.config)) ? done : { kind: 'failed', message: `its job completed but the run is not in ${store.root} (do the workers mount this folder at this path?)` };
         return (await artifacts.download(node.config, store)) ? done : { kind: 'failed', message: 'its job completed but its artifact is not in Redis' };
       } catch (err) {
-        if (err instanceof ArtifactError || err instanceof StoreError) return { kind: 'failed', message: `its artifact cannot be used: ${err.message}` };
-        throw err; // the connection: tried again at the next poll
+        // A run that cannot be read or stored as it is; anything else (the connection, a full
+        // disk) is tried again at the next poll.
+        if (err instanceof ArtifactError || err instanceof StoreError) return { kind: 'failed', message: `its results cannot be used: ${err.message}` };
+        throw err;
       }
     };
     const finished = (s: RunState) => s.kind === 'done' || s.kind === 'failed';
+    /** What an observation of a run's job says: a transition to report, a state to keep, a run to settle. */
+    const look = async (node: RunNode, observation: Observation | null) => {
+      if (observation === null) {
+        // Not enqueued yet: its supervisor releases it, unless the supervisor failed. Once the
+        // supervisor is done its dependents exist; one still missing after a grace period was
+        // removed from Redis (by hand, or evicted: BullMQ needs maxmemory-policy noeviction).
+        const supervisor = node.config.supervisor ? states.get(store.runName(node.config.supervisor))! : null;
+        if (supervisor?.kind === 'failed') await settle(node, { kind: 'failed', message: 'its supervisor failed' });
+        else if (supervisor?.kind === 'done') {
+          const since = missingSince.get(node.name) ?? Date.now();
+          missingSince.set(node.name, since);
+          if (Date.now() - since > MISSING_JOB_GRACE_MS)
+            await settle(node, { kind: 'failed', message: "its supervisor finished but its job is not in the queue (was the queue's data removed or evicted?)" });
+        }
+        return;
+      }
+      const before = seen.get(node.name);
+      seen.set(node.name, observation);
+      const { state } = observation;
+      if (before && observation.attemptsMade > before.attemptsMade && state.kind !== 'failed') opts.progress?.runRetried?.(node.name, observation.failedReason);
+      if (before && observation.stalledCounter > before.stalledCounter) opts.progress?.runLost?.(node.name, before.state.kind === 'running' ? before.state.active.worker : undefined);
+      if (finished(state)) await settle(node, state);
+      else states.set(node.name, state);
+    };
     while (![...states.values()].every(finished)) {
-      if (opts.signal?.aborted) return { sweepId, attached, interrupted: true, ...tally(nodes, states), summaries: [] };
+      if (opts.signal?.aborted) return { sweepId, attached, enqueued: true, interrupted: true, ...tally(nodes, states), summaries: [] };
+      const troubles = new Set<string>();
       try {
         const pending = [...nodes.values()].filter((node) => !finished(states.get(node.name)!));
-        const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, sweepId, node, seen.get(node.name))] as const));
-        for (const [node, observation] of observed) {
-          if (observation === null) {
-            // Not enqueued yet: its supervisor releases it, unless the supervisor failed. Once the
-            // supervisor is done its dependents exist; one still missing after a grace period was
-            // removed from Redis (by hand, or evicted: BullMQ needs maxmemory-policy noeviction).
-            const supervisor = node.config.supervisor ? states.get(store.runName(node.config.supervisor))! : null;
-            if (supervisor?.kind === 'failed') await settle(node, { kind: 'failed', message: 'its supervisor failed' });
-            else if (supervisor?.kind === 'done') {
-              const since = missingSince.get(node.name) ?? Date.now();
-              missingSince.set(node.name, since);
-              if (Date.now() - since > MISSING_JOB_GRACE_MS)
-                await settle(node, { kind: 'failed', message: "its supervisor finished but its job is not in the queue (was the queue's data removed or evicted?); --requeue enqueues it again" });
-            }
-            continue;
-          }
-          const before = seen.get(node.name);
-          seen.set(node.name, observation);
-          const { state } = observation;
-          if (before && observation.attemptsMade > before.attemptsMade && state.kind !== 'failed') opts.progress?.runRetried?.(node.name, observation.failedReason);
-          if (before && observation.stalledCounter > before.stalledCounter) opts.progress?.runLost?.(node.name, before.state.kind === 'running' ? before.state.active.worker : undefined);
-          if (finished(state)) await settle(node, state);
-          else states.set(node.name, state);
-        }
+        // The waiting jobs, listed at once: a run found in the same list as before is not read again.
+        const [waiting, delayed] = await Promise.all([queue.getRanges(['waiting', 'prioritized'], 0, -1), queue.getRanges(['delayed'], 0, -1)]);
+        const listed = new Map<string, Listed>([...waiting.map((id) => [id, 'waiting'] as const), ...delayed.map((id) => [id, 'delayed'] as const)]);
+        const observed = await Promise.all(pending.map(async (node) => [node, await observe(queue, runJobId(sweepId, node.name), node, seen.get(node.name), listed)] as const));
+        // One run's trouble (its artifact unreadable for now) leaves the others to go on.
+        for (const [node, observation] of observed) await look(node, observation).catch((err: Error) => troubles.add(err.message));
         const counts = { done: 0, running: 0, waiting: 0, failed: 0 };
         const active: ActiveRun[] = [];
         for (const s of states.values()) {
@@ -208,15 +220,16 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
         const workers = await queue.getWorkersCount().catch(() => null); // CLIENT LIST may be refused by an ACL
         opts.progress?.status?.({ total: nodes.size, ...counts, workers, active });
       } catch (err) {
-        opts.progress?.connectionTrouble?.(`cannot read the queue at ${opts.address.display}: ${(err as Error).message}; retrying`);
+        troubles.add((err as Error).message);
       }
+      for (const message of troubles) opts.progress?.connectionTrouble?.(`cannot follow the sweep at ${opts.address.display}: ${message}; retrying`);
       if (![...states.values()].every(finished)) await sleep(opts.pollMs ?? 1000, opts.signal);
     }
 
     const outcome = tally(nodes, states);
     const failedKeys = new Set(outcome.failed.map((f) => canonicalJson(nodes.get(f.name)!.config)));
     const summaries = await summariseExperiments(plan, failedKeys, { store, ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}) });
-    return { sweepId, attached, interrupted: false, ...outcome, summaries };
+    return { sweepId, attached, enqueued: true, interrupted: false, ...outcome, summaries };
   } finally {
     await queue.close().catch(() => undefined);
     client.disconnect();
@@ -227,10 +240,13 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
 const MISSING_JOB_GRACE_MS = 60_000;
 
 /** A run's job as last read: its state, and the counters that say what happened since the read before. */
+/** The lists of waiting jobs: ready to run, or in the backoff before a retry. */
+type Listed = 'waiting' | 'delayed';
+
 interface Observation {
-  /** BullMQ's name of the state. */
-  queueState: string;
   state: RunState;
+  /** The list the job was in, if it was waiting. */
+  listed: Listed | undefined;
   /** Failed attempts (each one retried unless it was the last). */
   attemptsMade: number;
   /** Times it lost its worker. */
@@ -239,18 +255,19 @@ interface Observation {
 }
 
 /**
- * A run's job, read after its state (so that a finished job's result is in the read); null when
- * it does not exist (yet). The job itself (its data holds the run's dependents) is not read again
- * while it waits in the same state as `before`: a poll costs one small call for each of the many
- * waiting runs, and a read of the few running ones (for their progress).
+ * A run's job; null when it does not exist (yet). A run found in the same list of waiting jobs
+ * as before is not read again: a poll reads the jobs that changed and the few running ones.
  */
-async function observe(queue: Queue, sweepId: string, node: RunNode, before: Observation | undefined): Promise<Observation | null> {
-  const id = runJobId(sweepId, node.name);
-  const state = await queue.getJobState(id);
-  if (before && state === before.queueState && before.state.kind === 'waiting') return before;
-  const job = state === 'unknown' ? undefined : ((await queue.getJob(id)) as Job<RunJobData, RunJobResult> | undefined);
+async function observe(queue: Queue, id: string, node: RunNode, before: Observation | undefined, listed: Map<string, Listed>): Promise<Observation | null> {
+  const list = listed.get(id);
+  if (list !== undefined && before?.listed === list) return before;
+  let job = (await queue.getJob(id)) as Job<RunJobData, RunJobResult> | undefined;
   if (!job) return null;
-  const observation = (s: RunState): Observation => ({ queueState: state, state: s, attemptsMade: job.attemptsMade, stalledCounter: job.stalledCounter, failedReason: job.failedReason ?? '' });
+  const observation = (s: RunState): Observation => ({ state: s, listed: list, attemptsMade: job!.attemptsMade, stalledCounter: job!.stalledCounter, failedReason: job!.failedReason ?? '' });
+  if (list !== undefined) return observation({ kind: 'waiting' });
+  const state = await job.getState();
+  // A job read just before it finished lacks its result: read it again.
+  if (state === 'completed' || state === 'failed' || state === 'waiting-children') job = ((await queue.getJob(id)) as Job<RunJobData, RunJobResult> | undefined) ?? job;
   if (state === 'completed' && job.returnvalue) return observation({ kind: 'done', result: job.returnvalue });
   // waiting-children: done, and its dependents enqueued, once `released` is set.
   if (state === 'waiting-children' && job.data.released) return observation({ kind: 'done', result: job.data.released });

@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { existsSync } from 'node:fs';
-import { DataMismatchError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext } from '@w2s/pipeline';
+import { DataMismatchError, InvalidArtifactError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext } from '@w2s/pipeline';
 import { ArtifactError, RedisArtifacts } from './artifacts.js';
 import { redisClient, type QueueAddress } from './connection.js';
 import { QUEUE_NAME, QUEUE_PREFIX, runJobId, runJobOptions, sharedFolderMarker, type RunJobData, type RunJobResult, type RunProgressData, type SweepJobData } from './jobs.js';
@@ -73,11 +73,6 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
     // needed, not their models.
     const supervisors: RunConfig[] = [];
     for (let c = node.config.supervisor; c; c = c.supervisor) supervisors.push(c);
-    const identity = node.config.model.identity;
-    const source = data.models.find(([id]) => id === identity)?.[1];
-    if (!source) throw new UnrecoverableError(`the job of ${node.name} names no model source for ${identity}`);
-    const models = new Map<string, ModelSource>([[identity, await resources.model(source)]]);
-    const dataSource = resources.data(node.data);
     await artifactStep(async () => {
       if (data.artifacts.kind === 'redis') {
         await artifacts.download(node.config, store); // done already, if a worker died after storing it
@@ -88,6 +83,15 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
           if (!(await store.load(supervisor))) throw new WorkerResourceError(`${store.runName(supervisor)}, a supervisor of ${node.name}, is not in the shared folder ${store.root}`);
       }
     });
+    // A run that is done already (a worker died before finishing its job) needs no model.
+    const models = new Map<string, ModelSource>();
+    if (!(await store.load(node.config))) {
+      const identity = node.config.model.identity;
+      const source = data.models.find(([id]) => id === identity)?.[1];
+      if (!source) throw new UnrecoverableError(`the job of ${node.name} names no model source for ${identity}`);
+      models.set(identity, await resources.model(source));
+    }
+    const dataSource = resources.data(node.data);
     let lastProgress = 0;
     let result;
     try {
@@ -164,14 +168,15 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
 }
 
 /**
- * Moves artifacts; one that cannot be stored or read (too large, malformed) fails the run at
- * once, since no retry would change it. Connection errors are retried.
+ * Moves artifacts; one that cannot be stored or read as it is (too large, malformed, another
+ * run's) fails the run at once, since no retry would change it. Everything else (the connection,
+ * this machine's store) is retried.
  */
 async function artifactStep(step: () => Promise<void>): Promise<void> {
   try {
     await step();
   } catch (err) {
-    if (err instanceof ArtifactError || err instanceof StoreError) throw new UnrecoverableError((err as Error).message);
+    if (err instanceof ArtifactError || err instanceof InvalidArtifactError) throw new UnrecoverableError((err as Error).message);
     throw err;
   }
 }

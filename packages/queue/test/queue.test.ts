@@ -32,6 +32,7 @@ describe('parseQueueUrl', () => {
     expect(() => parseQueueUrl('redis://queue.lab/abc')).toThrow(/the database "abc" is not a number/);
     expect(() => parseQueueUrl('redis://queue.lab?db=1')).toThrow(/query strings/);
     expect(() => parseQueueUrl('localhost:6379')).toThrow(QueueConnectionError);
+    expect(() => parseQueueUrl('redis://:50%off@queue.lab')).toThrow('--queue redis://:***@queue.lab: the user or the password is not valid percent-encoding');
     let message = '';
     try {
       parseQueueUrl('redis://:hunter2@queue.lab/x');

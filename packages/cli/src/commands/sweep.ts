@@ -96,7 +96,11 @@ async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, 
       signal: interrupt.signal,
     });
     if (!outcome.interrupted) return { outcome, queue: { url: address.display, sweepId: outcome.sweepId } };
-    display.log(`stopped following sweep ${outcome.sweepId}: it goes on in the queue at ${address.display}; the same command attaches to it again`);
+    display.log(
+      outcome.enqueued
+        ? `stopped following sweep ${outcome.sweepId}: it goes on in the queue at ${address.display}; the same command attaches to it again`
+        : `interrupted before sweep ${outcome.sweepId} was enqueued: nothing is in the queue`,
+    );
     return null;
   } finally {
     process.off('SIGINT', onSignal);

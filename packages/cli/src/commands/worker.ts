@@ -4,7 +4,8 @@
 // are given, so a second job in one process would only wait for the first), each with its share
 // of the cores unless --threads says otherwise; a worker process that dies is started again.
 // Ctrl-C (SIGINT) or SIGTERM: finish the run in hand, then stop; a second one: stop at once (the
-// run goes back to the queue for another worker once its lock expires).
+// run goes back to the queue for another worker once its lock expires). With --concurrency the
+// same holds for the whole group of processes.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -55,23 +56,28 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     log: say,
   });
   say(`taking jobs from ${address.display} as ${worker.name} (store ${storeDir}; Ctrl-C to stop)`);
+  // Under --concurrency the supervisor relays each Ctrl-C as one SIGTERM, so the SIGINT that a
+  // terminal sends the whole process group is not counted twice.
+  const supervised = process.env[SUPERVISED_ENV] === '1';
+  if (supervised) process.on('SIGINT', () => undefined);
   await new Promise<void>((done) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        say(`${signal} again: stopping now`);
-        worker.close(true).finally(done);
-        return;
+        say(`${signal} again: stopping now (the run in hand goes back to the queue once its lock expires)`);
+        process.exit(130);
       }
       stopping = true;
       say(`${signal}: finishing the run in hand, then stopping (${signal} again stops at once)`);
       worker.close().finally(done);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    for (const signal of supervised ? (['SIGTERM'] as const) : (['SIGINT', 'SIGTERM'] as const)) process.on(signal, stop);
   });
   return 0;
 }
+
+/** Set in the environment of the worker processes that --concurrency starts. */
+const SUPERVISED_ENV = 'W2S_WORKER_SUPERVISED';
 
 /** --concurrency N: N worker processes with the same flags; one that dies is started again (at most 5 times a minute). */
 async function superviseWorkers(flags: WorkerFlags): Promise<number> {
@@ -85,7 +91,7 @@ async function superviseWorkers(flags: WorkerFlags): Promise<number> {
   let stopping = false;
   return new Promise<number>((done) => {
     const start = () => {
-      const child = fork(process.argv[1], args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(process.argv[1], args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, [SUPERVISED_ENV]: '1' } });
       children.add(child);
       child.on('exit', (code, signal) => {
         children.delete(child);
@@ -102,9 +108,11 @@ async function superviseWorkers(flags: WorkerFlags): Promise<number> {
       });
     };
     for (let i = 0; i < flags.concurrency; i++) start();
-    const forward = (signal: NodeJS.Signals) => {
+    // Each signal to this process is one SIGTERM to each worker: the first lets it finish its
+    // run, the second stops it at once.
+    const forward = () => {
       stopping = true;
-      for (const child of children) child.kill(signal);
+      for (const child of children) child.kill('SIGTERM');
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
