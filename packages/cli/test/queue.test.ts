@@ -267,6 +267,24 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(pool.out.stderr).not.toContain('again: stopping now');
   }, 300_000);
 
+  it('Redis restarted without its data while a sweep is followed: the follower says it hears nothing, then that the sweep is gone, and exits', async () => {
+    const own = await startRedis();
+    const follower = start('sweep', '--config', writeConfig('vanishing.json', { seeds: [13] }), '--out', join(scratch, 'vanishing'), '--queue', own.url);
+    try {
+      await until('the sweep to be enqueued', () => follower.out.stderr.includes('enqueued'));
+      await own.stop();
+      await until('the follower to notice', () => follower.out.stderr.includes(`no answer from ${own.url} for`), 60_000);
+      const restarted = await startRedis([], own.port);
+      const { status } = await follower.exited;
+      await restarted.stop();
+      expect(status).toBe(1);
+      expect(follower.out.stderr).toMatch(new RegExp(`w2s: sweep [0-9a-f]{16} is no longer in the queue at ${own.url} \\(Redis restarted without persistence`));
+    } finally {
+      follower.child.kill('SIGKILL');
+      await own.stop();
+    }
+  }, 180_000);
+
   it('Redis missing or refusing: the sweep and the worker fail at once with the URL (password hidden), no hang', async () => {
     const port = await freePort();
     for (const args of [

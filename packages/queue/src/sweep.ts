@@ -200,10 +200,17 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
       if (finished(state)) await settle(node, state);
       else states.set(node.name, state);
     };
-    while (![...states.values()].every(finished)) {
+    let vanished = false;
+    while (!vanished && ![...states.values()].every(finished)) {
       if (opts.signal?.aborted) return { sweepId, attached, enqueued: true, interrupted: true, ...tally(nodes, states), summaries: [] };
       const troubles = new Set<string>();
+      // A server that went away does not answer at all (the client waits to reconnect): say so.
+      const asked = Date.now();
+      const silence = setInterval(() => opts.progress?.connectionTrouble?.(`no answer from ${opts.address.display} for ${Math.round((Date.now() - asked) / 1000)} s; still trying`), SILENCE_MS);
       try {
+        // A sweep whose root job is gone (Redis restarted without persistence, or flushed) will never finish.
+        vanished = (await queue.getJob(sweepJobId(sweepId))) === undefined;
+        if (vanished) break;
         const pending = [...nodes.values()].filter((node) => !finished(states.get(node.name)!));
         // The waiting jobs, listed at once: a run found in the same list as before is not read again.
         const [waiting, delayed] = await Promise.all([queue.getRanges(['waiting', 'prioritized'], 0, -1), queue.getRanges(['delayed'], 0, -1)]);
@@ -221,10 +228,16 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
         opts.progress?.status?.({ total: nodes.size, ...counts, workers, active });
       } catch (err) {
         troubles.add((err as Error).message);
+      } finally {
+        clearInterval(silence);
       }
       for (const message of troubles) opts.progress?.connectionTrouble?.(`cannot follow the sweep at ${opts.address.display}: ${message}; retrying`);
-      if (![...states.values()].every(finished)) await sleep(opts.pollMs ?? 1000, opts.signal);
+      if (!vanished && ![...states.values()].every(finished)) await sleep(opts.pollMs ?? 1000, opts.signal);
     }
+    if (vanished)
+      throw new QueuedSweepError(
+        `sweep ${sweepId} is no longer in the queue at ${opts.address.display} (Redis restarted without persistence, or its data was removed); the same command enqueues it again, reusing the runs already in ${store.root}`,
+      );
 
     const outcome = tally(nodes, states);
     const failedKeys = new Set(outcome.failed.map((f) => canonicalJson(nodes.get(f.name)!.config)));
@@ -235,6 +248,9 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
     client.disconnect();
   }
 }
+
+/** How long a poll may go unanswered before the display says so (and again every as long). */
+const SILENCE_MS = 10_000;
 
 /** How long a run may be missing from the queue after its supervisor finished before it counts as lost. */
 const MISSING_JOB_GRACE_MS = 60_000;

@@ -35,11 +35,14 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server on a free port (extra arguments: e.g. ['--requirepass', 'secret']); resolves once it accepts connections. */
-export async function startRedis(extra: string[] = []): Promise<RedisServer> {
+/**
+ * Starts redis-server on a free port, or on `port` (to restart a server that was stopped); extra
+ * arguments: e.g. ['--requirepass', 'secret']. Resolves once it accepts connections.
+ */
+export async function startRedis(extra: string[] = [], fixedPort?: number): Promise<RedisServer> {
   if (!redisServerPath) throw new Error(redisMissingMessage);
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const child = spawn(redisServerPath, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const ready = await new Promise<boolean>((resolve) => {
       let output = '';
