@@ -5,12 +5,26 @@ import cliProgress from 'cli-progress';
 import type { RunConfig, SweepProgress } from '@w2s/pipeline';
 import type { QueuedSweepProgress, QueuedSweepStatus } from '@w2s/queue';
 
-export class ProgressDisplay implements SweepProgress {
-  private readonly tty = Boolean(process.stderr.isTTY);
-  private readonly bars = new cliProgress.MultiBar(
+/** Bars on a terminal's stderr, and the lines logged above them (plain lines off a terminal). */
+class StderrBars {
+  protected readonly tty = Boolean(process.stderr.isTTY);
+  protected readonly bars = new cliProgress.MultiBar(
     { stream: process.stderr, format: ' {bar} {value}/{total} {label}', hideCursor: true, clearOnComplete: false, barsize: 24, noTTYOutput: false },
     cliProgress.Presets.shades_classic,
   );
+
+  /** A line above the bars. */
+  log(line: string): void {
+    if (this.tty) this.bars.log(line + '\n');
+    else process.stderr.write(line + '\n');
+  }
+
+  stop(): void {
+    if (this.tty) this.bars.stop();
+  }
+}
+
+export class ProgressDisplay extends StderrBars implements SweepProgress {
   private total: cliProgress.SingleBar | null = null;
   private readonly runs = new Map<string, cliProgress.SingleBar>();
   private readonly finishedNames = new Set<string>();
@@ -48,16 +62,6 @@ export class ProgressDisplay implements SweepProgress {
     this.log(`failed ${name}: ${message}`);
   }
 
-  /** A line above the bars. */
-  log(line: string): void {
-    if (this.tty) this.bars.log(line + '\n');
-    else process.stderr.write(line + '\n');
-  }
-
-  stop(): void {
-    if (this.tty) this.bars.stop();
-  }
-
   private removeRun(name: string): void {
     const bar = this.runs.get(name);
     if (bar) {
@@ -72,12 +76,7 @@ export class ProgressDisplay implements SweepProgress {
  * failed and the workers connected, with a line above it for each finished or failed run; off a
  * terminal, a line whenever the counts change.
  */
-export class QueueProgressDisplay implements QueuedSweepProgress {
-  private readonly tty = Boolean(process.stderr.isTTY);
-  private readonly bars = new cliProgress.MultiBar(
-    { stream: process.stderr, format: ' {bar} {value}/{total} {label}', hideCursor: true, clearOnComplete: false, barsize: 24, noTTYOutput: false },
-    cliProgress.Presets.shades_classic,
-  );
+export class QueueProgressDisplay extends StderrBars implements QueuedSweepProgress {
   private bar: cliProgress.SingleBar | null = null;
   private lastLine = '';
 
@@ -115,14 +114,5 @@ export class QueueProgressDisplay implements QueuedSweepProgress {
 
   connectionTrouble(message: string): void {
     this.log(message);
-  }
-
-  log(line: string): void {
-    if (this.tty) this.bars.log(line + '\n');
-    else process.stderr.write(line + '\n');
-  }
-
-  stop(): void {
-    if (this.tty) this.bars.stop();
   }
 }

@@ -14,7 +14,8 @@
 // (even by kill -9) has no metrics.json: the next process to need it takes the lock (a dead
 // holder's lock goes stale within LOCK_STALE_MS) and computes it again from scratch. Two processes
 // needing the same run: one computes it, the other waits for the lock, then reloads the result.
-// Every file but the log is written atomically (temporary file, then rename).
+// Every file but the log is written atomically (temporary file, then rename). A complete run can be
+// exported as its files' text and imported into another store (another machine's), checked first.
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -188,7 +189,7 @@ export class ResultsStore {
 }
 
 /** The files of a run folder that an artifact carries (metrics.json marks it complete). */
-export const ARTIFACT_FILES = ['config.json', 'log.jsonl', 'predictions.json', 'labels.json', 'metrics.json'] as const;
+const ARTIFACT_FILES = ['config.json', 'log.jsonl', 'predictions.json', 'labels.json', 'metrics.json'] as const;
 
 /** A complete run's files, by name, as text. */
 export interface RunArtifact {

@@ -33,8 +33,6 @@ export interface RunJobData {
   /** Model sources by identity, as the sweep's machine resolved them; workers find their own copies by content hash. */
   models: [string, ModelSource][];
   artifacts: ArtifactMode;
-  /** Retries of a run that fails for a reason of the worker's (a missing checkpoint, a lost connection). */
-  attempts: number;
   /** Set once the run is done and its dependents enqueued: the result its job completes with. */
   released?: RunJobResult;
 }

@@ -111,7 +111,7 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
   const artifactMode: ArtifactMode = opts.artifacts === 'shared' ? { kind: 'shared', root: store.root } : { kind: 'redis' };
   const sweepId = configHash({ runs: [...nodes.keys()].sort(), artifacts: artifactMode });
   const models = [...plan.models];
-  const jobData = (node: RunNode): RunJobData => ({ kind: 'run', sweepId, node, models, artifacts: artifactMode, attempts: opts.attempts });
+  const jobData = (node: RunNode): RunJobData => ({ kind: 'run', sweepId, node, models, artifacts: artifactMode });
 
   const connection = { ...opts.address.redis };
   const queue = new Queue<RunJobData | SweepJobData>(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });

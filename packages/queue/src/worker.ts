@@ -66,8 +66,9 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
       return data.released;
     }
     const { node } = data;
+    const attempts = job.opts.attempts ?? 1;
     const lost = job.stalledCounter > 0 ? `, after ${job.stalledCounter} lost worker${job.stalledCounter > 1 ? 's' : ''}` : '';
-    log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${data.attempts}${lost})`);
+    log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${attempts}${lost})`);
     const store = sweepStore(data);
     // The supervisors are done (the last of them released this job): their stored runs are
     // needed, not their models.
@@ -122,7 +123,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
     const parent = { id: job.id!, queue: job.queueQualifiedName };
     for (const dependent of node.dependents) {
       if (await queue.getJob(runJobId(data.sweepId, dependent.name))) continue;
-      await queue.add('run', { ...data, node: dependent, released: undefined }, { ...runJobOptions(data.sweepId, dependent, data.attempts), parent });
+      await queue.add('run', { ...data, node: dependent, released: undefined }, { ...runJobOptions(data.sweepId, dependent, attempts), parent });
     }
     await job.updateData({ ...data, released: outcome });
     if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
@@ -146,9 +147,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
         return await processRun(job as Job<RunJobData>, token!);
       } catch (err) {
         if (!(err instanceof WaitingChildrenError)) {
-          const { node, attempts } = job.data as RunJobData;
-          const retried = err instanceof UnrecoverableError ? "the run's own error: not retried" : `this machine's problem: ${job.attemptsMade + 1 < attempts ? 'retried' : 'no attempts left'}`;
-          log(`failed ${node.name}: ${(err as Error).message} (${retried})`);
+          const retried = err instanceof UnrecoverableError ? "the run's own error: not retried" : `this machine's problem: ${job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retried' : 'no attempts left'}`;
+          log(`failed ${(job.data as RunJobData).node.name}: ${(err as Error).message} (${retried})`);
         }
         throw err;
       }

@@ -18,6 +18,9 @@ import { applyThreads } from '../threads.js';
 
 const native = createRequire(import.meta.url)('@w2s/native') as typeof import('@w2s/native');
 
+/** Set in the environment of the worker processes that --concurrency starts. */
+const SUPERVISED_ENV = 'W2S_WORKER_SUPERVISED';
+
 interface WorkerFlags {
   queue: string;
   concurrency: number;
@@ -75,9 +78,6 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   });
   return 0;
 }
-
-/** Set in the environment of the worker processes that --concurrency starts. */
-const SUPERVISED_ENV = 'W2S_WORKER_SUPERVISED';
 
 /** --concurrency N: N worker processes with the same flags; one that dies is started again (at most 5 times a minute). */
 async function superviseWorkers(flags: WorkerFlags): Promise<number> {
