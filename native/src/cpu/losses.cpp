@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/loss_checks.h"
 #include "../common/parallel.h"
 #include "simd.h"
 #include "w2s/kernels.h"
@@ -36,9 +37,10 @@ using simd::Vec;
 using IVec = simd::IVec;
 typedef uint32_t KeyVec __attribute__((vector_size(64)));  // sort keys of 16 floats
 
+using loss_checks::Diagnosis;
+using loss_checks::kDistributionTolerance;
+
 constexpr int64_t kChunkRows = 4096;
-constexpr float kDistributionTolerance = 1e-3f;
-constexpr int64_t kMaxClasses = 1 << 17;
 
 enum class LossKind { SoftXent, AuxConf, Product };
 
@@ -90,38 +92,11 @@ bool any(IVec mask) {
   return false;
 }
 
-std::string describe(float x) {
-  if (std::isnan(x)) return "NaN";
-  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
-  return std::to_string(x);
-}
-
-struct Diagnosis {
-  bool non_finite = false;  // NaN/Inf (NonFiniteInput) rather than a bad distribution (RangeError)
-  std::string message;      // empty: nothing wrong
-};
-
-// Exact diagnosis of the first bad element of rows [row0, row0 + rows).
+// Exact diagnosis of the first bad row among rows [row0, row0 + rows).
 Diagnosis diagnose(const float* z, const float* y, int64_t row0, int rows, int64_t c, const char* targets) {
-  const auto element = [](const char* name, int64_t i, int64_t j) {
-    return std::string(name) + "[" + std::to_string(i) + ", " + std::to_string(j) + "]";
-  };
-  for (int64_t i = row0; i < row0 + rows; ++i)
-    for (int64_t j = 0; j < c; ++j)
-      if (!std::isfinite(z[i * c + j])) return {true, element("logits", i, j) + " is " + describe(z[i * c + j])};
   for (int64_t i = row0; i < row0 + rows; ++i) {
-    double sum = 0.0;
-    for (int64_t j = 0; j < c; ++j) {
-      const float t = y[i * c + j];
-      if (!std::isfinite(t)) return {true, element(targets, i, j) + " is " + describe(t)};
-      if (t < 0.0f || t > 1.0f + kDistributionTolerance)
-        return {false, element(targets, i, j) + " must be a probability in [0, 1], got " + describe(t)};
-      sum += t;
-    }
-    if (std::fabs(sum - 1.0) > kDistributionTolerance)
-      return {false, std::string(targets) + " row " + std::to_string(i) + " must sum to 1 (a distribution over the " +
-                         std::to_string(c) + " classes, tolerance " + std::to_string(kDistributionTolerance) +
-                         "), got " + std::to_string(sum)};
+    Diagnosis d = loss_checks::diagnose_row(z + i * c, y + i * c, i, c, targets);
+    if (!d.message.empty()) return d;
   }
   return {};
 }
@@ -335,10 +310,7 @@ std::vector<ChunkResult> run_chunks(int64_t n, Fn fn, int64_t stripes = 0) {
   else
     parallel::for_each(chunks, [&](int64_t chunk, int) { fn(chunk, 0, results[chunk]); });
   for (const auto& r : results)
-    if (!r.error.message.empty()) {
-      if (r.error.non_finite) throw NonFiniteInput(r.error.message);
-      throw InvalidArgument(InvalidArgument::Kind::Range, r.error.message);
-    }
+    if (!r.error.message.empty()) loss_checks::throw_diagnosis(r.error);
   return results;
 }
 
@@ -346,21 +318,6 @@ double total_loss(const std::vector<ChunkResult>& results, int64_t n) {
   double sum = 0.0;
   for (const auto& r : results) sum += r.loss;
   return sum / static_cast<double>(n);
-}
-
-void check_sizes(int64_t n, int64_t c) {
-  if (n < 1) throw InvalidArgument(InvalidArgument::Kind::Range, "N (rows of logits) must be >= 1, got " + std::to_string(n));
-  if (c < 2) throw InvalidArgument(InvalidArgument::Kind::Range, "numClasses must be >= 2, got " + std::to_string(c));
-  if (c > kMaxClasses)
-    throw InvalidArgument(InvalidArgument::Kind::Range, "numClasses must be <= " + std::to_string(kMaxClasses) +
-                                                            " (each thread holds 16 rows of every class), got " +
-                                                            std::to_string(c));
-}
-
-void check_coefficient(const char* name, float value) {
-  if (!std::isfinite(value) || value < 0.0f)
-    throw InvalidArgument(InvalidArgument::Kind::Range,
-                          std::string(name) + " must be a finite number >= 0, got " + std::to_string(value));
 }
 
 double run_loss(const float* z, const float* y, int64_t n, int64_t c, const LossSpec& spec, float* dz) {
@@ -429,7 +386,7 @@ std::pair<float, float> select_margin_ranks(const float* z, int64_t n, int64_t k
 }  // namespace
 
 double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
-  check_sizes(n, c);
+  loss_checks::check_sizes(n, c);
   LossSpec spec{LossKind::SoftXent};
   spec.targets = targets_name;
   return run_loss(z, y, n, c, spec, dz);
@@ -437,10 +394,8 @@ double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, floa
 
 double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name) {
-  check_sizes(n, c);
-  check_coefficient("alpha", alpha);
-  if (alpha > 1.0f)
-    throw InvalidArgument(InvalidArgument::Kind::Range, "alpha must be in [0, 1], got " + std::to_string(alpha));
+  loss_checks::check_sizes(n, c);
+  loss_checks::check_unit_alpha(alpha);
   LossSpec spec{LossKind::AuxConf, alpha};
   spec.targets = targets_name;
   if (c == 2) {
@@ -471,9 +426,9 @@ double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float
 
 double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta, float* dz,
                     const char* targets_name) {
-  check_sizes(n, c);
-  check_coefficient("alpha", alpha);
-  check_coefficient("beta", beta);
+  loss_checks::check_sizes(n, c);
+  loss_checks::check_coefficient("alpha", alpha);
+  loss_checks::check_coefficient("beta", beta);
   LossSpec spec{LossKind::Product, alpha, beta};
   spec.targets = targets_name;
   return run_loss(z, y, n, c, spec, dz);
