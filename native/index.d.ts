@@ -9,6 +9,33 @@ export interface RawAttentionOptions {
   causal?: boolean;
   scale?: number;
   kvLengths?: Int32Array;
+  /** Arithmetic of the matrix products: 'float32' (default; the only one on host tensors), 'tf32' or 'bf16'. */
+  precision?: 'float32' | 'tf32' | 'bf16';
+}
+/** A float32 view of device (GPU) memory; see @w2s/kernels' DeviceTensor. */
+export class DeviceTensor {
+  private constructor();
+  readonly shape: number[];
+  readonly strides: number[];
+  /** First element, counted from the start of the allocation. */
+  readonly offset: number;
+  /** Elements of the view. */
+  readonly size: number;
+  /** Bytes of the whole allocation (0 once disposed). */
+  readonly bytes: number;
+  readonly disposed: boolean;
+  /** Another view of the same allocation; offset counts from this view's first element. */
+  view(shape: number[], strides?: number[], offset?: number): DeviceTensor;
+  /** Drops this view's hold on the allocation, which is freed with its last view. */
+  dispose(): void;
+}
+export function toDevice(tensor: RawTensorN | Float32Array): DeviceTensor;
+export function toHost(tensor: DeviceTensor): RawTensorN;
+export interface RawTensorN {
+  data: Float32Array;
+  shape: number[];
+  strides?: number[];
+  offset?: number;
 }
 export interface RawBackendInfo {
   /** The BLAS in use, e.g. "openblas (Haswell, ...)", or "blocked-gemm" (the portable fallback). */
@@ -27,9 +54,16 @@ export interface RawBackendInfo {
   cudaDevice: string;
 }
 export function attentionForward(q: RawTensor, k: RawTensor, v: RawTensor, opts?: RawAttentionOptions): { out: Float32Array; lse: Float32Array };
+export function attentionForward(
+  q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, opts?: RawAttentionOptions,
+): { out: DeviceTensor; lse: DeviceTensor };
 export function attentionBackward(
   dOut: RawTensor, q: RawTensor, k: RawTensor, v: RawTensor, out: RawTensor, lse: Float32Array, opts?: RawAttentionOptions,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+export function attentionBackward(
+  dOut: DeviceTensor, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, out: DeviceTensor, lse: DeviceTensor,
+  opts?: RawAttentionOptions,
+): { dq: DeviceTensor; dk: DeviceTensor; dv: DeviceTensor };
 export function softXentLoss(
   logits: Float32Array, targets: Float32Array, numClasses: number, opts?: { dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
@@ -39,6 +73,15 @@ export function auxConfLoss(
 export function productLoss(
   logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; beta: number; dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
+export function softXentLoss(
+  logits: DeviceTensor, targets: DeviceTensor, numClasses: number, opts?: { dLogits?: DeviceTensor },
+): { loss: number; dLogits: DeviceTensor };
+export function auxConfLoss(
+  logits: DeviceTensor, weakTargets: DeviceTensor, numClasses: number, opts: { alpha: number; dLogits?: DeviceTensor },
+): { loss: number; dLogits: DeviceTensor };
+export function productLoss(
+  logits: DeviceTensor, weakTargets: DeviceTensor, numClasses: number, opts: { alpha: number; beta: number; dLogits?: DeviceTensor },
+): { loss: number; dLogits: DeviceTensor };
 export function sgemm(
   a: Float32Array, b: Float32Array, m: number, n: number, k: number,
   opts?: { transA?: boolean; transB?: boolean; impl?: 'blas' | 'blocked' },

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "w2s/cuda.h"
 #include "w2s/kernels.h"
 
 namespace w2s::napi {
@@ -128,6 +129,36 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
     rethrow_as_js(info.Env());
   }
 }
+
+// ---- shared by binding.cpp (host tensors) and device_binding.cpp (device tensors) -----------------
+
+// B, Tq, Tk, H, Hkv, D from the shapes of q [B, Tq, H, D], k and v [B, Tk, Hkv, D] (checked).
+AttentionShape attention_shape(Napi::Env env, const std::vector<int64_t>& q, const std::vector<int64_t>& k,
+                               const std::vector<int64_t>& v);
+
+// The opts {causal?, scale?, kvLengths?, precision?} of attentionForward/Backward, validated
+// (validate_attention included) against the shape.
+struct ParsedAttentionOptions {
+  AttentionOptions base;
+  std::vector<int32_t> kv_lengths;
+  cuda::Precision precision = cuda::Precision::Float32;
+  AttentionOptions options() const {
+    AttentionOptions o = base;
+    o.kv_lengths = kv_lengths.empty() ? nullptr : kv_lengths.data();
+    return o;
+  }
+};
+ParsedAttentionOptions attention_options(Napi::Env env, const Napi::Value& value, const AttentionShape& shape,
+                                         const std::vector<int64_t>& q_shape, const std::vector<int64_t>& k_shape);
+
+// device_binding.cpp: whether a value is a DeviceTensor, and the kernels on DeviceTensors.
+bool is_device_tensor(Napi::Env env, const Napi::Value& value);
+Napi::Value device_attention_forward(const Napi::CallbackInfo& info);
+Napi::Value device_attention_backward(const Napi::CallbackInfo& info);
+enum class DeviceLoss { SoftXent, AuxConf, Product };
+Napi::Value device_loss(const Napi::CallbackInfo& info, DeviceLoss kind, const char* targets_name, float alpha, float beta);
+// Adds DeviceTensor, toDevice and toHost to the exports.
+void register_device(Napi::Env env, Napi::Object exports);
 
 }  // namespace w2s::napi
 

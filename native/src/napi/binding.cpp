@@ -16,6 +16,66 @@
 #include "args.h"
 #include "w2s/kernels.h"
 
+namespace w2s::napi {
+
+AttentionShape attention_shape(Napi::Env env, const std::vector<int64_t>& q, const std::vector<int64_t>& k,
+                               const std::vector<int64_t>& v) {
+  const AttentionShape shape{q[0], q[1], k[1], q[2], k[2], q[3]};
+  if (k[0] != shape.batch || k[3] != shape.head_dim)
+    range_error(env, "k.shape " + join(k) + " must share B and D with q.shape " + join(q));
+  if (v != k) range_error(env, "v.shape must be " + join(k) + " (the same as k), got " + join(v));
+  return shape;
+}
+
+ParsedAttentionOptions attention_options(Napi::Env env, const Napi::Value& value, const AttentionShape& shape,
+                                         const std::vector<int64_t>& q_shape, const std::vector<int64_t>& k_shape) {
+  ParsedAttentionOptions parsed;
+  if (!value.IsUndefined()) {
+    const Napi::Object opts = object(env, value, "opts");
+    const Napi::Value causal = opts.Get("causal"), scale = opts.Get("scale"), lengths = opts.Get("kvLengths"),
+                      precision = opts.Get("precision");
+    if (!causal.IsUndefined()) {
+      if (!causal.IsBoolean()) type_error(env, "opts.causal must be a boolean, got " + describe(causal));
+      parsed.base.causal = causal.As<Napi::Boolean>().Value();
+    }
+    if (!scale.IsUndefined()) {
+      if (!scale.IsNumber()) type_error(env, "opts.scale must be a number, got " + describe(scale));
+      const double s = scale.As<Napi::Number>().DoubleValue();
+      if (!std::isfinite(s) || s <= 0.0 || s > std::numeric_limits<float>::max())
+        range_error(env, "opts.scale must be a finite number > 0, got " + describe(scale));
+      parsed.base.scale = static_cast<float>(s);
+    }
+    if (!lengths.IsUndefined()) {
+      if (!lengths.IsTypedArray() || lengths.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        type_error(env, "opts.kvLengths must be an Int32Array, got " + describe(lengths));
+      const auto arr = lengths.As<Napi::Int32Array>();
+      if (static_cast<int64_t>(arr.ElementLength()) != shape.batch)
+        range_error(env, "opts.kvLengths must have B = " + std::to_string(shape.batch) + " entries, got " +
+                             std::to_string(arr.ElementLength()));
+      parsed.kv_lengths.assign(arr.Data(), arr.Data() + arr.ElementLength());
+    }
+    if (!precision.IsUndefined()) {
+      const std::string name = precision.IsString() ? precision.As<Napi::String>().Utf8Value() : "";
+      if (name == "float32")
+        parsed.precision = w2s::cuda::Precision::Float32;
+      else if (name == "tf32")
+        parsed.precision = w2s::cuda::Precision::TF32;
+      else if (name == "bf16")
+        parsed.precision = w2s::cuda::Precision::BF16;
+      else
+        range_error(env, "opts.precision must be \"float32\", \"tf32\" or \"bf16\", got " + describe(precision));
+    }
+  }
+  try {
+    w2s::validate_attention(shape, parsed.options());
+  } catch (const w2s::InvalidArgument& e) {
+    range_error(env, std::string(e.what()) + " (q.shape " + join(q_shape) + ", k.shape " + join(k_shape) + ")");
+  }
+  return parsed;
+}
+
+}  // namespace w2s::napi
+
 namespace {
 
 using namespace w2s::napi;
@@ -82,61 +142,40 @@ w2s::View4 output_view(Napi::Float32Array& a, const std::vector<int64_t>& shape)
 struct AttentionArgs {
   Tensor4 q, k, v;
   w2s::AttentionShape shape;
-  w2s::AttentionOptions options;
-  std::vector<int32_t> kv_lengths;
+  ParsedAttentionOptions options;
 };
+
+// A host tensor argument must not be a DeviceTensor: one call runs on one device.
+void expect_host(Napi::Env env, const Napi::Value& value, const std::string& name, const char* first) {
+  if (is_device_tensor(env, value))
+    type_error(env, name + " is a DeviceTensor but " + first +
+                        " is a host tensor: pass every tensor of a call on the same device (toDevice or toHost)");
+}
 
 // Parses q, k, v and the options object (at index opts_index) shared by forward and backward.
 AttentionArgs attention_args(const Napi::CallbackInfo& info, int first, int opts_index) {
   Napi::Env env = info.Env();
   AttentionArgs a{tensor4(env, info[first], "q", "[B, Tq, H, D]"), tensor4(env, info[first + 1], "k", "[B, Tk, Hkv, D]"),
-                  tensor4(env, info[first + 2], "v", "[B, Tk, Hkv, D]"), {}, {}, {}};
-  a.shape = {a.q.shape[0], a.q.shape[1], a.k.shape[1], a.q.shape[2], a.k.shape[2], a.q.shape[3]};
-  if (a.k.shape[0] != a.shape.batch || a.k.shape[3] != a.shape.head_dim)
-    range_error(env, "k.shape " + join(a.k.shape) + " must share B and D with q.shape " + join(a.q.shape));
-  expect_shape(env, a.v, "v", a.k.shape, "the same as k");
-
-  const Napi::Value opts_value = info[opts_index];
-  if (!opts_value.IsUndefined()) {
-    const Napi::Object opts = object(env, opts_value, "opts");
-    const Napi::Value causal = opts.Get("causal"), scale = opts.Get("scale"), lengths = opts.Get("kvLengths");
-    if (!causal.IsUndefined()) {
-      if (!causal.IsBoolean()) type_error(env, "opts.causal must be a boolean, got " + describe(causal));
-      a.options.causal = causal.As<Napi::Boolean>().Value();
-    }
-    if (!scale.IsUndefined()) {
-      if (!scale.IsNumber()) type_error(env, "opts.scale must be a number, got " + describe(scale));
-      const double s = scale.As<Napi::Number>().DoubleValue();
-      if (!std::isfinite(s) || s <= 0.0 || s > std::numeric_limits<float>::max())
-        range_error(env, "opts.scale must be a finite number > 0, got " + describe(scale));
-      a.options.scale = static_cast<float>(s);
-    }
-    if (!lengths.IsUndefined()) {
-      if (!lengths.IsTypedArray() || lengths.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-        type_error(env, "opts.kvLengths must be an Int32Array, got " + describe(lengths));
-      const auto arr = lengths.As<Napi::Int32Array>();
-      if (static_cast<int64_t>(arr.ElementLength()) != a.shape.batch)
-        range_error(env, "opts.kvLengths must have B = " + std::to_string(a.shape.batch) + " entries, got " +
-                             std::to_string(arr.ElementLength()));
-      a.kv_lengths.assign(arr.Data(), arr.Data() + arr.ElementLength());
-      a.options.kv_lengths = a.kv_lengths.data();
-    }
-  }
-  try {
-    w2s::validate_attention(a.shape, a.options);
-  } catch (const w2s::InvalidArgument& e) {
-    range_error(env, std::string(e.what()) + " (q.shape " + join(a.q.shape) + ", k.shape " + join(a.k.shape) + ")");
-  }
+                  tensor4(env, info[first + 2], "v", "[B, Tk, Hkv, D]"), {}, {}};
+  a.shape = attention_shape(env, a.q.shape, a.k.shape, a.v.shape);
+  a.options = attention_options(env, info[opts_index], a.shape, a.q.shape, a.k.shape);
+  if (a.options.precision != w2s::cuda::Precision::Float32)
+    range_error(env, std::string("opts.precision \"") + w2s::cuda::precision_name(a.options.precision) +
+                         "\" needs DeviceTensors (toDevice): the CPU kernels compute in float32");
   return a;
 }
 
 Napi::Value attention_forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (is_device_tensor(env, info[0])) return device_attention_forward(info);
+  expect_host(env, info[1], "k", "q");
+  expect_host(env, info[2], "v", "q");
   AttentionArgs a = attention_args(info, 0, 3);
   const auto& s = a.shape;
   Napi::Float32Array out = new_float32(env, element_count(env, {s.batch, s.q_len, s.heads, s.head_dim}, "out"));
   Napi::Float32Array lse = new_float32(env, element_count(env, {s.batch, s.heads, s.q_len}, "lse"));
-  w2s::attention_forward(s, a.q.view(), a.k.view(), a.v.view(), a.options, output_view(out, a.q.shape), lse.Data());
+  w2s::attention_forward(s, a.q.view(), a.k.view(), a.v.view(), a.options.options(), output_view(out, a.q.shape),
+                         lse.Data());
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out);
   result.Set("lse", lse);
@@ -146,6 +185,9 @@ Napi::Value attention_forward(const Napi::CallbackInfo& info) {
 // attentionBackward(dOut, q, k, v, out, lse, opts)
 Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (is_device_tensor(env, info[0])) return device_attention_backward(info);
+  const char* names[] = {"dOut", "q", "k", "v", "out", "lse"};
+  for (int i = 1; i < 6; ++i) expect_host(env, info[i], names[i], "dOut");
   AttentionArgs a = attention_args(info, 1, 6);
   const auto& s = a.shape;
   const Tensor4 dout = tensor4(env, info[0], "dOut", "[B, Tq, H, D]");
@@ -163,7 +205,7 @@ Napi::Value attention_backward(const Napi::CallbackInfo& info) {
   Napi::Float32Array dq = new_float32(env, element_count(env, {s.batch, s.q_len, s.heads, s.head_dim}, "dq"));
   Napi::Float32Array dk = new_float32(env, element_count(env, {s.batch, s.kv_len, s.kv_heads, s.head_dim}, "dk"));
   Napi::Float32Array dv = new_float32(env, element_count(env, {s.batch, s.kv_len, s.kv_heads, s.head_dim}, "dv"));
-  w2s::attention_backward(s, a.q.view(), a.k.view(), a.v.view(), out.view(), lse.Data(), dout.view(), a.options,
+  w2s::attention_backward(s, a.q.view(), a.k.view(), a.v.view(), out.view(), lse.Data(), dout.view(), a.options.options(),
                           output_view(dq, a.q.shape), output_view(dk, a.k.shape), output_view(dv, a.k.shape));
   Napi::Object result = Napi::Object::New(env);
   result.Set("dq", dq);
@@ -236,6 +278,8 @@ Napi::Object loss_result(Napi::Env env, double loss, Napi::Float32Array dlogits)
 
 Napi::Value soft_xent_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::SoftXent, "targets", 0.0f, 0.0f);
+  expect_host(env, info[1], "targets", "logits");
   LossArgs a = loss_args(info, "targets");
   Napi::Float32Array dz = loss_output(env, info[3], a, "targets");
   const double loss = w2s::soft_xent_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, dz.Data(), "targets");
@@ -244,9 +288,11 @@ Napi::Value soft_xent_loss(const Napi::CallbackInfo& info) {
 
 Napi::Value aux_conf_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const float alpha = coefficient(env, object(env, info[3], "opts"), "alpha", 1.0);
+  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::AuxConf, "weakTargets", alpha, 0.0f);
+  expect_host(env, info[1], "weakTargets", "logits");
   LossArgs a = loss_args(info, "weakTargets");
-  const Napi::Object opts = object(env, info[3], "opts");
-  const float alpha = coefficient(env, opts, "alpha", 1.0);
+  const Napi::Object opts = info[3].As<Napi::Object>();
   Napi::Float32Array dz = loss_output(env, opts, a, "weakTargets");
   const double loss = w2s::aux_conf_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, dz.Data(), "weakTargets");
   return loss_result(env, loss, dz);
@@ -254,10 +300,12 @@ Napi::Value aux_conf_loss(const Napi::CallbackInfo& info) {
 
 Napi::Value product_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LossArgs a = loss_args(info, "weakTargets");
   const Napi::Object opts = object(env, info[3], "opts");
   const float alpha = coefficient(env, opts, "alpha", std::numeric_limits<float>::max());
   const float beta = coefficient(env, opts, "beta", std::numeric_limits<float>::max());
+  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::Product, "weakTargets", alpha, beta);
+  expect_host(env, info[1], "weakTargets", "logits");
+  LossArgs a = loss_args(info, "weakTargets");
   Napi::Float32Array dz = loss_output(env, opts, a, "weakTargets");
   const double loss = w2s::product_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, beta, dz.Data(), "weakTargets");
   return loss_result(env, loss, dz);
@@ -367,6 +415,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("numThreads", Napi::Function::New<guarded<num_threads>>(env, "numThreads"));
   exports.Set("backendInfo", Napi::Function::New<guarded<backend_info>>(env, "backendInfo"));
   exports.Set("attentionWorkspaceBytes", Napi::Function::New<guarded<attention_workspace_bytes>>(env, "attentionWorkspaceBytes"));
+  register_device(env, exports);
   register_engine(env, exports);
   return exports;
 }

@@ -1,8 +1,11 @@
-// Fused multi-head attention (native, CPU). Layouts:
+// Fused multi-head attention (native: CPU, or CUDA for DeviceTensors). Layouts:
 //   q, out, dOut, dq  [B, Tq, H, D]      k, v, dk, dv  [B, Tk, Hkv, D]      lse  [B, H, Tq]
 // Grouped-query attention: query head h uses key/value head floor(h / (H / Hkv)).
 // Causal masking is aligned bottom-right: query i sees keys j <= i + Tk - Tq (needs Tk >= Tq).
 // Every argument is validated by the binding; a bad one throws a TypeError or RangeError naming it.
+// With DeviceTensors (toDevice) the CUDA kernels run and the results are DeviceTensors; every tensor
+// of a call must then be on the device. On the GPU, `precision` picks the matrix products' arithmetic.
+import { isDeviceTensor, type DeviceTensor } from './device.js';
 import { native } from './native.js';
 import { describe, type Tensor } from './tensor.js';
 
@@ -13,6 +16,11 @@ export interface AttentionOptions {
   scale?: number;
   /** Per-sequence key lengths [B] (right padding): keys j >= kvLengths[b] are masked. */
   kvLengths?: Int32Array;
+  /**
+   * DeviceTensors only: 'float32' (default: CUDA cores, float32 accuracy), 'tf32' or 'bf16' (tensor
+   * cores on operands rounded to TF32 or bfloat16, float32 accumulation and softmax).
+   */
+  precision?: 'float32' | 'tf32' | 'bf16';
 }
 
 export interface AttentionOutput {
@@ -28,8 +36,34 @@ export interface AttentionGradients {
   dv: Tensor;
 }
 
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionOutput {
-  const { out, lse } = native.attentionForward(q, k, v, opts);
+export interface DeviceAttentionOutput {
+  /** [B, Tq, H, D] */
+  out: DeviceTensor;
+  /** [B, H, Tq] */
+  lse: DeviceTensor;
+}
+
+export interface DeviceAttentionGradients {
+  dq: DeviceTensor;
+  dk: DeviceTensor;
+  dv: DeviceTensor;
+}
+
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): AttentionOutput;
+export function attentionForward(
+  q: DeviceTensor,
+  k: DeviceTensor,
+  v: DeviceTensor,
+  opts?: AttentionOptions,
+): DeviceAttentionOutput;
+export function attentionForward(
+  q: Tensor | DeviceTensor,
+  k: Tensor | DeviceTensor,
+  v: Tensor | DeviceTensor,
+  opts: AttentionOptions = {},
+): AttentionOutput | DeviceAttentionOutput {
+  if (isDeviceTensor(q)) return native.attentionForward(q, k as DeviceTensor, v as DeviceTensor, opts);
+  const { out, lse } = native.attentionForward(q, k as Tensor, v as Tensor, opts);
   const [batch, length, heads, headDim] = q.shape;
   return {
     out: { data: out, shape: [batch, length, heads, headDim] },
@@ -44,8 +78,40 @@ export function attentionBackward(
   v: Tensor,
   out: Tensor,
   lse: Tensor,
+  opts?: AttentionOptions,
+): AttentionGradients;
+export function attentionBackward(
+  dOut: DeviceTensor,
+  q: DeviceTensor,
+  k: DeviceTensor,
+  v: DeviceTensor,
+  out: DeviceTensor,
+  lse: DeviceTensor,
+  opts?: AttentionOptions,
+): DeviceAttentionGradients;
+export function attentionBackward(
+  dOut: Tensor | DeviceTensor,
+  qIn: Tensor | DeviceTensor,
+  kIn: Tensor | DeviceTensor,
+  vIn: Tensor | DeviceTensor,
+  outIn: Tensor | DeviceTensor,
+  lseIn: Tensor | DeviceTensor,
   opts: AttentionOptions = {},
-): AttentionGradients {
+): AttentionGradients | DeviceAttentionGradients {
+  if (isDeviceTensor(dOut))
+    return native.attentionBackward(
+      dOut,
+      qIn as DeviceTensor,
+      kIn as DeviceTensor,
+      vIn as DeviceTensor,
+      outIn as DeviceTensor,
+      lseIn as DeviceTensor,
+      opts,
+    );
+  // The binding names a DeviceTensor among host tensors; lse is unpacked here, so check it first.
+  if (isDeviceTensor(lseIn))
+    throw new TypeError('lse is a DeviceTensor but dOut is a host tensor: pass every tensor of a call on the same device');
+  const [q, k, v, out, lse] = [qIn, kIn, vIn, outIn, lseIn] as Tensor[];
   if (lse === null || typeof lse !== 'object') throw new TypeError(`lse must be a tensor {data, shape}, got ${describe(lse)}`);
   if (lse.strides !== undefined || lse.offset !== undefined)
     throw new RangeError('lse must be the contiguous [B, H, Tq] tensor returned by attentionForward (no strides or offset)');

@@ -1,9 +1,17 @@
 // @w2s/kernels: the typed API over the native kernels, their tfjs-core references, and tfjs ops
 // that run the native kernels inside tfjs models.
 export { attentionBackward, attentionForward } from './attention.js';
-export type { AttentionGradients, AttentionOptions, AttentionOutput } from './attention.js';
+export type {
+  AttentionGradients,
+  AttentionOptions,
+  AttentionOutput,
+  DeviceAttentionGradients,
+  DeviceAttentionOutput,
+} from './attention.js';
+export { cudaAvailable, isDeviceTensor, toDevice, toHost } from './device.js';
+export type { DeviceTensor } from './device.js';
 export { auxConfLoss, productLoss, softXentLoss } from './losses.js';
-export type { LossResult } from './losses.js';
+export type { DeviceLossResult, LossResult } from './losses.js';
 export {
   attentionWorkspaceBytes,
   backendInfo,

@@ -1,9 +1,11 @@
-// The weak-to-strong losses (native, CPU) on logits z [N, C] and soft targets y [N, C], row-major
-// Float32Arrays. Each returns the mean loss over the N rows and dLogits = d(mean loss)/d logits,
+// The weak-to-strong losses (native: CPU, or CUDA for DeviceTensors) on logits z [N, C] and soft
+// targets y [N, C], row-major Float32Arrays (or contiguous DeviceTensors of N*C elements, in which
+// case dLogits is a DeviceTensor [N, C]: only the loss value comes back to the host). Each returns the mean loss over the N rows and dLogits = d(mean loss)/d logits,
 // computed together in one call. A NaN or Infinity in an input, or a targets row that is not a
 // distribution (entries in [0, 1] summing to 1 within 1e-3), throws a RangeError naming it.
 // `dLogits` in the options is an optional output buffer (N*C floats, not overlapping the inputs)
 // that a training loop reuses instead of allocating a new gradient each step.
+import { isDeviceTensor, type DeviceTensor } from './device.js';
 import { native } from './native.js';
 
 export interface LossResult {
@@ -11,14 +13,33 @@ export interface LossResult {
   dLogits: Float32Array;
 }
 
+export interface DeviceLossResult {
+  loss: number;
+  dLogits: DeviceTensor;
+}
+
 /** Soft-label cross-entropy: mean_i -sum_c y_ic log softmax(z_i)_c. */
 export function softXentLoss(
   logits: Float32Array,
   targets: Float32Array,
   numClasses: number,
-  opts: { dLogits?: Float32Array } = {},
-): LossResult {
-  return native.softXentLoss(logits, targets, numClasses, opts);
+  opts?: { dLogits?: Float32Array },
+): LossResult;
+export function softXentLoss(
+  logits: DeviceTensor,
+  targets: DeviceTensor,
+  numClasses: number,
+  opts?: { dLogits?: DeviceTensor },
+): DeviceLossResult;
+export function softXentLoss(
+  logits: Float32Array | DeviceTensor,
+  targets: Float32Array | DeviceTensor,
+  numClasses: number,
+  opts: { dLogits?: Float32Array | DeviceTensor } = {},
+): LossResult | DeviceLossResult {
+  if (isDeviceTensor(logits))
+    return native.softXentLoss(logits, targets as DeviceTensor, numClasses, opts as { dLogits?: DeviceTensor });
+  return native.softXentLoss(logits, targets as Float32Array, numClasses, opts as { dLogits?: Float32Array });
 }
 
 /**
@@ -33,8 +54,22 @@ export function auxConfLoss(
   weakTargets: Float32Array,
   numClasses: number,
   opts: { alpha: number; dLogits?: Float32Array },
-): LossResult {
-  return native.auxConfLoss(logits, weakTargets, numClasses, opts);
+): LossResult;
+export function auxConfLoss(
+  logits: DeviceTensor,
+  weakTargets: DeviceTensor,
+  numClasses: number,
+  opts: { alpha: number; dLogits?: DeviceTensor },
+): DeviceLossResult;
+export function auxConfLoss(
+  logits: Float32Array | DeviceTensor,
+  weakTargets: Float32Array | DeviceTensor,
+  numClasses: number,
+  opts: { alpha: number; dLogits?: Float32Array | DeviceTensor },
+): LossResult | DeviceLossResult {
+  if (isDeviceTensor(logits))
+    return native.auxConfLoss(logits, weakTargets as DeviceTensor, numClasses, opts as { alpha: number; dLogits?: DeviceTensor });
+  return native.auxConfLoss(logits, weakTargets as Float32Array, numClasses, opts as { alpha: number; dLogits?: Float32Array });
 }
 
 /**
@@ -46,6 +81,21 @@ export function productLoss(
   weakTargets: Float32Array,
   numClasses: number,
   opts: { alpha: number; beta: number; dLogits?: Float32Array },
-): LossResult {
-  return native.productLoss(logits, weakTargets, numClasses, opts);
+): LossResult;
+export function productLoss(
+  logits: DeviceTensor,
+  weakTargets: DeviceTensor,
+  numClasses: number,
+  opts: { alpha: number; beta: number; dLogits?: DeviceTensor },
+): DeviceLossResult;
+export function productLoss(
+  logits: Float32Array | DeviceTensor,
+  weakTargets: Float32Array | DeviceTensor,
+  numClasses: number,
+  opts: { alpha: number; beta: number; dLogits?: Float32Array | DeviceTensor },
+): LossResult | DeviceLossResult {
+  type DeviceOpts = { alpha: number; beta: number; dLogits?: DeviceTensor };
+  type HostOpts = { alpha: number; beta: number; dLogits?: Float32Array };
+  if (isDeviceTensor(logits)) return native.productLoss(logits, weakTargets as DeviceTensor, numClasses, opts as DeviceOpts);
+  return native.productLoss(logits, weakTargets as Float32Array, numClasses, opts as HostOpts);
 }
