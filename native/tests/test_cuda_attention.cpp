@@ -44,14 +44,19 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
                 (long)c.D, c.causal, c.padded, c.fused);
   const int64_t q_size = c.B * c.Tq * c.H * c.D, kv_size = c.B * c.Tk * c.Hkv * c.D, lse_size = c.B * c.H * c.Tq;
   const auto q = w2s_test::random_floats(rng, q_size, -2.0f, 2.0f);
-  const auto k = w2s_test::random_floats(rng, kv_size, -2.0f, 2.0f);
-  const auto v = w2s_test::random_floats(rng, kv_size);
+  auto k = w2s_test::random_floats(rng, kv_size, -2.0f, 2.0f);
+  auto v = w2s_test::random_floats(rng, kv_size);
   const auto dout = w2s_test::random_floats(rng, q_size);
 
   std::vector<int32_t> lengths;
   if (c.padded) {
     std::uniform_int_distribution<int32_t> len(1, static_cast<int32_t>(c.Tk));
     for (int64_t b = 0; b < c.B; ++b) lengths.push_back(b == 0 ? static_cast<int32_t>(c.Tk) : len(rng));
+    // Padding holds NaN: neither kernel may read it (0 * NaN would spread it).
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t j = lengths[b]; j < c.Tk; ++j)
+        for (int64_t i = 0; i < c.Hkv * c.D; ++i)
+          k[(b * c.Tk + j) * c.Hkv * c.D + i] = v[(b * c.Tk + j) * c.Hkv * c.D + i] = std::numeric_limits<float>::quiet_NaN();
   }
   const w2s::AttentionShape shape{c.B, c.Tq, c.Tk, c.H, c.Hkv, c.D};
   w2s::AttentionOptions opts;

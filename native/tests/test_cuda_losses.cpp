@@ -118,6 +118,14 @@ void selection_cases(std::mt19937_64& rng) {
   std::vector<float> hard(2 * 1000);
   for (int64_t i = 0; i < 1000; ++i) hard[2 * i + (i % 2)] = 1.0f;
   compare("hard labels", w2s_test::random_floats(rng, 2 * 1000, -3.0f, 3.0f), hard, 1000, 2);
+  // Smoothed labels, the same in every row: q (N - 1) lands within rounding of an integer, so the
+  // rank depends on the order of the sum of y[:, 1], which must be the CPU's.
+  for (auto [rows, y1] : {std::pair<int64_t, float>{81, 0.3f}, {81, 0.9f}, {91, 0.9f}, {97, 1.0f / 3}, {100, 1.0f / 3},
+                          {12289, 0.3f}}) {
+    std::vector<float> smooth(2 * rows);
+    for (int64_t i = 0; i < rows; ++i) smooth[2 * i] = 1.0f - y1, smooth[2 * i + 1] = y1;
+    compare("smoothed labels", w2s_test::random_floats(rng, 2 * rows, -3.0f, 3.0f), smooth, rows, 2);
+  }
 }
 
 void errors(std::mt19937_64& rng) {

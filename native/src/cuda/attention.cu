@@ -153,7 +153,11 @@ __device__ __forceinline__ void fill(float* dst, int count, float value) {
   for (int idx = threadIdx.x; idx < count; idx += kThreads) dst[idx] = value;
 }
 
-// Tile sizes by head-size class DMAX (D <= DMAX): fit shared memory at two blocks per SM for D <= 128.
+// Tile sizes by head-size class DMAX (D <= DMAX). Shared memory per block (bytes, forward/backward):
+//   float32  67,840/71,680 (32)  100,608/116,736 (64)  116,736/128,512 (128)  140,416/119,168 (256)
+//   tf32     72,448/77,056       105,216/122,112       120,576/132,352        142,720/120,448
+//   bf16     51,968/60,672        72,448/93,440         83,712/97,536          91,520/87,168
+// All fit sm_80 (163 KB) and sm_90 (227 KB); sm_86/sm_89 (99 KB) run bf16 and the small head sizes.
 constexpr int forward_query_tile(int dmax) { return dmax <= 128 ? 64 : 32; }
 constexpr int forward_key_tile(int dmax) { return dmax <= 64 ? 64 : 32; }
 constexpr int backward_key_tile(int dmax) { return dmax <= 64 ? 64 : dmax <= 128 ? 32 : 16; }
@@ -167,8 +171,8 @@ struct Problem {
   const int* kv_lengths;  // device [B], or nullptr
 
   __device__ int kv_length(int b) const { return kv_lengths ? kv_lengths[b] : Tk; }
-  // One past the last key query q sees.
-  __device__ int key_end(int b, int q) const { return causal ? min(kv_length(b), q + shift + 1) : kv_length(b); }
+  // One past the last key query q sees, for a sequence of kv_len keys.
+  __device__ int key_end(int kv_len, int q) const { return causal ? min(kv_len, q + shift + 1) : kv_len; }
 };
 
 struct Strides3 {
@@ -223,10 +227,13 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const Forwa
   float* row_rescale = row_sum + BR;
 
   const Problem& p = a.p;
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H, kvh = h / p.group;
-  const int q0 = (gridDim.y - 1 - blockIdx.y) * BR;  // the longest (causal) tiles first
+  // One block per (query tile, b, h); blocks run in index order, the longest (causal) tiles first.
+  const int heads = p.B * p.H, tiles = (p.Tq + BR - 1) / BR;
+  const int bh = blockIdx.x % heads, b = bh / p.H, h = bh % p.H, kvh = h / p.group;
+  const int q0 = (tiles - 1 - static_cast<int>(blockIdx.x / heads)) * BR;
   const int q_rows = min(BR, p.Tq - q0);
-  const int key_end = p.key_end(b, q0 + q_rows - 1);
+  const int kv_len = p.kv_length(b);
+  const int key_end = p.key_end(kv_len, q0 + q_rows - 1);  // no row of the tile sees a key past this
   const float scale_log2 = p.scale * kLog2e;
 
   load_rows<P, BR, DMAX>(Qs, L::LD_QKV, a.q + b * a.qs.b + int64_t(q0) * a.qs.t + h * a.qs.h, a.qs.t, q_rows, p.D);
@@ -238,7 +245,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const Forwa
   const float* vb = a.v + b * a.vs.b + kvh * a.vs.h;
   for (int k0 = 0; k0 < key_end; k0 += BC) {
     __syncthreads();  // the previous tile's K, V, P are consumed
-    const int k_rows = min(BC, p.Tk - k0);
+    // Keys past key_end are never read (the CPU does not read them either: padding may hold NaN).
+    const int k_rows = min(BC, key_end - k0);
     load_rows<P, BC, DMAX>(Ks, L::LD_QKV, kb + int64_t(k0) * a.ks.t, a.ks.t, k_rows, p.D);
     load_rows<P, BC, DMAX>(Vs, L::LD_QKV, vb + int64_t(k0) * a.vs.t, a.vs.t, k_rows, p.D);
     __syncthreads();
@@ -246,7 +254,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const Forwa
     __syncthreads();
     {  // online softmax: TPR consecutive lanes per row
       const int r = threadIdx.x / TPR, part = threadIdx.x % TPR;
-      const int visible = p.key_end(b, q0 + r) - k0;
+      const int visible = p.key_end(kv_len, q0 + r) - k0;
       float* srow = S + r * L::LD_S;
       float tile_max = -INFINITY;
       for (int c = part; c < BC; c += TPR) {
@@ -356,8 +364,10 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const Back
   float* delta_s = lse_s + BR;
 
   const Problem& p = a.p;
-  const int bkv = blockIdx.x, b = bkv / p.Hkv, kvh = bkv % p.Hkv;
-  const int k0 = blockIdx.y * BC;
+  // One block per (key tile, b, kv head), the first key tiles (which see the most queries) first.
+  const int kv_heads = p.B * p.Hkv;
+  const int bkv = blockIdx.x % kv_heads, b = bkv / p.Hkv, kvh = bkv % p.Hkv;
+  const int k0 = static_cast<int>(blockIdx.x / kv_heads) * BC;
   const int k_rows = min(BC, p.Tk - k0);
   const int kv_len = p.kv_length(b);
   float* dkb = a.dk + b * a.dks.b + int64_t(k0) * a.dks.t + kvh * a.dks.h;
@@ -365,8 +375,10 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const Back
 
   if (k0 < kv_len) {
     const float scale_log2 = p.scale * kLog2e;
-    load_rows<P, BC, DMAX>(Ks, L::LD_T, a.k + b * a.ks.b + int64_t(k0) * a.ks.t + kvh * a.ks.h, a.ks.t, k_rows, p.D);
-    load_rows<P, BC, DMAX>(Vs, L::LD_T, a.v + b * a.vs.b + int64_t(k0) * a.vs.t + kvh * a.vs.h, a.vs.t, k_rows, p.D);
+    // Keys past kv_len are never read (padding may hold NaN): their rows stay zero.
+    const int k_valid = min(BC, kv_len - k0);
+    load_rows<P, BC, DMAX>(Ks, L::LD_T, a.k + b * a.ks.b + int64_t(k0) * a.ks.t + kvh * a.ks.h, a.ks.t, k_valid, p.D);
+    load_rows<P, BC, DMAX>(Vs, L::LD_T, a.v + b * a.vs.b + int64_t(k0) * a.vs.t + kvh * a.vs.h, a.vs.t, k_valid, p.D);
     for (int idx = threadIdx.x; idx < BC * DMAX; idx += kThreads) {
       dK[(idx / DMAX) * L::LD_O + idx % DMAX] = 0.0f;
       dV[(idx / DMAX) * L::LD_O + idx % DMAX] = 0.0f;
@@ -390,7 +402,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const Back
         __syncthreads();
         for (int idx = threadIdx.x; idx < BR * BC; idx += kThreads) {
           const int r = idx / BC, c = idx % BC;
-          const bool visible = k0 + c < p.key_end(b, q0 + r);
+          const bool visible = k0 + c < p.key_end(kv_len, q0 + r);
           const float prob = visible ? exp2f(Pf[r * L::LD_S + c] * scale_log2 - lse_s[r]) : 0.0f;
           Pf[r * L::LD_S + c] = prob;
           PT[r * L::LD_P + c] = to_operand<P>(prob);
@@ -479,10 +491,30 @@ Problem make_problem(const AttentionShape& s, const AttentionOptions& o, DeviceB
   return p;
 }
 
+// Raises a kernel's dynamic shared memory limit to `bytes`, after checking that the device allows
+// that much; `allowed_for` (one per kernel) remembers the device it was done for.
 template <typename Kernel>
-void allow_shared_memory(Kernel kernel, size_t bytes, const char* name) {
+void allow_shared_memory(Kernel kernel, size_t bytes, const char* name, Precision precision, int dmax, int& allowed_for) {
+  int device = 0, limit = 0;
+  check(cudaGetDevice(&device), name);
+  if (allowed_for == device) return;
+  check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), name);
+  if (bytes > static_cast<size_t>(limit))
+    throw CudaError(std::string(name) + ": " + precision_name(precision) + " with head size class " + std::to_string(dmax) +
+                    " needs " + std::to_string(bytes) + " bytes of shared memory per block, this device allows " +
+                    std::to_string(limit) + " (use precision bf16, or a GPU of compute capability 8.0 or 9.0)");
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
         (std::string(name) + ": cudaFuncSetAttribute (shared memory)").c_str());
+  allowed_for = device;
+}
+
+// A 1-D grid of `blocks` (the kernels decode their tile and head from blockIdx.x).
+unsigned int grid_size(int64_t blocks, const char* name) {
+  if (blocks > INT_MAX)
+    throw InvalidArgument(InvalidArgument::Kind::Range,
+                          std::string(name) + ": the problem needs " + std::to_string(blocks) + " blocks, more than " +
+                              std::to_string(INT_MAX) + " (a CUDA grid's limit)");
+  return static_cast<unsigned int>(blocks);
 }
 
 // Launcher::run<P, DMAX>(args) for the precision and the head-size class of D (D <= DMAX).
@@ -505,6 +537,7 @@ void dispatch(Precision precision, int D, const Args& args) {
     case Precision::TF32: return dispatch_size<Launcher, Precision::TF32>(D, args);
     case Precision::BF16: return dispatch_size<Launcher, Precision::BF16>(D, args);
   }
+  throw InvalidArgument(InvalidArgument::Kind::Range, "precision must be float32, tf32 or bf16");
 }
 
 struct ForwardLauncher {
@@ -512,9 +545,10 @@ struct ForwardLauncher {
   static void run(const ForwardArgs& a) {
     using L = ForwardTiles<P, DMAX>;
     const auto kernel = attention_forward_kernel<P, DMAX>;
-    allow_shared_memory(kernel, L::BYTES, "attention_forward");
-    const dim3 grid(a.p.B * a.p.H, (a.p.Tq + L::BR - 1) / L::BR);
-    kernel<<<grid, kThreads, L::BYTES>>>(a);
+    static int allowed_for = -1;
+    allow_shared_memory(kernel, L::BYTES, "attention_forward", P, DMAX, allowed_for);
+    const int64_t tiles = (a.p.Tq + L::BR - 1) / L::BR;
+    kernel<<<grid_size(tiles * a.p.B * a.p.H, "attention_forward"), kThreads, L::BYTES>>>(a);
     check_launch("attention_forward");
   }
 };
@@ -524,9 +558,10 @@ struct BackwardLauncher {
   static void run(const BackwardArgs& a) {
     using L = BackwardTiles<P, DMAX>;
     const auto kernel = attention_backward_kernel<P, DMAX>;
-    allow_shared_memory(kernel, L::BYTES, "attention_backward");
-    const dim3 grid(a.p.B * a.p.Hkv, (a.p.Tk + L::BC - 1) / L::BC);
-    kernel<<<grid, kThreads, L::BYTES>>>(a);
+    static int allowed_for = -1;
+    allow_shared_memory(kernel, L::BYTES, "attention_backward", P, DMAX, allowed_for);
+    const int64_t tiles = (a.p.Tk + L::BC - 1) / L::BC;
+    kernel<<<grid_size(tiles * a.p.B * a.p.Hkv, "attention_backward"), kThreads, L::BYTES>>>(a);
     check_launch("attention_backward");
   }
 };
@@ -568,7 +603,8 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
   check(cudaMemsetAsync(a.dq_accum, 0, sizeof(float) * rows * a.p.D, 0), "attention_backward: cudaMemsetAsync (dq)");
 
   constexpr int kElementwiseThreads = 256;
-  attention_backward_delta_kernel<<<(rows * 32 + kElementwiseThreads - 1) / kElementwiseThreads, kElementwiseThreads>>>(
+  attention_backward_delta_kernel<<<grid_size((rows * 32 + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
+                                    kElementwiseThreads>>>(
       a.p, out.data, strides_of(out), dout.data, strides_of(dout), delta);
   check_launch("attention_backward (delta)");
 
@@ -589,7 +625,8 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
   dispatch<BackwardLauncher>(precision, a.p.D, a);
 
   const int64_t elements = rows * a.p.D;
-  attention_backward_dq_kernel<<<(elements + kElementwiseThreads - 1) / kElementwiseThreads, kElementwiseThreads>>>(
+  attention_backward_dq_kernel<<<grid_size((elements + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
+                                 kElementwiseThreads>>>(
       a.p, a.dq_accum, dq.data, strides_of(dq));
   check_launch("attention_backward (dq)");
 }

@@ -29,6 +29,12 @@ DeviceProbe probe_device() {
   }
   cudaDeviceProp props{};
   if (cudaGetDeviceProperties(&props, 0) == cudaSuccess) probe.device = props.name;
+  if (props.major < 8) {
+    probe.reason = "GPU 0 (" + probe.device + ") has compute capability " + std::to_string(props.major) + "." +
+                   std::to_string(props.minor) + "; the CUDA kernels need 8.0 or newer (bf16/TF32 tensor cores)";
+    probe.device.clear();
+    return probe;
+  }
   probe.available = true;
   return probe;
 }

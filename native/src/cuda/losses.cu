@@ -65,7 +65,6 @@ struct State {
   int ties_are_class0;
   unsigned long long histogram[3][kMaxBins];
   double loss_partials[kMaxBlocks];
-  double target1_partials[kMaxBlocks];
 };
 
 struct Result {
@@ -122,9 +121,11 @@ __device__ double block_sum(double value) {
 }
 
 // Thread 0 stores the block's partial; returns (in every thread) whether this block finished last,
-// after which every block's partial is visible to it.
+// after which every block's partials and global writes are visible to it. All threads call it.
 __device__ bool finish_block(double partial, double* partials, unsigned int* done) {
   __shared__ bool last;
+  __threadfence();  // this thread's global writes and atomics (histograms) ...
+  __syncthreads();  // ... all issued before thread 0 signals the block done
   if (threadIdx.x == 0) {
     partials[blockIdx.x] = partial;
     __threadfence();
@@ -280,14 +281,26 @@ __global__ void __launch_bounds__(kThreads) loss_kernel(const Rows rows, const S
 }
 
 // Binary logconf, pass 1: validation, the sum of y[:, 1], the first-level histogram of the keys;
-// the last block computes lo and finds its first-level bin.
-__global__ void __launch_bounds__(kThreads) margin_statistics_kernel(const Rows rows, State* state) {
+// the last block computes lo and finds its first-level bin. The sum decides the quantile's rank, so
+// it is taken in exactly the CPU's order (src/cpu/losses.cpp, LaneSum): one block per chunk of
+// kChunkRows rows; within a chunk, lane l (of 16) adds in float the rows l, l + 16, ... of each
+// group of 256 rows, the groups' float sums are added per lane in double, the 16 lanes in order,
+// and the chunks in order.
+constexpr int kChunkRows = 4096, kLanes = 16, kGroupRows = kLanes * kLanes;
+static_assert(kThreads * kLanes == kChunkRows, "one thread per (group, lane) of a chunk");
+
+__global__ void __launch_bounds__(kThreads) margin_statistics_kernel(const Rows rows, State* state, double* chunk_sums) {
   __shared__ unsigned int histogram[kMaxBins];
+  __shared__ float group_sums[kThreads];
+  __shared__ double lane_sums[kLanes];
   for (int b = threadIdx.x; b < kMaxBins; b += kThreads) histogram[b] = 0;
   __syncthreads();
-  double target1 = 0.0;
-  for (long long i = static_cast<long long>(blockIdx.x) * kThreads + threadIdx.x; i < rows.n;
-       i += static_cast<long long>(gridDim.x) * kThreads) {
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  const long long first = static_cast<long long>(blockIdx.x) * kChunkRows + group * kGroupRows + lane;
+  float target1 = 0.0f;
+  for (int block = 0; block < kLanes; ++block) {
+    const long long i = first + block * kLanes;
+    if (i >= rows.n) break;
     if (row_is_bad(rows.z + 2 * i, rows.y + 2 * i, 2)) {
       atomicMax(&state->bad, static_cast<unsigned long long>(rows.n - i));
       continue;
@@ -297,12 +310,21 @@ __global__ void __launch_bounds__(kThreads) margin_statistics_kernel(const Rows 
     target1 += y1;
     atomicAdd(&histogram[key_of(margin(z0, z1)) >> level_shift(0)], 1u);
   }
+  group_sums[threadIdx.x] = target1;
   __syncthreads();
   for (int b = threadIdx.x; b < kMaxBins; b += kThreads)
     if (histogram[b] != 0) atomicAdd(&state->histogram[0][b], static_cast<unsigned long long>(histogram[b]));
-  const double block = block_sum(target1);
-  if (finish_block(block, state->target1_partials, &state->done[0])) {
-    const double total = sum_partials(state->target1_partials);
+  if (threadIdx.x < kLanes) {
+    double sum = 0.0;
+    for (int g = 0; g < kThreads / kLanes; ++g) sum += group_sums[g * kLanes + threadIdx.x];
+    lane_sums[threadIdx.x] = sum;
+  }
+  __syncthreads();
+  double chunk = 0.0;
+  if (threadIdx.x == 0)
+    for (int l = 0; l < kLanes; ++l) chunk += lane_sums[l];
+  if (finish_block(chunk, chunk_sums, &state->done[0])) {
+    const double total = sum_partials(chunk_sums);
     if (threadIdx.x == 0) {
       // torch.quantile(p0, q): position q (N - 1) between the sorted values, linear interpolation.
       const double q = fmin(fmax(total / static_cast<double>(rows.n), 0.0), 1.0);
@@ -365,8 +387,11 @@ double run_loss(const float* z, const float* y, int64_t n, int64_t c, const Spec
   const int blocks = static_cast<int>(std::min<int64_t>(kMaxBlocks, (n + kThreads - 1) / kThreads));
   const char* name = spec.kind == Kind::SoftXent ? "soft_xent_loss" : spec.kind == Kind::AuxConf ? "aux_conf_loss" : "product_loss";
   const bool binary_threshold = spec.kind == Kind::AuxConf && c == 2;
+  DeviceBuffer chunk_sums;
   if (binary_threshold) {
-    margin_statistics_kernel<<<blocks, kThreads>>>(rows, s);
+    const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
+    chunk_sums = DeviceBuffer(sizeof(double) * chunks);
+    margin_statistics_kernel<<<static_cast<unsigned int>(chunks), kThreads>>>(rows, s, static_cast<double*>(chunk_sums.data()));
     check_launch((std::string(name) + " (margin statistics)").c_str());
     for (int level = 1; level <= 2; ++level) {
       margin_select_kernel<<<blocks, kThreads>>>(rows, s, level);

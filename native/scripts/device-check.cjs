@@ -1,0 +1,175 @@
+'use strict';
+// The addon's device tensors on a GPU, from plain Node.js (no node_modules there): run by
+// gpu-check.sh with the addon built on that machine (W2S_ADDON). Every kernel on DeviceTensors is
+// compared with the same kernel on host tensors (the CPU kernels) on fresh random inputs; views of
+// a fused QKV allocation, reused gradients, dispose and the finalizer, and the errors for mixed or
+// bad arguments are checked. Prints one line per check and exits 1 on any failure.
+const addon = require(process.env.W2S_ADDON);
+
+let failures = 0;
+function check(ok, message) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
+  if (!ok) failures++;
+}
+function throws(fn, pattern, message) {
+  try {
+    fn();
+  } catch (error) {
+    return check(pattern.test(error.message), `${message}: ${error.message}`);
+  }
+  return check(false, `${message}: no error`);
+}
+
+const seed = Number(process.env.W2S_TEST_SEED || (Math.random() * 2 ** 32) >>> 0);
+console.log(`seed ${seed} (replay with W2S_TEST_SEED)`);
+let state = seed >>> 0;
+function random() {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const uniform = (n, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * random());
+const tensor = (shape, lo, hi) => ({ data: uniform(shape.reduce((a, b) => a * b, 1), lo, hi), shape });
+function relativeError(a, b, floor = 0) {
+  let num = 0;
+  let den = floor;
+  for (let i = 0; i < b.length; i++) {
+    if (Number.isNaN(a[i]) || Number.isNaN(b[i])) return Infinity;
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+const info = addon.backendInfo();
+if (!info.cudaAvailable) {
+  console.log(`no CUDA device: ${info.cudaReason}`);
+  process.exit(1);
+}
+console.log(`CUDA device: ${info.cudaDevice}`);
+
+// Round trips.
+const t = tensor([2, 3, 4]);
+const d = addon.toDevice(t);
+check(JSON.stringify(d.shape) === '[2,3,4]' && d.size === 24, 'toDevice keeps the shape');
+check(addon.toHost(d).data.every((x, i) => x === t.data[i]), 'toHost returns the data');
+const strided = addon.toHost(addon.toDevice({ data: t.data, shape: [2, 2], strides: [12, 1], offset: 5 }));
+check(strided.data[0] === t.data[5] && strided.data[13] === t.data[18], 'a strided view round-trips its span');
+d.dispose();
+check(d.disposed, 'dispose marks the tensor disposed');
+throws(() => addon.toHost(d), /was disposed/, 'a disposed tensor is refused');
+
+// Attention, every precision, against the CPU kernels.
+const tolerance = { float32: 1e-4, tf32: 3e-3, bf16: 2e-2 };
+for (const precision of ['float32', 'tf32', 'bf16'])
+  for (const [B, Tq, Tk, H, Hkv, D, causal, padded] of [
+    [2, 33, 97, 4, 2, 64, true, false],
+    [3, 130, 130, 2, 2, 16, true, true],
+    [1, 70, 70, 4, 1, 128, false, true],
+    [1, 64, 64, 2, 2, 256, true, false],
+  ]) {
+    const q = tensor([B, Tq, H, D], -2, 2), k = tensor([B, Tk, Hkv, D], -2, 2), v = tensor([B, Tk, Hkv, D]);
+    const dOut = tensor([B, Tq, H, D]);
+    const kvLengths = padded ? Int32Array.from({ length: B }, (_, b) => (b === 0 ? Tk : 1 + Math.floor(random() * Tk))) : undefined;
+    const host = addon.attentionForward(q, k, v, { causal, kvLengths });
+    const lseTensor = { data: host.lse, shape: [B, H, Tq] };
+    const hostGrads = addon.attentionBackward(dOut, q, k, v, { data: host.out, shape: q.shape }, host.lse, { causal, kvLengths });
+    const [qd, kd, vd, dd] = [q, k, v, dOut].map((x) => addon.toDevice(x));
+    const dev = addon.attentionForward(qd, kd, vd, { causal, kvLengths, precision });
+    const grads = addon.attentionBackward(dd, qd, kd, vd, dev.out, dev.lse, { causal, kvLengths, precision });
+    const errors = [
+      ['out', dev.out, host.out],
+      ['lse', dev.lse, lseTensor.data],
+      ['dq', grads.dq, hostGrads.dq],
+      ['dk', grads.dk, hostGrads.dk],
+      ['dv', grads.dv, hostGrads.dv],
+    ].map(([name, got, want]) => [name, relativeError(addon.toHost(got).data, want)]);
+    const worst = Math.max(...errors.map(([, e]) => e));
+    check(worst <= tolerance[precision],
+      `attention ${precision} B=${B} Tq=${Tq} Tk=${Tk} H=${H} Hkv=${Hkv} D=${D} causal=${causal} padded=${padded}: ` +
+        errors.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(' '));
+    for (const x of [qd, kd, vd, dd, dev.out, dev.lse, grads.dq, grads.dk, grads.dv]) x.dispose();
+  }
+
+// q, k, v as views of one fused [B, T, 3, H, D] allocation.
+{
+  const [B, T, H, D] = [2, 40, 2, 32];
+  const qkv = uniform(B * T * 3 * H * D);
+  const strides = [T * 3 * H * D, 3 * H * D, D, 1];
+  const hostView = (p) => ({ data: qkv, shape: [B, T, H, D], strides, offset: p * H * D });
+  const want = addon.attentionForward(hostView(0), hostView(1), hostView(2), { causal: true }).out;
+  const fused = addon.toDevice(qkv);
+  const [qd, kd, vd] = [0, 1, 2].map((p) => fused.view([B, T, H, D], strides, p * H * D));
+  fused.dispose();  // the views keep the allocation alive
+  const got = addon.attentionForward(qd, kd, vd, { causal: true }).out;
+  check(relativeError(addon.toHost(got).data, want) <= 1e-4, 'attention on views of a fused QKV allocation (after disposing the parent)');
+}
+
+// The losses against the CPU kernels.
+for (const [n, c] of [[1000, 2], [70001, 2], [16777216 / 16, 2], [333, 7]]) {
+  const z = uniform(n * c, -5, 5);
+  const y = uniform(n * c, 0, 1);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += y[i * c + j];
+    for (let j = 0; j < c; j++) y[i * c + j] /= s;
+  }
+  const zd = addon.toDevice(z), yd = addon.toDevice(y);
+  for (const [name, run] of [
+    ['xent', (a, b) => addon.softXentLoss(a, b, c)],
+    ['logconf', (a, b) => addon.auxConfLoss(a, b, c, { alpha: 0.5 })],
+    ['product', (a, b) => addon.productLoss(a, b, c, { alpha: 1, beta: 1 })],
+  ]) {
+    const want = run(z, y), got = run(zd, yd);
+    const eLoss = Math.abs(got.loss - want.loss) / Math.abs(want.loss);
+    const eDz = relativeError(addon.toHost(got.dLogits).data, want.dLogits, 1e-2 / n);
+    check(eLoss <= 1e-4 && eDz <= 1e-4, `${name} N=${n} C=${c}: loss ${eLoss.toExponential(1)} dz ${eDz.toExponential(1)}`);
+    got.dLogits.dispose();
+  }
+  const reused = addon.toDevice(new Float32Array(n * c));
+  check(addon.softXentLoss(zd, yd, c, { dLogits: reused }).dLogits === reused, `dLogits reused N=${n}`);
+  throws(() => addon.softXentLoss(zd, yd, c, { dLogits: zd }), /must not overlap logits/, 'dLogits overlapping logits');
+  for (const x of [zd, yd, reused]) x.dispose();
+}
+
+// Errors.
+{
+  const q = tensor([1, 8, 2, 16]);
+  const qd = addon.toDevice(q);
+  throws(() => addon.attentionForward(qd, q, qd), /k must be a DeviceTensor like q/, 'a host k with a device q');
+  throws(() => addon.attentionForward(q, qd, q), /k is a DeviceTensor but q is a host tensor/, 'a device k with a host q');
+  const z = addon.toDevice(Float32Array.from([0, NaN, 1, 2]));
+  const y = addon.toDevice(Float32Array.from([0.5, 0.5, 1, 0]));
+  throws(() => addon.softXentLoss(z, y, 2), /logits\[0, 1\] is NaN/, 'NaN logits on the device');
+  for (const x of [qd, z, y]) x.dispose();
+}
+
+// Memory is given back: more than the card holds, in 1 GiB tensors, once disposed and once
+// dropped for the garbage collector's finalizer (run with --expose-gc).
+async function memoryIsFreed() {
+  const gib = new Float32Array(256 * 1024 * 1024);
+  const count = 160;
+  for (const [how, drop] of [
+    ['dispose', async (x) => x.dispose()],
+    ['the finalizer', async (_x, i) => {
+      if (i % 8 === 7) {
+        global.gc();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }],
+  ]) {
+    try {
+      for (let i = 0; i < count; i++) await drop(addon.toDevice(gib), i);
+      check(true, `${count} x 1 GiB allocated and freed by ${how}`);
+    } catch (error) {
+      check(false, `${count} x 1 GiB freed by ${how}: ${error.message}`);
+    }
+  }
+}
+
+memoryIsFreed().then(() => {
+  console.log(failures === 0 ? 'device tensors: all checks passed' : `device tensors: ${failures} check(s) failed`);
+  process.exit(failures === 0 ? 0 : 1);
+});
