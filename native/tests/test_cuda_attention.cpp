@@ -1,7 +1,7 @@
 // CUDA attention against the CPU kernel (itself checked against float64 in test_attention): forward
 // (out, lse) and backward (dq, dk, dv) on fresh random inputs of the CPU test's shapes and a few
 // larger ones, in every precision with its tolerance (float32 1e-4, TF32 3e-3, bf16 2e-2, relative
-// to the largest reference entry), outputs poisoned with NaN beforehand and checked finite; q, k, v
+// to the largest reference entry, or 1e-2 where that is smaller), outputs poisoned with NaN beforehand and checked finite; q, k, v
 // as strided views of one fused [B, T, 3, H, D] device buffer where the shapes allow; bad arguments
 // rejected with the CPU's messages. Without a usable GPU: "skipped: no CUDA device", exit 77.
 #include <cstring>
@@ -26,6 +26,10 @@ struct Case {
 const float* readonly(const w2s::cuda::DeviceBuffer& b) { return b.floats(); }
 
 double tolerance(Precision p) { return p == Precision::Float32 ? 1e-4 : p == Precision::TF32 ? 3e-3 : 2e-2; }
+
+// The relative errors' denominator is at least this: where a reference gradient is zero in exact
+// arithmetic (one visible key: P = 1, dS = 0), float32 rounding leaves noise of ~1e-7 in both.
+constexpr double kScaleFloor = 1e-2;
 
 // Views of a contiguous [B, T, H, D] buffer, or of part `part` of a fused [B, T, 3, H, D] one.
 w2s::ConstView4 fused_view(const float* base, const Case& c, int part) {
@@ -127,7 +131,7 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   std::string line;
   for (const auto& r : results) {
     CHECK(w2s_test::all_finite(r.got), "%s: %s has NaN or Inf (an element left unwritten?)", label, r.name);
-    const double e = relative_error(r.got, r.want);
+    const double e = relative_error(r.got, r.want, kScaleFloor);
     CHECK(e <= tol, "%s: %s relative error %.3g > %.0e", label, r.name, e, tol);
     char part[32];
     std::snprintf(part, sizeof part, " %s %.1e", r.name, e);

@@ -215,7 +215,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const Forwa
   using L = ForwardTiles<P, DMAX>;
   using T = Operand<P>;
   constexpr int BR = L::BR, BC = L::BC, TPR = kThreads / BR;  // TPR threads per row in the softmax
-  extern __shared__ __align__(128) unsigned char smem[];
+  W2S_DYNAMIC_SHARED(smem);
   T* Qs = reinterpret_cast<T*>(smem + L::Q);
   T* Ks = reinterpret_cast<T*>(smem + L::K);
   T* Vs = reinterpret_cast<T*>(smem + L::V);
@@ -295,7 +295,21 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const Forwa
 
 // ---- backward -----------------------------------------------------------------------------------
 
-// delta [B, H, Tq] = rowsum(dO * O): one warp per (b, i, h).
+// x rounded as the matrix products' operands are (float32: unchanged).
+template <Precision P>
+__device__ __forceinline__ float round_operand(float x) {
+  if constexpr (P == Precision::BF16)
+    return __bfloat162float(__float2bfloat16_rn(x));
+  else if constexpr (P == Precision::TF32)
+    return wmma::__float_to_tf32(x);
+  else
+    return x;
+}
+
+// delta [B, H, Tq] = rowsum(dO * O): one warp per (b, i, h). dO is rounded as in dP = dO V^T, so
+// that dP - delta is consistent (a row with a single visible key has P = 1 and dS = 0 exactly in
+// every precision, not the rounding difference between dP and delta).
+template <Precision P>
 __global__ void attention_backward_delta_kernel(const Problem p, const float* __restrict__ out, Strides3 os,
                                                 const float* __restrict__ dout, Strides3 dos, float* __restrict__ delta) {
   const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -305,7 +319,7 @@ __global__ void attention_backward_delta_kernel(const Problem p, const float* __
   const float* o = out + b * os.b + i * os.t + h * os.h;
   const float* g = dout + b * dos.b + i * dos.t + h * dos.h;
   float sum = 0.0f;
-  for (int d = lane; d < p.D; d += 32) sum = fmaf(o[d], g[d], sum);
+  for (int d = lane; d < p.D; d += 32) sum = fmaf(o[d], round_operand<P>(g[d]), sum);
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (lane == 0) delta[(int64_t(b) * p.H + h) * p.Tq + i] = sum;
 }
@@ -349,7 +363,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const Back
   using L = BackwardTiles<P, DMAX>;
   using T = Operand<P>;
   constexpr int BR = L::BR, BC = L::BC;
-  extern __shared__ __align__(128) unsigned char smem[];
+  W2S_DYNAMIC_SHARED(smem);
   T* Ks = reinterpret_cast<T*>(smem + L::K);
   T* Vs = reinterpret_cast<T*>(smem + L::V);
   T* Qs = reinterpret_cast<T*>(smem + L::Q);
@@ -548,7 +562,7 @@ struct ForwardLauncher {
     static int allowed_for = -1;
     allow_shared_memory(kernel, L::BYTES, "attention_forward", P, DMAX, allowed_for);
     const int64_t tiles = (a.p.Tq + L::BR - 1) / L::BR;
-    kernel<<<grid_size(tiles * a.p.B * a.p.H, "attention_forward"), kThreads, L::BYTES>>>(a);
+    W2S_LAUNCH(kernel, grid_size(tiles * a.p.B * a.p.H, "attention_forward"), kThreads, L::BYTES, a);
     check_launch("attention_forward");
   }
 };
@@ -561,7 +575,7 @@ struct BackwardLauncher {
     static int allowed_for = -1;
     allow_shared_memory(kernel, L::BYTES, "attention_backward", P, DMAX, allowed_for);
     const int64_t tiles = (a.p.Tk + L::BC - 1) / L::BC;
-    kernel<<<grid_size(tiles * a.p.B * a.p.Hkv, "attention_backward"), kThreads, L::BYTES>>>(a);
+    W2S_LAUNCH(kernel, grid_size(tiles * a.p.B * a.p.Hkv, "attention_backward"), kThreads, L::BYTES, a);
     check_launch("attention_backward");
   }
 };
@@ -603,9 +617,11 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
   check(cudaMemsetAsync(a.dq_accum, 0, sizeof(float) * rows * a.p.D, 0), "attention_backward: cudaMemsetAsync (dq)");
 
   constexpr int kElementwiseThreads = 256;
-  attention_backward_delta_kernel<<<grid_size((rows * 32 + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
-                                    kElementwiseThreads>>>(
-      a.p, out.data, strides_of(out), dout.data, strides_of(dout), delta);
+  const auto delta_kernel = precision == Precision::BF16   ? attention_backward_delta_kernel<Precision::BF16>
+                            : precision == Precision::TF32 ? attention_backward_delta_kernel<Precision::TF32>
+                                                           : attention_backward_delta_kernel<Precision::Float32>;
+  W2S_LAUNCH(delta_kernel, grid_size((rows * 32 + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
+             kElementwiseThreads, 0, a.p, out.data, strides_of(out), dout.data, strides_of(dout), delta);
   check_launch("attention_backward (delta)");
 
   a.q = q.data;
@@ -625,9 +641,9 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
   dispatch<BackwardLauncher>(precision, a.p.D, a);
 
   const int64_t elements = rows * a.p.D;
-  attention_backward_dq_kernel<<<grid_size((elements + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
-                                 kElementwiseThreads>>>(
-      a.p, a.dq_accum, dq.data, strides_of(dq));
+  W2S_LAUNCH(attention_backward_dq_kernel,
+             grid_size((elements + kElementwiseThreads - 1) / kElementwiseThreads, "attention_backward"),
+             kElementwiseThreads, 0, a.p, a.dq_accum, dq.data, strides_of(dq));
   check_launch("attention_backward (dq)");
 }
 

@@ -24,3 +24,14 @@ void check_launch(const char* kernel);
 void require_device();
 
 }  // namespace w2s::cuda
+
+// Kernel launches and the dynamic shared memory declaration go through these two macros, so that
+// the tests' CPU emulation of the CUDA execution model (tests/emulation) can run the same source.
+#ifdef W2S_CUDA_EMULATION
+#define W2S_LAUNCH(kernel, blocks, threads, shared_bytes, ...) \
+  ::w2s_emulation::launch(kernel, blocks, threads, shared_bytes, __VA_ARGS__)
+#define W2S_DYNAMIC_SHARED(name) unsigned char* name = ::w2s_emulation::dynamic_shared()
+#else
+#define W2S_LAUNCH(kernel, blocks, threads, shared_bytes, ...) kernel<<<blocks, threads, shared_bytes>>>(__VA_ARGS__)
+#define W2S_DYNAMIC_SHARED(name) extern __shared__ __align__(128) unsigned char name[]
+#endif

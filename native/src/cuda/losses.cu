@@ -391,14 +391,15 @@ double run_loss(const float* z, const float* y, int64_t n, int64_t c, const Spec
   if (binary_threshold) {
     const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
     chunk_sums = DeviceBuffer(sizeof(double) * chunks);
-    margin_statistics_kernel<<<static_cast<unsigned int>(chunks), kThreads>>>(rows, s, static_cast<double*>(chunk_sums.data()));
+    W2S_LAUNCH(margin_statistics_kernel, static_cast<unsigned int>(chunks), kThreads, 0, rows, s,
+               static_cast<double*>(chunk_sums.data()));
     check_launch((std::string(name) + " (margin statistics)").c_str());
     for (int level = 1; level <= 2; ++level) {
-      margin_select_kernel<<<blocks, kThreads>>>(rows, s, level);
+      W2S_LAUNCH(margin_select_kernel, blocks, kThreads, 0, rows, s, level);
       check_launch((std::string(name) + " (margin selection)").c_str());
     }
   }
-  loss_kernel<<<blocks, kThreads>>>(rows, spec, s, !binary_threshold, binary_threshold);
+  W2S_LAUNCH(loss_kernel, blocks, kThreads, 0, rows, spec, s, !binary_threshold, binary_threshold);
   check_launch(name);
   Result result{};
   check(cudaMemcpy(&result, s, sizeof result, cudaMemcpyDeviceToHost), name);
