@@ -3,31 +3,29 @@
 // linked against it: ctest cuda_*_emulated). It shadows the real <cuda_runtime.h> (this folder comes
 // first on the include path) and is used only with W2S_CUDA_EMULATION.
 //
-// A launch runs its blocks one after another; each CUDA thread of a block is an OS thread, with
-// __syncthreads a barrier of the block's threads and the warp shuffles exchanges through a
-// per-warp barrier, so a kernel that indexes, masks or synchronises wrongly fails here as it would
-// on a GPU. __shared__ variables are function statics (blocks never overlap), dynamic shared memory
-// is one 128-byte-aligned buffer per launch, poisoned with NaN bytes before each block. Device
-// memory is host memory. What this cannot show: timing, the hardware's own WMMA fragment layouts
+// A launch runs its blocks one after another; each CUDA thread of a block is a fiber (ucontext) on
+// the launching thread, switched only at barriers: __syncthreads is a barrier of the block's
+// threads, the warp shuffles and WMMA stores exchange through a per-warp barrier. A thread runs
+// until it waits, so a kernel that reads what another thread has not yet written before a barrier
+// gets stale data (shared memory is poisoned with NaN bytes before each block), and threads waiting
+// at a barrier the others never reach are reported as a deadlock. __shared__ variables are function
+// statics (blocks never overlap), dynamic shared memory one 128-byte-aligned buffer per launch, and
+// device memory host memory. What this cannot show: timing, the hardware's own WMMA fragment layouts
 // (emulated exactly, see mma.h), memory-model races between blocks that a GPU runs concurrently.
 #pragma once
 
 #include <math.h>
+#include <ucontext.h>
 
 #include <algorithm>
-#include <atomic>
-#include <barrier>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #ifndef W2S_CUDA_EMULATION
@@ -75,57 +73,109 @@ namespace w2s_emulation {
   std::abort();
 }
 
+// The threads of a block are fibers on the launching OS thread, switched at barriers.
+struct Barrier {
+  unsigned int count;
+  unsigned int arrived = 0;
+  unsigned long long generation = 0;
+};
+
+struct Fiber {
+  ucontext_t context;
+  char* stack = nullptr;
+  bool finished = false;
+  const Barrier* waiting = nullptr;  // blocked until its generation moves on
+  unsigned long long wait_generation = 0;
+  dim3 block{0};
+};
+
 struct Warp {
-  std::barrier<> barrier{32};
+  Barrier barrier{32};
   double slots[32];
 };
 
 struct Block {
-  explicit Block(unsigned int threads) : barrier(threads), warps(threads / 32) {}
-  std::barrier<> barrier;
+  Barrier barrier;
   std::vector<Warp> warps;
 };
 
-inline thread_local Block* current_block = nullptr;
-inline thread_local unsigned char* current_shared = nullptr;
+constexpr size_t kStackBytes = 256 * 1024;
 
-inline unsigned char* dynamic_shared() { return current_shared; }
-inline Warp& warp() { return current_block->warps[threadIdx.x / 32]; }
-inline void sync_warp() { warp().barrier.arrive_and_wait(); }
-
-// The OS threads of blocks of one size, created once and reused by every launch (creating 256
-// threads per launch would dominate the tests' time). Never destroyed: they wait at exit.
-class ThreadPool {
- public:
-  explicit ThreadPool(unsigned int threads) : start_(threads + 1), done_(threads + 1) {
-    for (unsigned int t = 0; t < threads; ++t)
-      std::thread([this, t] {
-        for (;;) {
-          start_.arrive_and_wait();
-          job_(t);
-          done_.arrive_and_wait();
-        }
-      }).detach();
-  }
-  // Runs job(t) on every thread t and returns when all are done.
-  void run(const std::function<void(unsigned int)>& job) {
-    job_ = job;
-    start_.arrive_and_wait();
-    done_.arrive_and_wait();
-  }
-  static ThreadPool& of_size(unsigned int threads) {
-    static std::mutex mutex;
-    static std::map<unsigned int, ThreadPool*> pools;
-    std::lock_guard<std::mutex> lock(mutex);
-    ThreadPool*& pool = pools[threads];
-    if (!pool) pool = new ThreadPool(threads);
-    return *pool;
-  }
-
- private:
-  std::barrier<> start_, done_;
-  std::function<void(unsigned int)> job_;
+struct Scheduler {
+  ucontext_t main;
+  std::vector<Fiber> fibers;
+  std::vector<std::unique_ptr<char[]>> stacks;  // kept across launches
+  unsigned int current = 0;
+  Block* block = nullptr;
+  unsigned char* shared = nullptr;
+  std::function<void(unsigned int)> job;
 };
+
+inline Scheduler& scheduler() {
+  static Scheduler s;
+  return s;
+}
+
+inline unsigned char* dynamic_shared() { return scheduler().shared; }
+inline Warp& warp() { return scheduler().block->warps[threadIdx.x / 32]; }
+
+// Arrives at a barrier; the last to arrive releases the others and goes on, the others yield.
+inline void arrive(Barrier& barrier) {
+  Scheduler& s = scheduler();
+  if (++barrier.arrived == barrier.count) {
+    barrier.arrived = 0;
+    ++barrier.generation;
+    return;
+  }
+  Fiber& f = s.fibers[s.current];
+  f.waiting = &barrier;
+  f.wait_generation = barrier.generation;
+  f.block = blockIdx;
+  swapcontext(&f.context, &s.main);
+}
+
+inline void sync_warp() { arrive(warp().barrier); }
+
+inline void fiber_entry() {
+  Scheduler& s = scheduler();
+  const unsigned int t = s.current;
+  s.job(t);
+  s.fibers[t].finished = true;  // returning resumes the scheduler (uc_link)
+}
+
+// Runs job(t) for t in [0, threads) as fibers until all return; a round in which no fiber can go
+// on (threads waiting at barriers that the others never reach) is a deadlock, reported as a fault.
+inline void run_fibers(unsigned int threads, const std::function<void(unsigned int)>& job) {
+  Scheduler& s = scheduler();
+  s.job = job;
+  while (s.stacks.size() < threads) s.stacks.emplace_back(new char[kStackBytes]);
+  s.fibers.assign(threads, Fiber{});
+  for (unsigned int t = 0; t < threads; ++t) {
+    Fiber& f = s.fibers[t];
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = s.stacks[t].get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &s.main;
+    makecontext(&f.context, fiber_entry, 0);
+  }
+  for (;;) {
+    bool all_finished = true, progress = false;
+    for (unsigned int t = 0; t < threads; ++t) {
+      Fiber& f = s.fibers[t];
+      if (f.finished) continue;
+      all_finished = false;
+      if (f.waiting && f.waiting->generation == f.wait_generation) continue;
+      f.waiting = nullptr;
+      s.current = t;
+      threadIdx = dim3(t);
+      blockIdx = f.block;
+      swapcontext(&s.main, &f.context);
+      progress = true;
+    }
+    if (all_finished) return;
+    if (!progress) fault("deadlock: threads wait at a barrier (__syncthreads or a warp collective) the others never reach");
+  }
+}
 
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 blocks, dim3 threads, size_t shared_bytes, const Args&... args) {
@@ -134,28 +184,27 @@ void launch(void (*kernel)(Params...), dim3 blocks, dim3 threads, size_t shared_
   if (blocks.y != 1 || blocks.z != 1) fault("grids must be 1-D");
   if (shared_bytes > 232448) fault("dynamic shared memory " + std::to_string(shared_bytes) + " > 232448 bytes");
   std::unique_ptr<unsigned char[]> shared_storage(new unsigned char[shared_bytes + 128]);
-  unsigned char* shared = shared_storage.get() + (128 - reinterpret_cast<uintptr_t>(shared_storage.get()) % 128);
-  Block block(threads.x);
-  ThreadPool::of_size(threads.x).run([&](unsigned int t) {
-    current_block = &block;
-    current_shared = shared;
-    threadIdx = dim3(t);
-    blockDim = threads;
-    gridDim = blocks;
+  Scheduler& s = scheduler();
+  s.shared = shared_storage.get() + (128 - reinterpret_cast<uintptr_t>(shared_storage.get()) % 128);
+  Block block{Barrier{threads.x}, std::vector<Warp>(threads.x / 32)};
+  s.block = &block;
+  blockDim = threads;
+  gridDim = blocks;
+  run_fibers(threads.x, [&](unsigned int t) {
     for (unsigned int b = 0; b < blocks.x; ++b) {
-      if (t == 0) std::memset(shared, 0xFF, shared_bytes);  // uninitialised shared memory shows as NaN
-      block.barrier.arrive_and_wait();
+      if (t == 0) std::memset(s.shared, 0xFF, shared_bytes);  // uninitialised shared memory shows as NaN
+      arrive(block.barrier);
       blockIdx = dim3(b);
       kernel(args...);
-      block.barrier.arrive_and_wait();
+      arrive(block.barrier);
     }
   });
 }
 
 }  // namespace w2s_emulation
 
-inline void __syncthreads() { w2s_emulation::current_block->barrier.arrive_and_wait(); }
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __syncthreads() { w2s_emulation::arrive(w2s_emulation::scheduler().block->barrier); }
+inline void __threadfence() {}
 
 template <typename T>
 T __shfl_xor_sync(unsigned int, T value, int lane_mask) {
@@ -163,10 +212,10 @@ T __shfl_xor_sync(unsigned int, T value, int lane_mask) {
   auto& w = w2s_emulation::warp();
   const unsigned int lane = threadIdx.x % 32;
   std::memcpy(&w.slots[lane], &value, sizeof(T));
-  w.barrier.arrive_and_wait();
+  w2s_emulation::sync_warp();
   T result;
   std::memcpy(&result, &w.slots[(lane ^ static_cast<unsigned int>(lane_mask)) % 32], sizeof(T));
-  w.barrier.arrive_and_wait();
+  w2s_emulation::sync_warp();
   return result;
 }
 
@@ -175,23 +224,32 @@ T __shfl_down_sync(unsigned int, T value, unsigned int delta) {
   auto& w = w2s_emulation::warp();
   const unsigned int lane = threadIdx.x % 32;
   std::memcpy(&w.slots[lane], &value, sizeof(T));
-  w.barrier.arrive_and_wait();
+  w2s_emulation::sync_warp();
   T result = value;
   if (lane + delta < 32) std::memcpy(&result, &w.slots[lane + delta], sizeof(T));
-  w.barrier.arrive_and_wait();
+  w2s_emulation::sync_warp();
   return result;
 }
 
-inline unsigned int atomicAdd(unsigned int* p, unsigned int v) { return std::atomic_ref<unsigned int>(*p).fetch_add(v); }
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-  return std::atomic_ref<unsigned long long>(*p).fetch_add(v);
+// One OS thread runs every fiber, so plain read-modify-writes are atomic here.
+inline unsigned int atomicAdd(unsigned int* p, unsigned int v) {
+  const unsigned int old = *p;
+  *p = old + v;
+  return old;
 }
-inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  const unsigned long long old = *p;
+  *p = old + v;
+  return old;
+}
+inline float atomicAdd(float* p, float v) {
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
 inline unsigned long long atomicMax(unsigned long long* p, unsigned long long v) {
-  std::atomic_ref<unsigned long long> a(*p);
-  unsigned long long old = a.load();
-  while (old < v && !a.compare_exchange_weak(old, v)) {
-  }
+  const unsigned long long old = *p;
+  if (v > old) *p = v;
   return old;
 }
 
