@@ -2,6 +2,7 @@
 // and every function of w2s/cuda.h that needs the GPU throws Unavailable with that reason.
 #include <string>
 
+#include "../engine/device.h"
 #include "device_probe.h"
 #include "w2s/cuda.h"
 
@@ -48,3 +49,9 @@ double aux_conf_loss(const float*, const float*, int64_t, int64_t, float, float*
 double product_loss(const float*, const float*, int64_t, int64_t, float, float, float*, const char*) { unavailable(); }
 
 }  // namespace w2s::cuda
+
+namespace w2s::engine {
+
+std::unique_ptr<Device> make_cuda_device(cuda::Precision) { cuda::unavailable(); }
+
+}  // namespace w2s::engine

@@ -1,6 +1,6 @@
 // The engine's device-neutral interface: memory and every kernel the two architectures need.
-// model.cpp is written once against it; a device supplies the kernels (cpu_device.cpp today, a
-// CUDA device later). Pointers are device pointers; upload/download move data from/to the host.
+// model.cpp is written once against it; a device supplies the kernels (cpu_device.cpp, and
+// src/cuda/engine_device.cu). Pointers are device pointers; upload/download move data from/to the host.
 // Each kernel has the contract and layouts of its CPU version in include/w2s/layers.h and
 // include/w2s/kernels.h.
 #pragma once
@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "w2s/cuda.h"
 #include "w2s/kernels.h"
 #include "w2s/layers.h"
 
@@ -81,5 +82,9 @@ class Device {
 
 // The CPU device: the kernels of src/cpu on host memory, threads from the kernels' pool.
 std::unique_ptr<Device> make_cpu_device();
+
+// The CUDA device (src/cuda/engine_device.cu): everything resident on GPU 0; precision applies to
+// the matrix products and attention. Throws cuda::Unavailable (with the reason) without a GPU.
+std::unique_ptr<Device> make_cuda_device(cuda::Precision precision);
 
 }  // namespace w2s::engine

@@ -52,6 +52,8 @@ inline thread_local dim3 threadIdx, blockIdx, gridDim, blockDim;
 
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
+inline long min(long a, long b) { return a < b ? a : b; }
+inline long max(long a, long b) { return a > b ? a : b; }
 inline long long min(long long a, long long b) { return a < b ? a : b; }
 inline long long max(long long a, long long b) { return a > b ? a : b; }
 
@@ -242,6 +244,7 @@ inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v)
   *p = old + v;
   return old;
 }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 inline float atomicAdd(float* p, float v) {
   const float old = *p;
   *p = old + v;
