@@ -136,7 +136,13 @@ export interface RawStepResult {
 }
 /** The native transformer engine (native/include/w2s/engine.h). Use @w2s/model's NativeModel. */
 export class Engine {
-  constructor(config: RawModelConfig, opts?: { seed?: number });
+  /**
+   * device 'cuda' keeps everything on GPU 0 (throws an Error with the reason where CUDA is
+   * unavailable); precision applies to its matrix products and attention ('float32' on the CPU).
+   */
+  constructor(config: RawModelConfig, opts?: { seed?: number; device?: 'cpu' | 'cuda'; precision?: 'float32' | 'tf32' | 'bf16' });
+  /** "cpu", or "cuda (<GPU> (sm_XY), <precision>)". */
+  deviceName(): string;
   parameters(): { name: string; shape: number[]; size: number; decay: boolean; head: boolean }[];
   readParameter(name: string): Float32Array;
   writeParameter(name: string, data: Float32Array): void;

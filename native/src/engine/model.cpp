@@ -108,6 +108,8 @@ Model::Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t
 
 Model::~Model() = default;
 
+std::string Model::device_name() const { return device_->name(); }
+
 void Model::read_parameter(const ParameterInfo& p, float* host) const {
   device_->download(host, buf_->params.get() + p.offset, p.count * 4);
 }

@@ -236,6 +236,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
                         InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
                         InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep"),
+                        InstanceMethod<&Engine::guarded<&Engine::device_name>>("deviceName"),
                         InstanceMethod<&Engine::dispose>("dispose")});
   }
 
@@ -244,11 +245,25 @@ class Engine : public Napi::ObjectWrap<Engine> {
     try {
       const eng::ModelConfig config = parse_config(env, info[0]);
       uint64_t seed = 0;
+      std::string device = "cpu", precision = "float32";
       if (!info[1].IsUndefined()) {
         const Napi::Object opts = object(env, info[1], "opts");
         if (!opts.Get("seed").IsUndefined()) seed = static_cast<uint64_t>(integer(env, opts.Get("seed"), "opts.seed", 0));
+        if (!opts.Get("device").IsUndefined()) device = string_value(env, opts.Get("device"), "opts.device");
+        if (!opts.Get("precision").IsUndefined()) precision = string_value(env, opts.Get("precision"), "opts.precision");
       }
-      model_ = std::make_unique<eng::Model>(config, eng::make_cpu_device(), seed);
+      if (device != "cpu" && device != "cuda") range_error(env, "opts.device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
+      w2s::cuda::Precision cuda_precision = w2s::cuda::Precision::Float32;
+      if (precision == "tf32")
+        cuda_precision = w2s::cuda::Precision::TF32;
+      else if (precision == "bf16")
+        cuda_precision = w2s::cuda::Precision::BF16;
+      else if (precision != "float32")
+        range_error(env, "opts.precision must be \"float32\", \"tf32\" or \"bf16\", got \"" + precision + "\"");
+      if (device == "cpu" && precision != "float32")
+        range_error(env, "opts.precision \"" + precision + "\" needs opts.device \"cuda\": the CPU engine computes in float32");
+      model_ = std::make_unique<eng::Model>(
+          config, device == "cuda" ? eng::make_cuda_device(cuda_precision) : eng::make_cpu_device(), seed);
     } catch (...) {
       rethrow_as_js(env);
     }
@@ -289,6 +304,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
       if (p.name == name) return p;
     range_error(env, "no parameter named \"" + name + "\" (see parameters() for the names)");
   }
+
+  // deviceName() -> "cpu", or "cuda (<GPU> (sm_XY), <precision>)".
+  Napi::Value device_name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->device_name()); }
 
   Napi::Value parameters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -48,9 +48,48 @@ export interface OptimizerState {
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
 }
 
+/**
+ * Where a native model lives: 'cpu', or 'cuda' (GPU 0: parameters, gradients, AdamW state and
+ * activations resident there), with the arithmetic of the matrix products and attention on the GPU.
+ */
+export interface ComputeDevice {
+  device: 'cpu' | 'cuda';
+  /** 'float32' (default; the only one on the CPU), 'tf32' or 'bf16' (tensor cores, float32 master weights). */
+  precision?: 'float32' | 'tf32' | 'bf16';
+}
+
+let defaultDevice: ComputeDevice = { device: 'cpu', precision: 'float32' };
+
+/**
+ * The device of every NativeModel created afterwards without its own `device` option (a process
+ * setting, like the thread count): the commands set it once from --device and --precision.
+ * Throws, with the reason, when the device cannot be used here.
+ */
+export function setComputeDevice(device: ComputeDevice): void {
+  const problem = computeDeviceProblem(device);
+  if (problem) throw new Error(problem);
+  defaultDevice = { device: device.device, precision: device.precision ?? 'float32' };
+}
+
+export function computeDevice(): ComputeDevice {
+  return { ...defaultDevice };
+}
+
+/** Why a device cannot be used here, or null when it can. */
+export function computeDeviceProblem(device: ComputeDevice): string | null {
+  const precision = device.precision ?? 'float32';
+  if (device.device !== 'cpu' && device.device !== 'cuda') return `device must be "cpu" or "cuda", got "${String(device.device)}"`;
+  if (!['float32', 'tf32', 'bf16'].includes(precision)) return `precision must be "float32", "tf32" or "bf16", got "${precision}"`;
+  if (device.device === 'cpu') return precision === 'float32' ? null : `precision ${precision} needs the cuda device: the CPU engine computes in float32`;
+  const info = native.backendInfo();
+  return info.cudaAvailable ? null : `CUDA is unavailable here: ${info.cudaReason}`;
+}
+
 export interface NativeModelOptions {
   /** Seed of the initial weights (and of dropout). */
   seed?: number;
+  /** Where the model lives (default: the process's, see setComputeDevice). */
+  device?: ComputeDevice;
   /** Weights to load instead of the initial ones (all of them, canonical names). */
   weights?: Weights;
   /** Dropout on embeddings and residual branches while training (default 0: off). */
@@ -67,7 +106,8 @@ export class NativeModel implements NextTokenModel {
   constructor(config: ModelConfig, opts: NativeModelOptions = {}) {
     this.config = validateConfig(config);
     this.specs = parameterSpecs(config);
-    this.engine = new native.Engine(config, { seed: opts.seed ?? 0 });
+    const { device, precision } = opts.device ?? defaultDevice;
+    this.engine = new native.Engine(config, { seed: opts.seed ?? 0, device, precision: precision ?? 'float32' });
     const table = this.engine.parameters();
     const mismatch = table.findIndex((p, i) => p.name !== this.specs[i]?.name || p.shape.join() !== this.specs[i]?.shape.join());
     if (mismatch >= 0 || table.length !== this.specs.length)
@@ -75,6 +115,11 @@ export class NativeModel implements NextTokenModel {
     if (opts.weights) this.loadWeights(opts.weights);
     if (opts.dropout !== undefined) this.setDropout(opts.dropout);
     if (opts.linearProbe) this.setLinearProbe(true);
+  }
+
+  /** "cpu", or "cuda (<GPU> (sm_XY), <precision>)". */
+  deviceName(): string {
+    return this.engine.deviceName();
   }
 
   parameterCount(): number {

@@ -26,6 +26,7 @@ import {
 } from '@w2s/pipeline';
 import writeFileAtomic from 'write-file-atomic';
 import { ProgressDisplay } from '../progress.js';
+import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
 import { integerOption } from '../options.js';
 import { cacheDir } from '../cache.js';
@@ -63,7 +64,7 @@ function demoSweep(seeds: number[]): SweepConfig {
   };
 }
 
-interface DemoFlags {
+interface DemoFlags extends DeviceFlags {
   out: string;
   seeds: number;
   threads?: number;
@@ -73,6 +74,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   applyThreads(flags.threads);
+  useDevice(flags);
   const demo = join(cacheDir(), 'demo');
   const say = (line: string) => process.stderr.write(`[${elapsed()}] ${line}\n`);
 
@@ -140,10 +142,10 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 }
 
 export function demoCommand(): Command {
-  return new Command('demo')
+  const command = new Command('demo')
     .description('weak-to-strong generalization end to end on a generated world: pretraining, weak, ceiling and transfer runs, PGR, report')
     .option('--out <dir>', 'where to write the summaries and the report', 'w2s-demo')
     .option('--seeds <n>', 'seeds per weak → strong pair', integerOption(1, 20), 3)
-    .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096))
-    .action(async (flags: DemoFlags) => runDemo(flags));
+    .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096));
+  return addDeviceOptions(command).action(async (flags: DemoFlags) => runDemo(flags));
 }

@@ -3,9 +3,10 @@
 import { Command } from 'commander';
 import { NativeModel, checkpointTokenizerSpec, generate, loadCheckpoint, loadTokenizer, type ModelConfig, type Tokenizer } from '@w2s/model';
 import { integerOption, numberOption } from '../options.js';
+import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
 
-interface GenerateFlags {
+interface GenerateFlags extends DeviceFlags {
   checkpoint: string;
   tokenizer?: string;
   prompt: string;
@@ -17,6 +18,7 @@ interface GenerateFlags {
 
 export async function runGenerate(flags: GenerateFlags, write: (text: string) => void): Promise<void> {
   applyThreads(flags.threads);
+  useDevice(flags);
   const { config, weights } = await loadCheckpoint(flags.checkpoint);
   if (config.head.kind !== 'lm') throw new Error(`${flags.checkpoint} has a classifier head: generation needs a language model`);
   const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? checkpointTokenizerSpec(flags.checkpoint, config));
@@ -32,7 +34,7 @@ export async function runGenerate(flags: GenerateFlags, write: (text: string) =>
 }
 
 export function generateCommand(): Command {
-  return new Command('generate')
+  const command = new Command('generate')
     .description('generate text from a language-model checkpoint (temperature 0: greedy)')
     .requiredOption('--checkpoint <path>', 'llama2.c .bin file, or a Hugging Face directory (config.json + safetensors)')
     .option('--tokenizer <spec>', 'llama2.c tokenizer .bin, "gpt2" or "byte" (default: tok{vocab}.bin beside the checkpoint, or gpt2)')
@@ -40,6 +42,6 @@ export function generateCommand(): Command {
     .requiredOption('--max-tokens <n>', 'tokens to generate at most', integerOption(0, 1_000_000))
     .option('--temperature <t>', 'sampling temperature, 0 for greedy', numberOption(0, 100), 0)
     .option('--seed <n>', 'seed of the sampler', integerOption(0, 2 ** 32 - 1), 0)
-    .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096))
-    .action(async (flags: GenerateFlags) => runGenerate(flags, (text) => process.stdout.write(text)));
+    .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096));
+  return addDeviceOptions(command).action(async (flags: GenerateFlags) => runGenerate(flags, (text) => process.stdout.write(text)));
 }

@@ -7,9 +7,10 @@ import cliProgress from 'cli-progress';
 import { DEFAULT_PRETRAIN_SETTINGS, pretrain } from '@w2s/pipeline';
 import { FAMILY, FAMILY_TOKENIZER } from '@w2s/model';
 import { integerOption, numberOption } from '../options.js';
+import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
 
-interface PretrainFlags {
+interface PretrainFlags extends DeviceFlags {
   corpus: string;
   textField: string;
   model: string;
@@ -31,6 +32,7 @@ function familyName(value: string): string {
 
 export async function runPretrain(flags: PretrainFlags): Promise<void> {
   applyThreads(flags.threads);
+  useDevice(flags);
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: ' {bar} {value}/{total} steps | loss {loss} | {rate} tokens/s | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -62,7 +64,7 @@ export async function runPretrain(flags: PretrainFlags): Promise<void> {
 
 export function pretrainCommand(): Command {
   const d = DEFAULT_PRETRAIN_SETTINGS;
-  return new Command('pretrain')
+  const command = new Command('pretrain')
     .description('causal language-model pretraining of a family model on a text corpus (resumes where it stopped)')
     .requiredOption('--corpus <path>', 'plain text, or JSONL with one document per line')
     .option('--text-field <name>', 'JSONL: the field holding the text', 'text')
@@ -75,6 +77,6 @@ export function pretrainCommand(): Command {
     .option('--checkpoint-every <n>', 'steps between resumable checkpoints (0: at the end only)', integerOption(0), d.checkpointEvery)
     .option('--seed <n>', 'seed of the initial weights and of the data order', integerOption(0, 2 ** 31 - 1), d.seed)
     .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096))
-    .option('--json', 'print the result as JSON', false)
-    .action(async (flags: PretrainFlags) => runPretrain(flags));
+    .option('--json', 'print the result as JSON', false);
+  return addDeviceOptions(command).action(async (flags: PretrainFlags) => runPretrain(flags));
 }

@@ -20,10 +20,11 @@ import {
 } from '@w2s/pipeline';
 import { integerOption } from '../options.js';
 import { ProgressDisplay } from '../progress.js';
+import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
 import { addTrainingOptions, lossOptionsFrom, trainSettingsFrom, type TrainingFlags } from '../training-options.js';
 
-interface RunFlags extends TrainingFlags {
+interface RunFlags extends TrainingFlags, DeviceFlags {
   dataset: string;
   textColumn?: string;
   labelColumn?: string;
@@ -87,6 +88,7 @@ export function summaryTable(summary: ExperimentSummary): string {
 
 export async function runRun(flags: RunFlags): Promise<void> {
   applyThreads(flags.threads);
+  useDevice(flags);
   const out = resolve(flags.out);
   const store = new ResultsStore(resolve(flags.results ?? out));
   const data: DataSource = { dataset: datasetRef(flags.dataset, flags.textColumn, flags.labelColumn), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) };
@@ -157,5 +159,5 @@ export function runCommand(): Command {
     .option('--results <dir>', 'results store to reuse finished runs from (default: --out)')
     .option('--threads <n>', 'CPU threads (default: all cores)', integerOption(1, 4096))
     .option('--json', 'print the summary as JSON instead of a table', false);
-  return addTrainingOptions(command).action(async (flags: RunFlags) => runRun(flags));
+  return addDeviceOptions(addTrainingOptions(command)).action(async (flags: RunFlags) => runRun(flags));
 }

@@ -13,9 +13,10 @@ import { ResultsStore, buildTables, readSweepConfig, renderTerminal, runSweep, s
 import { parseQueueUrl, runQueuedSweep } from '@w2s/queue';
 import { integerOption } from '../options.js';
 import { ProgressDisplay, QueueProgressDisplay } from '../progress.js';
+import { addDeviceOptions, deviceArgs, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
 
-interface SweepFlags {
+interface SweepFlags extends DeviceFlags {
   config: string;
   out: string;
   workers?: number;
@@ -28,6 +29,9 @@ interface SweepFlags {
 }
 
 export async function runSweepCommand(flags: SweepFlags): Promise<number> {
+  if (flags.queue === undefined) useDevice(flags);
+  else if (flags.device !== 'cpu' || flags.precision !== 'float32')
+    throw new Error('--device and --precision belong to a local sweep; with --queue, the workers train where `w2s worker --device` says');
   const config = await readSweepConfig(flags.config);
   const out = resolve(flags.out);
   const done: { outcome: SweepOutcome; queue?: { url: string; sweepId: string } } | null = flags.queue === undefined ? { outcome: await localSweep(flags, config, out) } : await queuedSweep(flags, config, out, flags.queue);
@@ -67,7 +71,10 @@ async function localSweep(flags: SweepFlags, config: SweepConfig, out: string): 
     return await runSweep(config, {
       store: new ResultsStore(out),
       workers,
-      spawnWorker: () => fork(entry, ['_sweep-worker', ...(threads !== undefined ? ['--threads', String(threads)] : [])], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }),
+      spawnWorker: () =>
+        fork(entry, ['_sweep-worker', ...(threads !== undefined ? ['--threads', String(threads)] : []), ...deviceArgs(flags)], {
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        }),
       progress: display,
     });
   } finally {
@@ -110,7 +117,7 @@ async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, 
 }
 
 export function sweepCommand(): Command {
-  return new Command('sweep')
+  const command = new Command('sweep')
     .description('a grid of weak-to-strong experiments (datasets x model pairs x losses x seeds), each training run done once')
     .requiredOption('--config <file>', 'the sweep file (JSON: datasets, pairs or models, losses, seeds, ...)')
     .requiredOption('--out <dir>', 'results folder: the store of runs, the experiment summaries and sweep.json')
@@ -120,19 +127,20 @@ export function sweepCommand(): Command {
     .addOption(new Option('--artifacts <where>', 'with --queue: how runs reach this machine: through Redis (default), or written by the workers into --out, a folder they all mount at the same path').choices(['redis', 'shared']))
     .option('--attempts <n>', "with --queue: tries of a run that fails for its worker's reasons (default 3; a run's own error fails at once)", integerOption(1, 100))
     .option('--requeue', 'with --queue: replace a finished sweep of the same runs in the queue, retrying its failed runs (finished runs are reused)')
-    .option('--json', 'print the outcome and the summaries as JSON', false)
-    .action(async (flags: SweepFlags) => {
-      process.exitCode = await runSweepCommand(flags);
-    });
+    .option('--json', 'print the outcome and the summaries as JSON', false);
+  return addDeviceOptions(command).action(async (flags: SweepFlags) => {
+    process.exitCode = await runSweepCommand(flags);
+  });
 }
 
 /** The hidden command a sweep forks for each worker process. */
 export function sweepWorkerCommand(): Command {
-  return new Command('_sweep-worker')
+  const command = new Command('_sweep-worker')
     .description('(internal) a worker process of `w2s sweep --workers N`')
-    .option('--threads <n>', 'CPU threads', integerOption(1, 4096))
-    .action((flags: { threads?: number }) => {
-      applyThreads(flags.threads);
-      serveSweepWorker();
-    });
+    .option('--threads <n>', 'CPU threads', integerOption(1, 4096));
+  return addDeviceOptions(command).action((flags: { threads?: number } & DeviceFlags) => {
+    applyThreads(flags.threads);
+    useDevice(flags);
+    serveSweepWorker();
+  });
 }

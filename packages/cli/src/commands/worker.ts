@@ -7,24 +7,21 @@
 // run goes back to the queue for another worker once its lock expires). With --concurrency the
 // same holds for the whole group of processes.
 import { fork, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { checkQueueReachable, parseQueueUrl, startQueueWorker } from '@w2s/queue';
 import { cacheDir } from '../cache.js';
 import { integerOption, numberOption } from '../options.js';
+import { addDeviceOptions, deviceArgs, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
-
-const native = createRequire(import.meta.url)('@w2s/native') as typeof import('@w2s/native');
 
 /** Set in the environment of the worker processes that --concurrency starts. */
 const SUPERVISED_ENV = 'W2S_WORKER_SUPERVISED';
 
-interface WorkerFlags {
+interface WorkerFlags extends DeviceFlags {
   queue: string;
   concurrency: number;
-  device: 'cpu' | 'cuda';
   threads?: number;
   checkpoints: string[];
   dataDir?: string;
@@ -32,17 +29,8 @@ interface WorkerFlags {
   lockSeconds: number;
 }
 
-/** Why a device cannot train here, or null when it can. */
-function deviceProblem(device: WorkerFlags['device']): string | null {
-  if (device === 'cpu') return null;
-  const info = native.backendInfo();
-  if (!info.cudaAvailable) return `--device cuda: CUDA is unavailable here (${info.cudaReason || 'not compiled into the addon'})`;
-  return '--device cuda: the engine has no CUDA path yet, so runs train on the CPU only; use --device cpu';
-}
-
 export async function runWorker(flags: WorkerFlags): Promise<number> {
-  const problem = deviceProblem(flags.device);
-  if (problem) throw new Error(problem);
+  useDevice(flags);
   const address = parseQueueUrl(flags.queue, process.env.W2S_REDIS_PASSWORD);
   await checkQueueReachable(address);
   if (flags.concurrency > 1) return superviseWorkers(flags);
@@ -82,7 +70,7 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
 /** --concurrency N: N worker processes with the same flags; one that dies is started again (at most 5 times a minute). */
 async function superviseWorkers(flags: WorkerFlags): Promise<number> {
   const threads = flags.threads ?? Math.max(1, Math.floor(availableParallelism() / flags.concurrency));
-  const args = ['worker', '--concurrency', '1', '--queue', flags.queue, '--device', flags.device, '--threads', String(threads), '--lock-seconds', String(flags.lockSeconds)];
+  const args = ['worker', '--concurrency', '1', '--queue', flags.queue, ...deviceArgs(flags), '--threads', String(threads), '--lock-seconds', String(flags.lockSeconds)];
   for (const dir of flags.checkpoints) args.push('--checkpoints', dir);
   if (flags.dataDir !== undefined) args.push('--data-dir', flags.dataDir);
   if (flags.store !== undefined) args.push('--store', flags.store);
@@ -120,17 +108,16 @@ async function superviseWorkers(flags: WorkerFlags): Promise<number> {
 }
 
 export function workerCommand(): Command {
-  return new Command('worker')
+  const command = new Command('worker')
     .description('train the runs of queued sweeps (`w2s sweep --queue`) until stopped; start any number, on any number of machines')
     .requiredOption('--queue <url>', 'the Redis queue, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]')
     .option('--concurrency <n>', 'worker processes (each trains one run at a time)', integerOption(1, 256), 1)
-    .addOption(new Option('--device <device>', 'where runs train').choices(['cpu', 'cuda']).default('cpu'))
     .option('--threads <n>', 'CPU threads per worker process (default: all cores, shared out over --concurrency)', integerOption(1, 4096))
     .option('--checkpoints <dir>', "a folder holding the sweeps' checkpoints (found by content hash; repeatable)", (dir: string, all: string[]) => [...all, dir], [] as string[])
     .option('--data-dir <dir>', "this machine's data folder (default: the sweep's dataDir, else $W2S_DATA_DIR)")
     .option('--store <dir>', "where this worker keeps runs (default: the cache's worker-store; unused with --artifacts shared)")
-    .option('--lock-seconds <s>', "a job's lock lifetime: a dead worker's run is retried after about this long", numberOption(1, 3600), 30)
-    .action(async (flags: WorkerFlags) => {
-      process.exitCode = await runWorker(flags);
-    });
+    .option('--lock-seconds <s>', "a job's lock lifetime: a dead worker's run is retried after about this long", numberOption(1, 3600), 30);
+  return addDeviceOptions(command).action(async (flags: WorkerFlags) => {
+    process.exitCode = await runWorker(flags);
+  });
 }
