@@ -151,6 +151,41 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
   for (const x of [qd, z, y]) x.dispose();
 }
 
+// The engine with device 'cuda' against the engine on the CPU: the same seed, the same batches,
+// three training steps (AdamW eps 1e-2 so that updates stay proportional to the gradients).
+async function engineMatches() {
+  const config = {
+    architecture: 'llama', vocabSize: 50, contextLength: 16, dModel: 48, nLayers: 2, nHeads: 4, nKvHeads: 2, dFf: 96,
+    normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: false, head: { kind: 'classifier', numClasses: 2 },
+  };
+  for (const precision of ['float32', 'bf16']) {
+    const cpu = new addon.Engine(config, { seed: 7 });
+    const gpu = new addon.Engine(config, { seed: 7, device: 'cuda', precision });
+    check(/^cuda \(/.test(gpu.deviceName()), `engine on ${gpu.deviceName()}`);
+    const batch = 4, seqLen = 12;
+    const minibatch = () => {
+      const tokens = Int32Array.from({ length: batch * seqLen }, () => Math.floor(random() * 50));
+      const lengths = Int32Array.from({ length: batch }, (_, b) => (b === 0 ? seqLen : 1 + Math.floor(random() * seqLen)));
+      const softTargets = Float32Array.from({ length: batch * 2 }, (_, i) => (i % 2 === 0 ? 0.3 : 0.7));
+      return { tokens, lengths, batch, seqLen, loss: 'xent', softTargets };
+    };
+    const optimizer = { lr: 1e-3, eps: 1e-2, weightDecay: 0.01, maxGradNorm: 1 };
+    let lossError = 0;
+    for (let step = 0; step < 3; step++) {
+      const mb = [minibatch()];
+      const [a, b] = [await cpu.trainStep(mb, optimizer), await gpu.trainStep(mb, optimizer)];
+      lossError = Math.max(lossError, Math.abs(a.loss - b.loss) / Math.abs(a.loss));
+    }
+    let worst = 0;
+    for (const p of cpu.parameters()) worst = Math.max(worst, relativeError(gpu.readParameter(p.name), cpu.readParameter(p.name)));
+    const tol = tolerance[precision];
+    check(lossError <= tol && worst <= tol, `engine ${precision}: losses ${lossError.toExponential(1)}, parameters after 3 steps ${worst.toExponential(1)}`);
+    cpu.dispose();
+    gpu.dispose();
+  }
+  throws(() => new addon.Engine(config, { device: 'gpu' }), /opts\.device must be "cpu" or "cuda"/, 'an unknown engine device');
+}
+
 // Memory is given back: more than the card holds, in 1 GiB tensors, once disposed and once
 // dropped for the garbage collector's finalizer (run with --expose-gc).
 async function memoryIsFreed() {
@@ -175,7 +210,7 @@ async function memoryIsFreed() {
   }
 }
 
-memoryIsFreed().then(() => {
+engineMatches().then(memoryIsFreed).then(() => {
   console.log(failures === 0 ? 'device tensors: all checks passed' : `device tensors: ${failures} check(s) failed`);
   process.exit(failures === 0 ? 0 : 1);
 });
