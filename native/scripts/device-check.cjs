@@ -135,8 +135,33 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
   }
   const reused = addon.toDevice(new Float32Array(n * c));
   check(addon.softXentLoss(zd, yd, c, { dLogits: reused }).dLogits === reused, `dLogits reused N=${n}`);
+  const reusedError = relativeError(addon.toHost(reused).data, addon.softXentLoss(z, y, c).dLogits, 1e-2 / n);
+  check(reusedError <= 1e-4, `the reused dLogits hold the gradient N=${n}: ${reusedError.toExponential(1)}`);
   throws(() => addon.softXentLoss(zd, yd, c, { dLogits: zd }), /must not overlap logits/, 'dLogits overlapping logits');
   for (const x of [zd, yd, reused]) x.dispose();
+}
+
+// Hostile callers: a spoofed instanceof, and getters that dispose a tensor while a call reads its
+// options (the call holds its tensors' memory until it returns).
+{
+  const cfg = { architecture: 'gpt2', vocabSize: 16, contextLength: 8, dModel: 16, nLayers: 1, nHeads: 1, nKvHeads: 1, dFf: 32,
+    normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: true, head: { kind: 'lm' } };
+  const engine = new addon.Engine(cfg);
+  const spoof = Object.getOwnPropertyDescriptor(addon.DeviceTensor, Symbol.hasInstance);
+  Object.defineProperty(addon.DeviceTensor, Symbol.hasInstance, { value: () => true, configurable: true });
+  throws(() => addon.toHost(engine), /deviceTensor must be a DeviceTensor/, 'an Engine passed off as a DeviceTensor');
+  throws(() => addon.toHost(Object.create(addon.DeviceTensor.prototype)), /deviceTensor must be a DeviceTensor/, 'an object of its prototype');
+  if (spoof) Object.defineProperty(addon.DeviceTensor, Symbol.hasInstance, spoof);
+  else delete addon.DeviceTensor[Symbol.hasInstance];
+  engine.dispose();
+  const z = addon.toDevice(uniform(8)), y = addon.toDevice(Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]));
+  const want = addon.softXentLoss(addon.toHost(z).data, addon.toHost(y).data, 2).loss;
+  const got = addon.softXentLoss(z, y, 2, { get dLogits() { z.dispose(); return undefined; } });
+  check(Math.abs(got.loss - want) <= 1e-6 * Math.abs(want), 'a getter disposing logits during the call: the call still reads them');
+  const q = addon.toDevice(tensor([1, 8, 2, 16]));
+  const out = addon.attentionForward(q, q, q, { get causal() { q.dispose(); for (let i = 0; i < 4; i++) addon.toDevice(uniform(256)); return true; } });
+  check(addon.toHost(out.out).data.every(Number.isFinite), 'a getter disposing q during attention');
+  y.dispose();
 }
 
 // Errors.
