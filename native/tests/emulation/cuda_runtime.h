@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -311,15 +312,48 @@ template <typename Kernel>
 cudaError_t cudaFuncSetAttribute(Kernel, cudaFuncAttribute, int value) {
   return value <= 232448 ? cudaSuccess : cudaErrorInvalidValue;
 }
+// Device memory has a capacity, as a GPU's does: W2S_EMULATED_DEVICE_MIB (default 4096), so that a
+// test can tell memory given back from memory leaked.
+struct EmulatedMemory {
+  size_t capacity = 0, used = 0;
+  std::map<void*, size_t> blocks;
+  static EmulatedMemory& get() {
+    static EmulatedMemory m = [] {
+      EmulatedMemory e;
+      const char* mib = std::getenv("W2S_EMULATED_DEVICE_MIB");
+      e.capacity = static_cast<size_t>(mib ? std::strtoull(mib, nullptr, 10) : 4096) << 20;
+      return e;
+    }();
+    return m;
+  }
+};
+inline cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  const auto& m = EmulatedMemory::get();
+  *total = m.capacity;
+  *free = m.capacity - m.used;
+  return cudaSuccess;
+}
 inline cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
-  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  auto& m = EmulatedMemory::get();
+  const size_t size = (bytes + 255) / 256 * 256;
+  if (m.used + size > m.capacity) return cudaErrorMemoryAllocation;
+  *p = std::aligned_alloc(256, size == 0 ? 256 : size);
+  if (!*p) return cudaErrorMemoryAllocation;
+  m.blocks[*p] = size;
+  m.used += size;
+  return cudaSuccess;
 }
 template <typename T>
 cudaError_t cudaMallocAsync(T** p, size_t bytes, cudaStream_t stream) {
   return cudaMallocAsync(reinterpret_cast<void**>(p), bytes, stream);
 }
 inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
+  auto& m = EmulatedMemory::get();
+  const auto it = m.blocks.find(p);
+  if (it != m.blocks.end()) {
+    m.used -= it->second;
+    m.blocks.erase(it);
+  }
   std::free(p);
   return cudaSuccess;
 }

@@ -1,6 +1,7 @@
 // The device-tensor binding on every machine: native/scripts/device-check.cjs (the check the GPU
 // machine runs) on the addon built over the tests' CPU emulation of CUDA (native/tests/emulation),
-// with a small memory check. It drives toDevice/toHost, views of one allocation, dispose and the
+// with a small memory check: 48 gradients of 256 KiB on an emulated device of 8 MiB, so that
+// memory that dispose() or the finalizer failed to give back would run it out. It drives toDevice/toHost, views of one allocation, dispose and the
 // finalizer, every kernel on DeviceTensors against the same kernel on host tensors, reused
 // gradients, and the errors for mixed or bad arguments: the binding and the kernels' own source,
 // not the GPU (device.test.ts runs the TypeScript API on a real one).
@@ -20,8 +21,9 @@ describe('device tensors on the CPU emulation of CUDA', () => {
       env: {
         ...process.env,
         W2S_ADDON: addon,
-        W2S_DEVICE_CHECK_TENSORS: '8',
-        W2S_DEVICE_CHECK_TENSOR_MIB: '64',
+        W2S_EMULATED_DEVICE_MIB: '8',
+        W2S_DEVICE_CHECK_TENSORS: '48',
+        W2S_DEVICE_CHECK_TENSOR_MIB: '0.25',
         W2S_DEVICE_CHECK_LARGE: '0',
       },
       timeout: 240_000,
