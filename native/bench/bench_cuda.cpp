@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/cuda/check.h"
 #include "w2s/cuda.h"
 
 namespace {
@@ -23,21 +24,22 @@ using w2s::cuda::Precision;
 
 double median_ms(const std::function<void()>& run, int warmup, int reps) {
   for (int i = 0; i < warmup; ++i) run();
+  using w2s::cuda::check;
   cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
   std::vector<double> times;
   for (int i = 0; i < reps; ++i) {
-    cudaEventRecord(start);
+    check(cudaEventRecord(start), "cudaEventRecord");
     run();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
+    check(cudaEventRecord(stop), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float ms = 0.0f;
-    cudaEventElapsedTime(&ms, start, stop);
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
     times.push_back(ms);
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  check(cudaEventDestroy(start), "cudaEventDestroy");
+  check(cudaEventDestroy(stop), "cudaEventDestroy");
   w2s::cuda::synchronize("benchmark");
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -149,18 +151,23 @@ int main(int argc, char** argv) {
     std::printf("bench_cuda: no CUDA device (%s)\n", w2s::cuda::unavailable_reason().c_str());
     return 1;
   }
-  try {
-    std::printf("device: %s\n", w2s::cuda::device_description().c_str());
-    const int reps = quick ? 5 : 20;
-    for (Precision precision : {Precision::Float32, Precision::TF32, Precision::BF16}) {
-      bench_attention(8, 16, 1024, 64, precision, reps);
-      bench_attention(2, 16, 4096, 128, precision, reps);
+  // Each measurement on its own: one that fails is reported, and the others still run.
+  int failed = 0;
+  const auto measure = [&](const char* what, const std::function<void()>& run) {
+    try {
+      run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_cuda: %s: %s\n", what, e.what());
+      ++failed;
     }
-    bench_losses(quick ? (1 << 20) : 16777216, reps);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_cuda: %s\n", e.what());
-    return 1;
+  };
+  measure("device", [] { std::printf("device: %s\n", w2s::cuda::device_description().c_str()); });
+  const int reps = quick ? 5 : 20;
+  for (Precision precision : {Precision::Float32, Precision::TF32, Precision::BF16}) {
+    measure("attention", [&] { bench_attention(8, 16, 1024, 64, precision, reps); });
+    measure("attention", [&] { bench_attention(2, 16, 4096, 128, precision, reps); });
   }
+  measure("losses", [&] { bench_losses(quick ? (1 << 20) : 16777216, reps); });
   if (json_file) std::fclose(json_file);
-  return 0;
+  return failed == 0 ? 0 : 1;
 }

@@ -10,15 +10,26 @@ out, card = sys.argv[1], sys.argv[2]
 
 
 def load_lines(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """The JSON objects on the lines of a file (a line cut short by a timeout is skipped)."""
+    rows = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+    return rows
 
 
 ours = load_lines(os.path.join(out, "bench_cuda.jsonl"))
 anchor_path = os.path.join(out, "sdpa_anchor.json")
-torch_rows = json.load(open(anchor_path)) if os.path.exists(anchor_path) else []
+try:
+    torch_rows = json.load(open(anchor_path))
+except (OSError, json.JSONDecodeError):
+    torch_rows = load_lines(os.path.join(out, "sdpa_anchor.log"))  # the rows it printed before a timeout
 
 
 def torch(dtype, backend, B, H, S, D):
@@ -41,13 +52,13 @@ for r in ours:
     t = torch(dtype, against, *shape)
     for key, label in (("fwd_tflops", "forward"), ("fwdbwd_tflops", "forward+backward")):
         theirs = t[key] if t else None
-        ratio = r[key] / theirs if theirs else None
+        ratio = r[key] / theirs if theirs else None  # a ratio of 0 is a measurement too
         # The target is set for float32 and for the bf16 variant; TF32 is shown against flash bf16 for reference.
         goal = target if r["precision"] in ("float32", "bf16") else None
         verdict = "-" if ratio is None or goal is None else ("met" if ratio >= goal else "MISSED")
         rows.append((f"attention {r['precision']} {label}", "B,H,T,D=%d,%d,%d,%d causal" % shape,
                      f"{r[key]:.1f} TFLOP/s", f"{theirs:.1f} TFLOP/s ({dtype} {against})" if theirs else "n/a",
-                     f"{ratio:.2f}x" if ratio else "n/a", f">= {goal}x" if goal else "(reference)", verdict))
+                     f"{ratio:.2f}x" if ratio is not None else "n/a", f">= {goal}x" if goal else "(reference)", verdict))
 copy = next((r for r in ours if r["kind"] == "copy"), None)
 for r in ours:
     if r["kind"] != "loss":

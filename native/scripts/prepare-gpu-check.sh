@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools=../shared/tools
 mkdir -p .carry
-cp "$tools/sdpa_anchor.py" .carry/
+cp -f "$tools/sdpa_anchor.py" "$tools/gpt2_train_anchor.py" .carry/
 bash "$tools/pack-node-for-device.sh" >/dev/null
 rm -rf .carry/node-addon-api .carry/node-api-headers
 cp -r node_modules/node-addon-api .carry/node-addon-api

@@ -20,7 +20,8 @@ struct Case {
   int64_t B, Tq, Tk, H, Hkv, D;
   bool causal;
   bool padded;
-  bool fused;  // q, k, v as views of one [B, T, 3, H, D] buffer (needs Tq == Tk, H == Hkv)
+  bool fused;          // q, k, v as views of one [B, T, 3, H, D] buffer (needs Tq == Tk, H == Hkv)
+  float scale = 0.0f;  // 0: the default 1/sqrt(D)
 };
 
 const float* readonly(const w2s::cuda::DeviceBuffer& b) { return b.floats(); }
@@ -43,9 +44,9 @@ w2s::ConstView4 fused_view(const float* base, const Case& c, int part) {
 
 void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   char label[200];
-  std::snprintf(label, sizeof label, "%-7s B=%ld Tq=%ld Tk=%ld H=%ld Hkv=%ld D=%ld causal=%d padded=%d fused=%d",
+  std::snprintf(label, sizeof label, "%-7s B=%ld Tq=%ld Tk=%ld H=%ld Hkv=%ld D=%ld causal=%d padded=%d fused=%d%s",
                 w2s::cuda::precision_name(precision), (long)c.B, (long)c.Tq, (long)c.Tk, (long)c.H, (long)c.Hkv,
-                (long)c.D, c.causal, c.padded, c.fused);
+                (long)c.D, c.causal, c.padded, c.fused, c.scale != 0.0f ? " scale=0.25" : "");
   const int64_t q_size = c.B * c.Tq * c.H * c.D, kv_size = c.B * c.Tk * c.Hkv * c.D, lse_size = c.B * c.H * c.Tq;
   const auto q = w2s_test::random_floats(rng, q_size, -2.0f, 2.0f);
   auto k = w2s_test::random_floats(rng, kv_size, -2.0f, 2.0f);
@@ -65,6 +66,7 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   const w2s::AttentionShape shape{c.B, c.Tq, c.Tk, c.H, c.Hkv, c.D};
   w2s::AttentionOptions opts;
   opts.causal = c.causal;
+  opts.scale = c.scale;
   opts.kv_lengths = c.padded ? lengths.data() : nullptr;
 
   // The CPU reference on contiguous host arrays.
@@ -158,6 +160,7 @@ void check_bad_arguments() {
   using E = w2s::InvalidArgument;
   w2s_test::expect_throw<E>("H % Hkv", forward({1, 8, 8, 3, 2, 16}, {}), "multiple of key/value heads");
   w2s_test::expect_throw<E>("D = 24", forward({1, 8, 8, 2, 2, 24}, {}), "head size D must be a multiple of 16");
+  w2s_test::expect_throw<E>("D = 512", forward({1, 8, 8, 2, 2, 512}, {}), "head size D");
   w2s_test::expect_throw<E>("B = 0", forward({0, 8, 8, 2, 2, 16}, {}), "batch size B must be >= 1");
   w2s::AttentionOptions causal;
   causal.causal = true;
@@ -196,6 +199,8 @@ int main() {
       {1, 64, 64, 2, 2, 256, false, false, false},   // largest D
       {2, 70, 70, 4, 4, 64, true, true, true},
       {2, 70, 70, 4, 2, 64, true, true, false},
+      {2, 5, 7, 4, 2, 16, true, true, false, 0.25f},  // the CPU test's explicit scale, causal + padded
+      {1, 40, 40, 2, 2, 64, false, false, true, 0.25f},
   };
   if (!w2s_test::small_only()) {
     cases.push_back({2, 333, 333, 8, 2, 64, true, true, false});   // many tiles, GQA 4
