@@ -17,12 +17,17 @@ const program = new Command()
 for (const command of [demoCommand(), runCommand(), sweepCommand(), workerCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand()]) program.addCommand(command);
 program.addCommand(sweepWorkerCommand(), { hidden: true });
 // Subcommands report errors the same way (exitOverride and the help after an error do not inherit).
-for (const command of program.commands) command.exitOverride().showHelpAfterError();
+// Commander prints the errors it finds while parsing; an InvalidArgumentError thrown later by a
+// command's own checks is printed below (it used to end the process silently with status 1).
+let commanderPrinted = false;
+const output = { writeErr: (text: string) => ((commanderPrinted = true), process.stderr.write(text)) };
+program.configureOutput(output);
+for (const command of program.commands) command.exitOverride().showHelpAfterError().configureOutput(output);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (error instanceof CommanderError && (commanderPrinted || error.exitCode === 0)) process.exit(error.exitCode);
   process.stderr.write(`w2s: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 }

@@ -1,0 +1,56 @@
+# The final table of benchmarks/gpu/train-check.sh: the engine's training throughput
+# (bench_engine.jsonl) beside PyTorch eager's on the same card, model and tokens
+# (gpt2_train_pytorch.json), with the ratios against the target (>= 0.8x in float32 and in mixed
+# precision) and the model FLOP utilisation; the same rows as Markdown in results.md.
+#   python3 train_table.py OUT_DIR CARD_NAME
+import json
+import os
+import sys
+
+out, card = sys.argv[1], sys.argv[2]
+
+
+def load(path):
+    rows = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            text = fh.read()
+        try:
+            data = json.loads(text)
+            return data if isinstance(data, list) else [data]
+        except json.JSONDecodeError:
+            for line in text.splitlines():
+                if line.strip().startswith("{"):
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+    return rows
+
+
+ours = {r["mode"]: r for r in load(os.path.join(out, "bench_engine.jsonl"))}
+theirs = {r["mode"]: r for r in load(os.path.join(out, "gpt2_train_pytorch.json")) or load(os.path.join(out, "pytorch.log"))}
+header = ("mode", "w2s tokens/s (batch)", "PyTorch eager tokens/s (batch)", "ratio", "target", "", "w2s TFLOP/s", "MFU (vs cuBLAS)")
+rows = []
+for mode in ("float32", "tf32", "bf16"):
+    o, t = ours.get(mode), theirs.get(mode)
+    if not o:
+        continue
+    ratio = o["tokens_per_s"] / t["tokens_per_s"] if t else None
+    goal = 0.8
+    rows.append((mode, f"{o['tokens_per_s']:.0f} ({o['batch']})", f"{t['tokens_per_s']:.0f} ({t['batch']})" if t else "n/a",
+                 f"{ratio:.2f}x" if ratio is not None else "n/a", f">= {goal}x",
+                 "-" if ratio is None else ("met" if ratio >= goal else "MISSED"),
+                 f"{o['tflops']:.1f}", f"{100 * o['mfu']:.1f}% of {o['matrix_tflops']:.0f}"))
+if not rows:
+    print("no measurements (see bench_engine.log and pytorch.log)")
+    sys.exit(0)
+widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+print(f"\nGPT-2 small training (d 768, 12 layers, 12 heads, T 256, AdamW) on {card}")
+for row in (header, *rows):
+    print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+with open(os.path.join(out, "results.md"), "w") as fh:
+    fh.write(f"GPT-2 small training on {card} (benchmarks/gpu/train-check.sh; median step after warm-up):\n\n")
+    fh.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
+    for row in rows:
+        fh.write("| " + " | ".join(str(x) for x in row) + " |\n")
