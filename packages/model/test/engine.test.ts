@@ -13,8 +13,11 @@ import type { Batch } from '../src/batch.js';
 const seed = Number(process.env.W2S_TEST_SEED ?? Date.now() % 100000);
 const TOLERANCE = 1e-4;
 
-/** ‖a − b‖ / ‖b‖ (with a floor on ‖b‖ so that an all-zero reference demands an all-zero result). */
-function relativeError(a: Float32Array, b: Float32Array): number {
+/**
+ * ‖a − b‖ / max(‖b‖, floor): the floor (default 1e-6) makes an all-zero reference demand an
+ * all-zero result; the gradients pass a larger one (see below).
+ */
+function relativeError(a: Float32Array, b: Float32Array, floor = 1e-6): number {
   expect(a.length).toBe(b.length);
   let diff = 0;
   let norm = 0;
@@ -22,8 +25,10 @@ function relativeError(a: Float32Array, b: Float32Array): number {
     diff += (a[i] - b[i]) ** 2;
     norm += b[i] ** 2;
   }
-  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-6);
+  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), floor);
 }
+
+const norm = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0));
 
 /** [from, to) of the key rows within the fused qkv rows. */
 function keyBiasRange(config: ModelConfig): [number, number] {
@@ -109,9 +114,13 @@ describe.each(configs)('native engine vs tfjs twin: %s', (_, config) => {
       }
       expect(Math.abs(loss - twin.loss) / Math.abs(twin.loss)).toBeLessThan(TOLERANCE);
       const gradients = model.gradients();
+      // A parameter whose gradient nearly cancels (a classifier's final-norm bias sums three rows
+      // of W^T dz: seed 30695 leaves it 400 times below the norm weight's) is compared at 1e-3 of
+      // the largest gradient norm, where float32 rounding in either implementation is 1e-8.
+      const largest = Math.max(...parameterSpecs(config).map((spec) => norm(twin.gradients.get(spec.name)!)));
       for (const spec of parameterSpecs(config)) {
         const expected = twin.gradients.get(spec.name)!;
-        const error = relativeError(gradients.get(spec.name)!, expected);
+        const error = relativeError(gradients.get(spec.name)!, expected, 1e-3 * largest);
         expect(error, `gradient of ${spec.name}`).toBeLessThan(TOLERANCE);
       }
     });
