@@ -4,7 +4,9 @@
 // logits, every parameter's gradient, and every parameter after several AdamW steps (with
 // dropout, gradient clipping and weight decay on). Tolerances as the CUDA kernels' (float32 1e-4,
 // TF32 3e-3, bf16 2e-2), relative to the largest entry of the CPU's tensor, or to 1e-3 of the
-// largest gradient of the whole model for a parameter whose own gradient is that small. AdamW runs
+// largest gradient of the whole model for a parameter whose own gradient is that small, and for
+// the parameters after training to 1e-2 (half the initial weights' std): a zero-initialised bias is
+// then three small updates, and would be judged by their rounding alone. AdamW runs
 // with eps = 1e-2, so that an update stays proportional to its gradient: with the usual 1e-8 an
 // element whose gradient is small steps by about ±lr whatever its value, and the rounding of TF32
 // or bf16 products would decide its sign. The logits are compared again after training (the
@@ -160,7 +162,7 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   double worst_param = 0.0;
   for (const auto& p : cpu.parameters()) {
     const auto pc = read(cpu, p, false), pg = read(gpu, p, false);
-    const double e = relative_error(pg, pc);
+    const double e = relative_error(pg, pc, 1e-2);
     CHECK(w2s_test::all_finite(pg) && e <= tol, "%s: parameter %s after 3 steps relative error %.3g", label.c_str(),
           p.name.c_str(), e);
     worst_param = std::max(worst_param, e);
