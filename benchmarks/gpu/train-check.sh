@@ -5,7 +5,7 @@
 # in float32, TF32 and bf16 (native/bench/bench_engine.cpp) and PyTorch eager training the same
 # model on the same tokens (gpt2_train_pytorch.py), prints tokens/s, the ratio to PyTorch and the
 # model FLOP utilisation, then runs one `w2s run --device cuda` with the bundled CLI (carry
-# packages/cli/dist and .carry). Logs, JSON and results.md (rows for benchmarks/RESULTS.md) go to $OUT.
+# packages/cli/dist and .carry). Logs, JSON and training-results.md (rows for benchmarks/RESULTS.md) go to $OUT.
 #   W2S_CUDA_ARCH   CUDA architectures to build (default: the card's own)
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,36 +1,20 @@
 # The final table of benchmarks/gpu/train-check.sh: the engine's training throughput
 # (bench_engine.jsonl) beside PyTorch eager's on the same card, model and tokens
 # (gpt2_train_pytorch.json), with the ratios against the target (>= 0.8x in float32 and in mixed
-# precision) and the model FLOP utilisation; the same rows as Markdown in results.md.
+# precision) and the model FLOP utilisation; the same rows as Markdown in training-results.md.
 #   python3 train_table.py OUT_DIR CARD_NAME
-import json
 import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "native", "scripts"))
+from result_tables import load_rows, publish  # noqa: E402
 
 out, card = sys.argv[1], sys.argv[2]
 
 
-def load(path):
-    rows = []
-    if os.path.exists(path):
-        with open(path) as fh:
-            text = fh.read()
-        try:
-            data = json.loads(text)
-            return data if isinstance(data, list) else [data]
-        except json.JSONDecodeError:
-            for line in text.splitlines():
-                if line.strip().startswith("{"):
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        pass
-    return rows
-
-
-ours = {r["mode"]: r for r in load(os.path.join(out, "bench_engine.jsonl"))}
-theirs = {r["mode"]: r for r in load(os.path.join(out, "gpt2_train_pytorch.json")) or load(os.path.join(out, "pytorch.log"))}
-header = ("mode", "w2s tokens/s (batch)", "PyTorch eager tokens/s (batch)", "ratio", "target", "", "w2s TFLOP/s", "MFU (vs cuBLAS)")
+ours = {r["mode"]: r for r in load_rows(os.path.join(out, "bench_engine.jsonl"))}
+theirs = {r["mode"]: r for r in load_rows(os.path.join(out, "gpt2_train_pytorch.json")) or load_rows(os.path.join(out, "pytorch.log"))}
+header = ("mode", "w2s tokens/s (batch)", "PyTorch eager tokens/s (batch)", "ratio", "target", "verdict", "w2s TFLOP/s", "MFU (vs cuBLAS)")
 rows = []
 for mode in ("float32", "tf32", "bf16"):
     o, t = ours.get(mode), theirs.get(mode)
@@ -45,12 +29,5 @@ for mode in ("float32", "tf32", "bf16"):
 if not rows:
     print("no measurements (see bench_engine.log and pytorch.log)")
     sys.exit(0)
-widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-print(f"\nGPT-2 small training (d 768, 12 layers, 12 heads, T 256, AdamW) on {card}")
-for row in (header, *rows):
-    print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
-with open(os.path.join(out, "results.md"), "w") as fh:
-    fh.write(f"GPT-2 small training on {card} (benchmarks/gpu/train-check.sh; median step after warm-up):\n\n")
-    fh.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
-    for row in rows:
-        fh.write("| " + " | ".join(str(x) for x in row) + " |\n")
+publish(os.path.join(out, "training-results.md"), f"GPT-2 small training (d 768, 12 layers, 12 heads, T 256, AdamW) on {card}",
+        "benchmarks/gpu/train-check.sh; median step after warm-up", header, rows)

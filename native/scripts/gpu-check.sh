@@ -6,7 +6,7 @@
 # backends on the same shapes (.carry/sdpa_anchor.py), checks the addon's device tensors and the
 # CUDA engine from Node.js, and prints a table of the ratios last. Every step has a time limit, so
 # that one that hangs cannot take the others' results with it. Full logs, the measurements (JSON)
-# and results.md (rows for benchmarks/RESULTS.md) go to $OUT.
+# and kernels-results.md (rows for benchmarks/RESULTS.md) go to $OUT.
 # Prepare here first: bash native/scripts/prepare-gpu-check.sh (fills .carry/).
 #   W2S_CUDA_ARCH   CUDA architectures to build (default: the card's own, from nvidia-smi)
 set -uo pipefail

@@ -2,34 +2,17 @@
 # the same card in the same call (sdpa_anchor.json), as ratios against the issue's targets, and the
 # same rows as Markdown for benchmarks/RESULTS.md (results.md).
 #   python3 gpu_table.py OUT_DIR CARD_NAME
-import json
 import os
 import sys
+
+from result_tables import load_rows, publish
 
 out, card = sys.argv[1], sys.argv[2]
 
 
-def load_lines(path):
-    """The JSON objects on the lines of a file (a line cut short by a timeout is skipped)."""
-    rows = []
-    if os.path.exists(path):
-        with open(path) as fh:
-            for line in fh:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        pass
-    return rows
-
-
-ours = load_lines(os.path.join(out, "bench_cuda.jsonl"))
-anchor_path = os.path.join(out, "sdpa_anchor.json")
-try:
-    torch_rows = json.load(open(anchor_path))
-except (OSError, json.JSONDecodeError):
-    torch_rows = load_lines(os.path.join(out, "sdpa_anchor.log"))  # the rows it printed before a timeout
+ours = load_rows(os.path.join(out, "bench_cuda.jsonl"))
+# The anchor writes its JSON at exit; after a timeout, the rows it printed are in its log.
+torch_rows = load_rows(os.path.join(out, "sdpa_anchor.json")) or load_rows(os.path.join(out, "sdpa_anchor.log"))
 
 
 def torch(dtype, backend, B, H, S, D):
@@ -68,16 +51,9 @@ for r in ours:
                  f"{copy['gbps']:.0f} GB/s (device copy)" if copy else "n/a", f"{fraction:.2f}", ">= 0.70",
                  "met" if fraction >= 0.7 else "MISSED"))
 
-header = ("measurement", "shape", "w2s CUDA", "baseline (same card, same call)", "ratio", "target", "")
+header = ("measurement", "shape", "w2s CUDA", "baseline (same card, same call)", "ratio", "target", "verdict")
 if not rows:
     print("no measurements (see bench_cuda.log and sdpa_anchor.log)")
     sys.exit(0)
-widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-print(f"\nCUDA kernels on {card}")
-for row in (header, *rows):
-    print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
-with open(os.path.join(out, "results.md"), "w") as fh:
-    fh.write(f"CUDA kernels on {card} (native/scripts/gpu-check.sh; medians of CUDA events after warm-up):\n\n")
-    fh.write("| " + " | ".join(header[:-1]) + " | |\n|" + "---|" * len(header) + "\n")
-    for row in rows:
-        fh.write("| " + " | ".join(str(x) for x in row) + " |\n")
+publish(os.path.join(out, "kernels-results.md"), f"CUDA kernels on {card}",
+        "native/scripts/gpu-check.sh; medians of CUDA events after warm-up", header, rows)

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "w2s/kernels.h"
+
 namespace w2s_test {
 
 inline int& failures() {
@@ -62,6 +64,39 @@ inline std::vector<float> random_floats(std::mt19937_64& rng, size_t n, float lo
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
   for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// n random distributions over c classes, row-major [n, c].
+inline std::vector<float> random_distributions(std::mt19937_64& rng, int64_t n, int64_t c) {
+  auto y = random_floats(rng, static_cast<size_t>(n * c), 0.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < c; ++j) s += y[i * c + j];
+    for (int64_t j = 0; j < c; ++j) y[i * c + j] /= s;
+  }
+  return y;
+}
+
+// q, k, v [B, T, H, D] interleaved into one fused [B, T, 3, H, D] buffer (as one QKV projection
+// writes it), and the view of part 0 (q), 1 (k) or 2 (v) of such a buffer.
+inline std::vector<float> fuse_qkv(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                   int64_t B, int64_t T, int64_t H, int64_t D) {
+  std::vector<float> fused(static_cast<size_t>(3 * B * T * H * D));
+  for (int64_t r = 0; r < B * T; ++r)
+    for (int part = 0; part < 3; ++part) {
+      const auto& src = part == 0 ? q : part == 1 ? k : v;
+      std::copy_n(&src[r * H * D], H * D, &fused[(r * 3 + part) * H * D]);
+    }
+  return fused;
+}
+
+inline w2s::ConstView4 fused_view(const float* base, int64_t T, int64_t H, int64_t D, int part) {
+  w2s::ConstView4 v;
+  v.data = base + part * H * D;
+  v.stride[0] = T * 3 * H * D;
+  v.stride[1] = 3 * H * D;
+  v.stride[2] = D;
   return v;
 }
 

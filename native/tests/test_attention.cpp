@@ -2,7 +2,6 @@
 // on fresh random inputs of awkward shapes, outputs poisoned with NaN beforehand; q, k, v read as
 // strided views of one fused [B, T, 3, H, D] buffer where the shapes allow; the reference's own
 // gradient checked by finite differences; bad arguments rejected.
-#include <cstring>
 
 #include "check.h"
 #include "reference.h"
@@ -51,21 +50,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     return w2s::contiguous_view(data.data(), T, H, D);
   };
   if (c.fused) {
-    fused.resize(3 * q_size);
-    for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t t = 0; t < c.Tq; ++t)
-        for (int64_t part = 0; part < 3; ++part) {
-          const auto& src = part == 0 ? q : part == 1 ? k : v;
-          std::memcpy(&fused[((b * c.Tq + t) * 3 + part) * c.H * c.D], &src[(b * c.Tq + t) * c.H * c.D],
-                      sizeof(float) * c.H * c.D);
-        }
-    for (int part = 0; part < 3; ++part) {
-      w2s::ConstView4& view = part == 0 ? qv : part == 1 ? kv : vv;
-      view.data = fused.data() + part * c.H * c.D;
-      view.stride[0] = c.Tq * 3 * c.H * c.D;
-      view.stride[1] = 3 * c.H * c.D;
-      view.stride[2] = c.D;
-    }
+    fused = w2s_test::fuse_qkv(q, k, v, c.B, c.Tq, c.H, c.D);
+    qv = w2s_test::fused_view(fused.data(), c.Tq, c.H, c.D, 0);
+    kv = w2s_test::fused_view(fused.data(), c.Tq, c.H, c.D, 1);
+    vv = w2s_test::fused_view(fused.data(), c.Tq, c.H, c.D, 2);
   } else {
     qv = contiguous(q, c.Tq, c.H, c.D);
     kv = contiguous(k, c.Tk, c.Hkv, c.D);

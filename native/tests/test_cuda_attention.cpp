@@ -4,7 +4,6 @@
 // to the largest reference entry, or 1e-2 where that is smaller), outputs poisoned with NaN beforehand and checked finite; q, k, v
 // as strided views of one fused [B, T, 3, H, D] device buffer where the shapes allow; bad arguments
 // rejected with the CPU's messages. Without a usable GPU: "skipped: no CUDA device", exit 77.
-#include <cstring>
 
 #include "check.h"
 #include "cuda_check.h"
@@ -34,16 +33,6 @@ double tolerance(Precision p) { return p == Precision::Float32 ? 1e-4 : p == Pre
 // (a single small lse, one query over one key, would otherwise hold bf16 to a relative error of
 // its rounding of q·k against a value near 0).
 constexpr double kScaleFloor = 1e-2, kLseFloor = 1.0;
-
-// Views of a contiguous [B, T, H, D] buffer, or of part `part` of a fused [B, T, 3, H, D] one.
-w2s::ConstView4 fused_view(const float* base, const Case& c, int part) {
-  w2s::ConstView4 v;
-  v.data = base + part * c.H * c.D;
-  v.stride[0] = c.Tq * 3 * c.H * c.D;
-  v.stride[1] = 3 * c.H * c.D;
-  v.stride[2] = c.D;
-  return v;
-}
 
 void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   char label[200];
@@ -91,18 +80,10 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   std::vector<w2s::cuda::DeviceBuffer> inputs;
   w2s::ConstView4 qv, kv, vv;
   if (c.fused) {
-    std::vector<float> fused(3 * q_size);
-    for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t t = 0; t < c.Tq; ++t)
-        for (int part = 0; part < 3; ++part) {
-          const auto& src = part == 0 ? q : part == 1 ? k : v;
-          std::memcpy(&fused[((b * c.Tq + t) * 3 + part) * c.H * c.D], &src[(b * c.Tq + t) * c.H * c.D],
-                      sizeof(float) * c.H * c.D);
-        }
-    inputs.push_back(w2s_test::upload(fused));
-    qv = fused_view(inputs[0].floats(), c, 0);
-    kv = fused_view(inputs[0].floats(), c, 1);
-    vv = fused_view(inputs[0].floats(), c, 2);
+    inputs.push_back(w2s_test::upload(w2s_test::fuse_qkv(q, k, v, c.B, c.Tq, c.H, c.D)));
+    qv = w2s_test::fused_view(inputs[0].floats(), c.Tq, c.H, c.D, 0);
+    kv = w2s_test::fused_view(inputs[0].floats(), c.Tq, c.H, c.D, 1);
+    vv = w2s_test::fused_view(inputs[0].floats(), c.Tq, c.H, c.D, 2);
   } else {
     inputs.push_back(w2s_test::upload(q));
     inputs.push_back(w2s_test::upload(k));

@@ -7,18 +7,9 @@
 
 namespace {
 
+using w2s_test::random_distributions;
 using w2s_test::relative_error;
 namespace ref = w2s_reference;
-
-std::vector<float> random_distributions(std::mt19937_64& rng, int64_t n, int64_t c) {
-  auto y = w2s_test::random_floats(rng, n * c, 0.0f, 1.0f);
-  for (int64_t i = 0; i < n; ++i) {
-    float s = 0.0f;
-    for (int64_t j = 0; j < c; ++j) s += y[i * c + j];
-    for (int64_t j = 0; j < c; ++j) y[i * c + j] /= s;
-  }
-  return y;
-}
 
 void compare(const char* name, int64_t n, int64_t c, double loss, const std::vector<float>& dz, double ref_loss,
              const std::vector<double>& ref_dz) {

@@ -25,6 +25,7 @@
 #include "../engine/device.h"
 #include "blas.h"
 #include "check.h"
+#include "reduce.cuh"
 
 namespace w2s::cuda {
 namespace {
@@ -274,24 +275,12 @@ __global__ void pad_heads_kernel(const float* __restrict__ src, int64_t s0, int6
 
 // ---- reductions and the token loss -------------------------------------------------------------------
 
-__device__ double block_sum(double v) {
-  __shared__ double warps[kWarpsPerBlock];
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = v;
-  __syncthreads();
-  double total = 0.0;
-  if (threadIdx.x == 0)
-    for (int w = 0; w < kWarpsPerBlock; ++w) total += warps[w];
-  __syncthreads();
-  return total;
-}
-
 // partials[block] = Σ x² over the block's grid-stride elements (float64).
 __global__ void __launch_bounds__(kThreads) sum_squares_kernel(const float* __restrict__ x, int64_t count,
                                                                double* __restrict__ partials) {
   double s = 0.0;
   W2S_GRID_STRIDE(i, count) s += static_cast<double>(x[i]) * x[i];
-  const double total = block_sum(s);
+  const double total = block_sum<kWarpsPerBlock>(s);
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 

@@ -31,6 +31,7 @@
 
 #include "../common/loss_checks.h"
 #include "check.h"
+#include "reduce.cuh"
 
 namespace w2s::cuda {
 namespace {
@@ -105,19 +106,6 @@ __device__ bool row_is_bad(const float* zr, const float* yr, int c) {
     exact += yr[j];
   }
   return fabs(exact - 1.0) > tol;
-}
-
-// Sum over the block in a fixed order; the result is valid in thread 0.
-__device__ double block_sum(double value) {
-  __shared__ double warp_sums[kWarps];
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
-  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = value;
-  __syncthreads();
-  double total = 0.0;
-  if (threadIdx.x == 0)
-    for (int w = 0; w < kWarps; ++w) total += warp_sums[w];
-  __syncthreads();
-  return total;
 }
 
 // Thread 0 stores the block's partial; returns (in every thread) whether this block finished last,
@@ -273,7 +261,7 @@ __global__ void __launch_bounds__(kThreads) loss_kernel(const Rows rows, const S
     }
     acc += rows.c == 2 ? binary_row(rows, i, spec, inv_n, lo, ties) : general_row(rows, i, spec, inv_n);
   }
-  const double block = block_sum(acc);
+  const double block = block_sum<kWarps>(acc);
   if (finish_block(block, state->loss_partials, &state->done[3])) {
     const double total = sum_partials(state->loss_partials);
     if (threadIdx.x == 0) state->loss = total / static_cast<double>(rows.n);
