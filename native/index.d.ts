@@ -64,19 +64,19 @@ export function attentionBackward(
   dOut: DeviceTensor, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, out: DeviceTensor, lse: DeviceTensor,
   opts?: RawAttentionOptions,
 ): { dq: DeviceTensor; dk: DeviceTensor; dv: DeviceTensor };
-export function softXentLoss(
+export function xentLoss(
   logits: Float32Array, targets: Float32Array, numClasses: number, opts?: { dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
-export function auxConfLoss(
+export function logconfLoss(
   logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
 export function productLoss(
   logits: Float32Array, weakTargets: Float32Array, numClasses: number, opts: { alpha: number; beta: number; dLogits?: Float32Array },
 ): { loss: number; dLogits: Float32Array };
-export function softXentLoss(
+export function xentLoss(
   logits: DeviceTensor, targets: DeviceTensor, numClasses: number, opts?: { dLogits?: DeviceTensor },
 ): { loss: number; dLogits: DeviceTensor };
-export function auxConfLoss(
+export function logconfLoss(
   logits: DeviceTensor, weakTargets: DeviceTensor, numClasses: number, opts: { alpha: number; dLogits?: DeviceTensor },
 ): { loss: number; dLogits: DeviceTensor };
 export function productLoss(
@@ -158,6 +158,8 @@ export class Engine {
   backward(dLogits: Float32Array): Promise<void>;
   trainStep(minibatches: RawMinibatch[], optimizer: RawOptimizer): Promise<RawStepResult>;
   accumulate(minibatches: RawMinibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }>;
+  forwardStep(batches: RawBatch[]): Promise<Float32Array>;
+  backwardStep(dLogits: Float32Array): Promise<void>;
   optimizerStep(optimizer: RawOptimizer): Promise<{ gradNorm: number; step: number }>;
   /** Frees the native memory now; later calls (but dispose) throw. Throws while a call is in flight. */
   dispose(): void;

@@ -16,8 +16,8 @@ import {
   attentionForward,
   attentionReference,
   attentionWorkspaceBytes,
-  auxConfLoss,
-  auxConfLossReference,
+  logconfLoss,
+  logconfLossReference,
   backendInfo,
   copyFloat32,
   describeBackend,
@@ -26,8 +26,8 @@ import {
   productLossReference,
   setNumThreads,
   sgemm,
-  softXentLoss,
-  softXentLossReference,
+  xentLoss,
+  xentLossReference,
   tf,
   type Tensor,
 } from '@w2s/kernels';
@@ -251,8 +251,8 @@ async function main(): Promise<void> {
   // yardstick copies into a reused destination): a fresh 8 MB array would add its page faults.
   const dLogits = new Float32Array(lossRows * LOSS_CLASSES);
   const losses = {
-    'loss.xent': () => softXentLoss(logits, targets, LOSS_CLASSES, { dLogits }),
-    'loss.logconf': () => auxConfLoss(logits, targets, LOSS_CLASSES, { alpha: 0.5, dLogits }),
+    'loss.xent': () => xentLoss(logits, targets, LOSS_CLASSES, { dLogits }),
+    'loss.logconf': () => logconfLoss(logits, targets, LOSS_CLASSES, { alpha: 0.5, dLogits }),
     'loss.product': () => productLoss(logits, targets, LOSS_CLASSES, { alpha: 1, beta: 1, dLogits }),
   } as const;
   for (const threads of threadCounts) {
@@ -326,8 +326,8 @@ async function main(): Promise<void> {
     const tz = tf.tensor2d(logits, [lossRows, LOSS_CLASSES]);
     const ty = tf.tensor2d(targets, [lossRows, LOSS_CLASSES]);
     const references = {
-      'loss.xent': (z: tf.Tensor) => softXentLossReference(z as tf.Tensor2D, ty),
-      'loss.logconf': (z: tf.Tensor) => auxConfLossReference(z as tf.Tensor2D, ty, 0.5),
+      'loss.xent': (z: tf.Tensor) => xentLossReference(z as tf.Tensor2D, ty),
+      'loss.logconf': (z: tf.Tensor) => logconfLossReference(z as tf.Tensor2D, ty, 0.5),
       'loss.product': (z: tf.Tensor) => productLossReference(z as tf.Tensor2D, ty, 1, 1),
     } as const;
     for (const [kernel, f] of Object.entries(references)) {

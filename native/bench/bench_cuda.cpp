@@ -113,8 +113,8 @@ void bench_losses(int64_t n, int reps) {
     const char* name;
     std::function<void()> run;
   } losses[] = {
-      {"xent", [&] { w2s::cuda::soft_xent_loss(z.floats(), yd.floats(), n, c, dz.floats()); }},
-      {"logconf", [&] { w2s::cuda::aux_conf_loss(z.floats(), yd.floats(), n, c, 0.5f, dz.floats()); }},
+      {"xent", [&] { w2s::cuda::xent_loss(z.floats(), yd.floats(), n, c, dz.floats()); }},
+      {"logconf", [&] { w2s::cuda::logconf_loss(z.floats(), yd.floats(), n, c, 0.5f, dz.floats()); }},
       {"product", [&] { w2s::cuda::product_loss(z.floats(), yd.floats(), n, c, 1.0f, 1.0f, dz.floats()); }},
   };
   for (const auto& loss : losses) {

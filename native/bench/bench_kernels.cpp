@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
       std::printf("  attention [%ld,%ld,%ld,%ld] fwd %8.2f ms %6.1f GFLOP/s  fwd+bwd %8.2f ms %6.1f GFLOP/s\n", (long)B, (long)H, (long)T,
                   (long)D, f, flops / f / 1e6, fb, 3.5 * flops / fb / 1e6);
     }
-    const double x = median_ms([&] { w2s::soft_xent_loss(z.data(), y.data(), n, c, dz.data()); }, reps);
-    const double l = median_ms([&] { w2s::aux_conf_loss(z.data(), y.data(), n, c, 0.5f, dz.data()); }, reps);
+    const double x = median_ms([&] { w2s::xent_loss(z.data(), y.data(), n, c, dz.data()); }, reps);
+    const double l = median_ms([&] { w2s::logconf_loss(z.data(), y.data(), n, c, 0.5f, dz.data()); }, reps);
     const double p = median_ms([&] { w2s::product_loss(z.data(), y.data(), n, c, 1, 1, dz.data()); }, reps);
     std::printf("  losses N=1e6 C=2: xent %.2f ms, logconf %.2f ms, product %.2f ms\n", x, l, p);
     // Last: OpenBLAS's threads spin for a while after a call and would slow the kernels after it.

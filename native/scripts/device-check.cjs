@@ -122,8 +122,8 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
   }
   const zd = addon.toDevice(z), yd = addon.toDevice(y);
   for (const [name, run] of [
-    ['xent', (a, b) => addon.softXentLoss(a, b, c)],
-    ['logconf', (a, b) => addon.auxConfLoss(a, b, c, { alpha: 0.5 })],
+    ['xent', (a, b) => addon.xentLoss(a, b, c)],
+    ['logconf', (a, b) => addon.logconfLoss(a, b, c, { alpha: 0.5 })],
     ['product', (a, b) => addon.productLoss(a, b, c, { alpha: 1, beta: 1 })],
   ]) {
     const want = run(z, y), got = run(zd, yd);
@@ -133,10 +133,10 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
     got.dLogits.dispose();
   }
   const reused = addon.toDevice(new Float32Array(n * c));
-  check(addon.softXentLoss(zd, yd, c, { dLogits: reused }).dLogits === reused, `dLogits reused N=${n}`);
-  const reusedError = relativeError(addon.toHost(reused).data, addon.softXentLoss(z, y, c).dLogits, 1e-2 / n);
+  check(addon.xentLoss(zd, yd, c, { dLogits: reused }).dLogits === reused, `dLogits reused N=${n}`);
+  const reusedError = relativeError(addon.toHost(reused).data, addon.xentLoss(z, y, c).dLogits, 1e-2 / n);
   check(reusedError <= 1e-4, `the reused dLogits hold the gradient N=${n}: ${reusedError.toExponential(1)}`);
-  throws(() => addon.softXentLoss(zd, yd, c, { dLogits: zd }), /must not overlap logits/, 'dLogits overlapping logits');
+  throws(() => addon.xentLoss(zd, yd, c, { dLogits: zd }), /must not overlap logits/, 'dLogits overlapping logits');
   for (const x of [zd, yd, reused]) x.dispose();
 }
 
@@ -154,8 +154,8 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
   else delete addon.DeviceTensor[Symbol.hasInstance];
   engine.dispose();
   const z = addon.toDevice(uniform(8)), y = addon.toDevice(Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]));
-  const want = addon.softXentLoss(addon.toHost(z).data, addon.toHost(y).data, 2).loss;
-  const got = addon.softXentLoss(z, y, 2, { get dLogits() { z.dispose(); return undefined; } });
+  const want = addon.xentLoss(addon.toHost(z).data, addon.toHost(y).data, 2).loss;
+  const got = addon.xentLoss(z, y, 2, { get dLogits() { z.dispose(); return undefined; } });
   check(Math.abs(got.loss - want) <= 1e-6 * Math.abs(want), 'a getter disposing logits during the call: the call still reads them');
   const q = addon.toDevice(tensor([1, 8, 2, 16]));
   const out = addon.attentionForward(q, q, q, { get causal() { q.dispose(); for (let i = 0; i < 4; i++) addon.toDevice(uniform(256)); return true; } });
@@ -171,7 +171,7 @@ for (const [n, c] of [[1000, 2], [70001, 2], ...(large ? [[16777216 / 16, 2]] : 
   throws(() => addon.attentionForward(q, qd, q), /k is a DeviceTensor but q is a host tensor/, 'a device k with a host q');
   const z = addon.toDevice(Float32Array.from([0, NaN, 1, 2]));
   const y = addon.toDevice(Float32Array.from([0.5, 0.5, 1, 0]));
-  throws(() => addon.softXentLoss(z, y, 2), /logits\[0, 1\] is NaN/, 'NaN logits on the device');
+  throws(() => addon.xentLoss(z, y, 2), /logits\[0, 1\] is NaN/, 'NaN logits on the device');
   for (const x of [qd, z, y]) x.dispose();
 }
 
@@ -230,7 +230,7 @@ async function memoryIsFreed() {
     }],
   ]) {
     try {
-      for (let i = 0; i < count; i++) await drop(addon.softXentLoss(z, y, 2).dLogits, i);
+      for (let i = 0; i < count; i++) await drop(addon.xentLoss(z, y, 2).dLogits, i);
       check(true, `${count} x ${mib} MiB allocated and freed by ${how}`);
     } catch (error) {
       check(false, `${count} x ${mib} MiB freed by ${how}: ${error.message}`);

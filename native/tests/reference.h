@@ -123,7 +123,7 @@ inline double quantile(std::vector<double> values, double q) {
 }
 
 // logconf target: (1 - alpha) y + alpha yhat (see include/w2s/kernels.h).
-inline std::vector<double> aux_conf_target(const std::vector<double>& z, const std::vector<double>& y, int64_t c,
+inline std::vector<double> logconf_target(const std::vector<double>& z, const std::vector<double>& y, int64_t c,
                                            double alpha) {
   const int64_t n = static_cast<int64_t>(z.size()) / c;
   std::vector<double> yhat(z.size(), 0.0);

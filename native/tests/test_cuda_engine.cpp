@@ -58,8 +58,8 @@ std::vector<Case> cases() {
   llama_classifier.num_classes = 3;
   return {{"gpt2 lm", gpt2, eng::LossKind::Token},
           {"llama lm", llama, eng::LossKind::Token},
-          {"gpt2 classifier xent", gpt2_classifier, eng::LossKind::SoftXent},
-          {"gpt2 classifier logconf", gpt2_classifier, eng::LossKind::AuxConf, true},
+          {"gpt2 classifier xent", gpt2_classifier, eng::LossKind::Xent},
+          {"gpt2 classifier logconf", gpt2_classifier, eng::LossKind::Logconf, true},
           {"llama classifier product", llama_classifier, eng::LossKind::Product}};
 }
 
@@ -94,7 +94,7 @@ eng::Minibatch minibatch(const Data& d, int64_t batch, int64_t seq_len, eng::Los
   mb.loss.kind = kind;
   mb.loss.token_targets = d.targets.data();
   mb.loss.soft_targets = d.soft.empty() ? nullptr : d.soft.data();
-  mb.loss.alpha = kind == eng::LossKind::AuxConf ? 0.5f : 1.0f;
+  mb.loss.alpha = kind == eng::LossKind::Logconf ? 0.5f : 1.0f;
   mb.loss.beta = 1.0f;
   return mb;
 }

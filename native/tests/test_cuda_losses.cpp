@@ -32,8 +32,8 @@ std::string describe(const Call& call) {
 double cpu_loss(const Call& call, const std::vector<float>& z, const std::vector<float>& y, int64_t n, int64_t c,
                 std::vector<float>& dz) {
   switch (call.loss) {
-    case Loss::Xent: return w2s::soft_xent_loss(z.data(), y.data(), n, c, dz.data());
-    case Loss::Logconf: return w2s::aux_conf_loss(z.data(), y.data(), n, c, call.alpha, dz.data());
+    case Loss::Xent: return w2s::xent_loss(z.data(), y.data(), n, c, dz.data());
+    case Loss::Logconf: return w2s::logconf_loss(z.data(), y.data(), n, c, call.alpha, dz.data());
     case Loss::Product: return w2s::product_loss(z.data(), y.data(), n, c, call.alpha, call.beta, dz.data());
   }
   return 0.0;
@@ -41,8 +41,8 @@ double cpu_loss(const Call& call, const std::vector<float>& z, const std::vector
 
 double cuda_loss(const Call& call, const float* z, const float* y, int64_t n, int64_t c, float* dz) {
   switch (call.loss) {
-    case Loss::Xent: return w2s::cuda::soft_xent_loss(z, y, n, c, dz);
-    case Loss::Logconf: return w2s::cuda::aux_conf_loss(z, y, n, c, call.alpha, dz);
+    case Loss::Xent: return w2s::cuda::xent_loss(z, y, n, c, dz);
+    case Loss::Logconf: return w2s::cuda::logconf_loss(z, y, n, c, call.alpha, dz);
     case Loss::Product: return w2s::cuda::product_loss(z, y, n, c, call.alpha, call.beta, dz);
   }
   return 0.0;
@@ -128,10 +128,10 @@ void errors(std::mt19937_64& rng) {
   auto zd = w2s_test::upload(z), yd = w2s_test::upload(y);
   auto dz = w2s_test::poisoned(2 * n);
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "first bad row (logconf)", [&] { w2s::cuda::aux_conf_loss(zd.floats(), yd.floats(), n, 2, 0.5f, dz.floats()); },
+      "first bad row (logconf)", [&] { w2s::cuda::logconf_loss(zd.floats(), yd.floats(), n, 2, 0.5f, dz.floats()); },
       "logits[15000, 1] is -Infinity");
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "first bad row (xent)", [&] { w2s::cuda::soft_xent_loss(zd.floats(), yd.floats(), n, 2, dz.floats()); },
+      "first bad row (xent)", [&] { w2s::cuda::xent_loss(zd.floats(), yd.floats(), n, 2, dz.floats()); },
       "logits[15000, 1] is -Infinity");
   auto bad_y = y;
   bad_y[2 * 123] = 0.9f;  // row 123 sums to more than 1
@@ -146,13 +146,13 @@ void errors(std::mt19937_64& rng) {
   const auto z3 = w2s_test::upload(w2s_test::random_floats(rng, 30));
   const auto y3d = w2s_test::upload(y3);
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "Inf target, C = 3", [&] { w2s::cuda::aux_conf_loss(z3.floats(), y3d.floats(), 10, 3, 0.5f, dz.floats()); },
+      "Inf target, C = 3", [&] { w2s::cuda::logconf_loss(z3.floats(), y3d.floats(), 10, 3, 0.5f, dz.floats()); },
       "targets[4, 2] is Infinity");
   w2s_test::expect_throw<w2s::InvalidArgument>(
-      "alpha > 1", [&] { w2s::cuda::aux_conf_loss(zok.floats(), yd.floats(), n, 2, 1.5f, dz.floats()); },
+      "alpha > 1", [&] { w2s::cuda::logconf_loss(zok.floats(), yd.floats(), n, 2, 1.5f, dz.floats()); },
       "alpha must be in [0, 1]");
   w2s_test::expect_throw<w2s::InvalidArgument>(
-      "N = 0", [&] { w2s::cuda::soft_xent_loss(zok.floats(), yd.floats(), 0, 2, dz.floats()); },
+      "N = 0", [&] { w2s::cuda::xent_loss(zok.floats(), yd.floats(), 0, 2, dz.floats()); },
       "N (rows of logits) must be >= 1");
   // The device is still usable after rejected inputs.
   compare("after errors", w2s_test::random_floats(rng, 64), random_distributions(rng, 32, 2), 32, 2);

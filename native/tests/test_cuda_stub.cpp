@@ -34,8 +34,8 @@ int main() {
         w2s::cuda::attention_backward(shape, view, view, view, view, &x, view, {}, w2s::cuda::Precision::BF16, out, out, out);
       },
       reason);
-  w2s_test::expect_throw<Unavailable>("soft_xent_loss", [&] { w2s::cuda::soft_xent_loss(&x, &x, 1, 2, &x); }, reason);
-  w2s_test::expect_throw<Unavailable>("aux_conf_loss", [&] { w2s::cuda::aux_conf_loss(&x, &x, 1, 2, 0.5f, &x); }, reason);
+  w2s_test::expect_throw<Unavailable>("xent_loss", [&] { w2s::cuda::xent_loss(&x, &x, 1, 2, &x); }, reason);
+  w2s_test::expect_throw<Unavailable>("logconf_loss", [&] { w2s::cuda::logconf_loss(&x, &x, 1, 2, 0.5f, &x); }, reason);
   w2s_test::expect_throw<Unavailable>("product_loss", [&] { w2s::cuda::product_loss(&x, &x, 1, 2, 1, 1, &x); }, reason);
   w2s_test::expect_throw<Unavailable>(
       "make_cuda_device", [] { w2s::engine::make_cuda_device(w2s::cuda::Precision::Float32); }, reason);

@@ -32,12 +32,12 @@ void random_cases(std::mt19937_64& rng) {
       std::vector<float> dz(n * c, std::numeric_limits<float>::quiet_NaN());
       std::vector<double> rdz;
 
-      double loss = w2s::soft_xent_loss(z.data(), y.data(), n, c, dz.data());
+      double loss = w2s::xent_loss(z.data(), y.data(), n, c, dz.data());
       compare("xent", n, c, loss, dz, ref::cross_entropy(zd, yd, c, rdz), rdz);
 
       for (float alpha : {0.0f, 0.3f, 1.0f}) {
-        loss = w2s::aux_conf_loss(z.data(), y.data(), n, c, alpha, dz.data());
-        compare("logconf", n, c, loss, dz, ref::cross_entropy(zd, ref::aux_conf_target(zd, yd, c, alpha), c, rdz), rdz);
+        loss = w2s::logconf_loss(z.data(), y.data(), n, c, alpha, dz.data());
+        compare("logconf", n, c, loss, dz, ref::cross_entropy(zd, ref::logconf_target(zd, yd, c, alpha), c, rdz), rdz);
       }
       for (auto [alpha, beta] : {std::pair{1.0f, 1.0f}, {0.5f, 2.0f}, {0.0f, 1.0f}, {1.0f, 0.0f}}) {
         loss = w2s::product_loss(z.data(), y.data(), n, c, alpha, beta, dz.data());
@@ -59,7 +59,7 @@ void hand_cases() {
     z[2 * i + 1] = 0.0f;
   }
   // alpha = 1: the target is the hardened one-hot, the loss is mean -log p(hardened class).
-  double loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
+  double loss = w2s::logconf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
   double expected = -(std::log(0.9) + std::log(0.8) + std::log(0.3) + std::log(0.4)) / 4;
   CHECK(std::fabs(loss - expected) < 1e-6, "hand case: loss %.9g, expected %.9g", loss, expected);
   // dz = (softmax - target) / N: row 0 (p0 = .1, target class 1): d z0 = (0.1 - 0) / 4.
@@ -71,7 +71,7 @@ void hand_cases() {
   const float tied[4] = {0.2f, 0.2f, 0.2f, 0.6f};
   for (int i = 0; i < 4; ++i) z[2 * i] = std::log(tied[i] / (1 - tied[i]));
   y = {1.0f, 0.0f, 1.0f, 0.0f, 2.0f / 3, 1.0f / 3, 0.0f, 1.0f};  // mean y1 = (0 + 0 + 1/3 + 1) / 4 = 1/3
-  loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
+  loss = w2s::logconf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
   expected = -(3 * std::log(0.2) + std::log(0.6)) / 4;
   CHECK(std::fabs(loss - expected) < 1e-5, "ties: loss %.9g, expected %.9g", loss, expected);
 
@@ -82,7 +82,7 @@ void hand_cases() {
     z[2 * i + 1] = -0.3f;
   }
   y = {0.2f, 0.8f, 0.9f, 0.1f, 0.4f, 0.6f, 0.5f, 0.5f};
-  loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
+  loss = w2s::logconf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
   const double p0 = 1.0 / (1.0 + std::exp(-1.0));
   CHECK(std::fabs(loss + std::log(p0)) < 1e-6, "all equal: loss %.9g, expected %.9g", loss, -std::log(p0));
   // Saturation: margins z0 - z1 = -3, 16, 20, 25 give p0 = 1 - 1e-7, 1 - 2e-9, 1 - 1e-11 for the last
@@ -90,14 +90,14 @@ void hand_cases() {
   // 2.5, between p0(20) and p0(25): exactly, only the row with margin 25 hardens to class 0.
   z = {-3.0f, 0.0f, 16.0f, 0.0f, 20.0f, 0.0f, 25.0f, 0.0f};
   y = {0.0f, 1.0f, 0.0f, 1.0f, 0.0f, 1.0f, 2.0f / 3, 1.0f / 3};
-  loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
+  loss = w2s::logconf_loss(z.data(), y.data(), 4, 2, 1.0f, dz.data());
   const auto softplus = [](double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
   expected = (softplus(-3) + softplus(16) + softplus(20) + softplus(-25)) / 4;
   CHECK(std::fabs(loss - expected) < 1e-5 * expected, "saturated p0: loss %.9g, expected %.9g", loss, expected);
   // alpha = 0 is plain xent whatever the threshold.
   std::vector<float> dz_xent(8);
-  const double xent = w2s::soft_xent_loss(z.data(), y.data(), 4, 2, dz_xent.data());
-  loss = w2s::aux_conf_loss(z.data(), y.data(), 4, 2, 0.0f, dz.data());
+  const double xent = w2s::xent_loss(z.data(), y.data(), 4, 2, dz_xent.data());
+  loss = w2s::logconf_loss(z.data(), y.data(), 4, 2, 0.0f, dz.data());
   CHECK(std::fabs(loss - xent) < 1e-7, "alpha 0: logconf %.9g vs xent %.9g", loss, xent);
 }
 
@@ -106,21 +106,21 @@ void stability_and_errors() {
   std::vector<float> z = {1e4f, -1e4f, -1e4f, 1e4f, 5e3f, 5e3f}, y = {0.3f, 0.7f, 1.0f, 0.0f, 0.5f, 0.5f}, dz(6);
   const std::vector<double> zd(z.begin(), z.end()), yd(y.begin(), y.end());
   std::vector<double> rdz;
-  double loss = w2s::soft_xent_loss(z.data(), y.data(), 3, 2, dz.data());
+  double loss = w2s::xent_loss(z.data(), y.data(), 3, 2, dz.data());
   compare("xent 1e4", 3, 2, loss, dz, ref::cross_entropy(zd, yd, 2, rdz), rdz);
   loss = w2s::product_loss(z.data(), y.data(), 3, 2, 1.0f, 1.0f, dz.data());
   compare("product 1e4", 3, 2, loss, dz, ref::cross_entropy(zd, ref::product_target(zd, yd, 2, 1.0, 1.0), 2, rdz), rdz);
-  loss = w2s::aux_conf_loss(z.data(), y.data(), 3, 2, 0.5f, dz.data());
-  compare("logconf 1e4", 3, 2, loss, dz, ref::cross_entropy(zd, ref::aux_conf_target(zd, yd, 2, 0.5), 2, rdz), rdz);
+  loss = w2s::logconf_loss(z.data(), y.data(), 3, 2, 0.5f, dz.data());
+  compare("logconf 1e4", 3, 2, loss, dz, ref::cross_entropy(zd, ref::logconf_target(zd, yd, 2, 0.5), 2, rdz), rdz);
 
   std::vector<float> bad = z;
   bad[3] = std::numeric_limits<float>::quiet_NaN();
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "NaN logits", [&] { w2s::soft_xent_loss(bad.data(), y.data(), 3, 2, dz.data()); }, "logits[1, 1] is NaN");
+      "NaN logits", [&] { w2s::xent_loss(bad.data(), y.data(), 3, 2, dz.data()); }, "logits[1, 1] is NaN");
   std::vector<float> bad_y = y;
   bad_y[4] = std::numeric_limits<float>::infinity();
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "Inf targets", [&] { w2s::aux_conf_loss(z.data(), bad_y.data(), 3, 2, 0.5f, dz.data(), "weakTargets"); },
+      "Inf targets", [&] { w2s::logconf_loss(z.data(), bad_y.data(), 3, 2, 0.5f, dz.data(), "weakTargets"); },
       "weakTargets[2, 0] is Infinity");
   bad_y = y;
   bad_y[0] = 0.6f;
@@ -130,12 +130,12 @@ void stability_and_errors() {
   bad_y[0] = -0.3f;
   bad_y[1] = 1.3f;
   w2s_test::expect_throw<w2s::InvalidArgument>(
-      "negative target", [&] { w2s::soft_xent_loss(z.data(), bad_y.data(), 3, 2, dz.data()); },
+      "negative target", [&] { w2s::xent_loss(z.data(), bad_y.data(), 3, 2, dz.data()); },
       "targets[0, 0] must be a probability");
   w2s_test::expect_throw<w2s::InvalidArgument>(
-      "N = 0", [&] { w2s::soft_xent_loss(z.data(), y.data(), 0, 2, dz.data()); }, "N (rows of logits) must be >= 1");
+      "N = 0", [&] { w2s::xent_loss(z.data(), y.data(), 0, 2, dz.data()); }, "N (rows of logits) must be >= 1");
   w2s_test::expect_throw<w2s::InvalidArgument>(
-      "alpha > 1", [&] { w2s::aux_conf_loss(z.data(), y.data(), 3, 2, 1.5f, dz.data()); }, "alpha must be in [0, 1]");
+      "alpha > 1", [&] { w2s::logconf_loss(z.data(), y.data(), 3, 2, 1.5f, dz.data()); }, "alpha must be in [0, 1]");
   // A NaN deep in a large batch is found too, and the first one by row is named.
   std::mt19937_64 rng(7);
   auto big = w2s_test::random_floats(rng, 20000 * 2);
@@ -144,7 +144,7 @@ void stability_and_errors() {
   big[2 * 15000 + 1] = -std::numeric_limits<float>::infinity();
   big[2 * 19999] = std::numeric_limits<float>::quiet_NaN();
   w2s_test::expect_throw<w2s::NonFiniteInput>(
-      "first bad row", [&] { w2s::aux_conf_loss(big.data(), big_y.data(), 20000, 2, 0.5f, big_dz.data()); },
+      "first bad row", [&] { w2s::logconf_loss(big.data(), big_y.data(), 20000, 2, 0.5f, big_dz.data()); },
       "logits[15000, 1] is -Infinity");
 }
 

@@ -1,15 +1,15 @@
 // Cross-package: a small tfjs attention classifier trained with the native kernels as tfjs ops
-// (attentionOp, auxConfLossOp, softXentLossOp) follows, step by step, the same model trained with
+// (attentionOp, logconfLossOp, xentLossOp) follows, step by step, the same model trained with
 // the pure-tfjs references, and its loss goes down.
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, expect, test } from 'vitest';
 import {
   attentionOp,
   attentionReference,
-  auxConfLossOp,
-  auxConfLossReference,
-  softXentLossOp,
-  softXentLossReference,
+  logconfLossOp,
+  logconfLossReference,
+  xentLossOp,
+  xentLossReference,
   tf,
 } from '@w2s/kernels';
 
@@ -38,11 +38,11 @@ interface Impl {
 
 const native: Impl = {
   attention: attentionOp,
-  loss: (z, y, step) => (step < STEPS / 2 ? softXentLossOp(z, y) : auxConfLossOp(z, y, { alpha: 0.5 })),
+  loss: (z, y, step) => (step < STEPS / 2 ? xentLossOp(z, y) : logconfLossOp(z, y, { alpha: 0.5 })),
 };
 const reference: Impl = {
   attention: attentionReference,
-  loss: (z, y, step) => (step < STEPS / 2 ? softXentLossReference(z, y) : auxConfLossReference(z, y, 0.5)),
+  loss: (z, y, step) => (step < STEPS / 2 ? xentLossReference(z, y) : logconfLossReference(z, y, 0.5)),
 };
 
 function train(impl: Impl) {

@@ -107,9 +107,9 @@ void attention_backward(const AttentionShape& shape, ConstView4 q, ConstView4 k,
 // loss is summed in float64 in a fixed order: the same inputs give the same value every run.
 // Launches: one for xent, product and multi-class logconf; four for binary logconf (the quantile
 // is found on the device by a three-level radix selection of the logit margins).
-double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz,
+double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz,
                       const char* targets_name = "targets");
-double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
+double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name = "targets");
 double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta, float* dz,
                     const char* targets_name = "targets");

@@ -60,13 +60,19 @@ struct Batch {
   int64_t seq_len = 0;
 };
 
-enum class LossKind { Token, SoftXent, AuxConf, Product };
+enum class LossKind { Token, Xent, Logconf, Product };
+
+// Whether a loss is a mean of independent per-row terms (token, xent, product: computing it per
+// minibatch and weighting the means gives the whole batch's loss exactly); logconf is not: its
+// binary threshold is a quantile of the whole batch's predictions and its prior the batch's
+// positive rate.
+bool loss_is_rowwise(LossKind kind);
 
 struct Loss {
   LossKind kind = LossKind::Token;
   const int32_t* token_targets = nullptr;  // host [B, T] for Token
   const float* soft_targets = nullptr;     // host [B, C] for the classifier losses
-  float alpha = 0.0f;                      // AuxConf: α; Product: exponent of the targets
+  float alpha = 0.0f;                      // Logconf: α; Product: exponent of the targets
   float beta = 1.0f;                       // Product: exponent of the student's probabilities
 };
 
@@ -124,16 +130,25 @@ class Model {
   void forward(const Batch& batch, bool training, LogitsAt at, float* host_logits);
   // Accumulates the parameter gradients of Σ dlogits·logits of the last training forward.
   void backward(const float* host_dlogits);
-  // Forward, loss and backward of one minibatch, its loss gradient scaled by `weight`; returns
-  // the minibatch's summed loss and how many rows (or tokens) it summed. Optionally copies the
-  // logits (classifier: [B, C]) to host_logits.
-  std::pair<double, int64_t> accumulate(const Minibatch& minibatch, double weight, float* host_logits);
   // Clips, applies AdamW to the trainable parameters, zeroes the gradients, counts the step.
   double optimizer_step(const OptimizerOptions& options);
   void zero_grad();
-  // Every minibatch accumulated into the gradients, each weighted so that the gradients are those
-  // of the mean loss over all their rows (or target tokens); no optimizer step.
+  // The gradients of the step's loss, accumulated; no optimizer step. The loss is that of the whole
+  // step: the mean over all rows (or target tokens) of all minibatches, and a classifier loss is
+  // computed once over the step's [rows, C] logits, so that batch statistics (logconf's quantile
+  // and positive rate) are the whole batch's however it is split. Every minibatch of a classifier
+  // step carries the same loss. Row-wise losses run minibatch by minibatch; the others run
+  // forward_step, the loss on the device, then backward_step. Memory scales with the largest
+  // minibatch (plus [rows, C] for the logits).
   StepResult accumulate_step(const std::vector<Minibatch>& minibatches, float* host_logits);
+  // A classifier step in two halves, for a loss computed outside the engine: forward_step runs the
+  // training forward of every batch and writes their logits, concatenated, [rows, C];
+  // backward_step takes the gradient of the step's loss with respect to those logits and
+  // accumulates the parameter gradients. It needs the same batches, and recomputes the forward of
+  // every batch but the last with the same dropout masks (the activations of one minibatch are
+  // kept at a time): the cost of a whole-batch loss is one extra forward per minibatch but one.
+  void forward_step(const std::vector<Batch>& batches, float* host_logits);
+  void backward_step(const std::vector<Batch>& batches, const float* host_dlogits);
   // accumulate_step, then optimizer_step: one training step.
   StepResult train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
                         float* host_logits);
@@ -141,6 +156,16 @@ class Model {
  private:
   struct Buffers;
   void ensure_capacity(int64_t batch, int64_t seq_len);
+  void ensure_step_capacity(int64_t rows);
+  void forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed);
+  // forward_step's and backward_step's work on device logits and their gradient, [rows, C].
+  struct StepMinibatch;
+  void forward_minibatches(const std::vector<Batch>& batches);
+  std::vector<StepMinibatch> take_step_minibatches(const std::vector<Batch>& batches);
+  void backward_minibatches(const std::vector<Batch>& batches, const std::vector<StepMinibatch>& saved,
+                            const float* dlogits);
+  std::pair<double, int64_t> accumulate_rowwise(const Minibatch& minibatch, double weight, float* host_logits);
+  StepResult accumulate_whole_batch(const std::vector<Minibatch>& minibatches, float* host_logits);
   void upload_batch(const Batch& batch);
   void backward_pass();
   bool trainable(const ParameterInfo& p) const { return !linear_probe_ || p.head; }
@@ -158,6 +183,13 @@ class Model {
   uint64_t forwards_ = 0;
   Batch last_batch_;           // shape of the last training forward (data pointers not kept)
   bool backward_ready_ = false;
+  // forward_step's minibatches, for backward_step: each one's dropout seed and a fingerprint of its
+  // shape and tokens (empty when no forward_step awaits its backward_step).
+  struct StepMinibatch {
+    uint64_t dropout_seed;
+    uint64_t fingerprint;
+  };
+  std::vector<StepMinibatch> step_minibatches_;
 };
 
 }  // namespace w2s::engine

@@ -125,7 +125,7 @@ void validate_attention(const AttentionShape& shape, const AttentionOptions& opt
 
 // Soft-label cross-entropy: mean_i -sum_c y_ic log softmax(z_i)_c.
 // targets_name is how error messages call y (the binding passes the JS argument's name).
-double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz,
+double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz,
                       const char* targets_name = "targets");
 
 // Auxiliary confidence loss: CE(z, (1 - alpha) y + alpha yhat), yhat hardened student predictions
@@ -133,7 +133,7 @@ double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, floa
 // interpolation (torch.quantile), yhat = class 0 where p0 >= t else class 1, evaluated exactly
 // through the order statistics of the margin z0 - z1 (p0 itself saturates in float32). C > 2:
 // yhat is the one-hot argmax of z (first index on ties).
-double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
+double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name = "targets");
 
 // Product loss: target proportional to softmax(z)^beta * y^alpha (stop-gradient), CE(z, target).

@@ -42,7 +42,7 @@ using loss_checks::kDistributionTolerance;
 
 constexpr int64_t kChunkRows = 4096;
 
-enum class LossKind { SoftXent, AuxConf, Product };
+enum class LossKind { Xent, Logconf, Product };
 
 struct LossSpec {
   LossKind kind;
@@ -230,10 +230,10 @@ void loss_chunk(const float* z, const float* y, int64_t n, int64_t c, const Loss
     const Vec inv_norm = simd::splat(1.0f) / (simd::splat(1.0f) + others);
 
     switch (spec.kind) {
-      case LossKind::SoftXent:
+      case LossKind::Xent:
         for (int64_t j = 0; j < c; ++j) tc[j] = yc[j];
         break;
-      case LossKind::AuxConf:
+      case LossKind::Logconf:
         if (spec.binary_threshold) {
           const Vec d = margin(zc.data());
           const Vec lo = simd::splat(spec.margin_lo);
@@ -385,18 +385,18 @@ std::pair<float, float> select_margin_ranks(const float* z, int64_t n, int64_t k
 
 }  // namespace
 
-double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
+double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
   loss_checks::check_sizes(n, c);
-  LossSpec spec{LossKind::SoftXent};
+  LossSpec spec{LossKind::Xent};
   spec.targets = targets_name;
   return run_loss(z, y, n, c, spec, dz);
 }
 
-double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
+double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name) {
   loss_checks::check_sizes(n, c);
   loss_checks::check_unit_alpha(alpha);
-  LossSpec spec{LossKind::AuxConf, alpha};
+  LossSpec spec{LossKind::Logconf, alpha};
   spec.targets = targets_name;
   if (c == 2) {
     const int64_t stripes = std::max(1, parallel::threads());

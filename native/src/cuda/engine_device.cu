@@ -521,11 +521,11 @@ class CudaDevice final : public engine::Device {
       if (flags[r]) throw NonFiniteInput("logits row " + std::to_string(r) + " holds NaN or Inf");
     return total;
   }
-  double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) override {
-    return cuda::soft_xent_loss(z, y, n, c, dz, "softTargets");
+  double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) override {
+    return cuda::xent_loss(z, y, n, c, dz, "softTargets");
   }
-  double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) override {
-    return cuda::aux_conf_loss(z, y, n, c, alpha, dz, "softTargets");
+  double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) override {
+    return cuda::logconf_loss(z, y, n, c, alpha, dz, "softTargets");
   }
   double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta,
                       float* dz) override {

@@ -40,7 +40,7 @@ constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1024;
 constexpr int kWarps = kThreads / 32;
 
-enum class Kind { SoftXent, AuxConf, Product };
+enum class Kind { Xent, Logconf, Product };
 
 struct Spec {
   Kind kind;
@@ -178,7 +178,7 @@ __device__ __forceinline__ double binary_row(const Rows& r, long long i, const S
   const float e0 = first_is_max ? 1.0f : others, e1 = first_is_max ? others : 1.0f;
   const float log_norm = log1pf(others), inv_norm = 1.0f / (1.0f + others);
   float t0 = y0, t1 = y1;
-  if (spec.kind == Kind::AuxConf) {
+  if (spec.kind == Kind::Logconf) {
     const float m = margin(z0, z1);
     const float yhat0 = m > lo || (m == lo && ties_are_class0) ? 1.0f : 0.0f;
     const float keep = 1.0f - spec.alpha;
@@ -236,7 +236,7 @@ __device__ double general_row(const Rows& r, long long i, const Spec& spec, floa
   double loss = 0.0;
   for (int j = 0; j < c; ++j) {
     float t = yr[j];
-    if (spec.kind == Kind::AuxConf) t = keep * yr[j] + spec.alpha * (j == argmax ? 1.0f : 0.0f);
+    if (spec.kind == Kind::Logconf) t = keep * yr[j] + spec.alpha * (j == argmax ? 1.0f : 0.0f);
     if (spec.kind == Kind::Product) t = expf(log_product(j) - tmax) * inv_tsum;
     if (t > 0.0f) loss += t * (log_norm + (zmax - zr[j]));
     const float e = expf(zr[j] - zmax);
@@ -373,8 +373,8 @@ double run_loss(const float* z, const float* y, int64_t n, int64_t c, const Spec
                   c == 2 && ((reinterpret_cast<uintptr_t>(z) | reinterpret_cast<uintptr_t>(y) |
                               reinterpret_cast<uintptr_t>(dz)) % 8) == 0};
   const int blocks = static_cast<int>(std::min<int64_t>(kMaxBlocks, (n + kThreads - 1) / kThreads));
-  const char* name = spec.kind == Kind::SoftXent ? "soft_xent_loss" : spec.kind == Kind::AuxConf ? "aux_conf_loss" : "product_loss";
-  const bool binary_threshold = spec.kind == Kind::AuxConf && c == 2;
+  const char* name = spec.kind == Kind::Xent ? "xent_loss" : spec.kind == Kind::Logconf ? "logconf_loss" : "product_loss";
+  const bool binary_threshold = spec.kind == Kind::Logconf && c == 2;
   DeviceBuffer chunk_sums;
   if (binary_threshold) {
     const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
@@ -405,16 +405,16 @@ double run_loss(const float* z, const float* y, int64_t n, int64_t c, const Spec
 
 }  // namespace
 
-double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
+double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz, const char* targets_name) {
   loss_checks::check_sizes(n, c);
-  return run_loss(z, y, n, c, Spec{Kind::SoftXent}, dz, targets_name);
+  return run_loss(z, y, n, c, Spec{Kind::Xent}, dz, targets_name);
 }
 
-double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
+double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz,
                      const char* targets_name) {
   loss_checks::check_sizes(n, c);
   loss_checks::check_unit_alpha(alpha);
-  return run_loss(z, y, n, c, Spec{Kind::AuxConf, alpha}, dz, targets_name);
+  return run_loss(z, y, n, c, Spec{Kind::Logconf, alpha}, dz, targets_name);
 }
 
 double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta, float* dz,

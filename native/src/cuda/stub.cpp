@@ -44,8 +44,8 @@ void attention_backward(const AttentionShape&, ConstView4, ConstView4, ConstView
                         ConstView4, const AttentionOptions&, Precision, View4, View4, View4) {
   unavailable();
 }
-double soft_xent_loss(const float*, const float*, int64_t, int64_t, float*, const char*) { unavailable(); }
-double aux_conf_loss(const float*, const float*, int64_t, int64_t, float, float*, const char*) { unavailable(); }
+double xent_loss(const float*, const float*, int64_t, int64_t, float*, const char*) { unavailable(); }
+double logconf_loss(const float*, const float*, int64_t, int64_t, float, float*, const char*) { unavailable(); }
 double product_loss(const float*, const float*, int64_t, int64_t, float, float, float*, const char*) { unavailable(); }
 
 }  // namespace w2s::cuda

@@ -174,11 +174,11 @@ class CpuDevice final : public Device {
                          float* dlogits) override {
     return w2s::token_xent_loss(logits, targets, n, v, scale, dlogits);
   }
-  double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) override {
-    return w2s::soft_xent_loss(z, y, n, c, dz, "softTargets");
+  double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) override {
+    return w2s::xent_loss(z, y, n, c, dz, "softTargets");
   }
-  double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) override {
-    return w2s::aux_conf_loss(z, y, n, c, alpha, dz, "softTargets");
+  double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) override {
+    return w2s::logconf_loss(z, y, n, c, alpha, dz, "softTargets");
   }
   double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta,
                       float* dz) override {

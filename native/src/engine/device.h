@@ -70,8 +70,8 @@ class Device {
   // Losses: value (returned to the host) and gradient (on the device), layouts as in kernels.h.
   virtual double token_xent_loss(const float* logits, const int32_t* targets, int64_t n, int64_t v, float scale,
                                  float* dlogits) = 0;
-  virtual double soft_xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) = 0;
-  virtual double aux_conf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) = 0;
+  virtual double xent_loss(const float* z, const float* y, int64_t n, int64_t c, float* dz) = 0;
+  virtual double logconf_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float* dz) = 0;
   virtual double product_loss(const float* z, const float* y, int64_t n, int64_t c, float alpha, float beta,
                               float* dz) = 0;
 

@@ -71,6 +71,10 @@ struct Model::Buffers {
   DeviceArray<float> rope_cos, rope_sin;
   // backward scratch
   DeviceArray<float> d_resid, d_norm, d_attn, d_qkv, d_pre, d_act, d_pooled, d_class_logits;
+  // A whole classifier step (accumulate_whole_batch, forward_step, backward_step): its logits, their
+  // gradient and its soft targets, [step_rows, C] each.
+  int64_t step_rows = 0;  // capacity
+  DeviceArray<float> step_logits, step_dlogits, step_targets;
 };
 
 Model::Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t seed)
@@ -142,6 +146,7 @@ void Model::set_linear_probe(bool on) {
     invalid("linear probe needs a classifier head or an untied LM head: this model's head shares the token embedding");
   linear_probe_ = on;
   backward_ready_ = false;
+  step_minibatches_.clear();
 }
 
 int64_t Model::logits_count(const Batch& b, LogitsAt at) const {
@@ -198,6 +203,16 @@ void Model::ensure_capacity(int64_t batch, int64_t seq_len) {
   b.d_class_logits = f32(nb * std::max<int64_t>(classes, 1));
 }
 
+void Model::ensure_step_capacity(int64_t rows) {
+  Buffers& b = *buf_;
+  if (rows <= b.step_rows) return;
+  const int64_t count = rows * config_.num_classes;
+  b.step_rows = rows;
+  b.step_logits = DeviceArray<float>(device_.get(), count);
+  b.step_dlogits = DeviceArray<float>(device_.get(), count);
+  b.step_targets = DeviceArray<float>(device_.get(), count);
+}
+
 void Model::upload_batch(const Batch& batch) {
   if (batch.batch < 1 || batch.seq_len < 1) invalid("a batch needs batch >= 1 and seqLen >= 1");
   if (batch.seq_len > config_.context_length)
@@ -222,6 +237,11 @@ void Model::upload_batch(const Batch& batch) {
 }
 
 void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_logits) {
+  step_minibatches_.clear();  // a pending backward_step's activations are gone
+  forward_pass(batch, training, at, host_logits, mix(seed_ ^ mix(++forwards_)));
+}
+
+void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
     invalid("training forward passes compute the logits at every position");
   backward_ready_ = false;
@@ -234,7 +254,7 @@ void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_
   const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
   const int64_t P = gpt2 ? F : 2 * F;
   const float drop = training ? dropout_ : 0.0f;
-  dropout_seed_ = mix(seed_ ^ mix(++forwards_));
+  dropout_seed_ = dropout_seed;
   const float* W = b.params.get();
   const auto param = [&](const std::string& name) -> const float* {
     for (const auto& p : params_)
@@ -329,6 +349,7 @@ void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_
 }
 
 void Model::backward(const float* host_dlogits) {
+  step_minibatches_.clear();
   if (!backward_ready_) invalid("backward needs a training forward pass first (forward with training: true)");
   device_->upload(buf_->logits.get(), host_dlogits, logits_count(last_batch_, LogitsAt::AllPositions) * 4);
   backward_pass();
@@ -459,12 +480,43 @@ void Model::backward_pass() {
   dev.embedding_backward(b.tokens.get(), g, n, T, d, grad("tokenEmbedding.weight"), grad("positionEmbedding.weight"));
 }
 
-std::pair<double, int64_t> Model::accumulate(const Minibatch& mb, double weight, float* host_logits) {
+bool loss_is_rowwise(LossKind kind) { return kind != LossKind::Logconf; }
+
+namespace {
+
+// FNV-1a over a batch's shape and tokens: backward_step checks it was given forward_step's batches.
+uint64_t fingerprint(const Batch& b) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const auto add = [&](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  };
+  add(&b.batch, sizeof b.batch);
+  add(&b.seq_len, sizeof b.seq_len);
+  add(b.tokens, static_cast<size_t>(b.batch * b.seq_len) * 4);
+  add(b.lengths, static_cast<size_t>(b.batch) * 4);
+  return h;
+}
+
+// The mean classifier loss over n rows of logits z and soft targets y [n, C], its gradient in dz.
+double classifier_loss(Device& dev, const Loss& loss, const float* z, const float* y, int64_t n, int64_t c, float* dz) {
+  switch (loss.kind) {
+    case LossKind::Xent: return dev.xent_loss(z, y, n, c, dz);
+    case LossKind::Logconf: return dev.logconf_loss(z, y, n, c, loss.alpha, dz);
+    case LossKind::Product: return dev.product_loss(z, y, n, c, loss.alpha, loss.beta, dz);
+    case LossKind::Token: break;
+  }
+  invalid("the token loss is not a classifier loss");
+}
+
+}  // namespace
+
+// One minibatch of a row-wise loss: forward, its loss gradient scaled by `weight` (its share of
+// the step's mean), backward; returns its summed loss and how many rows (or tokens) it summed.
+std::pair<double, int64_t> Model::accumulate_rowwise(const Minibatch& mb, double weight, float* host_logits) {
   const ModelConfig& c = config_;
   const Batch& batch = mb.batch;
   const bool token_loss = mb.loss.kind == LossKind::Token;
-  if (token_loss != (c.num_classes == 0))
-    invalid(token_loss ? "the token loss needs a language-model head" : "classifier losses need a classifier head");
   forward(batch, true, LogitsAt::AllPositions, host_logits);
   Buffers& b = *buf_;
   Device& dev = *device_;
@@ -488,15 +540,7 @@ std::pair<double, int64_t> Model::accumulate(const Minibatch& mb, double weight,
     // The kernels return the mean over rows and its gradient; the weight turns it into a share of the step's mean.
     float* z = b.logits.get();
     float* dz = b.d_class_logits.get();
-    double mean = 0.0;
-    switch (mb.loss.kind) {
-      case LossKind::SoftXent: mean = dev.soft_xent_loss(z, b.soft_targets.get(), n, classes, dz); break;
-      case LossKind::AuxConf: mean = dev.aux_conf_loss(z, b.soft_targets.get(), n, classes, mb.loss.alpha, dz); break;
-      case LossKind::Product:
-        mean = dev.product_loss(z, b.soft_targets.get(), n, classes, mb.loss.alpha, mb.loss.beta, dz);
-        break;
-      case LossKind::Token: break;
-    }
+    const double mean = classifier_loss(dev, mb.loss, z, b.soft_targets.get(), n, classes, dz);
     dev.copy(z, dz, n * classes * 4);
     dev.scale_inplace(z, n * classes, static_cast<float>(weight * static_cast<double>(n)));
     loss = mean * static_cast<double>(n);
@@ -542,36 +586,140 @@ double Model::optimizer_step(const OptimizerOptions& options) {
   return norm;
 }
 
-StepResult Model::accumulate_step(const std::vector<Minibatch>& minibatches, float* host_logits) {
-  if (minibatches.empty()) invalid("a step needs at least one minibatch");
-  // The step's loss is the mean over all rows (or target tokens) of all minibatches.
-  int64_t total = 0;
-  for (const auto& mb : minibatches) {
-    if (mb.loss.kind == LossKind::Token) {
-      const int64_t n = mb.batch.batch * mb.batch.seq_len;
-      for (int64_t i = 0; i < n; ++i) total += mb.loss.token_targets[i] >= 0;
-    } else {
-      total += mb.batch.batch;
-    }
-  }
-  if (total == 0) invalid("no target token in the step: every target is -1");
-  StepResult result;
-  double loss = 0.0;
+void Model::forward_minibatches(const std::vector<Batch>& batches) {
+  if (config_.num_classes == 0) invalid("a whole-batch step needs a classifier head");
+  if (batches.empty()) invalid("a step needs at least one minibatch");
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch.batch;
+  ensure_step_capacity(rows);
+  const int64_t classes = config_.num_classes;
+  std::vector<StepMinibatch> done;
   int64_t offset = 0;
+  for (const auto& batch : batches) {
+    forward(batch, true, LogitsAt::AllPositions, nullptr);  // clears step_minibatches_
+    device_->copy(buf_->step_logits.get() + offset * classes, buf_->logits.get(), batch.batch * classes * 4);
+    done.push_back({dropout_seed_, fingerprint(batch)});
+    offset += batch.batch;
+  }
+  step_minibatches_ = std::move(done);
+}
+
+std::vector<Model::StepMinibatch> Model::take_step_minibatches(const std::vector<Batch>& batches) {
+  if (step_minibatches_.empty())
+    invalid("backward_step needs forward_step first (and no other forward or backward in between)");
+  if (batches.size() != step_minibatches_.size())
+    invalid("backward_step needs forward_step's " + std::to_string(step_minibatches_.size()) + " minibatches, got " +
+            std::to_string(batches.size()));
+  for (size_t i = 0; i < batches.size(); ++i)
+    if (fingerprint(batches[i]) != step_minibatches_[i].fingerprint)
+      invalid("backward_step: minibatch " + std::to_string(i) + " differs from the one forward_step ran");
+  std::vector<StepMinibatch> saved = std::move(step_minibatches_);
+  step_minibatches_.clear();
+  return saved;
+}
+
+void Model::backward_minibatches(const std::vector<Batch>& batches, const std::vector<StepMinibatch>& saved,
+                                 const float* dlogits) {
+  const int64_t classes = config_.num_classes;
+  std::vector<int64_t> offsets(batches.size(), 0);
+  for (size_t i = 1; i < batches.size(); ++i) offsets[i] = offsets[i - 1] + batches[i - 1].batch;
+  // The last minibatch's activations are still in place; every other forward is recomputed, with
+  // the same dropout masks, just before its backward pass.
+  const size_t last = batches.size() - 1;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const size_t i = k == 0 ? last : k - 1;
+    if (i != last) forward_pass(batches[i], true, LogitsAt::AllPositions, nullptr, saved[i].dropout_seed);
+    device_->copy(buf_->logits.get(), dlogits + offsets[i] * classes, batches[i].batch * classes * 4);
+    backward_pass();
+  }
+}
+
+void Model::forward_step(const std::vector<Batch>& batches, float* host_logits) {
+  forward_minibatches(batches);
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch.batch;
+  device_->download(host_logits, buf_->step_logits.get(), rows * config_.num_classes * 4);
+}
+
+void Model::backward_step(const std::vector<Batch>& batches, const float* host_dlogits) {
+  const std::vector<StepMinibatch> saved = take_step_minibatches(batches);
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch.batch;
+  device_->upload(buf_->step_dlogits.get(), host_dlogits, rows * config_.num_classes * 4);
   try {
-    for (const auto& mb : minibatches) {
-      const auto [sum, rows] =
-          accumulate(mb, 1.0 / static_cast<double>(total), host_logits ? host_logits + offset : nullptr);
-      loss += sum;
-      result.rows += rows;
-      if (config_.num_classes > 0) offset += mb.batch.batch * config_.num_classes;
-    }
+    backward_minibatches(batches, saved, buf_->step_dlogits.get());
   } catch (...) {
     zero_grad();  // a failed step leaves no partial gradient behind
     throw;
   }
-  result.loss = loss / static_cast<double>(total);
+}
+
+StepResult Model::accumulate_whole_batch(const std::vector<Minibatch>& minibatches, float* host_logits) {
+  const Loss& loss = minibatches[0].loss;
+  const int64_t classes = config_.num_classes;
+  std::vector<Batch> batches;
+  int64_t rows = 0;
+  for (const auto& mb : minibatches) {
+    batches.push_back(mb.batch);
+    rows += mb.batch.batch;
+  }
+  forward_minibatches(batches);
+  Buffers& b = *buf_;
+  int64_t offset = 0;
+  for (const auto& mb : minibatches) {
+    device_->upload(b.step_targets.get() + offset * classes, mb.loss.soft_targets, mb.batch.batch * classes * 4);
+    offset += mb.batch.batch;
+  }
+  StepResult result;
+  result.loss = classifier_loss(*device_, loss, b.step_logits.get(), b.step_targets.get(), rows, classes, b.step_dlogits.get());
+  result.rows = rows;
+  if (host_logits) device_->download(host_logits, b.step_logits.get(), rows * classes * 4);
+  backward_minibatches(batches, take_step_minibatches(batches), b.step_dlogits.get());
   return result;
+}
+
+StepResult Model::accumulate_step(const std::vector<Minibatch>& minibatches, float* host_logits) {
+  if (minibatches.empty()) invalid("a step needs at least one minibatch");
+  const Loss& first = minibatches[0].loss;
+  for (size_t i = 1; i < minibatches.size(); ++i) {
+    const Loss& l = minibatches[i].loss;
+    if (l.kind != first.kind || l.alpha != first.alpha || l.beta != first.beta)
+      invalid("minibatch " + std::to_string(i) +
+              " carries another loss than minibatch 0: a step's loss is one loss over its whole batch");
+  }
+  const bool token_loss = first.kind == LossKind::Token;
+  if (token_loss != (config_.num_classes == 0))
+    invalid(token_loss ? "the token loss needs a language-model head" : "classifier losses need a classifier head");
+  try {
+    if (!loss_is_rowwise(first.kind)) return accumulate_whole_batch(minibatches, host_logits);
+    // A row-wise loss: minibatch by minibatch, each weighted so that the gradients are those of the
+    // mean over all the step's rows (or target tokens).
+    int64_t total = 0;
+    for (const auto& mb : minibatches) {
+      if (token_loss) {
+        const int64_t n = mb.batch.batch * mb.batch.seq_len;
+        for (int64_t i = 0; i < n; ++i) total += mb.loss.token_targets[i] >= 0;
+      } else {
+        total += mb.batch.batch;
+      }
+    }
+    if (total == 0) invalid("no target token in the step: every target is -1");
+    StepResult result;
+    double loss = 0.0;
+    int64_t offset = 0;
+    for (const auto& mb : minibatches) {
+      const auto [sum, rows] =
+          accumulate_rowwise(mb, 1.0 / static_cast<double>(total), host_logits ? host_logits + offset : nullptr);
+      loss += sum;
+      result.rows += rows;
+      if (config_.num_classes > 0) offset += mb.batch.batch * config_.num_classes;
+    }
+    result.loss = loss / static_cast<double>(total);
+    return result;
+  } catch (...) {
+    zero_grad();  // a failed step leaves no partial gradient behind
+    throw;
+  }
 }
 
 StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,

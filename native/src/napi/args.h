@@ -155,7 +155,7 @@ ParsedAttentionOptions attention_options(Napi::Env env, const Napi::Value& value
 bool is_device_tensor(Napi::Env env, const Napi::Value& value);
 Napi::Value device_attention_forward(const Napi::CallbackInfo& info);
 Napi::Value device_attention_backward(const Napi::CallbackInfo& info);
-enum class DeviceLoss { SoftXent, AuxConf, Product };
+enum class DeviceLoss { Xent, Logconf, Product };
 Napi::Value device_loss(const Napi::CallbackInfo& info, DeviceLoss kind, const char* targets_name, float alpha, float beta);
 // Adds DeviceTensor, toDevice and toHost to the exports.
 void register_device(Napi::Env env, Napi::Object exports);

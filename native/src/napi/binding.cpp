@@ -276,25 +276,25 @@ Napi::Object loss_result(Napi::Env env, double loss, Napi::Float32Array dlogits)
   return result;
 }
 
-Napi::Value soft_xent_loss(const Napi::CallbackInfo& info) {
+Napi::Value xent_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::SoftXent, "targets", 0.0f, 0.0f);
+  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::Xent, "targets", 0.0f, 0.0f);
   expect_host(env, info[1], "targets", "logits");
   LossArgs a = loss_args(info, "targets");
   Napi::Float32Array dz = loss_output(env, info[3], a, "targets");
-  const double loss = w2s::soft_xent_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, dz.Data(), "targets");
+  const double loss = w2s::xent_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, dz.Data(), "targets");
   return loss_result(env, loss, dz);
 }
 
-Napi::Value aux_conf_loss(const Napi::CallbackInfo& info) {
+Napi::Value logconf_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const float alpha = coefficient(env, object(env, info[3], "opts"), "alpha", 1.0);
-  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::AuxConf, "weakTargets", alpha, 0.0f);
+  if (is_device_tensor(env, info[0])) return device_loss(info, DeviceLoss::Logconf, "weakTargets", alpha, 0.0f);
   expect_host(env, info[1], "weakTargets", "logits");
   LossArgs a = loss_args(info, "weakTargets");
   const Napi::Object opts = info[3].As<Napi::Object>();
   Napi::Float32Array dz = loss_output(env, opts, a, "weakTargets");
-  const double loss = w2s::aux_conf_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, dz.Data(), "weakTargets");
+  const double loss = w2s::logconf_loss(a.logits.Data(), a.targets.Data(), a.n, a.c, alpha, dz.Data(), "weakTargets");
   return loss_result(env, loss, dz);
 }
 
@@ -406,8 +406,8 @@ Napi::Value attention_workspace_bytes(const Napi::CallbackInfo& info) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionForward", Napi::Function::New<guarded<attention_forward>>(env, "attentionForward"));
   exports.Set("attentionBackward", Napi::Function::New<guarded<attention_backward>>(env, "attentionBackward"));
-  exports.Set("softXentLoss", Napi::Function::New<guarded<soft_xent_loss>>(env, "softXentLoss"));
-  exports.Set("auxConfLoss", Napi::Function::New<guarded<aux_conf_loss>>(env, "auxConfLoss"));
+  exports.Set("xentLoss", Napi::Function::New<guarded<xent_loss>>(env, "xentLoss"));
+  exports.Set("logconfLoss", Napi::Function::New<guarded<logconf_loss>>(env, "logconfLoss"));
   exports.Set("productLoss", Napi::Function::New<guarded<product_loss>>(env, "productLoss"));
   exports.Set("sgemm", Napi::Function::New<guarded<sgemm>>(env, "sgemm"));
   exports.Set("copy", Napi::Function::New<guarded<copy>>(env, "copy"));

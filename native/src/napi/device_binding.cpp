@@ -312,7 +312,7 @@ Napi::Value device_attention_backward(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// softXentLoss / auxConfLoss / productLoss on DeviceTensors: logits and targets contiguous, N*C
+// xentLoss / logconfLoss / productLoss on DeviceTensors: logits and targets contiguous, N*C
 // elements each; opts.dLogits an optional DeviceTensor to write (N*C, not overlapping the inputs).
 // Returns {loss, dLogits} with dLogits a DeviceTensor [N, C].
 Napi::Value device_loss(const Napi::CallbackInfo& info, DeviceLoss kind, const char* targets_name, float alpha, float beta) {
@@ -345,8 +345,8 @@ Napi::Value device_loss(const Napi::CallbackInfo& info, DeviceLoss kind, const c
   }
   double loss = 0.0;
   switch (kind) {
-    case DeviceLoss::SoftXent: loss = cuda::soft_xent_loss(logits.data(), targets.data(), n, c, dz.data(), targets_name); break;
-    case DeviceLoss::AuxConf: loss = cuda::aux_conf_loss(logits.data(), targets.data(), n, c, alpha, dz.data(), targets_name); break;
+    case DeviceLoss::Xent: loss = cuda::xent_loss(logits.data(), targets.data(), n, c, dz.data(), targets_name); break;
+    case DeviceLoss::Logconf: loss = cuda::logconf_loss(logits.data(), targets.data(), n, c, alpha, dz.data(), targets_name); break;
     case DeviceLoss::Product:
       loss = cuda::product_loss(logits.data(), targets.data(), n, c, alpha, beta, dz.data(), targets_name);
       break;

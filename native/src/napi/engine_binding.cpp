@@ -134,9 +134,9 @@ void parse_loss(Napi::Env env, const Napi::Object& o, const std::string& name, c
     return;
   }
   if (loss == "xent")
-    l.kind = eng::LossKind::SoftXent;
+    l.kind = eng::LossKind::Xent;
   else if (loss == "logconf")
-    l.kind = eng::LossKind::AuxConf;
+    l.kind = eng::LossKind::Logconf;
   else if (loss == "product")
     l.kind = eng::LossKind::Product;
   else
@@ -151,7 +151,7 @@ void parse_loss(Napi::Env env, const Napi::Object& o, const std::string& name, c
   l.soft_targets = out.soft_targets.data();
   l.alpha = static_cast<float>(number(env, o.Get("alpha"), name + ".alpha", l.kind == eng::LossKind::Product ? 1.0 : 0.0));
   l.beta = static_cast<float>(number(env, o.Get("beta"), name + ".beta", 1.0));
-  if (l.kind == eng::LossKind::AuxConf && !(l.alpha >= 0.0f && l.alpha <= 1.0f))
+  if (l.kind == eng::LossKind::Logconf && !(l.alpha >= 0.0f && l.alpha <= 1.0f))
     range_error(env, name + ".alpha must be in [0, 1] for logconf, got " + format_number(l.alpha));
   if (l.kind == eng::LossKind::Product && (l.alpha < 0.0f || l.beta < 0.0f))
     range_error(env, name + ".alpha and .beta must be >= 0 for product");
@@ -235,6 +235,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
                         InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
                         InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
+                        InstanceMethod<&Engine::guarded<&Engine::forward_step>>("forwardStep"),
+                        InstanceMethod<&Engine::guarded<&Engine::backward_step>>("backwardStep"),
                         InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep"),
                         InstanceMethod<&Engine::guarded<&Engine::device_name>>("deviceName"),
                         InstanceMethod<&Engine::dispose>("dispose")});
@@ -450,6 +452,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
       range_error(env, "opts.logitsAt \"last\" is for evaluation: a training forward computes every position");
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(model_->logits_count(mb->view.batch, at)));
     eng::Model* model = model_.get();
+    step_batches_.reset();
     return launch(info, [=] { model->forward(mb->view.batch, training, at, logits->data()); },
                   [this, logits, training](Napi::Env e) -> Napi::Value {
                     expected_dlogits_ = training ? static_cast<int64_t>(logits->size()) : -1;
@@ -474,7 +477,66 @@ class Engine : public Napi::ObjectWrap<Engine> {
       range_error(env, "dLogits must hold " + std::to_string(expected) + " floats (the last training forward's logits), got " +
                            std::to_string(data->size()));
     expected_dlogits_ = -1;
+    step_batches_.reset();
     return launch(info, [=] { model->backward(data->data()); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  }
+
+  // forwardStep(batches) -> Promise<Float32Array [rows, C]>: the training forward of every batch of a
+  // classifier step, their logits concatenated; the batches are kept here for backwardStep.
+  Napi::Value forward_step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (model_->config().num_classes == 0) range_error(env, "forwardStep needs a classifier head; this model is a language model");
+    if (!info[0].IsArray()) type_error(env, "batches must be an array of batch objects, got " + describe(info[0]));
+    const auto arr = info[0].As<Napi::Array>();
+    if (arr.Length() == 0) range_error(env, "batches must hold at least one batch");
+    auto owned = std::make_shared<std::vector<OwnedMinibatch>>(arr.Length());
+    int64_t rows = 0;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const std::string name = "batches[" + std::to_string(i) + "]";
+      parse_batch(env, object(env, arr.Get(i), name), name, model_->config(), (*owned)[i]);
+      rows += (*owned)[i].view.batch.batch;
+    }
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(rows * model_->config().num_classes));
+    eng::Model* model = model_.get();
+    step_batches_.reset();
+    expected_dlogits_ = -1;
+    return launch(
+        info, [=] { model->forward_step(batch_views(*owned), logits->data()); },
+        [this, owned, logits](Napi::Env e) -> Napi::Value {
+          step_batches_ = owned;
+          auto out = Napi::Float32Array::New(e, logits->size());
+          std::copy(logits->begin(), logits->end(), out.Data());
+          return out;
+        });
+  }
+
+  // backwardStep(dLogits [rows, C]) -> Promise<void>: accumulates the gradients of the step's loss
+  // for the last forwardStep's batches (see Model::backward_step).
+  Napi::Value backward_step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (!step_batches_) range_error(env, "backwardStep needs forwardStep first (and no other forward, backward or step in between)");
+    const auto d = float32_array(env, info[0], "dLogits");
+    int64_t rows = 0;
+    for (const auto& mb : *step_batches_) rows += mb.view.batch.batch;
+    const int64_t expected = rows * model_->config().num_classes;
+    if (static_cast<int64_t>(d.ElementLength()) != expected)
+      range_error(env, "dLogits must hold " + std::to_string(expected) + " floats (forwardStep's logits), got " +
+                           std::to_string(d.ElementLength()));
+    auto data = std::make_shared<std::vector<float>>(d.Data(), d.Data() + d.ElementLength());
+    for (size_t i = 0; i < data->size(); ++i)
+      if (!std::isfinite((*data)[i])) range_error(env, "dLogits holds a non-finite value at index " + std::to_string(i));
+    auto owned = std::move(step_batches_);
+    eng::Model* model = model_.get();
+    return launch(info, [=] { model->backward_step(batch_views(*owned), data->data()); },
+                  [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  }
+
+  static std::vector<eng::Batch> batch_views(const std::vector<OwnedMinibatch>& owned) {
+    std::vector<eng::Batch> views;
+    for (const auto& mb : owned) views.push_back(mb.view.batch);
+    return views;
   }
 
   // trainStep(minibatches, optimizer) -> Promise<{loss, gradNorm, rows, step, logits?}>
@@ -519,6 +581,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     auto result = std::make_shared<eng::StepResult>();
     eng::Model* model = model_.get();
     expected_dlogits_ = -1;
+    step_batches_.reset();
     return launch(
         info,
         [=] {
@@ -557,6 +620,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   std::unique_ptr<eng::Model> model_;
   bool busy_ = false;
   int64_t expected_dlogits_ = -1;
+  std::shared_ptr<std::vector<OwnedMinibatch>> step_batches_;  // forwardStep's, until backwardStep
 };
 
 EngineWorker::EngineWorker(Napi::Env env, Engine* engine, Napi::Object self, std::function<void()> work,

@@ -10,7 +10,7 @@ export type {
 } from './attention.js';
 export { cudaAvailable, isDeviceTensor, toDevice, toHost } from './device.js';
 export type { DeviceTensor } from './device.js';
-export { auxConfLoss, productLoss, softXentLoss } from './losses.js';
+export { logconfLoss, productLoss, xentLoss } from './losses.js';
 export type { DeviceLossResult, LossResult } from './losses.js';
 export {
   attentionWorkspaceBytes,
@@ -26,12 +26,12 @@ export { contiguousStrides, splitFusedQkv } from './tensor.js';
 export type { Tensor } from './tensor.js';
 export {
   attentionReference,
-  auxConfLossReference,
+  logconfLossReference,
   hardenBinary,
   productLossReference,
-  softXentLossReference,
+  xentLossReference,
 } from './tfjs/reference.js';
 export type { ReferenceAttentionOptions } from './tfjs/reference.js';
-export { attentionOp, auxConfLossOp, productLossOp, registerNativeKernels, softXentLossOp } from './tfjs/ops.js';
+export { attentionOp, logconfLossOp, productLossOp, registerNativeKernels, xentLossOp } from './tfjs/ops.js';
 export type { AttentionOpOptions } from './tfjs/ops.js';
 export { tf } from './tfjs/tf.js';

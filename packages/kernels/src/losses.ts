@@ -19,27 +19,27 @@ export interface DeviceLossResult {
 }
 
 /** Soft-label cross-entropy: mean_i -sum_c y_ic log softmax(z_i)_c. */
-export function softXentLoss(
+export function xentLoss(
   logits: Float32Array,
   targets: Float32Array,
   numClasses: number,
   opts?: { dLogits?: Float32Array },
 ): LossResult;
-export function softXentLoss(
+export function xentLoss(
   logits: DeviceTensor,
   targets: DeviceTensor,
   numClasses: number,
   opts?: { dLogits?: DeviceTensor },
 ): DeviceLossResult;
-export function softXentLoss(
+export function xentLoss(
   logits: Float32Array | DeviceTensor,
   targets: Float32Array | DeviceTensor,
   numClasses: number,
   opts: { dLogits?: Float32Array | DeviceTensor } = {},
 ): LossResult | DeviceLossResult {
   if (isDeviceTensor(logits))
-    return native.softXentLoss(logits, targets as DeviceTensor, numClasses, opts as { dLogits?: DeviceTensor });
-  return native.softXentLoss(logits, targets as Float32Array, numClasses, opts as { dLogits?: Float32Array });
+    return native.xentLoss(logits, targets as DeviceTensor, numClasses, opts as { dLogits?: DeviceTensor });
+  return native.xentLoss(logits, targets as Float32Array, numClasses, opts as { dLogits?: Float32Array });
 }
 
 /**
@@ -49,27 +49,27 @@ export function softXentLoss(
  * p0 >= t, else class 1, so the hardened positive rate matches the weak labels'. C > 2: yhat is the
  * one-hot argmax of z (first class on ties). alpha in [0, 1] comes from the caller's schedule.
  */
-export function auxConfLoss(
+export function logconfLoss(
   logits: Float32Array,
   weakTargets: Float32Array,
   numClasses: number,
   opts: { alpha: number; dLogits?: Float32Array },
 ): LossResult;
-export function auxConfLoss(
+export function logconfLoss(
   logits: DeviceTensor,
   weakTargets: DeviceTensor,
   numClasses: number,
   opts: { alpha: number; dLogits?: DeviceTensor },
 ): DeviceLossResult;
-export function auxConfLoss(
+export function logconfLoss(
   logits: Float32Array | DeviceTensor,
   weakTargets: Float32Array | DeviceTensor,
   numClasses: number,
   opts: { alpha: number; dLogits?: Float32Array | DeviceTensor },
 ): LossResult | DeviceLossResult {
   if (isDeviceTensor(logits))
-    return native.auxConfLoss(logits, weakTargets as DeviceTensor, numClasses, opts as { alpha: number; dLogits?: DeviceTensor });
-  return native.auxConfLoss(logits, weakTargets as Float32Array, numClasses, opts as { alpha: number; dLogits?: Float32Array });
+    return native.logconfLoss(logits, weakTargets as DeviceTensor, numClasses, opts as { alpha: number; dLogits?: DeviceTensor });
+  return native.logconfLoss(logits, weakTargets as Float32Array, numClasses, opts as { alpha: number; dLogits?: Float32Array });
 }
 
 /**

@@ -5,10 +5,10 @@ import { expect, test } from 'vitest';
 import {
   attentionBackward,
   attentionForward,
-  auxConfLoss,
+  logconfLoss,
   isDeviceTensor,
   productLoss,
-  softXentLoss,
+  xentLoss,
   splitFusedQkv,
   toDevice,
   toHost,
@@ -84,8 +84,8 @@ export function deviceSuite(): void {
       const z = uniform(random, n * c, -5, 5), y = distributions(random, n, c);
       const [zd, yd] = [toDevice(z), toDevice(y)];
       const calls: [string, () => { loss: number; dLogits: Float32Array }, () => { loss: number; dLogits: DeviceTensor }][] = [
-        ['xent', () => softXentLoss(z, y, c), () => softXentLoss(zd, yd, c)],
-        ['logconf', () => auxConfLoss(z, y, c, { alpha: 0.5 }), () => auxConfLoss(zd, yd, c, { alpha: 0.5 })],
+        ['xent', () => xentLoss(z, y, c), () => xentLoss(zd, yd, c)],
+        ['logconf', () => logconfLoss(z, y, c, { alpha: 0.5 }), () => logconfLoss(zd, yd, c, { alpha: 0.5 })],
         ['product', () => productLoss(z, y, c, { alpha: 1, beta: 1 }), () => productLoss(zd, yd, c, { alpha: 1, beta: 1 })],
       ];
       for (const [name, host, device] of calls) {
@@ -96,9 +96,9 @@ export function deviceSuite(): void {
         got.dLogits.dispose();
       }
       const reused = toDevice(new Float32Array(n * c));
-      expect(softXentLoss(zd, yd, c, { dLogits: reused }).dLogits).toBe(reused);
-      expect(relativeError(toHost(reused).data, softXentLoss(z, y, c).dLogits, 1e-2 / n)).toBeLessThanOrEqual(1e-4);
-      expect(() => softXentLoss(zd, yd, c, { dLogits: zd })).toThrow(/must not overlap logits/);
+      expect(xentLoss(zd, yd, c, { dLogits: reused }).dLogits).toBe(reused);
+      expect(relativeError(toHost(reused).data, xentLoss(z, y, c).dLogits, 1e-2 / n)).toBeLessThanOrEqual(1e-4);
+      expect(() => xentLoss(zd, yd, c, { dLogits: zd })).toThrow(/must not overlap logits/);
       for (const t of [zd, yd, reused]) t.dispose();
     }
   });
@@ -110,8 +110,8 @@ export function deviceSuite(): void {
     expect(() => attentionForward(q, qd as unknown as Tensor, q)).toThrow(/k is a DeviceTensor but q is a host tensor/);
     const z = toDevice(Float32Array.from([0, Number.NaN, 1, 2]));
     const y = toDevice(Float32Array.from([0.5, 0.5, 1, 0]));
-    expect(() => softXentLoss(z, y, 2)).toThrow(/logits\[0, 1\] is NaN/);
-    expect(() => auxConfLoss(z, y, 2, { alpha: 2 })).toThrow(/opts\.alpha must be a finite number in \[0, 1\]/);
+    expect(() => xentLoss(z, y, 2)).toThrow(/logits\[0, 1\] is NaN/);
+    expect(() => logconfLoss(z, y, 2, { alpha: 2 })).toThrow(/opts\.alpha must be a finite number in \[0, 1\]/);
     for (const t of [qd, z, y]) t.dispose();
   });
 }

@@ -4,11 +4,11 @@ import { describe, expect, test } from 'vitest';
 import {
   attentionBackward,
   attentionForward,
-  auxConfLoss,
+  logconfLoss,
   productLoss,
   setNumThreads,
   sgemm,
-  softXentLoss,
+  xentLoss,
   type Tensor,
 } from '../src/index.js';
 
@@ -74,23 +74,23 @@ describe('losses reject bad arguments', () => {
   const z = Float32Array.from([1, 2, 3, 4]);
   const y = Float32Array.from([0.5, 0.5, 1, 0]);
   const cases: [string, () => unknown, ErrorConstructor, RegExp][] = [
-    ['logits a Float64Array', () => loose(softXentLoss)(new Float64Array(4), y, 2), TypeError, /^logits must be a Float32Array, got a Float64Array/],
-    ['targets a plain array', () => loose(softXentLoss)(z, [0.5, 0.5, 1, 0], 2), TypeError, /^targets must be a Float32Array, got an array/],
-    ['weakTargets missing', () => loose(auxConfLoss)(z, undefined, 2, { alpha: 0.5 }), TypeError, /^weakTargets must be a Float32Array, got undefined/],
-    ['N = 0', () => softXentLoss(new Float32Array(0), new Float32Array(0), 2), RangeError, /logits is empty: N \(rows\) must be >= 1/],
-    ['numClasses 1', () => softXentLoss(z, y, 1), RangeError, /numClasses must be >= 2, got the number 1/],
-    ['numClasses 2.5', () => softXentLoss(z, y, 2.5), RangeError, /numClasses must be an integer/],
-    ['numClasses a string', () => loose(softXentLoss)(z, y, '2'), TypeError, /numClasses must be an integer, got a string/],
-    ['length not a multiple of C', () => softXentLoss(z, y, 3), RangeError, /logits has 4 elements, not a multiple of numClasses = 3/],
-    ['targets length', () => softXentLoss(z, Float32Array.from([1, 0]), 2), RangeError, /targets must have N\*C = 4 elements like logits, got 2/],
-    ['targets row sums to 0.8', () => softXentLoss(z, Float32Array.from([0.5, 0.3, 1, 0]), 2), RangeError, /targets row 0 must sum to 1/],
-    ['negative target', () => auxConfLoss(z, Float32Array.from([1, 0, -0.5, 1.5]), 2, { alpha: 0.5 }), RangeError, /weakTargets\[1, 0\] must be a probability in \[0, 1\]/],
-    ['NaN logit', () => softXentLoss(Float32Array.from([1, NaN, 3, 4]), y, 2), RangeError, /logits\[0, 1\] is NaN/],
+    ['logits a Float64Array', () => loose(xentLoss)(new Float64Array(4), y, 2), TypeError, /^logits must be a Float32Array, got a Float64Array/],
+    ['targets a plain array', () => loose(xentLoss)(z, [0.5, 0.5, 1, 0], 2), TypeError, /^targets must be a Float32Array, got an array/],
+    ['weakTargets missing', () => loose(logconfLoss)(z, undefined, 2, { alpha: 0.5 }), TypeError, /^weakTargets must be a Float32Array, got undefined/],
+    ['N = 0', () => xentLoss(new Float32Array(0), new Float32Array(0), 2), RangeError, /logits is empty: N \(rows\) must be >= 1/],
+    ['numClasses 1', () => xentLoss(z, y, 1), RangeError, /numClasses must be >= 2, got the number 1/],
+    ['numClasses 2.5', () => xentLoss(z, y, 2.5), RangeError, /numClasses must be an integer/],
+    ['numClasses a string', () => loose(xentLoss)(z, y, '2'), TypeError, /numClasses must be an integer, got a string/],
+    ['length not a multiple of C', () => xentLoss(z, y, 3), RangeError, /logits has 4 elements, not a multiple of numClasses = 3/],
+    ['targets length', () => xentLoss(z, Float32Array.from([1, 0]), 2), RangeError, /targets must have N\*C = 4 elements like logits, got 2/],
+    ['targets row sums to 0.8', () => xentLoss(z, Float32Array.from([0.5, 0.3, 1, 0]), 2), RangeError, /targets row 0 must sum to 1/],
+    ['negative target', () => logconfLoss(z, Float32Array.from([1, 0, -0.5, 1.5]), 2, { alpha: 0.5 }), RangeError, /weakTargets\[1, 0\] must be a probability in \[0, 1\]/],
+    ['NaN logit', () => xentLoss(Float32Array.from([1, NaN, 3, 4]), y, 2), RangeError, /logits\[0, 1\] is NaN/],
     ['Infinite logit', () => productLoss(Float32Array.from([1, 2, -Infinity, 4]), y, 2, { alpha: 1, beta: 1 }), RangeError, /logits\[1, 0\] is -Infinity/],
-    ['NaN target', () => auxConfLoss(z, Float32Array.from([0.5, 0.5, NaN, 0]), 2, { alpha: 0.5 }), RangeError, /weakTargets\[1, 0\] is NaN/],
-    ['alpha missing', () => loose(auxConfLoss)(z, y, 2, {}), TypeError, /opts\.alpha must be a number, got undefined/],
-    ['opts missing', () => loose(auxConfLoss)(z, y, 2), TypeError, /opts must be an object, got undefined/],
-    ['alpha > 1', () => auxConfLoss(z, y, 2, { alpha: 1.5 }), RangeError, /opts\.alpha must be a finite number in \[0, 1\], got the number 1\.5/],
+    ['NaN target', () => logconfLoss(z, Float32Array.from([0.5, 0.5, NaN, 0]), 2, { alpha: 0.5 }), RangeError, /weakTargets\[1, 0\] is NaN/],
+    ['alpha missing', () => loose(logconfLoss)(z, y, 2, {}), TypeError, /opts\.alpha must be a number, got undefined/],
+    ['opts missing', () => loose(logconfLoss)(z, y, 2), TypeError, /opts must be an object, got undefined/],
+    ['alpha > 1', () => logconfLoss(z, y, 2, { alpha: 1.5 }), RangeError, /opts\.alpha must be a finite number in \[0, 1\], got the number 1\.5/],
     ['beta negative', () => productLoss(z, y, 2, { alpha: 1, beta: -1 }), RangeError, /opts\.beta must be a finite number in \[0, Infinity\]/],
   ];
   test.each(cases)('%s', (_, run, type, message) => {

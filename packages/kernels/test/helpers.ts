@@ -173,7 +173,7 @@ export function quantile64(values: number[], q: number): number {
   return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
 }
 
-export function auxConfTarget64(z: ArrayLike<number>, y: ArrayLike<number>, c: number, alpha: number): Float64Array {
+export function logconfTarget64(z: ArrayLike<number>, y: ArrayLike<number>, c: number, alpha: number): Float64Array {
   const n = z.length / c;
   const hard = new Float64Array(z.length);
   if (c === 2) {

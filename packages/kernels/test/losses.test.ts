@@ -2,19 +2,19 @@
 // logconf cases; numerical stability at |logits| = 1e4.
 import { beforeAll, describe, expect, test } from 'vitest';
 import {
-  auxConfLoss,
-  auxConfLossOp,
-  auxConfLossReference,
+  logconfLoss,
+  logconfLossOp,
+  logconfLossReference,
   productLoss,
   productLossOp,
   productLossReference,
-  softXentLoss,
-  softXentLossOp,
-  softXentLossReference,
+  xentLoss,
+  xentLossOp,
+  xentLossReference,
   tf,
 } from '../src/index.js';
 import {
-  auxConfTarget64,
+  logconfTarget64,
   crossEntropy64,
   distributions,
   productTarget64,
@@ -50,20 +50,20 @@ const shapes: [number, number][] = [
 ];
 
 function runNative(s: (typeof settings)[number], z: Float32Array, y: Float32Array, c: number) {
-  if (s.loss === 'xent') return softXentLoss(z, y, c);
-  if (s.loss === 'logconf') return auxConfLoss(z, y, c, { alpha: s.alpha! });
+  if (s.loss === 'xent') return xentLoss(z, y, c);
+  if (s.loss === 'logconf') return logconfLoss(z, y, c, { alpha: s.alpha! });
   return productLoss(z, y, c, { alpha: s.alpha!, beta: s.beta! });
 }
 
 function reference64(s: (typeof settings)[number], z: Float32Array, y: Float32Array, c: number) {
   if (s.loss === 'xent') return crossEntropy64(z, y, c);
-  if (s.loss === 'logconf') return crossEntropy64(z, auxConfTarget64(z, y, c, s.alpha!), c);
+  if (s.loss === 'logconf') return crossEntropy64(z, logconfTarget64(z, y, c, s.alpha!), c);
   return crossEntropy64(z, productTarget64(z, y, c, s.alpha!, s.beta!), c);
 }
 
 function referenceTf(s: (typeof settings)[number], z: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
-  if (s.loss === 'xent') return softXentLossReference(z, y);
-  if (s.loss === 'logconf') return auxConfLossReference(z, y, s.alpha!);
+  if (s.loss === 'xent') return xentLossReference(z, y);
+  if (s.loss === 'logconf') return logconfLossReference(z, y, s.alpha!);
   return productLossReference(z, y, s.alpha!, s.beta!);
 }
 
@@ -102,7 +102,7 @@ describe('logconf, computed by hand', () => {
     // is the mean -log p(hardened class) = -(log .9 + log .8 + log .3 + log .4) / 4.
     const z = logitsFor([0.1, 0.2, 0.3, 0.4]);
     const y = new Float32Array(8).fill(0.5);
-    const { loss, dLogits } = auxConfLoss(z, y, 2, { alpha: 1 });
+    const { loss, dLogits } = logconfLoss(z, y, 2, { alpha: 1 });
     expect(loss).toBeCloseTo(-(Math.log(0.9) + Math.log(0.8) + Math.log(0.3) + Math.log(0.4)) / 4, 6);
     // dz = (softmax - target) / N: row 0 targets class 1, so d z00 = (0.1 - 0) / 4.
     expect(dLogits[0]).toBeCloseTo(0.025, 6);
@@ -113,7 +113,7 @@ describe('logconf, computed by hand', () => {
     // p0 = {.2, .2, .2, .6}, mean y1 = 1/3: position 1, t = 0.2 exactly; all four rows are class 0.
     const z = logitsFor([0.2, 0.2, 0.2, 0.6]);
     const y = Float32Array.from([1, 0, 1, 0, 2 / 3, 1 / 3, 0, 1]);
-    const { loss } = auxConfLoss(z, y, 2, { alpha: 1 });
+    const { loss } = logconfLoss(z, y, 2, { alpha: 1 });
     expect(loss).toBeCloseTo(-(3 * Math.log(0.2) + Math.log(0.6)) / 4, 5);
   });
 
@@ -124,7 +124,7 @@ describe('logconf, computed by hand', () => {
     // alpha = 0.5: target = 0.5 y + 0.5 [1, 0]; loss = mean over rows of -(t0 log p0 + t1 log p1).
     const expected =
       [0.2, 0.9, 0.4].reduce((s, y0) => s - ((0.5 * y0 + 0.5) * Math.log(p0) + 0.5 * (1 - y0) * Math.log(1 - p0)), 0) / 3;
-    expect(auxConfLoss(z, y, 2, { alpha: 0.5 }).loss).toBeCloseTo(expected, 6);
+    expect(logconfLoss(z, y, 2, { alpha: 0.5 }).loss).toBeCloseTo(expected, 6);
   });
 
   test('saturated predictions are ordered exactly (by the margin z0 - z1, not the rounded p0)', () => {
@@ -134,8 +134,8 @@ describe('logconf, computed by hand', () => {
     const y = Float32Array.from([0, 1, 0, 1, 0, 1, 2 / 3, 1 / 3]);
     const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
     const expected = (softplus(-3) + softplus(16) + softplus(20) + softplus(-25)) / 4;
-    expect(auxConfLoss(z, y, 2, { alpha: 1 }).loss / expected).toBeCloseTo(1, 6);
-    const reference = auxConfLossReference(tf.tensor2d(z, [4, 2]), tf.tensor2d(y, [4, 2]), 1);
+    expect(logconfLoss(z, y, 2, { alpha: 1 }).loss / expected).toBeCloseTo(1, 6);
+    const reference = logconfLossReference(tf.tensor2d(z, [4, 2]), tf.tensor2d(y, [4, 2]), 1);
     expect(reference.dataSync()[0] / expected).toBeCloseTo(1, 5);
   });
 
@@ -146,8 +146,8 @@ describe('logconf, computed by hand', () => {
     const y = Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
     const softplus = (x: number) => Math.log1p(Math.exp(x));
     const expected = (softplus(-1) + softplus(-0.5) + softplus(-2)) / 3;
-    expect(auxConfLoss(z, y, 2, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
-    const reference = auxConfLossReference(tf.tensor2d(z, [3, 2]), tf.tensor2d(y, [3, 2]), 1);
+    expect(logconfLoss(z, y, 2, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
+    const reference = logconfLossReference(tf.tensor2d(z, [3, 2]), tf.tensor2d(y, [3, 2]), 1);
     expect(reference.dataSync()[0]).toBeCloseTo(expected, 5);
   });
 
@@ -157,7 +157,7 @@ describe('logconf, computed by hand', () => {
     const lse = (a: number[]) => Math.log(a.reduce((s, x) => s + Math.exp(x), 0));
     // alpha = 1: -log p(argmax) per row: class 1 for row 0, class 2 for row 1.
     const expected = ((lse([1, 3, 2]) - 3) + (lse([0, 0, 5]) - 5)) / 2;
-    expect(auxConfLoss(z, y, 3, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
+    expect(logconfLoss(z, y, 3, { alpha: 1 }).loss).toBeCloseTo(expected, 6);
   });
 });
 
@@ -169,7 +169,7 @@ describe('dLogits against finite differences', () => {
     const [n, c] = [12, 3];
     const z = uniform(random, n * c, -2, 2);
     const y = distributions(random, n, c);
-    const target = s.loss === 'xent' ? Float64Array.from(y) : s.loss === 'logconf' ? auxConfTarget64(z, y, c, s.alpha!) : productTarget64(z, y, c, s.alpha!, s.beta!);
+    const target = s.loss === 'xent' ? Float64Array.from(y) : s.loss === 'logconf' ? logconfTarget64(z, y, c, s.alpha!) : productTarget64(z, y, c, s.alpha!, s.beta!);
     const { dLogits } = runNative(s, z, y, c);
     const numeric = new Float64Array(n * c);
     const h = 1e-5;
@@ -195,7 +195,7 @@ test('never NaN from finite logits, even near the float range', () => {
 });
 
 test('numClasses is bounded (each thread holds 16 rows of every class)', () => {
-  expect(() => softXentLoss(new Float32Array(2 ** 18), new Float32Array(2 ** 18), 2 ** 18)).toThrow(/numClasses must be <= 131072/);
+  expect(() => xentLoss(new Float32Array(2 ** 18), new Float32Array(2 ** 18), 2 ** 18)).toThrow(/numClasses must be <= 131072/);
 });
 
 test('stable at logits of magnitude 1e4', () => {
@@ -218,7 +218,7 @@ test('results do not depend on the thread count', async () => {
   const before = numThreads();
   const runs = [1, 2, 3].map((threads) => {
     setNumThreads(threads);
-    return auxConfLoss(z, y, 2, { alpha: 0.5 });
+    return logconfLoss(z, y, 2, { alpha: 0.5 });
   });
   setNumThreads(before);
   for (const r of runs.slice(1)) {
@@ -233,8 +233,8 @@ test('opts.dLogits: the gradient is written into a caller-owned buffer', () => {
   const y = distributions(random, 20, 2);
   const buffer = new Float32Array(40).fill(NaN);
   for (const run of [
-    (o: { dLogits?: Float32Array }) => softXentLoss(z, y, 2, o),
-    (o: { dLogits?: Float32Array }) => auxConfLoss(z, y, 2, { alpha: 0.5, ...o }),
+    (o: { dLogits?: Float32Array }) => xentLoss(z, y, 2, o),
+    (o: { dLogits?: Float32Array }) => logconfLoss(z, y, 2, { alpha: 0.5, ...o }),
     (o: { dLogits?: Float32Array }) => productLoss(z, y, 2, { alpha: 1, beta: 2, ...o }),
   ]) {
     const fresh = run({});
@@ -243,12 +243,12 @@ test('opts.dLogits: the gradient is written into a caller-owned buffer', () => {
     expect(reused.loss).toBe(fresh.loss);
     expect(buffer).toEqual(fresh.dLogits);
   }
-  expect(() => softXentLoss(z, y, 2, { dLogits: new Float32Array(39) })).toThrow(/opts\.dLogits must have N\*C = 40 elements/);
-  expect(() => softXentLoss(z, y, 2, { dLogits: z })).toThrow(/opts\.dLogits must not overlap logits/);
-  expect(() => auxConfLoss(z, y, 2, { alpha: 0.5, dLogits: y })).toThrow(/opts\.dLogits must not overlap weakTargets/);
+  expect(() => xentLoss(z, y, 2, { dLogits: new Float32Array(39) })).toThrow(/opts\.dLogits must have N\*C = 40 elements/);
+  expect(() => xentLoss(z, y, 2, { dLogits: z })).toThrow(/opts\.dLogits must not overlap logits/);
+  expect(() => logconfLoss(z, y, 2, { alpha: 0.5, dLogits: y })).toThrow(/opts\.dLogits must not overlap weakTargets/);
   const shared = new Float32Array(80);
   shared.set(z);
-  expect(() => softXentLoss(shared.subarray(0, 40), y, 2, { dLogits: shared.subarray(20, 60) })).toThrow(/must not overlap logits/);
+  expect(() => xentLoss(shared.subarray(0, 40), y, 2, { dLogits: shared.subarray(20, 60) })).toThrow(/must not overlap logits/);
 });
 
 describe('the native losses as tfjs ops', () => {
@@ -259,8 +259,8 @@ describe('the native losses as tfjs ops', () => {
     const y = tf.tensor2d(distributions(random, n, c), [n, c]);
     const op = (x: tf.Tensor) => {
       const logits = x as tf.Tensor2D;
-      if (s.loss === 'xent') return softXentLossOp(logits, y);
-      if (s.loss === 'logconf') return auxConfLossOp(logits, y, { alpha: s.alpha! });
+      if (s.loss === 'xent') return xentLossOp(logits, y);
+      if (s.loss === 'logconf') return logconfLossOp(logits, y, { alpha: s.alpha! });
       return productLossOp(logits, y, { alpha: s.alpha!, beta: s.beta! });
     };
     const a = tf.valueAndGrad(op)(z);
@@ -272,11 +272,11 @@ describe('the native losses as tfjs ops', () => {
     expect(relativeError(scaled.dataSync(), tf.mul(b.grad, 3).dataSync(), 3 * gradientFloor(n))).toBeLessThanOrEqual(TOLERANCE);
   });
 
-  test('softXentLossOp is differentiable in the targets too', () => {
+  test('xentLossOp is differentiable in the targets too', () => {
     const z = tf.tensor2d(uniform(random, 8, -2, 2), [4, 2]);
     const y = tf.tensor2d(distributions(random, 4, 2), [4, 2]);
-    const a = tf.grad((t: tf.Tensor) => softXentLossOp(z, t as tf.Tensor2D))(y);
-    const b = tf.grad((t: tf.Tensor) => softXentLossReference(z, t as tf.Tensor2D))(y);
+    const a = tf.grad((t: tf.Tensor) => xentLossOp(z, t as tf.Tensor2D))(y);
+    const b = tf.grad((t: tf.Tensor) => xentLossReference(z, t as tf.Tensor2D))(y);
     expect(relativeError(a.dataSync(), b.dataSync())).toBeLessThanOrEqual(TOLERANCE);
   });
 });

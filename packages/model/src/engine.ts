@@ -201,11 +201,30 @@ export class NativeModel implements NextTokenModel {
   }
 
   /**
-   * Forward, loss and backward for every minibatch: the gradients of the mean loss over all their
-   * rows are accumulated (read them with gradients()); no optimizer step.
+   * Forward, loss and backward for every minibatch: the gradients of the step's loss are
+   * accumulated (read them with gradients()); no optimizer step. The loss is the mean over all the
+   * minibatches' rows (or target tokens); a classifier loss is computed once over the whole step's
+   * logits, so logconf's batch quantile and positive rate are the step's, however it is split.
+   * Every minibatch must carry the same loss.
    */
   async accumulate(minibatches: Minibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }> {
     return await this.engine.accumulate(minibatches);
+  }
+
+  /**
+   * The first half of a classifier step whose loss is computed outside the engine (a custom loss):
+   * the training forward of every batch, their logits concatenated [rows, numClasses]. Compute the
+   * step's loss over all of them, then pass its gradient to backwardStep. Memory scales with the
+   * largest batch: backwardStep recomputes the forward of every batch but the last (same dropout
+   * masks), one extra forward per batch.
+   */
+  async forwardStep(batches: Batch[]): Promise<Float32Array> {
+    return await this.engine.forwardStep(batches);
+  }
+
+  /** Accumulates the gradients of Σ dLogits·logits for forwardStep's batches (any other forward or backward in between is refused). */
+  async backwardStep(dLogits: Float32Array): Promise<void> {
+    return await this.engine.backwardStep(dLogits);
   }
 
   /** Clips the accumulated gradients, applies AdamW to the trainable parameters, zeroes the gradients. */
@@ -218,7 +237,7 @@ export class NativeModel implements NextTokenModel {
     this.engine.dispose();
   }
 
-  /** Forward, loss and backward for every minibatch (gradients accumulated), then clipping and AdamW. */
+  /** accumulate (the loss over the whole step), then clipping and AdamW. */
   async trainStep(minibatches: Minibatch[], optimizer: OptimizerOptions): Promise<StepResult> {
     return await this.engine.trainStep(minibatches, optimizer);
   }

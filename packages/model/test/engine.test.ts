@@ -3,7 +3,7 @@
 // without padding. Weights are random everywhere (norm weights, biases and the zero-initialised
 // classifier included), so that every path of the backward pass carries a gradient.
 import { describe, expect, it } from 'vitest';
-import { softXentLossReference, tf } from '@w2s/kernels';
+import { xentLossReference, tf } from '@w2s/kernels';
 import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { NativeModel, type Minibatch } from '../src/engine.js';
 import { mulberry32, normalSource } from '../src/random.js';
@@ -84,7 +84,7 @@ function twinLoss(config: ModelConfig, mb: Minibatch) {
   return (logits: tf.Tensor): tf.Scalar =>
     mb.loss === 'token'
       ? lmLoss(logits, mb.targets)
-      : softXentLossReference(logits as tf.Tensor2D, tf.tensor2d((mb as { softTargets: Float32Array }).softTargets, [mb.batch, (config.head as { numClasses: number }).numClasses]));
+      : xentLossReference(logits as tf.Tensor2D, tf.tensor2d((mb as { softTargets: Float32Array }).softTargets, [mb.batch, (config.head as { numClasses: number }).numClasses]));
 }
 
 const configs: [string, ModelConfig][] = [
@@ -221,7 +221,7 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
     const logits = await custom.forward(batch, { training: true });
     const dLogits = tf.tidy(() => {
       const y = tf.tensor2d(mb.softTargets, [3, 2]);
-      const g = tf.grad((z: tf.Tensor) => softXentLossReference(z as tf.Tensor2D, y))(tf.tensor2d(logits, [3, 2]));
+      const g = tf.grad((z: tf.Tensor) => xentLossReference(z as tf.Tensor2D, y))(tf.tensor2d(logits, [3, 2]));
       return g.dataSync<'float32'>().slice();
     });
     await custom.backward(dLogits);

@@ -3,7 +3,7 @@
 // padding invariance, and AdamW on hand-derivable inputs. Layouts as in ../src/tfjs/twin.ts:
 // tokens [B·T], lengths [B], LM logits [B, T, V], classifier logits [B, C], weights [out, in].
 // Fresh random seed per run, printed; replay with W2S_TEST_SEED.
-import { softXentLossReference, tf } from '@w2s/kernels';
+import { xentLossReference, tf } from '@w2s/kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { initWeights } from '../src/tfjs/init.js';
@@ -83,7 +83,7 @@ function problem(config: ModelConfig, lengths = PADDED) {
   const lossFn = (logits: tf.Tensor): tf.Scalar =>
     config.head.kind === 'lm'
       ? lmLoss(logits, targets as Int32Array)
-      : softXentLossReference(logits as tf.Tensor2D, tf.tensor2d(Float32Array.from(targets), [B, config.head.numClasses]));
+      : xentLossReference(logits as tf.Tensor2D, tf.tensor2d(Float32Array.from(targets), [B, config.head.numClasses]));
   return { weights, batch, targets, lossFn };
 }
 

@@ -4,8 +4,7 @@
 // steps as in the reference implementation), splits them into minibatches of `minibatchSize` whose
 // gradients accumulate, then clips and applies AdamW with the step's learning rate: one engine call
 // per step for the built-in losses. Targets are soft labels [n, 2] (one-hot for ground truth).
-// A custom loss written in tfjs on the logits runs per minibatch: forward (training), the loss
-// and its gradient with tfjs autodiff, backward from that gradient, then one optimizer step.
+// Every loss is computed over the step's whole batch, however it is split into minibatches.
 import { NativeModel, mulberry32, type Minibatch, type OptimizerOptions, type Weights } from '@w2s/model';
 import { tf } from '@w2s/kernels';
 import { shuffled } from '@w2s/data';
@@ -194,6 +193,8 @@ function epochOrder(n: number, seed: number): () => number {
   };
 }
 
+// A custom loss over the step's whole batch: the logits of every minibatch, the loss and its
+// gradient once over all of them (tfjs autodiff), then the backward pass of every minibatch.
 async function customLossStep(
   model: NativeModel,
   fn: CustomLossFn,
@@ -201,22 +202,23 @@ async function customLossStep(
   progress: number,
   optimizer: OptimizerOptions,
 ): Promise<{ loss: number; gradNorm: number }> {
-  const totalRows = minibatches.reduce((n, m) => n + m.batch.batch, 0);
-  let loss = 0;
-  for (const { batch, targets } of minibatches) {
-    const logits = await model.forward(batch, { training: true });
-    const { value, dLogits } = tf.tidy(() => {
-      const y = tf.tensor2d(targets, [batch.batch, 2]);
-      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => fn(z as tf.Tensor2D, y, progress))(tf.tensor2d(logits, [batch.batch, 2]));
-      const weight = batch.batch / totalRows; // the step's loss is the mean over all its rows
-      return { value: value.dataSync()[0] * weight, dLogits: tf.mul(grad, weight).dataSync() as Float32Array };
-    });
-    if (!Number.isFinite(value)) throw new Error(`the custom loss returned ${value}`);
-    loss += value;
-    await model.backward(Float32Array.from(dLogits));
+  const rows = minibatches.reduce((n, m) => n + m.batch.batch, 0);
+  const logits = await model.forwardStep(minibatches.map((m) => m.batch));
+  const targets = new Float32Array(rows * 2);
+  let offset = 0;
+  for (const m of minibatches) {
+    targets.set(m.targets, offset);
+    offset += m.targets.length;
   }
+  const { value, dLogits } = tf.tidy(() => {
+    const y = tf.tensor2d(targets, [rows, 2]);
+    const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => fn(z as tf.Tensor2D, y, progress))(tf.tensor2d(logits, [rows, 2]));
+    return { value: value.dataSync()[0], dLogits: grad.dataSync() as Float32Array };
+  });
+  if (!Number.isFinite(value)) throw new Error(`the custom loss returned ${value}`);
+  await model.backwardStep(Float32Array.from(dLogits));
   const { gradNorm } = await model.optimizerStep(optimizer);
-  return { loss, gradNorm };
+  return { loss: value, gradNorm };
 }
 
 function checkSettings(s: TrainSettings): void {

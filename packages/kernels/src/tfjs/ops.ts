@@ -1,9 +1,9 @@
 // tfjs ops that run the native kernels on tfjs's `cpu` backend, with their gradients registered,
 // so tfjs models can use the fused kernels and still train with tfjs autodiff. Registered on first
-// use: kernels W2sAttention (outputs out, lse), W2sAttentionGrad, W2sSoftXentLoss,
-// W2sAuxConfLoss and W2sProductLoss (outputs loss, dLogits).
+// use: kernels W2sAttention (outputs out, lse), W2sAttentionGrad, W2sXentLoss,
+// W2sLogconfLoss and W2sProductLoss (outputs loss, dLogits).
 import { attentionBackward, attentionForward, type AttentionOptions } from '../attention.js';
-import { auxConfLoss, productLoss, softXentLoss, type LossResult } from '../losses.js';
+import { logconfLoss, productLoss, xentLoss, type LossResult } from '../losses.js';
 import { tf } from './tf.js';
 
 // The part of tfjs-backend-cpu's MathBackendCPU these kernels use.
@@ -20,7 +20,7 @@ interface KernelArgs {
 
 const ATTENTION = 'W2sAttention';
 const ATTENTION_GRAD = 'W2sAttentionGrad';
-const LOSSES = { xent: 'W2sSoftXentLoss', logconf: 'W2sAuxConfLoss', product: 'W2sProductLoss' } as const;
+const LOSSES = { xent: 'W2sXentLoss', logconf: 'W2sLogconfLoss', product: 'W2sProductLoss' } as const;
 
 function float32(backend: CpuBackend, info: tf.TensorInfo | undefined, name: string): Float32Array {
   if (info === undefined) throw new TypeError(`${name} is missing`);
@@ -120,8 +120,8 @@ export function registerNativeKernels(): void {
       },
     });
   };
-  registerLoss(LOSSES.xent, (z, y, c) => softXentLoss(z, y, c));
-  registerLoss(LOSSES.logconf, (z, y, c, attrs) => auxConfLoss(z, y, c, { alpha: attrs.alpha as number }));
+  registerLoss(LOSSES.xent, (z, y, c) => xentLoss(z, y, c));
+  registerLoss(LOSSES.logconf, (z, y, c, attrs) => logconfLoss(z, y, c, { alpha: attrs.alpha as number }));
   registerLoss(LOSSES.product, (z, y, c, attrs) => productLoss(z, y, c, { alpha: attrs.alpha as number, beta: attrs.beta as number }));
 }
 
@@ -155,12 +155,12 @@ function lossOp(kernelName: string, logits: tf.Tensor2D, targets: tf.Tensor2D, a
 }
 
 /** Native soft-label cross-entropy as a tfjs op (mean over rows); differentiable in logits and targets. */
-export function softXentLossOp(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+export function xentLossOp(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
   return lossOp(LOSSES.xent, logits, targets, {});
 }
 
 /** Native auxiliary confidence loss as a tfjs op; differentiable in logits (weak targets are constants). */
-export function auxConfLossOp(logits: tf.Tensor2D, weakTargets: tf.Tensor2D, opts: { alpha: number }): tf.Scalar {
+export function logconfLossOp(logits: tf.Tensor2D, weakTargets: tf.Tensor2D, opts: { alpha: number }): tf.Scalar {
   return lossOp(LOSSES.logconf, logits, weakTargets, { alpha: opts.alpha });
 }
 

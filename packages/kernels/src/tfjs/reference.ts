@@ -58,7 +58,7 @@ function visibilityMask(batch: number, qLen: number, kvLen: number, opts: Refere
 }
 
 /** Mean soft-label cross-entropy, -sum(y log softmax(z)) / N. */
-export function softXentLossReference(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+export function xentLossReference(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar);
 }
 
@@ -79,7 +79,7 @@ export function hardenBinary(margins: ArrayLike<number>, q: number): Uint8Array 
 }
 
 /** The auxiliary confidence loss (see ../losses.ts); the hardened target is a constant. */
-export function auxConfLossReference(logits: tf.Tensor2D, weakTargets: tf.Tensor2D, alpha: number): tf.Scalar {
+export function logconfLossReference(logits: tf.Tensor2D, weakTargets: tf.Tensor2D, alpha: number): tf.Scalar {
   return tf.tidy(() => {
     const [rows, classes] = logits.shape;
     const hardened = new Float32Array(rows * classes);
@@ -93,7 +93,7 @@ export function auxConfLossReference(logits: tf.Tensor2D, weakTargets: tf.Tensor
       for (let i = 0; i < rows; i++) hardened[i * classes + top[i]] = 1;
     }
     const target = tf.add(tf.mul(weakTargets, 1 - alpha), tf.mul(tf.tensor2d(hardened, [rows, classes]), alpha)) as tf.Tensor2D;
-    return softXentLossReference(logits, constant(target));
+    return xentLossReference(logits, constant(target));
   });
 }
 
@@ -102,7 +102,7 @@ export function productLossReference(logits: tf.Tensor2D, weakTargets: tf.Tensor
   return tf.tidy(() => {
     const unnormalised = tf.mul(tf.pow(tf.softmax(logits), beta), tf.pow(weakTargets, alpha));
     const target = tf.div(unnormalised, tf.sum(unnormalised, -1, true)) as tf.Tensor2D;
-    return softXentLossReference(logits, constant(target));
+    return xentLossReference(logits, constant(target));
   });
 }
 
