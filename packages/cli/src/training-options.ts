@@ -1,7 +1,9 @@
 // The options that configure training, shared by `w2s run` (and read from the sweep file's
-// "training" and "lossOptions" fields by `w2s sweep`), and their translation into settings.
+// "training" and "lossOptions" fields by `w2s sweep`), and their translation into settings. The
+// losses' flags come from the losses' definitions (@w2s/pipeline's losses.ts): their names, help,
+// defaults and bounds are written there once.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_LOSS_OPTIONS, DEFAULT_TRAIN_SETTINGS, type LossOptions, type TrainSettings } from '@w2s/pipeline';
+import { BUILTIN_LOSSES, DEFAULT_TRAIN_SETTINGS, type LossOption, type LossOptionValue, type TrainSettings } from '@w2s/pipeline';
 import { integerOption, numberOption } from './options.js';
 
 export interface TrainingFlags {
@@ -17,19 +19,27 @@ export interface TrainingFlags {
   evalEvery: number;
   earlyStopping: TrainSettings['earlyStopping'];
   heldOutFrac: number;
-  alphaMax: number;
-  warmupFrac: number;
-  logconfSchedule: LossOptions['logconf']['schedule'];
-  productAlpha: number;
-  productBeta: number;
+  /** The losses' flags, by commander's attribute name (--alpha-max: alphaMax). */
+  [lossFlag: string]: unknown;
 }
 
 const d = DEFAULT_TRAIN_SETTINGS;
-const l = DEFAULT_LOSS_OPTIONS;
+
+/** Every loss option that has a flag, with the attribute commander stores its value under. */
+const LOSS_FLAGS = BUILTIN_LOSSES.flatMap((definition) =>
+  Object.entries(definition.options).flatMap(([key, option]) =>
+    option.flag ? [{ loss: definition.name, key, option, flag: option.flag, attribute: option.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) }] : [],
+  ),
+);
+
+function lossFlag(flag: string, option: LossOption): Option {
+  const o = new Option(`--${flag} <${option.type === 'number' ? 'x' : 'kind'}>`, option.help).default(option.default);
+  return option.type === 'number' ? o.argParser(numberOption(option.min, option.max)) : o.choices([...option.choices]);
+}
 
 /** Adds the training options to a command. */
 export function addTrainingOptions(command: Command): Command {
-  return command
+  command
     .option('--epochs <n>', 'passes over the training split', integerOption(1, 10_000), d.epochs)
     .option('--batch-size <n>', 'examples per optimizer step', integerOption(1, 1_000_000), d.batchSize)
     .option('--minibatch-size <n>', 'examples per forward/backward (gradients accumulate over a batch)', integerOption(1, 1_000_000), d.minibatchSize)
@@ -41,12 +51,24 @@ export function addTrainingOptions(command: Command): Command {
     .option('--dropout <p>', 'dropout while training', numberOption(0, 0.99), d.dropout)
     .option('--eval-every <n>', 'evaluate on the held-out split every n steps (0: at the end only)', integerOption(0), d.evalEvery)
     .addOption(new Option('--early-stopping <mode>', "'best': keep the weights that score best on the held-out split").choices(['none', 'best']).default(d.earlyStopping))
-    .option('--held-out-frac <x>', 'fraction of each training split held out, labelled by its supervisor, for early stopping', numberOption(0, 0.9), 0)
-    .option('--alpha-max <x>', 'logconf: the final weight of the hardened student predictions', numberOption(0, 1), l.logconf.alphaMax)
-    .option('--warmup-frac <x>', "logconf: fraction of training over which α ramps from 0 to alpha-max", numberOption(0, 1), l.logconf.warmupFrac)
-    .addOption(new Option('--logconf-schedule <kind>', "logconf: 'linear' ramp (the paper) or the reference code's 'jump'").choices(['linear', 'jump']).default(l.logconf.schedule))
-    .option('--product-alpha <x>', 'product: exponent of the weak labels', numberOption(0, 100), l.product.alpha)
-    .option('--product-beta <x>', "product: exponent of the student's predictions", numberOption(0, 100), l.product.beta);
+    .option('--held-out-frac <x>', 'fraction of each training split held out, labelled by its supervisor, for early stopping', numberOption(0, 0.9), 0);
+  for (const { flag, option } of LOSS_FLAGS) command.addOption(lossFlag(flag, option));
+  return command.addHelpText('after', lossesHelp());
+}
+
+/** The losses' definitions, for the help text. */
+function lossesHelp(): string {
+  const lines = ['', 'Losses:'];
+  for (const d of BUILTIN_LOSSES) {
+    lines.push(`  ${d.name}: ${d.help}`);
+    for (const option of Object.values(d.options))
+      if (option.flag) lines.push(`    --${option.flag} (${option.type === 'number' ? `[${option.min}, ${option.max}]` : option.choices.join(' | ')}, default ${option.default})`);
+  }
+  lines.push(
+    '  a module file (--loss ./my-loss.mjs): `export default function (logits, targets, {tf, progress, options}) { return scalar }`,',
+    '    or an object {name, help, options, loss}; its runs are keyed by the file\'s content hash (see the README)',
+  );
+  return lines.join('\n');
 }
 
 export function trainSettingsFrom(flags: TrainingFlags): TrainSettings {
@@ -68,9 +90,9 @@ export function trainSettingsFrom(flags: TrainingFlags): TrainSettings {
   };
 }
 
-export function lossOptionsFrom(flags: TrainingFlags): LossOptions {
-  return {
-    logconf: { alphaMax: flags.alphaMax, warmupFrac: flags.warmupFrac, schedule: flags.logconfSchedule },
-    product: { alpha: flags.productAlpha, beta: flags.productBeta },
-  };
+/** The built-in losses' options from their flags, by loss name. */
+export function lossOptionsFrom(flags: TrainingFlags): Record<string, Record<string, LossOptionValue>> {
+  const out: Record<string, Record<string, LossOptionValue>> = {};
+  for (const { loss, key, attribute } of LOSS_FLAGS) (out[loss] ??= {})[key] = flags[attribute] as LossOptionValue;
+  return out;
 }

@@ -2,7 +2,8 @@
 // on a slice of a real dataset from ../shared/data (skipped with a message where it is absent),
 // and on a local CSV file written here (always). Tiny models, one epoch: these check the
 // pipeline's plumbing and its bookkeeping, not the science.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,11 +81,53 @@ describe('w2s run', () => {
     expect(metrics[0].evals.length).toBeGreaterThan(0);
   }, 300_000);
 
+  it('runs a loss from a module file through the same path, keyed by the file\'s content: an edited file trains anew', () => {
+    const csv = join(scratch, 'vowels-module.csv');
+    writeVowelCsv(csv, 160, 2);
+    const module = join(scratch, 'focal.mjs');
+    const focal = (gamma: number, scale = 1) =>
+      `// focal loss on soft labels\nexport default {\n  name: 'focal',\n  help: 'focal cross-entropy',\n  options: { gamma: { type: 'number', default: ${gamma}, min: 0, max: 5, help: 'focusing exponent' } },\n` +
+      `  loss(logits, targets, { tf, options }) {\n    const logp = tf.logSoftmax(logits);\n    const weight = tf.pow(tf.sub(1, tf.exp(logp)), options.gamma);\n` +
+      `    return tf.mul(${-scale}, tf.mean(tf.sum(tf.mul(tf.mul(targets, weight), logp), 1)));\n  },\n};\n`;
+    writeFileSync(module, focal(2));
+    const out = join(scratch, 'module');
+    const args = ['run', '--dataset', csv, '--text-column', 'text', '--label-column', 'label', '--weak', 'nano', '--strong', 'micro', '--loss', `xent,${module}`, '--n-test', '40', '--max-tokens', '32', '--out', out, '--json', ...smallRun];
+    const first = w2s(...args);
+    expect(first.status, first.stderr).toBe(0);
+    checkSummary(JSON.parse(first.stdout), ['xent', 'focal']);
+    const transferConfigs = () =>
+      readdirSync(join(out, 'runs')).filter((f) => f.includes('-transfer-') && !f.endsWith('.lock')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f, 'config.json'), 'utf8')).loss);
+    const focalRuns = () => transferConfigs().filter((l: any) => l.name === 'focal');
+    expect(focalRuns()).toEqual([{ name: 'focal', options: { gamma: 2 }, sha256: createHash('sha256').update(readFileSync(module)).digest('hex') }]);
+    const same = w2s(...args);
+    expect(same.status, same.stderr).toBe(0);
+    expect(focalRuns()).toHaveLength(1); // the same content: reused
+    writeFileSync(module, focal(2, 2)); // the same options, another loss
+    const edited = w2s(...args);
+    expect(edited.status, edited.stderr).toBe(0);
+    const runs = focalRuns();
+    expect(runs).toHaveLength(2); // edited: trained anew, under a new identity
+    expect(runs.map((l: any) => l.options)).toEqual([{ gamma: 2 }, { gamma: 2 }]);
+    expect(new Set(runs.map((l: any) => l.sha256)).size).toBe(2);
+    expect(transferConfigs().filter((l: any) => l.name === 'xent')).toHaveLength(1); // the built-in loss's run was reused
+    writeFileSync(module, 'export default 42;\n');
+    const bad = w2s(...args);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/must export default a loss function/);
+  }, 300_000);
+
   it('rejects bad options with a message that says what is accepted', () => {
     const base = ['run', '--dataset', 'sst2', '--weak', 'nano', '--strong', 'micro', '--out', join(scratch, 'bad')];
     let r = w2s(...base, '--loss', 'xent,hinge');
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/expected a comma-separated list of xent, logconf, product, got "xent,hinge"/);
+    expect(r.stderr).toMatch(/expected a comma-separated list of xent, logconf, product or loss module files \(\.\/my-loss\.mjs\), got "xent,hinge"/);
+    // The losses' flags take the bounds of the losses' definitions.
+    r = w2s(...base, '--loss', 'logconf', '--alpha-max', '2');
+    expect(r.stderr).toMatch(/--alpha-max <x>.*expected a number in \[0, 1\], got "2"/);
+    r = w2s(...base, '--loss', 'logconf', '--logconf-schedule', 'step');
+    expect(r.stderr).toMatch(/Allowed choices are linear, jump/);
+    r = w2s(...base, '--loss', join(scratch, 'missing.mjs'));
+    expect(r.stderr).toMatch(/cannot read the loss module .*missing\.mjs/);
     r = w2s(...base, '--loss', 'xent', '--epochs', '0');
     expect(r.stderr).toMatch(/--epochs.*expected an integer in \[1, 10000\], got "0"/);
     r = w2s(...base, '--loss', 'xent', '--lr-schedule', 'step');

@@ -2,7 +2,7 @@
 // processes, every distinct run trained once, resume after kill -9 with the same results as an
 // uninterrupted sweep, two sweeps sharing one results folder, and bad sweep files.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,32 @@ describe('w2s sweep', () => {
     expect(computed).toHaveLength(DISTINCT_RUNS);
     expect(new Set(computed).size).toBe(DISTINCT_RUNS);
     expect(sweepSummaries(out)).toEqual(reference);
+  }, 300_000);
+
+  it('a loss module in the sweep file (relative to it) runs in worker processes, with its options from lossOptions', () => {
+    const dir = join(scratch, 'module-sweep');
+    mkdirSync(join(dir, 'losses'), { recursive: true });
+    writeFileSync(
+      join(dir, 'losses', 'scaled.mjs'),
+      `export default {\n  options: { scale: { type: 'number', default: 1, min: 0, max: 10, help: 'multiplies xent' } },\n` +
+        `  loss: (logits, targets, { tf, options }) => tf.mul(-options.scale, tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))),\n};\n`,
+    );
+    const file = join(dir, 'sweep.json');
+    writeFileSync(file, vowelSweepConfig(csv, { losses: ['xent', './losses/scaled.mjs'], seeds: [0], lossOptions: { scaled: { scale: 2 } } }));
+    const out = join(dir, 'out');
+    const r = w2s('sweep', '--config', file, '--out', out, '--workers', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const outcome = JSON.parse(r.stdout);
+    expect(outcome.failed).toEqual([]);
+    expect(outcome.summaries[0].transfer.map((t: { loss: string }) => t.loss)).toEqual(['xent', 'scaled']);
+    const scaled = runsIn(out).map((run) => JSON.parse(readFileSync(join(out, 'runs', run, 'config.json'), 'utf8')).loss).filter((l) => l.name === 'scaled');
+    expect(scaled).toMatchObject([{ name: 'scaled', options: { scale: 2 } }]);
+    writeFileSync(file, vowelSweepConfig(csv, { losses: ['xent', './losses/scaled.mjs'], seeds: [0], lossOptions: { scaled: { scale: 20 } } }));
+    const bad = w2s('sweep', '--config', file, '--out', out);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('lossOptions.scaled.scale must be a number in [0, 10], got 20');
+    const queued = w2s('sweep', '--config', file, '--out', out, '--queue', 'redis://127.0.0.1:1');
+    expect(queued.stderr).toMatch(/loss modules .*scaled\.mjs.* run in local sweeps only/);
   }, 300_000);
 
   it('rejects a bad sweep file naming the file and the field', () => {

@@ -10,14 +10,15 @@ import { parameterSpecs, validateConfig, type ModelConfig, type ParameterSpec, t
 const require = createRequire(import.meta.url);
 const native: typeof Native = require('@w2s/native');
 
+/** The engine's classifier losses (native kernels) and their parameters for one step. */
+export type ClassifierLoss =
+  | { loss: 'xent' }
+  | { loss: 'logconf'; /** α of the auxiliary confidence loss, in [0, 1] */ alpha: number }
+  | { loss: 'product'; /** exponent of the targets (default 1) */ alpha?: number; /** exponent of the student's probabilities (default 1) */ beta?: number };
+
 /** Classifier losses take soft targets [batch, numClasses]; the LM loss takes next-token targets. */
 export type Minibatch = Batch &
-  (
-    | { loss: 'token'; /** [batch·seqLen] next-token ids, −1 = ignored */ targets: Int32Array }
-    | { loss: 'xent'; softTargets: Float32Array }
-    | { loss: 'logconf'; softTargets: Float32Array; /** α of the auxiliary confidence loss */ alpha: number }
-    | { loss: 'product'; softTargets: Float32Array; alpha?: number; beta?: number }
-  );
+  ({ loss: 'token'; /** [batch·seqLen] next-token ids, −1 = ignored */ targets: Int32Array } | (ClassifierLoss & { softTargets: Float32Array }));
 
 export interface OptimizerOptions {
   lr: number;

@@ -9,30 +9,16 @@ import { agreement, pgr } from './metrics.js';
 import type { ModelSource } from './models.js';
 import { dataFor, executeRun, type RunConfig, type RunContext, type RunResult } from './runs.js';
 import type { ExperimentSummary, TransferResult } from './summary.js';
-import type { LossConfig, TrainSettings } from './train.js';
-import type { AlphaSchedule } from './schedules.js';
-
-export const BUILTIN_LOSSES = ['xent', 'logconf', 'product'] as const;
-
-export interface LossOptions {
-  logconf: { alphaMax: number; warmupFrac: number; schedule: AlphaSchedule };
-  product: { alpha: number; beta: number };
-}
-
-/** The paper's settings: α_max 0.5 (0.75 for the largest students), warm-up over 20% of training. */
-export const DEFAULT_LOSS_OPTIONS: LossOptions = {
-  logconf: { alphaMax: 0.5, warmupFrac: 0.2, schedule: 'linear' },
-  product: { alpha: 1, beta: 1 },
-};
+import type { TrainSettings } from './train.js';
+import { builtinLoss, lossConfig, type LossChoice, type LossConfig, type LossDefinition } from './losses.js';
 
 export interface ExperimentSpec {
   data: DataConfig;
   seed: number;
   weak: ModelSource;
   strong: ModelSource;
-  /** Built-in loss names, or names of custom losses registered in the run context. */
-  losses: string[];
-  lossOptions: LossOptions;
+  /** The transfer losses (see resolveLosses), each with its options. */
+  losses: LossChoice[];
   training: TrainSettings;
   heldOutFrac: number;
   /** Intermediate models between weak and strong (bootstrapping), each trained with every loss. */
@@ -54,11 +40,12 @@ export interface ExperimentPlan {
   transfers: PlannedTransfer[];
 }
 
-export function lossConfig(name: string, options: LossOptions): RunConfig['loss'] {
-  if (name === 'xent') return { kind: 'xent' };
-  if (name === 'logconf') return { kind: 'logconf', ...options.logconf };
-  if (name === 'product') return { kind: 'product', ...options.product };
-  return { kind: 'custom', name };
+/** Ground truth trains the weak models and the ceilings with plain cross-entropy. */
+const GROUND_TRUTH_LOSS: LossConfig = lossConfig({ definition: builtinLoss('xent')!, options: {} });
+
+/** The module-file losses of the spec (runs find built-in losses by name, these by content hash). */
+export function specLosses(spec: ExperimentSpec): LossDefinition[] {
+  return spec.losses.map((c) => c.definition).filter((d) => d.module !== undefined);
 }
 
 /** Every run of the experiment, with the supervisors nested in their students' configurations. */
@@ -74,16 +61,16 @@ export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
     heldOutFrac: spec.heldOutFrac,
     seed: spec.seed,
   });
-  const xent: LossConfig = { kind: 'xent' };
-  const weak = run('weak', spec.weak, 'train1', null, xent);
-  const ceiling = run('ceiling', spec.strong, 'train2', null, xent);
+  const weak = run('weak', spec.weak, 'train1', null, GROUND_TRUTH_LOSS);
+  const ceiling = run('ceiling', spec.strong, 'train2', null, GROUND_TRUTH_LOSS);
   const transfers: PlannedTransfer[] = [];
   // Chains (strong-to-strong, bootstrapping) alternate the halves of train2, so that each link
   // labels examples it did not train on: a model's labels on its own training examples would
   // mostly repeat its supervisor's.
   const half = (i: number): RunConfig['trainSplit'] => (i % 2 === 0 ? 'train2a' : 'train2b');
-  for (const loss of spec.losses) {
-    const config = lossConfig(loss, spec.lossOptions);
+  for (const choice of spec.losses) {
+    const loss = choice.definition.name;
+    const config = lossConfig(choice);
     transfers.push({ label: loss, loss, run: run('transfer', spec.strong, 'train2', weak, config) });
     let previous = spec.strongIterations > 0 ? run('transfer', spec.strong, half(0), weak, config) : weak;
     for (let i = 1; i <= spec.strongIterations; i++) {
@@ -120,7 +107,8 @@ export function distinctRuns(plans: ExperimentPlan[]): RunConfig[] {
 }
 
 /** Runs (or reloads) every run of the plan and summarises the experiment. */
-export async function runExperiment(spec: ExperimentSpec, ctx: RunContext): Promise<ExperimentSummary> {
+export async function runExperiment(spec: ExperimentSpec, given: RunContext): Promise<ExperimentSummary> {
+  const ctx: RunContext = { ...given, losses: [...(given.losses ?? []), ...specLosses(spec)] };
   const plan = planExperiment(spec);
   const weak = await executeRun(plan.weak, ctx);
   const ceiling = await executeRun(plan.ceiling, ctx);

@@ -2,6 +2,7 @@
 // results store, sweeps and reports.
 export * from './summary.js';
 export * from './schedules.js';
+export * from './losses.js';
 export * from './metrics.js';
 export * from './encode.js';
 export * from './models.js';

@@ -11,7 +11,8 @@ import { encodeExamples, type EncodedExample } from './encode.js';
 import { testScores } from './metrics.js';
 import { loadModel, type ModelSource } from './models.js';
 import type { TestScores } from './summary.js';
-import { predict, trainClassifier, type CustomLossFn, type HeldOut, type LossConfig, type TrainSettings } from './train.js';
+import { predict, trainClassifier, type HeldOut, type TrainSettings } from './train.js';
+import { findLoss, lossOptions, type LossConfig, type LossDefinition } from './losses.js';
 
 export type RunRole = 'weak' | 'ceiling' | 'transfer';
 
@@ -27,7 +28,8 @@ export interface RunConfig {
   trainSplit: 'train1' | 'train2' | 'train2a' | 'train2b';
   /** Whose soft labels on trainSplit the run learns from; null: the ground truth. */
   supervisor: RunConfig | null;
-  loss: LossConfig | { kind: 'custom'; name: string };
+  /** The loss (ground truth: xent) with its options; a module's by its content hash. */
+  loss: LossConfig;
   training: TrainSettings;
   /** Fraction of the training split held out, labelled like the rest, for early stopping (0: none). */
   heldOutFrac: number;
@@ -59,7 +61,8 @@ export interface RunContext {
   data: DataSource;
   /** Model sources by identity (the configurations hold identities, not paths). */
   models: Map<string, ModelSource>;
-  customLosses?: Map<string, CustomLossFn>;
+  /** Losses from module files that runs may name (by content hash); the built-in ones are always known. */
+  losses?: readonly LossDefinition[];
   progress?: RunProgress;
   /** Prepared data by canonical DataConfig: loaded once per process. */
   dataCache?: Map<string, Promise<PreparedData>>;
@@ -86,7 +89,8 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     const { items, targets, unlabelled } = labelled(train.encoded, supervisor?.labels ?? null);
     const { fit, fitTargets, heldOut } = holdOut(items, targets, config.heldOutFrac, config.seed);
     writer.log({ event: 'start', role: config.role, train: fit.length, heldOut: heldOut?.items.length ?? 0, test: test.encoded.length, unlabelled, heldOutIds: heldOut?.items.map((e) => e.example.id) ?? [] });
-    const loss = config.loss.kind === 'custom' ? customLoss(config.loss.name, ctx) : config.loss;
+    const definition = findLoss(config.loss, ctx.losses);
+    const loss = { definition, options: lossOptions(definition, config.loss.options, `${name}: loss.options`) };
     const trained = await trainClassifier({
       model,
       items: fit,
@@ -194,12 +198,6 @@ function holdOut(items: EncodedExample[], targets: Float32Array, frac: number, s
     fitTargets: Float32Array.from(fit.flatMap((i) => [targets[2 * i], targets[2 * i + 1]])),
     heldOut: { items: held.map((i) => items[i]), labels: Uint8Array.from(held, (i) => (targets[2 * i + 1] > targets[2 * i] ? 1 : 0)) },
   };
-}
-
-function customLoss(name: string, ctx: RunContext) {
-  const fn = ctx.customLosses?.get(name);
-  if (!fn) throw new Error(`no custom loss named ${JSON.stringify(name)} was registered`);
-  return { kind: 'custom' as const, name, fn };
 }
 
 function predictions(encoded: EncodedExample[], probs: Float32Array): Predictions {

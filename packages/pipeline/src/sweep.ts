@@ -8,16 +8,19 @@
 //     "datasets": ["sciq", {"path": "my.csv", "textColumn": "text", "labelColumn": "label"}],
 //     "pairs": [{"weak": "nano", "strong": "mini"}]      or  "models": ["nano", "micro", "mini"]
 //                                                         (every pair of a smaller and a larger one, in list order)
-//     "losses": ["xent", "logconf"],  "seeds": [0, 1, 2],
+//     "losses": ["xent", "logconf", "./my-loss.mjs"],  "seeds": [0, 1, 2],
+//                                  (built-in names, or loss module files relative to the sweep file)
 //     optional: "nTrain", "nTest", "maxTokens", "lengthPolicy", "balance", "heldOutFrac",
 //               "bootstrap" (model names), "strongIterations", "training" {TrainSettings fields},
-//               "lossOptions" {"logconf": {...}, "product": {...}}, "dataDir"
+//               "lossOptions" {"logconf": {"alphaMax": 0.75}, "<module's name>": {...}}, "dataDir"
 //   }
 import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { canonicalJson, ResultsStore } from './store.js';
 import { dataConfigFor, type DataSource } from './data.js';
-import { BUILTIN_LOSSES, DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, runExperiment, type ExperimentSpec, type LossOptions } from './experiment.js';
+import { distinctRuns, planExperiment, runExperiment, specLosses, type ExperimentSpec } from './experiment.js';
+import { BUILTIN_LOSS_NAMES, LossError, builtinLoss, isLossModule, loadLossModule, lossOptions, resolveLosses, type LossDefinition } from './losses.js';
 import type { LengthPolicy } from './encode.js';
 import { resolveModel, type ModelSource } from './models.js';
 import { executeRun, type RunConfig, type RunContext, type RunProgress } from './runs.js';
@@ -40,7 +43,8 @@ export interface SweepConfig {
   bootstrap: string[];
   strongIterations: number;
   training: TrainSettings;
-  lossOptions: LossOptions;
+  /** Options of the losses, by loss name (unset options take their defaults). */
+  lossOptions: Record<string, Record<string, unknown>>;
   dataDir?: string;
 }
 
@@ -94,23 +98,36 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
       return q && typeof q.weak === 'string' && typeof q.strong === 'string' ? { weak: q.weak, strong: q.strong } : fail(`pairs[${i}]`, '{weak: MODEL, strong: MODEL}', p);
     });
   }
-  const losses = strings('losses', o.losses);
+  const losses = [...strings('losses', o.losses)];
   if (!Array.isArray(o.seeds) || o.seeds.length === 0) fail('seeds', 'a non-empty array of integers', o.seeds);
   const seeds = (o.seeds as unknown[]).map((s, i) => integer(`seeds[${i}]`, s, 0));
   const lengthPolicy = o.lengthPolicy ?? SWEEP_DEFAULTS.lengthPolicy;
   if (lengthPolicy !== 'drop' && lengthPolicy !== 'truncate') fail('lengthPolicy', '"drop" or "truncate"', lengthPolicy);
   const heldOutFrac = o.heldOutFrac ?? SWEEP_DEFAULTS.heldOutFrac;
   if (typeof heldOutFrac !== 'number' || !(heldOutFrac >= 0 && heldOutFrac < 1)) fail('heldOutFrac', 'a number in [0, 1)', heldOutFrac);
+  // Built-in loss names, or module files (made absolute, relative to the sweep file).
+  const base = file === 'sweep config' ? process.cwd() : dirname(resolve(file));
   for (const [i, loss] of losses.entries())
-    if (!(BUILTIN_LOSSES as readonly string[]).includes(loss)) fail(`losses[${i}]`, `one of ${BUILTIN_LOSSES.join(', ')}`, loss);
+    if (isLossModule(loss)) losses[i] = resolve(base, loss);
+    else if (!builtinLoss(loss)) fail(`losses[${i}]`, `a built-in loss (${BUILTIN_LOSS_NAMES.join(', ')}) or a loss module file (.mjs)`, loss);
   const training = checkFields('training', objectField(o.training, 'training', fail), DEFAULT_TRAIN_SETTINGS, TRAINING_CHOICES, fail) as unknown as TrainSettings;
   training.minibatchSize = Math.min(training.minibatchSize, training.batchSize);
   const lossOverrides = objectField(o.lossOptions, 'lossOptions', fail);
-  for (const key of Object.keys(lossOverrides)) if (!(key in DEFAULT_LOSS_OPTIONS)) fail(`lossOptions.${key}`, `one of ${Object.keys(DEFAULT_LOSS_OPTIONS).join(', ')}`, key);
-  const lossOptions: LossOptions = {
-    logconf: checkFields('lossOptions.logconf', objectField(lossOverrides.logconf, 'lossOptions.logconf', fail), DEFAULT_LOSS_OPTIONS.logconf, { schedule: ["linear", "jump"] }, fail) as unknown as LossOptions["logconf"],
-    product: checkFields('lossOptions.product', objectField(lossOverrides.product, 'lossOptions.product', fail), DEFAULT_LOSS_OPTIONS.product, {}, fail) as unknown as LossOptions["product"],
-  };
+  const lossOptionsByName: Record<string, Record<string, unknown>> = {};
+  for (const [name, given] of Object.entries(lossOverrides)) {
+    const options = objectField(given, `lossOptions.${name}`, fail);
+    const definition = builtinLoss(name);
+    // A module's options are checked against its own definition once it is loaded (expandSweep).
+    if (definition) {
+      try {
+        lossOptions(definition, options, `lossOptions.${name}`);
+      } catch (err) {
+        if (err instanceof LossError) throw new SweepConfigError(`${file}: ${err.message}`);
+        throw err;
+      }
+    } else if (!losses.some(isLossModule)) fail(`lossOptions.${name}`, `the options of a built-in loss (${BUILTIN_LOSS_NAMES.join(', ')}) or of a loss module in "losses"`, name);
+    lossOptionsByName[name] = options;
+  }
   if (training.earlyStopping === 'best' && (training.evalEvery === 0 || heldOutFrac === 0))
     fail('training.earlyStopping', '"none" unless training.evalEvery > 0 and heldOutFrac > 0', 'best');
   if (typeof o.balance !== 'undefined' && typeof o.balance !== 'boolean') fail('balance', 'a boolean', o.balance);
@@ -129,7 +146,7 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     bootstrap: o.bootstrap === undefined ? [] : strings('bootstrap', o.bootstrap),
     strongIterations: o.strongIterations === undefined ? 0 : integer('strongIterations', o.strongIterations, 0),
     training,
-    lossOptions,
+    lossOptions: lossOptionsByName,
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir as string } : {}),
   };
 }
@@ -180,6 +197,7 @@ export interface SweepExperiment {
 
 /** The grid's experiments and its model sources (by identity). */
 export async function expandSweep(config: SweepConfig, known: Map<string, ModelSource> = new Map()): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
+  const losses = await resolveLosses(config.losses, config.lossOptions);
   const byName = new Map<string, ModelSource>(known);
   const model = async (name: string) => {
     let source = byName.get(name);
@@ -206,8 +224,7 @@ export async function expandSweep(config: SweepConfig, known: Map<string, ModelS
           seed,
           weak: await model(pair.weak),
           strong: await model(pair.strong),
-          losses: config.losses,
-          lossOptions: config.lossOptions,
+          losses,
           training: config.training,
           heldOutFrac: config.heldOutFrac,
           bootstrap: await Promise.all(config.bootstrap.map(model)),
@@ -232,6 +249,8 @@ export interface WorkerJob {
   config: RunConfig;
   data: DataSource;
   models: [string, ModelSource][];
+  /** The loss modules the run may need, loaded by the worker and checked against their hashes. */
+  lossModules: { path: string; sha256: string }[];
   storeRoot: string;
 }
 
@@ -272,10 +291,12 @@ export interface PlannedRun {
   data: DataSource;
 }
 
-/** The grid planned: its experiments, model sources, and distinct runs (supervisors before students). */
+/** The grid planned: its experiments, model sources, loss modules and distinct runs (supervisors before students). */
 export interface SweepPlan {
   experiments: SweepExperiment[];
   models: Map<string, ModelSource>;
+  /** The losses loaded from module files (runs name them by content hash). */
+  losses: LossDefinition[];
   runs: PlannedRun[];
 }
 
@@ -286,7 +307,8 @@ export async function planSweep(config: SweepConfig, known?: Map<string, ModelSo
     config: run,
     data: dataSource(datasetOf.get(canonicalJson(run.dataset))!, config.dataDir),
   }));
-  return { experiments, models, runs };
+  const losses = experiments.length > 0 ? specLosses(experiments[0].spec) : [];
+  return { experiments, models, losses, runs };
 }
 
 /**
@@ -312,7 +334,7 @@ export async function summariseExperiments(
 /** Runs every distinct training run of the grid once, then summarises each experiment whose runs all succeeded. */
 export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise<SweepOutcome> {
   const plan = await planSweep(config, opts.models);
-  const { runs, models } = plan;
+  const { runs, models, losses } = plan;
   opts.progress?.planned?.(runs.length);
   const outcome: SweepOutcome = { summaries: [], computed: [], reused: [], failed: [] };
   const failedKeys = new Set<string>();
@@ -335,14 +357,14 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions): Promise
         continue;
       }
       try {
-        const result = await executeRun(run, { store: opts.store, data, models, dataCache, progress: runProgress(opts) });
+        const result = await executeRun(run, { store: opts.store, data, models, losses, dataCache, progress: runProgress(opts) });
         record(result.name, result.reused);
       } catch (err) {
         recordFailure(run, (err as Error).message);
       }
     }
   } else {
-    await runInWorkers(runs, opts, models, record, recordFailure, failedKeys);
+    await runInWorkers(runs, opts, plan, record, recordFailure, failedKeys);
   }
   outcome.summaries = await summariseExperiments(plan, failedKeys, { store: opts.store, dataCache, ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}) });
   return outcome;
@@ -359,7 +381,7 @@ function runProgress(opts: SweepOptions): RunProgress {
 async function runInWorkers(
   runs: PlannedRun[],
   opts: SweepOptions,
-  models: Map<string, ModelSource>,
+  { models, losses }: Pick<SweepPlan, 'models' | 'losses'>,
   record: (name: string, reused: boolean) => void,
   recordFailure: (run: RunConfig, message: string) => void,
   failedKeys: Set<string>,
@@ -388,7 +410,8 @@ async function runInWorkers(
         const index = pending.findIndex(({ config: r }) => !r.supervisor || done.has(canonicalJson(r.supervisor)));
         if (index < 0) break;
         const [{ config: run, data }] = pending.splice(index, 1);
-        const job: WorkerJob = { id: nextId++, config: run, data, models: [...models], storeRoot: opts.store.root };
+        const lossModules = losses.map((d) => d.module!);
+        const job: WorkerJob = { id: nextId++, config: run, data, models: [...models], lossModules, storeRoot: opts.store.root };
         inFlight.set(worker, { id: job.id, run });
         opts.progress?.runStarted?.(opts.store.runName(run), run);
         worker.send(job);
@@ -430,12 +453,15 @@ export function serveSweepWorker(): void {
   if (!process.send) throw new Error('the sweep worker must be started by `w2s sweep` (it needs an IPC channel)');
   const send = (message: WorkerMessage) => process.send!(message);
   const dataCache: RunContext['dataCache'] = new Map();
+  const loaded = new Map<string, Promise<LossDefinition>>(); // by content hash
   process.on('message', async (job: WorkerJob) => {
     try {
+      const losses = await Promise.all(job.lossModules.map((m) => loadChecked(m, loaded)));
       const result = await executeRun(job.config, {
         store: new ResultsStore(job.storeRoot),
         data: job.data,
         models: new Map(job.models),
+        losses,
         dataCache,
         progress: { step: (_, step, totalSteps, loss) => send({ type: 'step', id: job.id, step, totalSteps, loss }) },
       });
@@ -444,4 +470,18 @@ export function serveSweepWorker(): void {
       send({ type: 'error', id: job.id, message: (err as Error).message });
     }
   });
+}
+
+/** A worker's copy of a loss module: the file must still have the content the sweep planned with. */
+function loadChecked(module: { path: string; sha256: string }, loaded: Map<string, Promise<LossDefinition>>): Promise<LossDefinition> {
+  let definition = loaded.get(module.sha256);
+  if (!definition) {
+    definition = loadLossModule(module.path).then((d) => {
+      if (d.module!.sha256 !== module.sha256) throw new LossError(`${module.path} changed since the sweep was planned (sha256:${module.sha256}, now sha256:${d.module!.sha256})`);
+      return d;
+    });
+    definition.catch(() => loaded.delete(module.sha256)); // a later job tries again
+    loaded.set(module.sha256, definition);
+  }
+  return definition;
 }

@@ -11,22 +11,8 @@ import { shuffled } from '@w2s/data';
 import { batchOf, type EncodedExample } from './encode.js';
 import { accuracy } from './metrics.js';
 import type { LoadedModel } from './models.js';
-import { learningRate, logconfAlpha, type AlphaSchedule, type LrSchedule } from './schedules.js';
-
-export type LossConfig =
-  | { kind: 'xent' }
-  | { kind: 'logconf'; alphaMax: number; warmupFrac: number; schedule: AlphaSchedule }
-  | { kind: 'product'; alpha: number; beta: number };
-
-/** A loss on logits [rows, 2] and soft targets [rows, 2], returning the mean over the rows. */
-export type CustomLossFn = (logits: tf.Tensor2D, targets: tf.Tensor2D, progress: number) => tf.Scalar;
-
-export interface CustomLoss {
-  kind: 'custom';
-  /** Names the loss in run configurations and reports. */
-  name: string;
-  fn: CustomLossFn;
-}
+import { learningRate, type LrSchedule } from './schedules.js';
+import type { LossChoice, TfjsLossFn } from './losses.js';
 
 export interface TrainSettings {
   epochs: number;
@@ -76,7 +62,7 @@ export interface TrainInput {
   items: EncodedExample[];
   /** [items.length, 2] soft targets, rows summing to 1. */
   targets: Float32Array;
-  loss: LossConfig | CustomLoss;
+  loss: LossChoice;
   settings: TrainSettings;
   seed: number;
   heldOut?: HeldOut;
@@ -134,24 +120,21 @@ export async function trainClassifier(input: TrainInput): Promise<TrainOutput> {
       const chunks: number[][] = [];
       for (let i = 0; i < rows.length; i += s.minibatchSize) chunks.push(rows.slice(i, i + s.minibatchSize));
       const softTargets = (chunk: number[]) => Float32Array.from(chunk.flatMap((i) => [targets[2 * i], targets[2 * i + 1]]));
+      const { definition, options } = input.loss;
       let loss: number;
       let gradNorm: number;
-      let alpha: number | undefined;
-      if (input.loss.kind === 'custom') {
-        ({ loss, gradNorm } = await customLossStep(model, input.loss.fn, chunks.map((c) => ({ batch: batchOf(items, c, padId), targets: softTargets(c) })), step / totalSteps, optimizer));
+      let parameters: Record<string, unknown> = {};
+      if (definition.run.kind === 'tfjs') {
+        const context = { tf, step, totalSteps, progress: step / totalSteps, options };
+        ({ loss, gradNorm } = await tfjsLossStep(model, definition.run.fn, chunks.map((c) => ({ batch: batchOf(items, c, padId), targets: softTargets(c) })), context, optimizer));
       } else {
-        const lossConfig = input.loss;
-        if (lossConfig.kind === 'logconf') alpha = logconfAlpha(lossConfig, step, totalSteps);
-        const minibatches: Minibatch[] = chunks.map((c) => {
-          const batch = batchOf(items, c, padId);
-          if (lossConfig.kind === 'xent') return { ...batch, loss: 'xent', softTargets: softTargets(c) };
-          if (lossConfig.kind === 'logconf') return { ...batch, loss: 'logconf', softTargets: softTargets(c), alpha: alpha! };
-          return { ...batch, loss: 'product', softTargets: softTargets(c), alpha: lossConfig.alpha, beta: lossConfig.beta };
-        });
+        const native = definition.run.at(options, step, totalSteps);
+        parameters = Object.fromEntries(Object.entries(native).filter(([key]) => key !== 'loss')); // logged: α at this step
+        const minibatches: Minibatch[] = chunks.map((c) => ({ ...batchOf(items, c, padId), ...native, softTargets: softTargets(c) }));
         ({ loss, gradNorm } = await model.trainStep(minibatches, optimizer));
       }
       lossCurve.push(loss);
-      input.log?.({ event: 'step', step, loss, gradNorm, lr: optimizer.lr, ...(alpha !== undefined ? { alpha } : {}) });
+      input.log?.({ event: 'step', step, loss, gradNorm, lr: optimizer.lr, ...parameters });
       input.onStep?.(step + 1, totalSteps, loss);
       if ((s.evalEvery > 0 && (step + 1) % s.evalEvery === 0) || step === totalSteps - 1) await evaluate(step + 1);
     }
@@ -195,11 +178,11 @@ function epochOrder(n: number, seed: number): () => number {
 
 // A custom loss over the step's whole batch: the logits of every minibatch, the loss and its
 // gradient once over all of them (tfjs autodiff), then the backward pass of every minibatch.
-async function customLossStep(
+async function tfjsLossStep(
   model: NativeModel,
-  fn: CustomLossFn,
+  fn: TfjsLossFn,
   minibatches: { batch: ReturnType<typeof batchOf>; targets: Float32Array }[],
-  progress: number,
+  context: Parameters<TfjsLossFn>[2],
   optimizer: OptimizerOptions,
 ): Promise<{ loss: number; gradNorm: number }> {
   const rows = minibatches.reduce((n, m) => n + m.batch.batch, 0);
@@ -212,10 +195,10 @@ async function customLossStep(
   }
   const { value, dLogits } = tf.tidy(() => {
     const y = tf.tensor2d(targets, [rows, 2]);
-    const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => fn(z as tf.Tensor2D, y, progress))(tf.tensor2d(logits, [rows, 2]));
+    const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => fn(z as tf.Tensor2D, y, context))(tf.tensor2d(logits, [rows, 2]));
     return { value: value.dataSync()[0], dLogits: grad.dataSync() as Float32Array };
   });
-  if (!Number.isFinite(value)) throw new Error(`the custom loss returned ${value}`);
+  if (!Number.isFinite(value)) throw new Error(`the loss returned ${value}`);
   await model.backwardStep(Float32Array.from(dLogits));
   const { gradNorm } = await model.optimizerStep(optimizer);
   return { loss: value, gradNorm };

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LOSS_OPTIONS, distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { resolveLosses } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
 import { parseSweepConfig } from '../src/sweep.js';
 import { canonicalJson } from '../src/store.js';
@@ -19,8 +20,7 @@ async function spec(weak: string, strong: string, over: Partial<ExperimentSpec> 
     seed: 0,
     weak: await resolveModel(weak),
     strong: await resolveModel(strong),
-    losses: ['xent', 'logconf'],
-    lossOptions: DEFAULT_LOSS_OPTIONS,
+    losses: await resolveLosses(['xent', 'logconf']),
     training: DEFAULT_TRAIN_SETTINGS,
     heldOutFrac: 0,
     bootstrap: [],
@@ -32,18 +32,18 @@ async function spec(weak: string, strong: string, over: Partial<ExperimentSpec> 
 describe('planExperiment', () => {
   it('weak on train1 ground truth; ceiling on train2 ground truth; one transfer per loss supervised by the weak run', async () => {
     const plan = planExperiment(await spec('nano', 'mini'));
-    expect(plan.weak).toMatchObject({ role: 'weak', trainSplit: 'train1', supervisor: null, loss: { kind: 'xent' }, model: { identity: 'nano' } });
+    expect(plan.weak).toMatchObject({ role: 'weak', trainSplit: 'train1', supervisor: null, loss: { name: 'xent', options: {} }, model: { identity: 'nano' } });
     expect(plan.ceiling).toMatchObject({ role: 'ceiling', trainSplit: 'train2', supervisor: null, model: { identity: 'mini' } });
     expect(plan.transfers.map((t) => t.label)).toEqual(['xent', 'logconf']);
     for (const t of plan.transfers) {
       expect(t.run).toMatchObject({ role: 'transfer', trainSplit: 'train2', model: { identity: 'mini' } });
       expect(t.run.supervisor).toEqual(plan.weak);
     }
-    expect(plan.transfers[1].run.loss).toEqual({ kind: 'logconf', alphaMax: 0.5, warmupFrac: 0.2, schedule: 'linear' });
+    expect(plan.transfers[1].run.loss).toEqual({ name: 'logconf', options: { alphaMax: 0.5, warmupFrac: 0.2, schedule: 'linear' } });
   });
 
   it('bootstrapping chains supervisors; strong-to-strong iterations relabel with the previous transfer model', async () => {
-    const plan = planExperiment(await spec('nano', 'mini', { losses: ['xent'], bootstrap: [await resolveModel('micro')], strongIterations: 2 }));
+    const plan = planExperiment(await spec('nano', 'mini', { losses: await resolveLosses(['xent']), bootstrap: [await resolveModel('micro')], strongIterations: 2 }));
     expect(plan.transfers.map((t) => t.label)).toEqual(['xent', 'xent s2s#1', 'xent s2s#2', 'xent bootstrap nano→micro→mini']);
     const [direct, s2s1, s2s2, boot] = plan.transfers.map((t) => t.run);
     expect(direct).toMatchObject({ trainSplit: 'train2', supervisor: plan.weak });
@@ -77,10 +77,10 @@ describe('parseSweepConfig', () => {
     const config = parseSweepConfig(base);
     expect(config.pairs).toEqual([{ weak: 'nano', strong: 'micro' }, { weak: 'nano', strong: 'mini' }, { weak: 'micro', strong: 'mini' }]);
     expect(config.training).toEqual(DEFAULT_TRAIN_SETTINGS);
-    expect(config.lossOptions).toEqual(DEFAULT_LOSS_OPTIONS);
+    expect(config.lossOptions).toEqual({});
     expect(parseSweepConfig({ ...base, training: { lr: 0.01 }, lossOptions: { logconf: { alphaMax: 0.75 } } })).toMatchObject({
       training: { lr: 0.01, epochs: DEFAULT_TRAIN_SETTINGS.epochs },
-      lossOptions: { logconf: { alphaMax: 0.75, warmupFrac: 0.2 } },
+      lossOptions: { logconf: { alphaMax: 0.75 } },
     });
   });
 
@@ -92,6 +92,12 @@ describe('parseSweepConfig', () => {
     expect(() => parseSweepConfig({ ...base, training: { learningRate: 1 } }, 'f.json')).toThrow(/training.learningRate must be one of/);
     expect(() => parseSweepConfig({ ...base, pairs: [] }, 'f.json')).toThrow(/pairs and models must be not both/);
     expect(() => parseSweepConfig([], 'f.json')).toThrow(/the top level must be an object/);
+    // Loss options are checked against the losses' own definitions (the bounds the CLI's flags use).
+    expect(() => parseSweepConfig({ ...base, lossOptions: { logconf: { alphaMax: 5 } } }, 'f.json')).toThrow('f.json: lossOptions.logconf.alphaMax must be a number in [0, 1], got 5');
+    expect(() => parseSweepConfig({ ...base, lossOptions: { logconf: { alpha: 0.5 } } }, 'f.json')).toThrow('f.json: lossOptions.logconf.alpha is not an option of logconf (its options: alphaMax, warmupFrac, schedule)');
+    expect(() => parseSweepConfig({ ...base, lossOptions: { logconf: { schedule: 'step' } } }, 'f.json')).toThrow('f.json: lossOptions.logconf.schedule must be one of "linear", "jump", got "step"');
+    expect(() => parseSweepConfig({ ...base, losses: ['xent', 'auxconf'] }, 'f.json')).toThrow(/losses\[1\] must be a built-in loss \(xent, logconf, product\) or a loss module file/);
+    expect(() => parseSweepConfig({ ...base, lossOptions: { focal: {} } }, 'f.json')).toThrow(/lossOptions.focal must be the options of a built-in loss/);
   });
 });
 

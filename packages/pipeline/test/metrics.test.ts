@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '@w2s/model';
 import { accuracy, agreement, auroc, pgr } from '../src/metrics.js';
-import { learningRate, logconfAlpha } from '../src/schedules.js';
+import { learningRate } from '../src/schedules.js';
+import { logconfAlpha } from '../src/losses.js';
 
 /** AUROC by its definition: over all (positive, negative) pairs, 1 if the positive scores higher, ½ on ties. */
 function aurocByPairs(probs: number[], labels: number[]): number {

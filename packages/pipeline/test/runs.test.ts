@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerDataset, type Example } from '@w2s/data';
 import { tf } from '@w2s/kernels';
-import { DEFAULT_LOSS_OPTIONS, planExperiment, runExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { planExperiment, runExperiment, type ExperimentSpec } from '../src/experiment.js';
+import { resolveLosses, type LossDefinition } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
 import { executeRun, type RunContext } from '../src/runs.js';
 import { ResultsStore } from '../src/store.js';
@@ -23,9 +24,18 @@ registerDataset({ name: 'wiring_test', description: 'test', license: 'test', nee
 
 /** Records the soft targets every call of the loss sees (as p(label 1)), and returns xent. */
 const seen: number[][] = [];
-const recorder = (logits: tf.Tensor2D, targets: tf.Tensor2D) => {
-  seen[seen.length - 1].push(...Array.from(targets.dataSync()).filter((_, i) => i % 2 === 1));
-  return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+const recorder: LossDefinition = {
+  name: 'recorder',
+  help: 'xent that records its targets',
+  options: {},
+  run: {
+    kind: 'tfjs',
+    fn: (logits: tf.Tensor2D, targets: tf.Tensor2D) => {
+      seen[seen.length - 1].push(...Array.from(targets.dataSync()).filter((_, i) => i % 2 === 1));
+      return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+    },
+  },
+  module: { path: '(in this test)', sha256: 'recorder' },
 };
 
 async function setup(over: Partial<ExperimentSpec> = {}) {
@@ -34,8 +44,7 @@ async function setup(over: Partial<ExperimentSpec> = {}) {
     seed: 0,
     weak: await resolveModel('nano'),
     strong: await resolveModel('micro'),
-    losses: ['recorder'],
-    lossOptions: DEFAULT_LOSS_OPTIONS,
+    losses: [{ definition: recorder, options: {} }],
     training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 1, batchSize: 8, minibatchSize: 8, lr: 1e-3 },
     heldOutFrac: 0,
     bootstrap: [],
@@ -46,7 +55,7 @@ async function setup(over: Partial<ExperimentSpec> = {}) {
     store: new ResultsStore(join(scratch, `store-${seen.length}-${Math.random()}`)),
     data: { dataset: 'wiring_test' },
     models: new Map([spec.weak, spec.strong].map((m) => [m.identity, m])),
-    customLosses: new Map([['recorder', recorder]]),
+    losses: [recorder],
   };
   return { spec, ctx };
 }
@@ -92,7 +101,7 @@ describe('experiment wiring', () => {
   });
 
   it('chains alternate the halves of train2, so every link labels examples it did not train on', async () => {
-    const { spec } = await setup({ losses: ['xent'], strongIterations: 2, bootstrap: [await resolveModel('nano'), await resolveModel('micro')] });
+    const { spec } = await setup({ losses: await resolveLosses(['xent']), strongIterations: 2, bootstrap: [await resolveModel('nano'), await resolveModel('micro')] });
     const plan = planExperiment(spec);
     for (const t of plan.transfers.slice(1)) {
       expect(['train2a', 'train2b']).toContain(t.run.trainSplit);

@@ -7,7 +7,22 @@ import { tf } from '@w2s/kernels';
 import { encodeExamples } from '../src/encode.js';
 import { accuracy } from '../src/metrics.js';
 import { DEFAULT_TRAIN_SETTINGS, predict, trainClassifier, type TrainSettings } from '../src/train.js';
+import { builtinLoss, lossOptions, type LossChoice, type LossDefinition } from '../src/losses.js';
 import type { LoadedModel } from '../src/models.js';
+
+/** A built-in loss with its default options overridden by `given`. */
+function builtIn(name: string, given: Record<string, unknown> = {}): LossChoice {
+  const definition = builtinLoss(name)!;
+  return { definition, options: lossOptions(definition, given) };
+}
+
+/** Soft cross-entropy written as a tfjs loss. */
+const tfjsXent: LossDefinition = {
+  name: 'tfjs-xent',
+  help: 'soft cross-entropy in tfjs',
+  options: {},
+  run: { kind: 'tfjs', fn: (logits, targets, { tf }) => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar },
+};
 
 const tokenizer = new ByteTokenizer();
 const model = (): LoadedModel => ({ config: withHead(FAMILY.nano, { kind: 'classifier', numClasses: 2 }), weights: null, tokenizer });
@@ -32,7 +47,7 @@ describe('trainClassifier', () => {
   it('learns a task the model can represent (test accuracy well above chance)', async () => {
     const train = task(640, 1);
     const test = task(300, 2);
-    const { model: trained, steps, lossCurve } = await trainClassifier({ model: model(), items: train.items, targets: train.targets, loss: { kind: 'xent' }, settings: settings({ epochs: 3 }), seed: 3 });
+    const { model: trained, steps, lossCurve } = await trainClassifier({ model: model(), items: train.items, targets: train.targets, loss: builtIn('xent'), settings: settings({ epochs: 3 }), seed: 3 });
     expect(steps).toBe(Math.floor((640 * 3) / 32));
     const probs = await predict(trained, test.items, tokenizer.padId, 64);
     const acc = accuracy(probs, test.labels);
@@ -46,13 +61,9 @@ describe('trainClassifier', () => {
 
   it('a custom tfjs loss (soft cross-entropy) trains exactly as the built-in xent', async () => {
     const train = task(96, 4);
-    const custom = {
-      kind: 'custom' as const,
-      name: 'tfjs-xent',
-      fn: (logits: tf.Tensor2D, targets: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar,
-    };
+    const custom: LossChoice = { definition: tfjsXent, options: {} };
     const common = { model: model(), items: train.items, targets: train.targets, settings: settings({ epochs: 1, maxGradNorm: 0.5 }), seed: 5 };
-    const a = await trainClassifier({ ...common, loss: { kind: 'xent' } });
+    const a = await trainClassifier({ ...common, loss: builtIn('xent') });
     const b = await trainClassifier({ ...common, loss: custom });
     a.lossCurve.forEach((loss, i) => expect(b.lossCurve[i]).toBeCloseTo(loss, 5));
     const wa = a.model.exportWeights();
@@ -78,7 +89,7 @@ describe('trainClassifier', () => {
       model: model(),
       items: train.items,
       targets: train.targets,
-      loss: { kind: 'logconf', alphaMax: 0.5, warmupFrac: 0.5, schedule: 'linear' },
+      loss: builtIn('logconf', { alphaMax: 0.5, warmupFrac: 0.5, schedule: 'linear' }),
       settings: settings({ epochs: 2 }),
       seed: 7,
       log: (e) => log.push(e),
@@ -89,6 +100,56 @@ describe('trainClassifier', () => {
     trained.dispose();
   });
 
+  // The paper's batch statistics (logconf's quantile and positive rate) are the optimizer step's:
+  // minibatches of 8 and one minibatch of 32 train alike, for every loss, built in or tfjs.
+  const weakish = (targets: Float32Array, seed: number) => {
+    const uniform = mulberry32(seed);
+    const p = Array.from({ length: targets.length / 2 }, (_, i) => 0.15 + 0.7 * (0.6 * targets[2 * i + 1] + 0.4 * uniform()));
+    return Float32Array.from(p.flatMap((q) => [1 - q, q]));
+  };
+  const tfjsLogconf: LossDefinition = {
+    name: 'tfjs-logconf',
+    help: "logconf in tfjs: the batch's quantile and positive rate",
+    options: {},
+    run: {
+      kind: 'tfjs',
+      fn: (logits, targets, { tf }) =>
+        tf.tidy(() => {
+          const p = tf.softmax(logits);
+          const rows = logits.shape[0];
+          const positive = tf.mean(tf.cast(tf.argMax(targets, 1), 'float32')).dataSync()[0];
+          const margin = tf.reshape(tf.sub(tf.slice(p, [0, 1], [rows, 1]), tf.slice(p, [0, 0], [rows, 1])), [rows]);
+          const sorted = Array.from(margin.dataSync()).sort((a, b) => b - a);
+          const threshold = sorted[Math.max(0, Math.round(positive * rows) - 1)];
+          const hard = tf.oneHot(tf.cast(tf.greaterEqual(margin, threshold), 'int32'), 2);
+          const target = tf.add(tf.mul(targets, 0.5), tf.mul(hard, 0.5));
+          return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+        }),
+    },
+  };
+  it.each([
+    ['xent', builtIn('xent')],
+    ['logconf', builtIn('logconf', { warmupFrac: 0.1 })],
+    ['product', builtIn('product', { beta: 0.5 })],
+    ['a tfjs loss with batch statistics', { definition: tfjsLogconf, options: {} }],
+  ] as [string, LossChoice][])('%s: minibatches of 8 and of 32 give the same step losses and weights', async (_, loss) => {
+    const train = task(128, 12);
+    const targets = weakish(train.targets, 13);
+    const common = { model: model(), items: train.items, targets, loss, seed: 14 };
+    const a = await trainClassifier({ ...common, settings: settings({ epochs: 1, batchSize: 32, minibatchSize: 32 }) });
+    const b = await trainClassifier({ ...common, settings: settings({ epochs: 1, batchSize: 32, minibatchSize: 8 }) });
+    expect(b.lossCurve).toHaveLength(4);
+    b.lossCurve.forEach((value, i) => expect(Math.abs(value - a.lossCurve[i]), `step ${i}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(a.lossCurve[i]))));
+    const wa = a.model.exportWeights(), wb = b.model.exportWeights();
+    for (const [name, w] of wa) {
+      const v = wb.get(name)!;
+      const diff = Math.max(...w.map((x, i) => Math.abs(x - v[i])));
+      expect(diff, name).toBeLessThan(1e-4);
+    }
+    a.model.dispose();
+    b.model.dispose();
+  });
+
   it("early stopping 'best' keeps the weights of the best held-out evaluation", async () => {
     const train = task(256, 8);
     const held = task(64, 9);
@@ -96,7 +157,7 @@ describe('trainClassifier', () => {
       model: model(),
       items: train.items,
       targets: train.targets,
-      loss: { kind: 'xent' },
+      loss: builtIn('xent'),
       settings: settings({ epochs: 2, evalEvery: 2, earlyStopping: 'best', lr: 1e-2 }),
       seed: 10,
       heldOut: { items: held.items, labels: Uint8Array.from(held.labels) },
@@ -110,7 +171,7 @@ describe('trainClassifier', () => {
 
   it('rejects bad settings and inputs by name', async () => {
     const train = task(8, 11);
-    const base = { model: model(), items: train.items, targets: train.targets, loss: { kind: 'xent' as const }, seed: 1 };
+    const base = { model: model(), items: train.items, targets: train.targets, loss: builtIn('xent'), seed: 1 };
     await expect(trainClassifier({ ...base, settings: settings({ batchSize: 0 }) })).rejects.toThrow(/batchSize must be a positive integer/);
     await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best', evalEvery: 2 }) })).rejects.toThrow(/needs a held-out split/);
     await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best' }) })).rejects.toThrow(/needs evalEvery > 0/);

@@ -6,8 +6,11 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import Table from 'cli-table3';
 import {
-  BUILTIN_LOSSES,
+  BUILTIN_LOSS_NAMES,
   ResultsStore,
+  builtinLoss,
+  isLossModule,
+  resolveLosses,
   dataConfigFor,
   distinctRuns,
   planExperiment,
@@ -46,12 +49,13 @@ interface RunFlags extends TrainingFlags, DeviceFlags {
   json: boolean;
 }
 
+/** Built-in loss names and loss module files (made absolute). */
 function lossList(value: string): string[] {
   const losses = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = losses.filter((l) => !(BUILTIN_LOSSES as readonly string[]).includes(l));
+  const unknown = losses.filter((l) => !isLossModule(l) && !builtinLoss(l));
   if (losses.length === 0 || unknown.length > 0)
-    throw new InvalidArgumentError(`expected a comma-separated list of ${BUILTIN_LOSSES.join(', ')}, got "${value}"`);
-  return [...new Set(losses)];
+    throw new InvalidArgumentError(`expected a comma-separated list of ${BUILTIN_LOSS_NAMES.join(', ')} or loss module files (./my-loss.mjs), got "${value}"`);
+  return [...new Set(losses.map((l) => (isLossModule(l) ? resolve(l) : l)))];
 }
 
 function modelList(value: string): string[] {
@@ -108,8 +112,7 @@ export async function runRun(flags: RunFlags): Promise<void> {
     seed: flags.seed,
     weak,
     strong,
-    losses: flags.loss,
-    lossOptions: lossOptionsFrom(flags),
+    losses: await resolveLosses(flags.loss, lossOptionsFrom(flags), process.cwd(), 'the loss flags'),
     training: trainSettingsFrom(flags),
     heldOutFrac: flags.heldOutFrac,
     bootstrap,
@@ -145,7 +148,7 @@ export function runCommand(): Command {
     .option('--label-column <name>', 'label column of a dataset file (0/1 or true/false)')
     .requiredOption('--weak <model>', 'the supervisor: a named size (nano, micro, mini, small, base) or a checkpoint path')
     .requiredOption('--strong <model>', 'the student: a named size or a checkpoint path')
-    .requiredOption('--loss <list>', `transfer losses, comma-separated: ${BUILTIN_LOSSES.join(', ')}`, lossList)
+    .requiredOption('--loss <list>', `transfer losses, comma-separated: ${BUILTIN_LOSS_NAMES.join(', ')} (see below), or loss module files (./my-loss.mjs)`, lossList)
     .option('--seed <n>', 'seed of the splits, initialisation and data order', integerOption(0, 2 ** 31 - 1), 0)
     .option('--n-train <n>', 'training examples (halved into train1 and train2; default: all but the test split)', integerOption(2))
     .option('--n-test <n>', 'test examples (default: 20% of the dataset)', integerOption(1))

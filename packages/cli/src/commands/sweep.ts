@@ -9,7 +9,7 @@
 import { fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { ResultsStore, buildTables, readSweepConfig, renderTerminal, runSweep, serveSweepWorker, writeJson, type SweepConfig, type SweepOutcome } from '@w2s/pipeline';
+import { ResultsStore, buildTables, isLossModule, readSweepConfig, renderTerminal, runSweep, serveSweepWorker, writeJson, type SweepConfig, type SweepOutcome } from '@w2s/pipeline';
 import { parseQueueUrl, runQueuedSweep } from '@w2s/queue';
 import { integerOption } from '../options.js';
 import { ProgressDisplay, QueueProgressDisplay } from '../progress.js';
@@ -86,6 +86,9 @@ async function localSweep(flags: SweepFlags, config: SweepConfig, out: string): 
 async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, url: string): Promise<{ outcome: SweepOutcome; queue: { url: string; sweepId: string } } | null> {
   if (flags.workers !== undefined || flags.threads !== undefined)
     throw new Error('--workers and --threads belong to a local sweep; with --queue, start `w2s worker --queue URL [--concurrency N] [--threads N]` on the machines that train');
+  const modules = config.losses.filter(isLossModule);
+  if (modules.length > 0)
+    throw new Error(`loss modules (${modules.join(', ')}) run in local sweeps only: \`w2s worker\` processes on other machines cannot load them`);
   const address = parseQueueUrl(url, process.env.W2S_REDIS_PASSWORD);
   const display = new QueueProgressDisplay();
   const interrupt = new AbortController();
