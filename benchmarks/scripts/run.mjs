@@ -8,8 +8,8 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
-if (!['bench-kernels', 'bench-train'].includes(name)) {
-  console.error(`usage: run.mjs bench-kernels|bench-train [options], got ${name}`);
+if (!['bench-kernels', 'bench-train', 'bench-batch-loss'].includes(name)) {
+  console.error(`usage: run.mjs bench-kernels|bench-train|bench-batch-loss [options], got ${name}`);
   process.exit(2);
 }
 const outfile = join(root, 'dist', `${name}.mjs`);
