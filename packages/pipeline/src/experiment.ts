@@ -3,6 +3,7 @@
 // strong model on the weak labels; each is scored on the test split, and PGR compares them.
 // Options add bootstrapping (weak → intermediate models → strong, each supervising the next) and
 // strong-to-strong iterations (the transfer model relabels train2 for a fresh strong model).
+import { classCounts } from '@w2s/data';
 import { canonicalJson } from './store.js';
 import type { DataConfig } from './data.js';
 import { agreement, pgr } from './metrics.js';
@@ -126,7 +127,7 @@ async function summarise(
 ): Promise<ExperimentSummary> {
   const { splits, report, balancedAway } = await dataFor(spec.data, ctx);
   const truth = new Map(splits.test.map((e) => [e.id, e.label as number]));
-  const counts = { train1: splits.train1.length, train2: splits.train2.length, test: splits.test.length };
+  const counts = { train1: splits.train1.length, train2: splits.train2.length, test: splits.test.length, testPositives: classCounts(splits.test)[1] };
   const relative = (dir: string) => dir.slice(ctx.store.root.length).replace(/^[/\\]+/, '');
   const transfer: TransferResult[] = [];
   for (const { planned, result } of transfers) {

@@ -40,8 +40,11 @@ export interface ExperimentSummary {
   weak: ModelResult;
   ceiling: ModelResult;
   transfer: TransferResult[];
-  /** Example counts of the splits actually used. */
-  counts: { train1: number; train2: number; test: number };
+  /**
+   * Example counts of the splits actually used. `testPositives`, the test examples labelled 1, is
+   * optional (summaries without it remain valid); reports use it for the AUROC's standard error.
+   */
+  counts: { train1: number; train2: number; test: number; testPositives?: number };
   /** What loading the dataset kept and skipped (rows skipped by reason; examples removed by balancing). */
   data?: { rows: number; kept: number; skipped: Record<string, number>; balancedAway: number };
 }

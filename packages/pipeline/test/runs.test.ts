@@ -79,7 +79,7 @@ describe('experiment wiring', () => {
     expect(got).toHaveLength(expected.length);
     got.forEach((p, i) => expect(p).toBeCloseTo(expected[i], 5)); // float32 targets vs labels stored to 1e-6
     const summary = await runExperiment(spec, ctx);
-    expect(summary.counts).toEqual({ train1: 32, train2: 32, test: 32 });
+    expect(summary.counts).toEqual({ train1: 32, train2: 32, test: 32, testPositives: splits.test.filter((e) => e.label === 1).length });
     expect(summary.data).toEqual({ rows: 96, kept: 96, skipped: {}, balancedAway: 0 });
   });
 

@@ -1,6 +1,7 @@
 // Reports over experiment summaries: load every summary under a folder, aggregate over seeds into
-// PGR and accuracy tables, render them for a terminal and as Markdown, draw the paper-style plots
-// as SVG, and write the whole report to a folder.
+// per-pair PGR tables (on accuracy and on AUROC, with bootstrap intervals, n/a where the gap is
+// within noise) and the pairs' scores, render them for a terminal and as Markdown, draw the
+// paper-style transfer plots and the PGR plots as SVG, and write the whole report to a folder.
 
 export { loadSummaries, loadSweepFailures, type FailedRun, type LoadedSummaries } from './load.js';
 export { buildTables, type ReportTables, type TableData } from './tables.js';

@@ -1,8 +1,11 @@
-// The report as one Markdown document (report.md): a title, how to read it, the two tables in
-// GitHub's table syntax and a link to every plot's SVG file, which sits beside report.md.
+// The report as one Markdown document (report.md): a title, how to read it (method.ts), the PGR
+// tables (accuracy, AUROC) and the pairs' scores in GitHub's table syntax, and a link to every
+// plot's SVG file, which sits beside report.md.
 
 import type { FailedRun } from './load.js';
+import { METHOD_PARAGRAPHS } from './method.js';
 import type { PlotFile } from './plots.js';
+import { SCORE_LABELS, SCORE_NAMES } from './scores.js';
 import { numericColumns, type ReportTables, type TableData } from './tables.js';
 
 /** A cell's text made safe inside a GitHub Markdown table row. */
@@ -10,12 +13,12 @@ function escapeCell(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
-/** Text made safe as an image's alternative text. */
 /** Free text (an error message) as literal Markdown inline text on one line. */
 function escapeInline(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/([\\`*_[\]<>#|~])/g, '\\$1');
 }
 
+/** Text made safe as an image's alternative text. */
 function escapeAltText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/([[\]])/g, '\\$1').replace(/\r?\n/g, ' ');
 }
@@ -31,16 +34,10 @@ function markdownTable(table: TableData): string {
 export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[], failures: readonly FailedRun[] = []): string {
   const sections = [
     '# Weak-to-strong generalization report',
-    'A weak model, finetuned on ground truth, labels the data a strong model is then finetuned on (the ' +
-      'transfer run); the strong ceiling is the strong model finetuned on ground truth. PGR (performance gap recovered) = ' +
-      '(transfer accuracy − weak accuracy) / (ceiling accuracy − weak accuracy), taken from each ' +
-      'experiment\'s summary; it is undefined when the ceiling is not above the weak model. Medians and ' +
-      'spreads are over seeds; undefined PGRs are counted apart, not included in the statistics; ' +
-      'quartiles need at least 4 defined values. All accuracies are on the test split.',
-    '## Performance gap recovered',
-    markdownTable(tables.pgr),
-    '## Weak and strong-ceiling accuracy',
-    markdownTable(tables.accuracy),
+    ...METHOD_PARAGRAPHS,
+    ...SCORE_NAMES.flatMap((score) => [`## Performance gap recovered on ${SCORE_LABELS[score]}, per model pair`, markdownTable(tables.pgr[score])]),
+    '## Weak and strong-ceiling scores, per model pair',
+    markdownTable(tables.scores),
     '## Plots',
     plots.length === 0 ? '_No plots._' : plots.map((plot) => `### ${plot.title}\n\n![${escapeAltText(plot.title)}](${encodeURI(plot.name)})`).join('\n\n'),
   ];

@@ -1,6 +1,8 @@
 // The report's plots as SVG text, drawn headless with vega-lite (spec → vega) and vega's SVG string
-// renderer: one plot per dataset in the manner of the paper's Figure 3 (test accuracy against the
-// strong ceiling's, one line per weak model and loss) and one PGR summary over datasets and losses.
+// renderer, two per dataset: the transfer plot in the manner of the paper's Figure 3 (test accuracy
+// against the strong ceiling's, one line per weak model and loss) and the PGR plot (each model
+// pair's PGR per loss, on accuracy and on AUROC, with its bootstrap interval, or the words
+// "n/a (gap within noise)"). PGRs are never pooled over model pairs.
 // The same summaries give the same SVG bytes: data and scale domains are fixed in a sorted order,
 // text widths are estimated (no canvas package) and no mark is clipped (vega numbers clip paths
 // with a process-wide counter).
@@ -9,7 +11,9 @@ import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ExperimentSummary } from '../summary.js';
 import { aggregateSummaries, type DatasetAggregate } from './aggregate.js';
-import { spreadOf } from './quantile.js';
+import { CONFIDENCE_PERCENT } from './bootstrap.js';
+import { SCORE_LABELS, SCORE_NAMES, type ScoreName } from './scores.js';
+import { GAP_WITHIN_NOISE } from './tables.js';
 
 /** One plot: `name` is its file name (a slug, safe on any filesystem), `svg` its content. */
 export interface PlotFile {
@@ -21,11 +25,23 @@ export interface PlotFile {
 export const X_AXIS_TITLE = 'strong ceiling test accuracy';
 export const Y_AXIS_TITLE = 'test accuracy';
 export const PGR_AXIS_TITLE = 'PGR (performance gap recovered)';
-const PGR_SUMMARY_TITLE = 'PGR by dataset and loss';
-/** The layer of the transfer lines: vega draws each line in a group of class `${TRANSFER_LINES}_marks`. */
+// Layer names: vega draws a layer's marks in a group of class `<name>_marks` (the PGR layers'
+// names end in `_accuracy` or `_auroc`).
+/** The transfer lines of the transfer plot. */
 export const TRANSFER_LINES = 'transfer_lines';
+/** The transfer accuracies' intervals of the transfer plot. */
+export const TRANSFER_BARS = 'transfer_bars';
+/** The PGR medians of the PGR plot. */
+export const PGR_POINTS = 'pgr_points';
+/** The PGR intervals of the PGR plot. */
+export const PGR_INTERVALS = 'pgr_intervals';
+/** The "n/a (gap within noise)" labels of the PGR plot. */
+export const PGR_NOT_AVAILABLE = 'pgr_not_available';
 const PLOT_WIDTH = 380;
 const PLOT_HEIGHT = 320;
+/** A PGR panel's width per loss within a pair, and the gap between pairs. */
+const PGR_SLOT_WIDTH = 22;
+const PGR_PANEL_MIN_WIDTH = 200;
 /** Axis domains are rounded out to multiples of this. */
 const DOMAIN_STEP = 0.05;
 
@@ -91,6 +107,14 @@ function accuracyDomain(values: readonly number[]): [number, number] {
   return roundedHigh > roundedLow ? [roundedLow, roundedHigh] : [Math.max(0, roundedLow - DOMAIN_STEP), Math.min(1, roundedHigh + DOMAIN_STEP)];
 }
 
+
+/** The test examples each score of a dataset rests on, as the plots' subtitles state them. */
+function testExamplesText(aggregate: DatasetAggregate): string {
+  const min = Math.min(...aggregate.pairs.map((pair) => pair.testExamples.min));
+  const max = Math.max(...aggregate.pairs.map((pair) => pair.testExamples.max));
+  return `${min === max ? min : `${min}–${max}`} test examples per score`;
+}
+
 /** Test accuracy against the strong ceiling's on one dataset, like the paper's Figure 3. */
 function transferSpec(aggregate: DatasetAggregate): TopLevelSpec {
   const ceilingMedianOf = new Map(aggregate.strongModels.map((strong) => [strong.model, strong.accuracy.median]));
@@ -99,20 +123,23 @@ function transferSpec(aggregate: DatasetAggregate): TopLevelSpec {
     strong: transfer.strongModel,
     loss: transfer.loss,
     ceiling: ceilingMedianOf.get(transfer.strongModel),
-    median: transfer.accuracy.median,
-    min: transfer.accuracy.min,
-    max: transfer.accuracy.max,
+    median: transfer.scores.accuracy.median,
   }));
-  const ceilingPoints = aggregate.strongModels.map((strong) => ({
-    strong: strong.model,
-    ceiling: strong.accuracy.median,
-    min: strong.accuracy.min,
-    max: strong.accuracy.max,
-  }));
+  const transferBars = aggregate.transfers.flatMap((transfer) =>
+    transfer.accuracyInterval === null
+      ? []
+      : [{ weak: transfer.weakModel, loss: transfer.loss, ceiling: ceilingMedianOf.get(transfer.strongModel), low: transfer.accuracyInterval.low, high: transfer.accuracyInterval.high }],
+  );
+  const ceilingPoints = aggregate.strongModels.map((strong) => ({ strong: strong.model, ceiling: strong.accuracy.median }));
+  const ceilingBars = aggregate.strongModels.flatMap((strong) =>
+    strong.accuracyInterval === null ? [] : [{ strong: strong.model, ceiling: strong.accuracy.median, low: strong.accuracyInterval.low, high: strong.accuracyInterval.high }],
+  );
   const weakLevels = aggregate.weakModels.map((weak) => ({ weak: weak.model, accuracy: weak.accuracy.median }));
   const domain = accuracyDomain([
-    ...transferPoints.flatMap((point) => [point.min, point.max]),
-    ...ceilingPoints.flatMap((point) => [point.min, point.max]),
+    ...transferPoints.map((point) => point.median),
+    ...transferBars.flatMap((bar) => [bar.low, bar.high]),
+    ...ceilingPoints.map((point) => point.ceiling),
+    ...ceilingBars.flatMap((bar) => [bar.low, bar.high]),
     ...weakLevels.map((level) => level.accuracy),
   ]);
   const x = (field: string) => quantitative(field, X_AXIS_TITLE, domain);
@@ -128,8 +155,9 @@ function transferSpec(aggregate: DatasetAggregate): TopLevelSpec {
     title: {
       text: `${aggregate.dataset}: weak-to-strong transfer`,
       subtitle: [
-        'medians over seeds, bars min–max; thin horizontal lines: weak models alone;',
-        'black diamonds and dashed diagonal: strong ceiling',
+        `medians over seeds, bars: bootstrap ${CONFIDENCE_PERCENT} CI of the median (from 2 seeds on);`,
+        'thin horizontal lines: weak models alone; black diamonds and dashed diagonal: strong ceiling;',
+        testExamplesText(aggregate),
       ],
     },
     width: PLOT_WIDTH,
@@ -148,24 +176,32 @@ function transferSpec(aggregate: DatasetAggregate): TopLevelSpec {
         mark: { type: 'rule', strokeWidth: 1 },
         encoding: { y: y('accuracy'), color: weakColor },
       },
-      {
-        name: 'ceiling_bars',
-        data: { values: ceilingPoints },
-        mark: { type: 'rule', color: 'black' },
-        encoding: { x: x('ceiling'), y: y('min'), y2: { field: 'max' } },
-      },
+      ...(ceilingBars.length === 0
+        ? []
+        : [
+            {
+              name: 'ceiling_bars',
+              data: { values: ceilingBars },
+              mark: { type: 'rule' as const, color: 'black' },
+              encoding: { x: x('ceiling'), y: y('low'), y2: { field: 'high' } },
+            },
+          ]),
       {
         name: 'ceiling_points',
         data: { values: ceilingPoints },
         mark: { type: 'point', shape: 'diamond', filled: true, color: 'black', size: 70 },
         encoding: { x: x('ceiling'), y: y('ceiling') },
       },
-      {
-        name: 'transfer_bars',
-        data: { values: transferPoints },
-        mark: { type: 'rule', strokeWidth: 1 },
-        encoding: { x: x('ceiling'), y: y('min'), y2: { field: 'max' }, color: weakColor },
-      },
+      ...(transferBars.length === 0
+        ? []
+        : [
+            {
+              name: TRANSFER_BARS,
+              data: { values: transferBars },
+              mark: { type: 'rule' as const, strokeWidth: 1 },
+              encoding: { x: x('ceiling'), y: y('low'), y2: { field: 'high' }, color: weakColor },
+            },
+          ]),
       {
         name: TRANSFER_LINES,
         data: { values: transferPoints },
@@ -193,74 +229,100 @@ function transferSpec(aggregate: DatasetAggregate): TopLevelSpec {
   };
 }
 
-interface PgrBar {
-  dataset: string;
-  loss: string;
-  median: number;
-  min: number;
-  max: number;
+/** A pair as the PGR plots' axis labels it. */
+function pairLabel(weakModel: string, strongModel: string): string {
+  return `${weakModel} → ${strongModel}`;
 }
 
-/** Median and min–max of every defined PGR per (dataset, loss), over model pairs and seeds. */
-function pgrBars(summaries: readonly ExperimentSummary[], datasets: readonly string[], losses: readonly string[]): PgrBar[] {
-  const bars: PgrBar[] = [];
-  for (const dataset of datasets) {
-    for (const loss of losses) {
-      const pgrs = summaries
-        .filter((summary) => summary.dataset === dataset)
-        .flatMap((summary) => summary.transfer.flatMap((result) => (result.loss === loss && result.pgr !== null ? [result.pgr] : [])));
-      const spread = spreadOf(pgrs);
-      if (spread !== undefined) bars.push({ dataset, loss, median: spread.median, min: spread.min, max: spread.max });
-    }
-  }
-  return bars;
-}
-
-function pgrSpec(bars: readonly PgrBar[], datasets: readonly string[], losses: readonly string[]): TopLevelSpec {
-  const datasetAxis = { field: 'dataset', type: 'nominal' as const, title: 'dataset', sort: [...datasets], axis: { labelAngle: 0 } };
-  const lossOffset = { field: 'loss', type: 'nominal' as const, sort: [...losses] };
+/**
+ * One panel of a dataset's PGR plot, on one score: per pair (x) and loss (offset and colour) the
+ * median PGR as a point, its bootstrap interval as a bar where it has one, and, where the PGR is
+ * n/a, the words GAP_WITHIN_NOISE upright at the foot of its slot (no point, no bar).
+ */
+function pgrPanel(aggregate: DatasetAggregate, score: ScoreName) {
+  const pairs = [...new Set(aggregate.transfers.map((transfer) => pairLabel(transfer.weakModel, transfer.strongModel)))];
+  const rows = aggregate.transfers.map((transfer) => ({ pair: pairLabel(transfer.weakModel, transfer.strongModel), loss: transfer.loss, estimate: transfer.pgr[score] }));
+  const points = rows.flatMap(({ pair, loss, estimate }) => (estimate.median === null ? [] : [{ pair, loss, median: estimate.median }]));
+  const bars = rows.flatMap(({ pair, loss, estimate }) => (estimate.interval === null ? [] : [{ pair, loss, low: estimate.interval.low, high: estimate.interval.high }]));
+  const notAvailable = rows.flatMap(({ pair, loss, estimate }) => (estimate.median === null ? [{ pair, loss, text: GAP_WITHIN_NOISE }] : []));
+  const pairAxis = { field: 'pair', type: 'nominal' as const, title: 'weak → strong', sort: pairs, axis: { labelAngle: 0 } };
+  const lossOffset = { field: 'loss', type: 'nominal' as const, sort: [...aggregate.losses] };
+  const lossColor = { field: 'loss', type: 'nominal' as const, title: 'loss', scale: { domain: [...aggregate.losses] } };
   const pgr = (field: string) => ({ field, type: 'quantitative' as const, title: PGR_AXIS_TITLE });
   return {
-    title: { text: PGR_SUMMARY_TITLE, subtitle: 'median over model pairs and seeds, bars min–max; dashed: PGR 1 (ceiling reached)' },
-    width: Math.max(PLOT_WIDTH, datasets.length * (losses.length * 24 + 24)),
+    title: `on ${SCORE_LABELS[score]}`,
+    width: Math.max(PGR_PANEL_MIN_WIDTH, pairs.length * (aggregate.losses.length * PGR_SLOT_WIDTH + PGR_SLOT_WIDTH)),
     height: PLOT_HEIGHT,
-    background: 'white',
     layer: [
       {
-        name: 'pgr_bars',
-        data: { values: [...bars] },
-        mark: { type: 'bar' },
-        encoding: {
-          x: datasetAxis,
-          xOffset: lossOffset,
-          y: pgr('median'),
-          color: { field: 'loss', type: 'nominal', title: 'loss', scale: { domain: [...losses] } },
-        },
-      },
-      {
-        name: 'pgr_ranges',
-        data: { values: [...bars] },
-        mark: { type: 'rule', color: 'black' },
-        encoding: { x: datasetAxis, xOffset: lossOffset, y: pgr('min'), y2: { field: 'max' } },
-      },
-      {
-        name: 'pgr_one',
-        data: { values: [{ pgr: 1 }] },
-        mark: { type: 'rule', color: 'gray', strokeDash: [4, 4] },
+        name: `pgr_zero_${score}`,
+        data: { values: [{ pgr: 0 }] },
+        mark: { type: 'rule' as const, color: 'gray' },
         encoding: { y: pgr('pgr') },
       },
+      {
+        name: `pgr_one_${score}`,
+        data: { values: [{ pgr: 1 }] },
+        mark: { type: 'rule' as const, color: 'gray', strokeDash: [4, 4] },
+        encoding: { y: pgr('pgr') },
+      },
+      ...(bars.length === 0
+        ? []
+        : [
+            {
+              name: `${PGR_INTERVALS}_${score}`,
+              data: { values: bars },
+              mark: { type: 'rule' as const, strokeWidth: 1.5 },
+              encoding: { x: pairAxis, xOffset: lossOffset, y: pgr('low'), y2: { field: 'high' }, color: lossColor },
+            },
+          ]),
+      ...(points.length === 0
+        ? []
+        : [
+            {
+              name: `${PGR_POINTS}_${score}`,
+              data: { values: points },
+              mark: { type: 'point' as const, filled: true, size: 50 },
+              encoding: { x: pairAxis, xOffset: lossOffset, y: pgr('median'), color: lossColor },
+            },
+          ]),
+      ...(notAvailable.length === 0
+        ? []
+        : [
+            {
+              name: `${PGR_NOT_AVAILABLE}_${score}`,
+              data: { values: notAvailable },
+              mark: { type: 'text' as const, angle: 270, align: 'left' as const, baseline: 'middle' as const, fontSize: 10 },
+              encoding: { x: pairAxis, xOffset: lossOffset, y: { value: PLOT_HEIGHT - 4 }, text: { field: 'text' }, color: lossColor },
+            },
+          ]),
     ],
   };
 }
 
+/** PGR per model pair and loss on one dataset, a panel per score (accuracy, AUROC). */
+function pgrSpec(aggregate: DatasetAggregate): TopLevelSpec {
+  return {
+    title: {
+      text: `${aggregate.dataset}: PGR per model pair`,
+      subtitle: [
+        `points: median over seeds of the per-seed PGR; bars: bootstrap ${CONFIDENCE_PERCENT} CI over seeds;`,
+        `"${GAP_WITHIN_NOISE}": ceiling − weak not above zero or below its standard error;`,
+        `dashed: PGR 1 (ceiling reached); ${testExamplesText(aggregate)}`,
+      ],
+    },
+    background: 'white',
+    hconcat: SCORE_NAMES.map((score) => pgrPanel(aggregate, score)),
+  };
+}
+
 /**
- * One transfer plot per dataset (`transfer-<slug>.svg`, by dataset name) and, when any PGR is
- * defined, the PGR summary (`pgr-summary.svg`).
+ * Per dataset (by name), the transfer plot (`transfer-<slug>.svg`) and, when the dataset has
+ * transfer runs, its PGR plot (`pgr-<slug>.svg`).
  */
 export async function renderPlots(summaries: readonly ExperimentSummary[]): Promise<PlotFile[]> {
   const aggregates = aggregateSummaries(summaries);
-  const datasets = aggregates.map((aggregate) => aggregate.dataset);
-  const slugs = distinctSlugs(datasets);
+  const slugs = distinctSlugs(aggregates.map((aggregate) => aggregate.dataset));
   const plots: PlotFile[] = [];
   for (const [index, aggregate] of aggregates.entries()) {
     plots.push({
@@ -268,11 +330,13 @@ export async function renderPlots(summaries: readonly ExperimentSummary[]): Prom
       title: `${aggregate.dataset}: test accuracy against the strong ceiling`,
       svg: await renderSvg(transferSpec(aggregate)),
     });
-  }
-  const losses = [...new Set(aggregates.flatMap((aggregate) => aggregate.losses))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const bars = pgrBars(summaries, datasets, losses);
-  if (bars.length > 0) {
-    plots.push({ name: 'pgr-summary.svg', title: PGR_SUMMARY_TITLE, svg: await renderSvg(pgrSpec(bars, datasets, losses)) });
+    if (aggregate.transfers.length > 0) {
+      plots.push({
+        name: `pgr-${slugs[index]}.svg`,
+        title: `${aggregate.dataset}: PGR per model pair, on accuracy and on AUROC`,
+        svg: await renderSvg(pgrSpec(aggregate)),
+      });
+    }
   }
   return plots;
 }

@@ -3,6 +3,8 @@
 
 import Table from 'cli-table3';
 import type { FailedRun } from './load.js';
+import { TERMINAL_LEGEND } from './method.js';
+import { SCORE_LABELS, SCORE_NAMES } from './scores.js';
 import { numericColumns, type ReportTables, type TableData } from './tables.js';
 
 function renderTable(title: string, table: TableData): string {
@@ -16,9 +18,13 @@ function renderTable(title: string, table: TableData): string {
   return `${title}\n${rendered.toString()}`;
 }
 
-/** Both tables, each under its title, as one block of text ending in a newline. */
+/** The tables, each under its title, a legend, and the failed runs, as one block of text ending in a newline. */
 export function renderTerminal(tables: ReportTables, failures: readonly FailedRun[] = []): string {
-  const parts = [renderTable('Performance gap recovered (PGR), over seeds', tables.pgr), renderTable('Weak and strong-ceiling test accuracy, over seeds', tables.accuracy)];
+  const parts = [
+    ...SCORE_NAMES.map((score) => renderTable(`Performance gap recovered (PGR) on ${SCORE_LABELS[score]}, per model pair, over seeds`, tables.pgr[score])),
+    renderTable('Weak and strong-ceiling test scores, per model pair, medians over seeds', tables.scores),
+    TERMINAL_LEGEND.join('\n'),
+  ];
   if (failures.length > 0) parts.push([`Failed runs (${failures.length}):`, ...failures.map((f) => `  ${f.name}: ${f.message}`)].join('\n'));
   return parts.join('\n\n') + '\n';
 }

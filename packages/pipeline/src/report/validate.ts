@@ -47,6 +47,20 @@ function countAt(value: unknown, field: string): number {
   return value;
 }
 
+/** The split sizes; `testPositives` is optional (older summaries lack it) and at most `test`. */
+function countsAt(value: unknown, field: string): ExperimentSummary['counts'] {
+  const object = objectAt(value, field);
+  const counts = {
+    train1: countAt(object.train1, `${field}.train1`),
+    train2: countAt(object.train2, `${field}.train2`),
+    test: countAt(object.test, `${field}.test`),
+  };
+  if (object.testPositives === undefined) return counts;
+  const testPositives = countAt(object.testPositives, `${field}.testPositives`);
+  if (testPositives > counts.test) fail(`${field}.testPositives`, `at most ${field}.test (${counts.test})`, testPositives);
+  return { ...counts, testPositives };
+}
+
 function modelResultAt(value: unknown, field: string): ModelResult {
   const object = objectAt(value, field);
   return {
@@ -98,17 +112,5 @@ export function parseSummary(value: unknown): ExperimentSummary {
     }
     seenLosses.add(result.loss);
   }
-  const counts = objectAt(object.counts, 'counts');
-  return {
-    dataset,
-    seed,
-    weak,
-    ceiling,
-    transfer,
-    counts: {
-      train1: countAt(counts.train1, 'counts.train1'),
-      train2: countAt(counts.train2, 'counts.train2'),
-      test: countAt(counts.test, 'counts.test'),
-    },
-  };
+  return { dataset, seed, weak, ceiling, transfer, counts: countsAt(object.counts, 'counts') };
 }
