@@ -40,7 +40,10 @@ describe('w2s run', () => {
     expect(first.status, first.stderr).toBe(0);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.dataset).toBe('sst2');
-    expect(summary.counts).toEqual({ train1: 100, train2: 100, test: 100 });
+    const { testPositives, ...splitSizes } = summary.counts;
+    expect(splitSizes).toEqual({ train1: 100, train2: 100, test: 100 });
+    // The test split's positives, exactly checked against the split in the pipeline's runs.test.ts.
+    expect(Number.isInteger(testPositives) && testPositives >= 0 && testPositives <= 100, String(testPositives)).toBe(true);
     checkSummary(summary, ['xent', 'logconf']);
     expect(first.stdout).toMatch(/weak.*nano/);
     const runs = readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock'));
@@ -57,10 +60,11 @@ describe('w2s run', () => {
 
     const report = w2s('report', out);
     expect(report.status, report.stderr).toBe(0);
-    expect(report.stdout).toMatch(/PGR/);
+    expect(report.stdout).toMatch(/PGR\) on accuracy/);
+    expect(report.stdout).toMatch(/PGR\) on AUROC/);
     const files = readdirSync(join(out, 'report'));
     expect(files).toContain('report.md');
-    expect(files.filter((f) => f.endsWith('.svg')).length).toBeGreaterThanOrEqual(1);
+    expect(files.filter((f) => f.endsWith('.svg')).sort()).toEqual(['pgr-sst2.svg', 'transfer-sst2.svg']);
   }, 300_000);
 
   it('runs on a local CSV file, with early stopping, bootstrapping and a strong-to-strong iteration', () => {

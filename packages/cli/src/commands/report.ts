@@ -32,7 +32,7 @@ export async function runReport(dir: string, flags: ReportFlags): Promise<number
 
 export function reportCommand(): Command {
   return new Command('report')
-    .description('tables, Markdown and SVG plots of the experiments under DIR (PGR medians and spread over seeds)')
+    .description('tables, Markdown and SVG plots of the experiments under DIR (PGR per model pair on accuracy and AUROC, bootstrap 95% intervals over seeds)')
     .argument('<dir>', 'a folder written by `w2s run --out` or `w2s sweep --out`')
     .option('--out <dir>', 'where to write report.md and the plots (default: DIR/report)')
     .option('--json', 'print the tables as JSON instead (writes nothing)', false)

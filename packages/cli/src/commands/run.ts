@@ -82,11 +82,11 @@ export function summaryTable(summary: ExperimentSummary): string {
   table.push(['ceiling', summary.ceiling.model, 'xent (ground truth)', pct(summary.ceiling.accuracy), summary.ceiling.auroc.toFixed(3), '', '']);
   for (const t of summary.transfer)
     table.push(['transfer', summary.ceiling.model, t.loss, pct(t.accuracy), t.auroc.toFixed(3), t.pgr === null ? 'undefined' : t.pgr.toFixed(3), pct(t.agreement.overall)]);
-  const { train1, train2, test } = summary.counts;
+  const { train1, train2, test, testPositives } = summary.counts;
   const data = summary.data;
   const skipped = data ? Object.entries(data.skipped).map(([reason, n]) => `${n} ${reason}`).join(', ') : '';
   const loaded = data ? `; ${data.kept} of ${data.rows} rows kept${skipped ? ` (skipped: ${skipped})` : ''}${data.balancedAway ? `, ${data.balancedAway} removed by balancing` : ''}` : '';
-  return `${summary.dataset}, seed ${summary.seed}: train1 ${train1}, train2 ${train2}, test ${test}${loaded}\n${table.toString()}\n` +
+  return `${summary.dataset}, seed ${summary.seed}: train1 ${train1}, train2 ${train2}, test ${test}${testPositives === undefined ? '' : ` (${testPositives} labelled 1)`}${loaded}\n${table.toString()}\n` +
     (summary.ceiling.accuracy > summary.weak.accuracy ? '' : 'PGR is undefined: the strong ceiling is not above the weak model.\n');
 }
 
