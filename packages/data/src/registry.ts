@@ -10,7 +10,7 @@ import { imdb } from './datasets/imdb.js';
 import { quail } from './datasets/quail.js';
 import { sciq } from './datasets/sciq.js';
 import { sst2 } from './datasets/sst2.js';
-import { syntheticWorld } from './synthetic/world.js';
+import { syntheticWorld, syntheticWorldNamed } from './synthetic/world.js';
 import { DataError, type Dataset, type DatasetSpec, type LoadOptions } from './types.js';
 
 const registry = new Map<string, DatasetSpec>();
@@ -27,8 +27,9 @@ export function listDatasets(): DatasetSpec[] {
 }
 
 export function getDataset(name: string): DatasetSpec {
-  const spec = registry.get(name);
-  if (!spec) throw new DataError(`unknown dataset ${JSON.stringify(name)}: known datasets are ${[...registry.keys()].join(', ')}`);
+  // synthetic_world:<seed> names the generated world of any seed (synthetic_world is world 0).
+  const spec = registry.get(name) ?? syntheticWorldNamed(name);
+  if (!spec) throw new DataError(`unknown dataset ${JSON.stringify(name)}: known datasets are ${[...registry.keys()].join(', ')} (and synthetic_world:N, the world of seed N)`);
   return spec;
 }
 

@@ -14,16 +14,19 @@ export interface WorldOptions {
   people: number;
   /** Fraction of traits stated only through the mentor. */
   twoHopFrac: number;
-  /** Times each fact is stated in the corpus. */
-  mentions: number;
+  /**
+   * Times each of a person's facts is stated in the corpus: drawn once per person, log-uniformly
+   * between minMentions and maxMentions (a few people are famous, many are obscure, as in real
+   * text); equal bounds state everyone's facts equally often.
+   */
+  minMentions: number;
+  maxMentions: number;
+  /** Vary the direct statements with an opening ("As everyone knows, ..."); false: "<name> <verb> <value>." only. */
+  openers: boolean;
 }
 
-/**
- * Tuned on the development machine so that, after 3 M tokens of pretraining (about 4.6 passes),
- * the family's sizes differ in what they know: linear probes on nano stay near chance (about
- * 0.52), micro reaches about 0.7 and mini about 0.89 (see `w2s demo`).
- */
-export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 100, twoHopFrac: 0.15, mentions: 24 };
+/** The world `w2s demo` pretrains on (its design and what it measured: README.md, `w2s demo`). */
+export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 100, twoHopFrac: 0.15, minMentions: 24, maxMentions: 24, openers: true };
 
 /** A binary trait: what a person does, in one of two ways. */
 export interface Trait {
@@ -53,6 +56,8 @@ export interface Person {
   mentor: number;
   /** Traits stated only as "does as <mentor> does" (two hops), by trait key. */
   twoHop: string[];
+  /** Times each of this person's facts is stated in the corpus (their fame). */
+  mentions: number;
 }
 
 export interface World {
@@ -71,6 +76,9 @@ function inventName(uniform: () => number): string {
 
 export function generateWorld(options: WorldOptions): World {
   if (!Number.isInteger(options.people) || options.people < 4) throw new RangeError(`people must be an integer >= 4, got ${options.people}`);
+  if (!Number.isInteger(options.minMentions) || options.minMentions < 1 || !Number.isInteger(options.maxMentions) || options.maxMentions < options.minMentions)
+    throw new RangeError(`mentions must be integers with 1 <= minMentions <= maxMentions, got ${options.minMentions} and ${options.maxMentions}`);
+  if (!(options.twoHopFrac >= 0 && options.twoHopFrac <= 1)) throw new RangeError(`twoHopFrac must be in [0, 1], got ${options.twoHopFrac}`);
   const uniform = mulberry32(options.seed ^ 0x77077);
   const names = new Set<string>();
   for (let attempts = 0; names.size < options.people; attempts++) {
@@ -82,6 +90,7 @@ export function generateWorld(options: WorldOptions): World {
     traits: TRAITS.map(() => (uniform() < 0.5 ? 0 : 1)),
     mentor: (i + 1 + Math.floor(uniform() * (options.people - 1))) % options.people,
     twoHop: [],
+    mentions: 0,
   }));
   // A two-hop trait is the mentor's, stated only as "as <mentor> does", the mentor's stated directly.
   for (const person of people) {
@@ -94,37 +103,55 @@ export function generateWorld(options: WorldOptions): World {
     });
   }
   for (const person of people) person.twoHop = person.twoHop.filter((key) => !people[person.mentor].twoHop.includes(key));
+  // Fame, log-uniform: as many people stated 4 to 8 times as 32 to 64 times.
+  const logMin = Math.log(options.minMentions), logMax = Math.log(options.maxMentions + 1);
+  for (const person of people) person.mentions = Math.min(options.maxMentions, Math.floor(Math.exp(logMin + uniform() * (logMax - logMin))));
   return { options, people };
 }
 
 const OPENERS = ['', 'Every day, ', 'As everyone knows, ', 'In the village, ', 'Since childhood, ', 'They say that '];
 
+/** Sentences per document of the corpus. */
+const PARAGRAPH = 10;
+
 /**
- * The pretraining corpus: every fact stated `mentions` times, the sentences shuffled and grouped
- * into paragraphs of about ten, separated by blank lines. A direct fact reads
- * "<opening><name> <verb> <value>." with a random opening; a two-hop one "In <noun>, <name> takes
- * after <mentor>."; and each mentor is stated as "<name> learnt everything from <mentor>.".
+ * The pretraining corpus as documents: every fact of a person stated `mentions` times (theirs),
+ * the sentences shuffled and grouped into paragraphs of ten. A direct fact reads
+ * "<opening><name> <verb> <value>." (with a random opening when `openers`, else none); a two-hop
+ * one "In <noun>, <name> takes after <mentor>."; and, where the world has two-hop facts, each
+ * mentor is stated as "<name> learnt everything from <mentor>.".
  */
-export function worldCorpus(world: World): string {
+export function worldDocuments(world: World): string[] {
   const uniform = mulberry32(world.options.seed ^ 0xc0de);
   const sentences: string[] = [];
+  const mentors = world.people.some((p) => p.twoHop.length > 0);
   for (const person of world.people) {
     const mentor = world.people[person.mentor].name;
-    for (let k = 0; k < world.options.mentions; k++) {
+    for (let k = 0; k < person.mentions; k++) {
       TRAITS.forEach((trait, t) => {
         sentences.push(
           person.twoHop.includes(trait.key)
             ? `In ${trait.noun}, ${person.name} takes after ${mentor}.`
-            : `${choice(OPENERS, uniform)}${person.name} ${trait.verb} ${trait.values[person.traits[t]]}.`,
+            : `${world.options.openers ? choice(OPENERS, uniform) : ''}${person.name} ${trait.verb} ${trait.values[person.traits[t]]}.`,
         );
       });
-      sentences.push(`${person.name} learnt everything from ${mentor}.`);
+      if (mentors) sentences.push(`${person.name} learnt everything from ${mentor}.`);
     }
   }
   const order = shuffled(sentences, uniform);
-  const paragraphs: string[] = [];
-  for (let i = 0; i < order.length; i += 10) paragraphs.push(order.slice(i, i + 10).join(' '));
-  return paragraphs.join('\n\n') + '\n';
+  const documents: string[] = [];
+  for (let i = 0; i < order.length; i += PARAGRAPH) documents.push(order.slice(i, i + PARAGRAPH).join(' '));
+  return documents;
+}
+
+/** The corpus as one text: the documents separated by blank lines. */
+export function worldCorpus(world: World): string {
+  return worldDocuments(world).join('\n\n') + '\n';
+}
+
+/** The corpus as JSONL, one document a line ({"text": ...}): pretraining puts BOS before each, as the task's examples start. */
+export function worldCorpusJsonl(world: World): string {
+  return worldDocuments(world).map((text) => JSON.stringify({ text })).join('\n') + '\n';
 }
 
 /**
@@ -145,21 +172,37 @@ export function worldExamples(world: World, seed: number): Example[] {
   return examples;
 }
 
-/** The world the registered dataset and `w2s demo` use: fixed, whatever the experiment's seed. */
+/** World 0, the one the registered dataset `synthetic_world` asks about. */
 export const DEMO_WORLD: WorldOptions = { seed: 0, ...DEFAULT_WORLD };
 
+/** The world `synthetic_world:<seed>` asks about (`w2s demo --seed <seed>` pretrains on its corpus). */
+export function worldOptions(seed: number): WorldOptions {
+  return { seed, ...DEFAULT_WORLD };
+}
+
 /**
- * The registered dataset: statements about DEMO_WORLD (the world its pretraining corpus
- * describes); the experiment's seed draws which statements are true and which false.
+ * The dataset of a world (by default DEFAULT_WORLD's of a seed): for each person and trait, which of the two values is true.
+ * Named `synthetic_world:<seed>`; `synthetic_world` is world 0. The experiment's seed changes
+ * nothing here (it draws the splits): the facts are the world's.
  */
-export const syntheticWorld: DatasetSpec = {
-  name: 'synthetic_world',
-  description: 'An invented world (generated, no download): is this statement about a person true? The knowledge comes from pretraining on its corpus',
-  license: 'generated by w2s (MIT)',
-  needsDataDir: false,
-  async load({ seed }): Promise<Dataset> {
-    const world = generateWorld(DEMO_WORLD);
-    const examples = worldExamples(world, seed);
-    return { name: 'synthetic_world', examples, report: { files: [], rows: examples.length, kept: examples.length, skipped: {} } };
-  },
-};
+export function syntheticWorldDataset(world: WorldOptions, name = `synthetic_world:${world.seed}`): DatasetSpec {
+  return {
+    name,
+    description: 'An invented world (generated, no download): which of two values is true of a person? The knowledge comes from pretraining on its corpus (synthetic_world:N: world N)',
+    license: 'generated by w2s (MIT)',
+    needsDataDir: false,
+    async load({ seed }): Promise<Dataset> {
+      const examples = worldExamples(generateWorld(world), seed);
+      return { name, examples, report: { files: [], rows: examples.length, kept: examples.length, skipped: {} } };
+    },
+  };
+}
+
+/** The registered dataset, world 0. */
+export const syntheticWorld: DatasetSpec = syntheticWorldDataset(DEMO_WORLD, 'synthetic_world');
+
+/** `synthetic_world:<seed>` (seed a decimal integer), else undefined: the registry's worlds besides world 0. */
+export function syntheticWorldNamed(name: string): DatasetSpec | undefined {
+  const m = /^synthetic_world:(0|[1-9][0-9]{0,14})$/.exec(name);
+  return m ? syntheticWorldDataset(worldOptions(Number(m[1]))) : undefined;
+}
