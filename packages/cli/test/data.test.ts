@@ -1,12 +1,11 @@
 // `w2s data list` and `w2s data show` as a user runs them.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dataDir, w2s } from './fixtures.js';
+import { dataDir, needsData, w2s } from './fixtures.js';
 
-const haveSciq = existsSync(join(dataDir, 'sciq', 'sciq.json'));
-if (!haveSciq) console.warn(`skipping \`w2s data show sciq\`: ${join(dataDir, 'sciq')} not found (set W2S_DATA_DIR)`);
+const sciq = needsData('`w2s data show sciq`', 'sciq/sciq.json');
 
 describe('w2s data', () => {
   it('list: the eleven datasets, as a table and as JSON', () => {
@@ -19,7 +18,7 @@ describe('w2s data', () => {
     for (const s of specs) expect(table.stdout).toContain(s.name);
   });
 
-  it.skipIf(!haveSciq)('show: counts, class balance, skipped rows and three examples', () => {
+  sciq.it('show: counts, class balance, skipped rows and three examples', () => {
     const r = w2s('data', 'show', 'sciq', '--data-dir', dataDir, '--json');
     expect(r.status, r.stderr).toBe(0);
     const shown = JSON.parse(r.stdout);

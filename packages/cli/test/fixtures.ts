@@ -4,10 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataDir } from '../../../tests/support/data.js';
 
 export const cliRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 export const bin = join(cliRoot, 'bin', 'w2s.mjs');
-export const dataDir = process.env.W2S_DATA_DIR ?? resolve(cliRoot, '../../../shared/data');
+// The data folder (../shared/data or $W2S_DATA_DIR) and needsData: the helper every package's tests share.
+export { dataDir, needsData } from '../../../tests/support/data.js';
 
 /** Runs `w2s ...args` to completion in a child process. */
 export function w2s(...args: string[]) {

@@ -1,27 +1,26 @@
 // `w2s generate` as a user runs it: the bundled CLI in a child process. On the real stories260K
-// model (skipped where ../shared/data is absent) and on a Hugging Face directory written here.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// model (skipped where ../shared/data is absent, failing there under W2S_REQUIRE_DATA=1) and on a Hugging Face directory written here.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataDir, w2s } from './fixtures.js';
+import { needsData, w2s } from './fixtures.js';
 import { ByteTokenizer, NativeModel, PRESETS, generate, loadCheckpoint, saveCheckpoint } from '@w2s/model';
 
-const stories = join(dataDir, 'stories260K', 'stories260K.bin');
-const haveStories = existsSync(stories);
-if (!haveStories) console.warn(`skipping the stories260K CLI test: ${stories} not found (set W2S_DATA_DIR)`);
+const storiesData = needsData('the stories260K CLI test', 'stories260K/stories260K.bin', 'stories260K/tok512.bin');
+const [stories, tok512] = storiesData.paths;
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('w2s generate', () => {
-  it.skipIf(!haveStories)('prints the greedy continuation of stories260K from BOS, and only that', async () => {
+  storiesData.it('prints the greedy continuation of stories260K from BOS, and only that', async () => {
     const r = w2s('generate', '--checkpoint', stories, '--max-tokens', '40', '--threads', '1');
     expect(r.status, r.stderr).toBe(0);
     // The same tokens through the library: the CLI adds nothing but the decoded text and a newline.
     const { config, weights } = await loadCheckpoint(stories);
     const { Llama2cTokenizer } = await import('@w2s/model');
-    const tokenizer = await Llama2cTokenizer.fromFile(join(dataDir, 'stories260K', 'tok512.bin'));
+    const tokenizer = await Llama2cTokenizer.fromFile(tok512);
     const ids = await generate(new NativeModel(config, { weights }), [1], { maxTokens: 40, stopIds: [1, 2] });
     expect(r.stdout).toBe(tokenizer.decode([1, ...ids]) + '\n');
     expect(r.stdout).toMatch(/^Once upon a time/);

@@ -1,5 +1,6 @@
 // `w2s run` and `w2s report` end to end, as a user runs them (the bundled CLI in a child process):
-// on a slice of a real dataset from ../shared/data (skipped with a message where it is absent),
+// on a slice of a real dataset from ../shared/data (skipped with a message where it is absent,
+// failing there under W2S_REQUIRE_DATA=1),
 // and on a local CSV file written here (always). Tiny models, one epoch: these check the
 // pipeline's plumbing and its bookkeeping, not the science.
 import { createHash } from 'node:crypto';
@@ -7,10 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataDir, w2s, writeVowelCsv } from './fixtures.js';
+import { needsData, w2s, writeVowelCsv } from './fixtures.js';
 
-const haveSst2 = existsSync(join(dataDir, 'sst2'));
-if (!haveSst2) console.warn(`skipping the end-to-end run on SST-2: ${join(dataDir, 'sst2')} not found (set W2S_DATA_DIR)`);
+const sst2 = needsData('the end-to-end run on SST-2', 'sst2');
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-run-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -33,7 +33,7 @@ function checkSummary(summary: any, losses: string[]) {
 }
 
 describe('w2s run', () => {
-  it.skipIf(!haveSst2)('runs weak, ceiling and transfers on a slice of SST-2, writes summary.json, and reuses every run when repeated', () => {
+  sst2.it('runs weak, ceiling and transfers on a slice of SST-2, writes summary.json, and reuses every run when repeated', () => {
     const out = join(scratch, 'sst2');
     const args = ['run', '--dataset', 'sst2', '--weak', 'nano', '--strong', 'micro', '--loss', 'xent,logconf', '--n-train', '200', '--n-test', '100', '--max-tokens', '64', '--out', out, ...smallRun];
     const first = w2s(...args);

@@ -1,15 +1,11 @@
 // The ten datasets on the real files in ../shared/data (or $W2S_DATA_DIR): counts as the data
 // README states them, both labels present, unique ids, non-empty formatted texts. Skipped, with a
-// message, where the folder is absent (a user's fresh clone).
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+// message, where the folder is absent (a user's fresh clone); failing there under W2S_REQUIRE_DATA=1.
+import { expect, it } from 'vitest';
 import { classCounts, listDatasets, loadDataset, splitExamples } from '../src/index.js';
+import { dataDir, needsData } from '../../../tests/support/data.js';
 
-const dataDir = process.env.W2S_DATA_DIR ?? resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data');
-const present = existsSync(join(dataDir, 'README.md'));
-if (!present) console.warn(`skipping the real-data tests: ${dataDir} not found (set W2S_DATA_DIR)`);
+const realData = needsData('the real-data tests', 'README.md');
 
 // Example counts from ../shared/data/README.md (one example per source row or question).
 const counts: Record<string, number> = {
@@ -24,7 +20,7 @@ const counts: Record<string, number> = {
   chess_puzzles: 10_000,
 };
 
-describe.skipIf(!present)('real datasets', () => {
+realData.describe('real datasets', () => {
   for (const { name } of listDatasets().filter((d) => d.needsDataDir !== false)) {
     it(`${name}: every row accounted for, both labels, unique ids, formatted texts`, async () => {
       const ds = await loadDataset(name, { dataDir, seed: 0 });

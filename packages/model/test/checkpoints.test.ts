@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import {
@@ -24,11 +23,10 @@ import {
   weightsToHf,
   writeSafetensors,
 } from '../src/checkpoints/index.js';
+import { needsData } from '../../../tests/support/data.js';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const dataDir = process.env.W2S_DATA_DIR ?? path.resolve(repoRoot, '../shared/data');
-const storiesFile = path.join(dataDir, 'stories260K', 'stories260K.bin');
-const haveStories = existsSync(storiesFile);
+const stories = needsData('the stories260K.bin checkpoint tests', 'stories260K/stories260K.bin');
+const [storiesFile] = stories.paths;
 
 /** mulberry32: a tiny seeded PRNG, so failures replay. */
 function mulberry32(seed: number): () => number {
@@ -908,7 +906,7 @@ describe('llama2.c checkpoints', () => {
   });
 });
 
-describe.skipIf(!haveStories)(`llama2.c stories260K.bin (skipped unless ${storiesFile} exists; set W2S_DATA_DIR to move it)`, () => {
+stories.describe('llama2.c stories260K.bin', () => {
   it('loads with the published shapes and the file layout it implies', async () => {
     const { config, weights } = await loadCheckpoint(storiesFile);
     expect(config).toEqual({

@@ -1,10 +1,7 @@
 // The real pretrained Llama-architecture model of ../shared/data/stories260K (llama2.c format):
 // it loads, the native engine and the tfjs twin give the same logits on it, and greedy generation
 // from BOS gives the same tokens on both, decoding to English text.
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { tf } from '@w2s/kernels';
 import { NativeModel } from '../src/engine.js';
 import { generate, type NextTokenModel } from '../src/generate.js';
@@ -12,13 +9,10 @@ import { loadCheckpoint } from '../src/checkpoints/index.js';
 import { Llama2cTokenizer } from '../src/tokenizers/index.js';
 import { twinForward, weightsToTensors } from '../src/tfjs/index.js';
 import type { ModelConfig, Weights } from '../src/config.js';
+import { needsData } from '../../../tests/support/data.js';
 
-const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-const dataDir = process.env.W2S_DATA_DIR ?? resolve(repoRoot, '../shared/data');
-const modelFile = join(dataDir, 'stories260K', 'stories260K.bin');
-const tokenizerFile = join(dataDir, 'stories260K', 'tok512.bin');
-const present = existsSync(modelFile) && existsSync(tokenizerFile);
-if (!present) console.warn(`skipping the stories260K tests: ${modelFile} not found (set W2S_DATA_DIR to the shared data folder)`);
+const stories = needsData('the stories260K tests', 'stories260K/stories260K.bin', 'stories260K/tok512.bin');
+const [modelFile, tokenizerFile] = stories.paths;
 
 /** The twin as a NextTokenModel: a whole forward pass per token, the last position's logits. */
 class TwinNextToken implements NextTokenModel {
@@ -46,7 +40,7 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(diff / norm);
 }
 
-describe.skipIf(!present)('stories260K (llama2.c checkpoint)', () => {
+stories.describe('stories260K (llama2.c checkpoint)', () => {
   it('loads with the header\'s shape', async () => {
     const { config, weights } = await loadCheckpoint(modelFile);
     expect(config).toMatchObject({ architecture: 'llama', dModel: 64, dFf: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, contextLength: 512 });

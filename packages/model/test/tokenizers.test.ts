@@ -1,10 +1,9 @@
 // Tokenizers: GPT-2's BPE, llama2.c's tokenizer files (a hand-built one and the real tok512.bin,
 // checked against its SentencePiece model tok512.model), the byte tokenizer, loadTokenizer and
 // encodeBatch.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -16,13 +15,12 @@ import {
   loadTokenizer,
   type Tokenizer,
 } from '../src/tokenizers/index.js';
+import { needsData } from '../../../tests/support/data.js';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const dataDir = process.env.W2S_DATA_DIR ?? path.resolve(repoRoot, '../shared/data');
-const tok512Bin = path.join(dataDir, 'stories260K', 'tok512.bin');
-const tok512Model = path.join(dataDir, 'stories260K', 'tok512.model');
-const haveTok512 = existsSync(tok512Bin);
-if (!haveTok512) console.warn(`skipping the tok512.bin tests: ${tok512Bin} is absent (set W2S_DATA_DIR)`);
+const tok512 = needsData('the tok512.bin tests', 'stories260K/tok512.bin');
+const tok512SentencePiece = needsData('the tok512.model test', 'stories260K/tok512.model');
+const [tok512Bin] = tok512.paths;
+const [tok512Model] = tok512SentencePiece.paths;
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const latin1 = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
@@ -333,10 +331,11 @@ function sentencePieces(buf: Uint8Array): { piece: string; score: number; type: 
   return out;
 }
 
-describe.skipIf(!haveTok512)('Llama2cTokenizer on stories260K tok512.bin', () => {
+tok512.describe('Llama2cTokenizer on stories260K tok512.bin', () => {
   let tok: Llama2cTokenizer;
   beforeAll(async () => {
-    tok = await Llama2cTokenizer.fromFile(tok512Bin);
+    // Where the file is missing (under W2S_REQUIRE_DATA=1) each test fails on needsData's check instead.
+    if (tok512.missing.length === 0) tok = await Llama2cTokenizer.fromFile(tok512Bin);
   });
 
   it('has 512 tokens with byte pieces at ids 3..258', () => {
@@ -349,7 +348,7 @@ describe.skipIf(!haveTok512)('Llama2cTokenizer on stories260K tok512.bin', () =>
     }
   });
 
-  it.skipIf(!existsSync(tok512Model))('has the pieces and scores of its SentencePiece model tok512.model', () => {
+  tok512SentencePiece.it('has the pieces and scores of its SentencePiece model tok512.model', () => {
     const sp = sentencePieces(readFileSync(tok512Model));
     expect(sp.length).toBe(tok.vocabSize);
     // tokenizer.py writes BOS as "\n<s>\n", EOS as "\n</s>\n" and "▁" as " ".
@@ -399,7 +398,7 @@ describe('loadTokenizer', () => {
     await expect(loadTokenizer('/nonexistent/tok.bin')).rejects.toThrow(/\/nonexistent\/tok\.bin/);
   });
 
-  it.skipIf(!haveTok512)('loads a llama2.c tokenizer file by path', async () => {
+  tok512.it('loads a llama2.c tokenizer file by path', async () => {
     const tok = await loadTokenizer(tok512Bin);
     expect([tok.kind, tok.vocabSize]).toEqual(['llama2c', 512]);
   });
@@ -475,7 +474,10 @@ describe('encodeBatch', () => {
 // Every tokenizer satisfies the interface the models and encodeBatch rely on.
 it('all tokenizers have pad, BOS and EOS inside their vocabularies', async () => {
   const all: Tokenizer[] = [new ByteTokenizer(), await Gpt2Tokenizer.load()];
-  if (haveTok512) all.push(await Llama2cTokenizer.fromFile(tok512Bin));
+  if (!tok512.skip) {
+    tok512.check(); // under W2S_REQUIRE_DATA=1 a missing tok512.bin fails here
+    all.push(await Llama2cTokenizer.fromFile(tok512Bin));
+  }
   for (const t of all) {
     for (const id of [t.padId, t.bosId, t.eosId]) expect(id === null || (id >= 0 && id < t.vocabSize)).toBe(true);
   }

@@ -1,9 +1,7 @@
 // Planning experiments and sweeps: which runs an experiment needs, how supervisors nest into their
 // students' configurations, that a grid's shared runs are computed once, and that sweep files are
 // validated field by field.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
 import { resolveLosses } from '../src/losses.js';
@@ -11,6 +9,7 @@ import { resolveModel } from '../src/models.js';
 import { parseSweepConfig } from '../src/sweep.js';
 import { canonicalJson } from '../src/store.js';
 import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
+import { needsData } from '../../../tests/support/data.js';
 
 const data = { name: 'sciq', seed: 0, nTrain: 100, nTest: 50, balance: false, maxTokens: 64, lengthPolicy: 'truncate' as const };
 
@@ -102,13 +101,14 @@ describe('parseSweepConfig', () => {
 });
 
 describe('resolveModel', () => {
-  const stories = join(process.env.W2S_DATA_DIR ?? resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../shared/data'), 'stories260K', 'stories260K.bin');
+  const storiesData = needsData('the checkpoint identity test', 'stories260K/stories260K.bin', 'stories260K/tok512.bin');
+  const [stories] = storiesData.paths;
 
   it('a family size is its name, with the byte tokenizer', async () => {
     expect(await resolveModel('mini')).toMatchObject({ identity: 'mini', tokenizerSpec: 'byte', tokenizerIdentity: 'byte', checkpoint: null });
   });
 
-  it.skipIf(!existsSync(stories))('a checkpoint and its tokenizer file are identified by content, not by path', async () => {
+  storiesData.it('a checkpoint and its tokenizer file are identified by content, not by path', async () => {
     const source = await resolveModel(stories);
     expect(source.identity).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(source.tokenizerSpec).toBe(join(dirname(stories), 'tok512.bin'));
