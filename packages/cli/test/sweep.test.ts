@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResultsStore } from '@w2s/pipeline';
 import { bin, sweepSummaries, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-sweep-'));
@@ -19,6 +20,15 @@ beforeAll(() => {
   writeVowelCsv(csv, 240, 3);
   writeFileSync(configFile, vowelSweepConfig(csv));
 });
+
+/** Resolves once ok() holds (checked every 50 ms), or fails naming what it waited for after `ms`. */
+async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function runsIn(out: string): string[] {
   return readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock') && existsSync(join(out, 'runs', f, 'metrics.json'))).sort();
@@ -58,17 +68,36 @@ describe('w2s sweep', () => {
 
   it('resumes after kill -9: finished runs are reused, and the results equal an uninterrupted sweep', async () => {
     const out = join(scratch, 'killed');
+    // This test holds the lock of one transfer run (its configuration as the first sweep stored it)
+    // until the sweep is killed: the sweep cannot finish that run, so it is killed with some runs
+    // finished and that one not, whatever the machine's speed. The transfer's weak run, which
+    // needs no lock of ours, finishes first.
+    const referenceRuns = join(scratch, 'workers', 'runs');
+    const heldName = readdirSync(referenceRuns).filter((f) => f.includes('-transfer-') && !f.endsWith('.lock')).sort()[0];
+    expect(heldName, 'the first test\'s sweep stored a transfer run').toBeDefined();
+    const heldConfig = JSON.parse(readFileSync(join(referenceRuns, heldName, 'config.json'), 'utf8'));
+    let release!: () => void;
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const holding = new ResultsStore(out)
+      .getOrCompute(heldConfig, async () => {
+        locked();
+        await new Promise<void>((resolve) => (release = resolve));
+        throw new Error('released by the test without computing the run');
+      })
+      .catch((err: unknown) => err as Error);
+    await lockTaken;
+
     const first = sweepAsync(out, '--threads', '1');
     // Wait until at least one run has finished, then kill the sweep outright.
-    const deadline = Date.now() + 120_000;
-    while (!(existsSync(join(out, 'runs')) && runsIn(out).length >= 1)) {
-      if (Date.now() > deadline) throw new Error('no run finished within 2 minutes');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('a run of the sweep to finish', () => existsSync(join(out, 'runs')) && runsIn(out).length >= 1);
     first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
     const finishedBefore = runsIn(out);
+    release();
+    expect((await holding).message).toBe('released by the test without computing the run');
+    expect(finishedBefore).not.toContain(heldName);
     expect(finishedBefore.length).toBeLessThan(DISTINCT_RUNS);
     const mtimes = finishedBefore.map((r) => statSync(join(out, 'runs', r, 'metrics.json')).mtimeMs);
 
