@@ -12,6 +12,7 @@ import {
   xentLossReference,
   tf,
 } from '@w2s/kernels';
+import { testSeed } from '../support/seed.js';
 
 const [B, T, H, HKV, D, CLASSES] = [6, 11, 4, 2, 16, 2];
 const MODEL = H * D;
@@ -28,8 +29,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-const seed = process.env.W2S_TEST_SEED ? Number(process.env.W2S_TEST_SEED) : (Math.random() * 2 ** 32) >>> 0;
-console.log(`random seed ${seed} (replay with W2S_TEST_SEED=${seed})`);
+const seed = testSeed; // fresh each run, printed, W2S_TEST_SEED replays it (../support/seed.ts)
 
 interface Impl {
   attention: typeof attentionReference;

@@ -16,7 +16,7 @@ import {
   relativeError,
   rng,
   uniform,
-  seed,
+  seedFor,
   useCpuBackend,
   type AttentionProblem,
 } from './helpers.js';
@@ -181,9 +181,3 @@ test('attentionOp runs the native kernel inside tfjs, with its gradient register
   for (let i = 0; i < 3; i++) expect(relativeError(g1[i].dataSync(), g2[i].dataSync())).toBeLessThanOrEqual(TOLERANCE);
 });
 
-// A seed per test, derived from the run's printed seed, so that W2S_TEST_SEED replays every test.
-function seedFor(name: string): number {
-  let h = seed;
-  for (const ch of name) h = Math.imul(h ^ ch.charCodeAt(0), 2654435761) >>> 0;
-  return h;
-}

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { testSeed } from '../../../tests/support/seed.js';
 
 const native = fileURLToPath(new URL('../../../native/', import.meta.url));
 const addon = `${native}build/Release/w2s_native_emulated.node`;
@@ -20,6 +21,7 @@ describe('device tensors on the CPU emulation of CUDA', () => {
       encoding: 'utf8',
       env: {
         ...process.env,
+        W2S_TEST_SEED: String(testSeed), // the check's random inputs: this run's printed seed
         W2S_ADDON: addon,
         W2S_EMULATED_DEVICE_MIB: '8',
         W2S_DEVICE_CHECK_TENSORS: '48',
@@ -29,9 +31,13 @@ describe('device tensors on the CPU emulation of CUDA', () => {
       timeout: 240_000,
     });
     const output = `${result.stdout}${result.stderr}`;
-    expect(output).toContain('CUDA device: CPU emulation of a CUDA device (tests only)');
-    expect(output.split('\n').filter((line) => line.startsWith('FAIL'))).toEqual([]);
-    expect(output).toContain('device tensors: all checks passed');
-    expect(result.status).toBe(0);
+    // The child states the seed it used; every failure below names it (replay: W2S_TEST_SEED=...).
+    const seedLine = output.split('\n').find((line) => /^seed \d+/.test(line)) ?? 'no seed line';
+    console.log(`device-check.cjs: ${seedLine}`);
+    expect(seedLine, 'device-check.cjs uses the seed it is given').toBe(`seed ${testSeed} (replay with W2S_TEST_SEED)`);
+    expect(output, seedLine).toContain('CUDA device: CPU emulation of a CUDA device (tests only)');
+    expect(output.split('\n').filter((line) => line.startsWith('FAIL')), seedLine).toEqual([]);
+    expect(output, seedLine).toContain('device tensors: all checks passed');
+    expect(result.status, seedLine).toBe(0);
   }, 300_000);
 });

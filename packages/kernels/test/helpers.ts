@@ -2,9 +2,11 @@
 // of the kernels written independently of the native code, and error measures.
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/index.js';
+import { seedFor, testSeed } from '../../../tests/support/seed.js';
 
-export const seed = process.env.W2S_TEST_SEED ? Number(process.env.W2S_TEST_SEED) : (Math.random() * 2 ** 32) >>> 0;
-console.log(`random seed ${seed} (replay with W2S_TEST_SEED=${seed})`);
+/** The run's seed (W2S_TEST_SEED, or fresh and printed): tests/support/seed.ts. */
+export const seed = testSeed;
+export { seedFor };
 
 /** mulberry32: small, fast, good enough for test data. */
 export function rng(s: number = seed): () => number {

@@ -10,9 +10,9 @@ import { initWeights } from '../src/tfjs/init.js';
 import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW } from '../src/tfjs/adamw.js';
 import { lmLoss, twinForward, twinLossAndGradients, weightsToTensors, type Batch } from '../src/tfjs/twin.js';
+import { testSeed } from '../../../tests/support/seed.js';
 
-const seed = process.env.W2S_TEST_SEED ? Number(process.env.W2S_TEST_SEED) : (Math.random() * 2 ** 32) >>> 0;
-console.log(`random seed ${seed} (replay with W2S_TEST_SEED=${seed})`);
+const seed = testSeed; // printed by tests/support/seed.ts
 
 beforeAll(async () => {
   tf.env().set('PROD', true);

@@ -10,9 +10,10 @@ import { NativeModel, type Minibatch } from '../src/engine.js';
 import { mulberry32, normalSource } from '../src/random.js';
 import { twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
+import { testSeed } from '../../../tests/support/seed.js';
 
-const seed = Number(process.env.W2S_TEST_SEED ?? Date.now() % 100000);
-console.log(`whole-batch tests: seed ${seed} (replay with W2S_TEST_SEED=${seed})`);
+// Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
+const seed = testSeed;
 
 const ROWS = 32;
 const SEQ = 6;
