@@ -17,14 +17,22 @@ export function w2s(...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A CSV of a task tiny models learn: does the text end in a vowel? (a seeded generator, no data needed) */
-export function writeVowelCsv(file: string, n: number, seed: number): void {
+/**
+ * A CSV of a task tiny models learn: does the text end in a vowel? (a seeded generator, no data
+ * needed). About 5 texts in 26 do; `balanced`: half of them, the last letter drawn from the vowels
+ * or from the other letters with equal chance.
+ */
+export function writeVowelCsv(file: string, n: number, seed: number, opts: { balanced?: boolean } = {}): void {
   let state = seed >>> 0;
   const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   const rows = ['text,label'];
   for (let i = 0; i < n; i++) {
-    const text = Array.from({ length: 3 + Math.floor(next() * 8) }, () => letters[Math.floor(next() * 26)]).join('');
+    let text = Array.from({ length: 3 + Math.floor(next() * 8) }, () => letters[Math.floor(next() * 26)]).join('');
+    if (opts.balanced) {
+      const ends = next() < 0.5 ? 'aeiou' : 'bcdfghjklmnpqrstvwxyz';
+      text = text.slice(0, -1) + ends[Math.floor(next() * ends.length)];
+    }
     rows.push(`w${i} ${text},${'aeiou'.includes(text[text.length - 1]) ? 1 : 0}`); // numbered: no duplicate texts
   }
   writeFileSync(file, rows.join('\n') + '\n');

@@ -8,7 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { needsData, w2s, writeVowelCsv } from './fixtures.js';
+import { loadDataset, loadTableFile } from '@w2s/data';
+import { ResultsStore } from '@w2s/pipeline';
+import { dataDir, needsData, w2s, writeVowelCsv } from './fixtures.js';
 
 const sst2 = needsData('the end-to-end run on SST-2', 'sst2');
 
@@ -17,23 +19,112 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const smallRun = ['--epochs', '1', '--batch-size', '16', '--minibatch-size', '16', '--lr', '1e-3', '--threads', '1'];
 
-function checkSummary(summary: any, losses: string[]) {
+/** The ground truth by example id, as the data package loads it. */
+function labelsOf(examples: readonly { id: string; label: number }[]): Map<string, number> {
+  return new Map(examples.map((e) => [e.id, e.label]));
+}
+
+/** p(label 1) on the test split, by example id, from a stored run's predictions.json. */
+function predictionsOf(out: string, run: string): Map<string, number> {
+  const { ids, probs } = JSON.parse(readFileSync(join(out, run, 'predictions.json'), 'utf8')) as { ids: string[]; probs: number[] };
+  expect(probs).toHaveLength(ids.length);
+  return new Map(ids.map((id, i) => [id, probs[i]]));
+}
+
+/**
+ * What the stored predictions say of accuracy (predicted label 1 where p(label 1) >= 0.5) and AUROC
+ * (Mann–Whitney: the chance that a positive outranks a negative, ties counting half; 0.5 with one
+ * class absent). predictions.json rounds to 6 decimals, and the summary's scores come from the
+ * unrounded probabilities, so the stored ones bound them: rounding keeps every strict order, so
+ * only a stored 0.5 (the unrounded one may be just below) leaves a prediction open, and only pairs
+ * tied after rounding leave a pair of the AUROC open.
+ */
+function scoreBounds(p: Map<string, number>, labels: Map<string, number>) {
+  const pos: number[] = [], neg: number[] = [];
+  let right = 0, fence = 0;
+  for (const [id, prob] of p) {
+    const label = labels.get(id);
+    expect(label, `test example ${id} is in the dataset`).toBeDefined();
+    if (prob === 0.5) fence++;
+    else if ((prob > 0.5 ? 1 : 0) === label) right++;
+    (label === 1 ? pos : neg).push(prob);
+  }
+  let wins = 0, ties = 0;
+  for (const a of pos) for (const b of neg) a > b ? wins++ : a === b ? ties++ : 0;
+  const pairs = pos.length * neg.length;
+  return {
+    accuracy: [right / p.size, (right + fence) / p.size],
+    auroc: pairs ? [wins / pairs, (wins + ties) / pairs] : [0.5, 0.5],
+    fence,
+    positives: pos.length,
+  };
+}
+
+function expectWithin(value: number, [lo, hi]: number[], what: string) {
+  expect(value >= lo - 1e-12 && value <= hi + 1e-12, `${what}: ${value} should be in [${lo}, ${hi}]`).toBe(true);
+}
+
+/**
+ * The summary against what the stored runs and the data say: every accuracy and AUROC recomputed
+ * from the run's test predictions and the dataset's labels, the test counts, PGR from the
+ * accuracies, and each transfer's agreement with its supervisor (the weak run, or for
+ * strong-to-strong and bootstrap chains the run its config names) recomputed from both runs'
+ * predictions. With a the supervisor's accuracy, R and W the agreement where it is right and where
+ * it is wrong, binary labels force overall = a·R + (1 − a)·W and the student's accuracy =
+ * a·R + (1 − a)·(1 − W).
+ */
+function checkSummary(summary: any, losses: string[], out: string, labels: Map<string, number>) {
   for (const key of ['dataset', 'seed', 'weak', 'ceiling', 'transfer', 'counts']) expect(summary).toHaveProperty(key);
   for (const model of [summary.weak, summary.ceiling]) {
     expect(model.accuracy).toBeGreaterThanOrEqual(0);
     expect(model.accuracy).toBeLessThanOrEqual(1);
   }
   expect(summary.transfer.map((t: any) => t.loss)).toEqual(losses);
+  const store = new ResultsStore(out);
+  for (const model of [summary.weak, summary.ceiling, ...summary.transfer]) {
+    const p = predictionsOf(out, model.run);
+    expect(p.size, model.run).toBe(summary.counts.test);
+    const s = scoreBounds(p, labels);
+    expectWithin(model.accuracy, s.accuracy, `${model.run} accuracy`);
+    expectWithin(model.auroc, s.auroc, `${model.run} AUROC`);
+    if (summary.counts.testPositives !== undefined) expect(summary.counts.testPositives).toBe(s.positives);
+  }
   for (const t of summary.transfer) {
     const gap = summary.ceiling.accuracy - summary.weak.accuracy;
     if (gap > 0) expect(t.pgr).toBeCloseTo((t.accuracy - summary.weak.accuracy) / gap, 10);
     else expect(t.pgr).toBeNull();
     expect(t.agreement.overall).toBeGreaterThanOrEqual(0);
+
+    const config = JSON.parse(readFileSync(join(out, t.run, 'config.json'), 'utf8'));
+    expect(config.supervisor, `${t.run} has a supervisor`).toBeTruthy();
+    const supervisorRun = `runs/${store.runName(config.supervisor)}`;
+    if (t.loss === losses[0]) expect(supervisorRun).toBe(summary.weak.run);
+    const student = predictionsOf(out, t.run), supervisor = predictionsOf(out, supervisorRun);
+    // Agreement is of the stored (rounded) predictions, each predicting label 1 at p >= 0.5.
+    let agree = 0, right = 0, rightAgree = 0, wrongAgree = 0;
+    for (const [id, q] of supervisor) {
+      const same = (student.get(id)! >= 0.5) === (q >= 0.5);
+      if (same) agree++;
+      if ((q >= 0.5 ? 1 : 0) === labels.get(id)) {
+        right++;
+        if (same) rightAgree++;
+      } else if (same) wrongAgree++;
+    }
+    const n = supervisor.size, wrong = n - right;
+    expect(t.agreement.overall, `${t.run} agreement`).toBeCloseTo(agree / n, 12);
+    expect(t.agreement.supervisorRight).toEqual(right ? expect.closeTo(rightAgree / right, 12) : null);
+    expect(t.agreement.supervisorWrong).toEqual(wrong ? expect.closeTo(wrongAgree / wrong, 12) : null);
+    const a = right / n, R = t.agreement.supervisorRight ?? 0, W = t.agreement.supervisorWrong ?? 0;
+    expect(t.agreement.overall).toBeCloseTo(a * R + (1 - a) * W, 12);
+    // The student's accuracy from the agreement, open by the student's stored 0.5s (see scoreBounds).
+    const open = scoreBounds(student, labels).fence / n;
+    const implied = a * R + (1 - a) * (1 - W);
+    expectWithin(t.accuracy, [implied - open, implied + open], `${t.run} accuracy from its agreement`);
   }
 }
 
 describe('w2s run', () => {
-  sst2.it('runs weak, ceiling and transfers on a slice of SST-2, writes summary.json, and reuses every run when repeated', () => {
+  sst2.it('runs weak, ceiling and transfers on a slice of SST-2, writes summary.json, and reuses every run when repeated', async () => {
     const out = join(scratch, 'sst2');
     const args = ['run', '--dataset', 'sst2', '--weak', 'nano', '--strong', 'micro', '--loss', 'xent,logconf', '--n-train', '200', '--n-test', '100', '--max-tokens', '64', '--out', out, ...smallRun];
     const first = w2s(...args);
@@ -44,7 +135,7 @@ describe('w2s run', () => {
     expect(splitSizes).toEqual({ train1: 100, train2: 100, test: 100 });
     // The test split's positives, exactly checked against the split in the pipeline's runs.test.ts.
     expect(Number.isInteger(testPositives) && testPositives >= 0 && testPositives <= 100, String(testPositives)).toBe(true);
-    checkSummary(summary, ['xent', 'logconf']);
+    checkSummary(summary, ['xent', 'logconf'], out, labelsOf((await loadDataset('sst2', { dataDir })).examples));
     expect(first.stdout).toMatch(/weak.*nano/);
     const runs = readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock'));
     expect(runs.sort().map((r) => r.replace(/-[0-9a-f]{16}$/, ''))).toEqual(['sst2-ceiling', 'sst2-transfer', 'sst2-transfer', 'sst2-weak']);
@@ -67,7 +158,7 @@ describe('w2s run', () => {
     expect(files.filter((f) => f.endsWith('.svg')).sort()).toEqual(['pgr-sst2.svg', 'transfer-sst2.svg']);
   }, 300_000);
 
-  it('runs on a local CSV file, with early stopping, bootstrapping and a strong-to-strong iteration', () => {
+  it('runs on a local CSV file, with early stopping, bootstrapping and a strong-to-strong iteration', async () => {
     const csv = join(scratch, 'vowels.csv');
     writeVowelCsv(csv, 400, 1);
     const out = join(scratch, 'csv');
@@ -79,13 +170,31 @@ describe('w2s run', () => {
     expect(summary.dataset).toBe('vowels.csv');
     expect(summary.counts.test).toBe(80);
     expect(summary.counts.train1 + summary.counts.train2).toBe(320);
-    checkSummary(summary, ['product', 'product s2s#1', 'product bootstrap nano→nano→micro']);
+    checkSummary(summary, ['product', 'product s2s#1', 'product bootstrap nano→nano→micro'], out, labelsOf((await loadTableFile(csv, { textColumn: 'text', labelColumn: 'label' })).examples));
     const metrics = readdirSync(join(out, 'runs')).filter((f) => f.includes('-weak-')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f, 'metrics.json'), 'utf8')));
     expect(metrics[0].examples.heldOut).toBe(Math.round(160 * 0.2));
     expect(metrics[0].evals.length).toBeGreaterThan(0);
   }, 300_000);
 
-  it('runs a loss from a module file through the same path, keyed by the file\'s content: an edited file trains anew', () => {
+  it('on a task the models learn (balanced vowel endings, three epochs): weak, ceiling and transfer score far above chance', async () => {
+    const csv = join(scratch, 'vowels-balanced.csv');
+    writeVowelCsv(csv, 400, 4, { balanced: true });
+    const out = join(scratch, 'learned');
+    const r = w2s('run', '--dataset', csv, '--text-column', 'text', '--label-column', 'label', '--weak', 'nano', '--strong', 'micro',
+      '--loss', 'xent', '--n-test', '100', '--max-tokens', '32', '--out', out, '--json', ...smallRun, '--epochs', '3');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    checkSummary(summary, ['xent'], out, labelsOf((await loadTableFile(csv, { textColumn: 'text', labelColumn: 'label' })).examples));
+    // Chance here is the majority class's share m of the test split (what a model that learned
+    // nothing but the class balance scores); a model that learned the task is above it by more than
+    // 4 binomial standard errors sqrt(m(1 − m)/n).
+    const n = summary.counts.test, m = Math.max(summary.counts.testPositives, n - summary.counts.testPositives) / n;
+    const chance = m + 4 * Math.sqrt((m * (1 - m)) / n);
+    for (const [who, accuracy] of [['weak', summary.weak.accuracy], ['ceiling', summary.ceiling.accuracy], ['transfer', summary.transfer[0].accuracy]])
+      expect(accuracy, `${who} accuracy against chance ${chance.toFixed(3)}`).toBeGreaterThan(chance);
+  }, 300_000);
+
+  it('runs a loss from a module file through the same path, keyed by the file\'s content: an edited file trains anew', async () => {
     const csv = join(scratch, 'vowels-module.csv');
     writeVowelCsv(csv, 160, 2);
     const module = join(scratch, 'focal.mjs');
@@ -98,7 +207,7 @@ describe('w2s run', () => {
     const args = ['run', '--dataset', csv, '--text-column', 'text', '--label-column', 'label', '--weak', 'nano', '--strong', 'micro', '--loss', `xent,${module}`, '--n-test', '40', '--max-tokens', '32', '--out', out, '--json', ...smallRun];
     const first = w2s(...args);
     expect(first.status, first.stderr).toBe(0);
-    checkSummary(JSON.parse(first.stdout), ['xent', 'focal']);
+    checkSummary(JSON.parse(first.stdout), ['xent', 'focal'], out, labelsOf((await loadTableFile(csv, { textColumn: 'text', labelColumn: 'label' })).examples));
     const transferConfigs = () =>
       readdirSync(join(out, 'runs')).filter((f) => f.includes('-transfer-') && !f.endsWith('.lock')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f, 'config.json'), 'utf8')).loss);
     const focalRuns = () => transferConfigs().filter((l: any) => l.name === 'focal');

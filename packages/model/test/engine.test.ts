@@ -10,6 +10,7 @@ import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
+import { engineDropout, refLogits, to64 } from './reference64.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
@@ -165,7 +166,62 @@ describe.each(configs)('native engine vs tfjs twin: %s', (_, config) => {
     });
 });
 
-describe('native engine: accumulation, linear probe, dropout, errors', () => {
+describe.each(configs)('native engine dropout vs the float64 reference: %s', (_, config) => {
+  it('the training forward and its backward match the float64 reference with the same masks; evaluation applies none', async () => {
+    const p = 0.3;
+    const modelSeed = seed + 32;
+    const weights = randomWeights(config, seed + 30);
+    const batch = randomBatch(config, 2, 8, true, seed + 31);
+    const model = new NativeModel(config, { weights, dropout: p, seed: modelSeed });
+    const w64 = to64(weights);
+    // Forward 1, evaluation: no dropout.
+    const evalLogits = await model.forward(batch);
+    expect(relativeError(evalLogits, Float32Array.from(refLogits(config, w64, batch)))).toBeLessThan(TOLERANCE);
+    // Forward 2, training: the reference with the masks regenerated from the engine's documented
+    // counter hash (reference64.ts), not read from the engine.
+    const masks = engineDropout(config, batch, p, modelSeed, 2);
+    const kept = masks.embedding.reduce((k, m) => k + (m > 0 ? 1 : 0), 0) / masks.embedding.length;
+    expect(Math.abs(kept - (1 - p)), `kept fraction ${kept}`).toBeLessThan(0.1);
+    const trainLogits = await model.forward(batch, { training: true });
+    expect(relativeError(trainLogits, Float32Array.from(refLogits(config, w64, batch, masks)))).toBeLessThan(TOLERANCE);
+    expect(relativeError(trainLogits, evalLogits)).toBeGreaterThan(1e-3);
+
+    // Backward of L = Σ r·logits for random r: the engine's gradients against central finite
+    // differences of the float64 reference's L under the same masks.
+    const random = mulberry32(seed + 33);
+    const r = Float32Array.from({ length: trainLogits.length }, () => 2 * random() - 1);
+    await model.backward(r);
+    const gradients = model.gradients();
+    const loss = (w: Map<string, Float64Array>) => refLogits(config, w, batch, masks).reduce((s, z, i) => s + r[i] * z, 0);
+    const step = 1e-4; // float64 reference: truncation ~step², round-off ~1e-16 / step
+    const failures: string[] = [];
+    for (const spec of parameterSpecs(config)) {
+      const g = gradients.get(spec.name)!;
+      const w = w64.get(spec.name)!;
+      let argmax = 0;
+      for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[argmax])) argmax = i;
+      for (const i of [argmax, Math.floor(random() * g.length), Math.floor(random() * g.length)]) {
+        const saved = w[i];
+        w[i] = saved + step;
+        const up = loss(w64);
+        w[i] = saved - step;
+        const down = loss(w64);
+        w[i] = saved;
+        const fd = (up - down) / (2 * step);
+        // float32 engine: relative 1e-4 of the entry, or 1e-5 of the tensor's largest gradient.
+        const excess = Math.abs(g[i] - fd) / (1e-4 * Math.abs(fd) + 1e-5 * Math.abs(g[argmax]) + 1e-12);
+        if (!(excess <= 1)) failures.push(`${spec.name}[${i}]: engine ${g[i]}, finite difference ${fd}`);
+      }
+    }
+    expect(failures).toEqual([]);
+
+    // With dropout off again, training and evaluation agree exactly.
+    model.setDropout(0);
+    expect(await model.forward(batch, { training: true })).toEqual(evalLogits);
+  });
+});
+
+describe('native engine: accumulation, linear probe, errors', () => {
   const config = withHead(PRESETS['gpt2-tiny'], { kind: 'classifier', numClasses: 2 });
 
   it('gradients accumulated over minibatches equal those of the concatenated batch', async () => {
@@ -201,18 +257,6 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
     }
   });
 
-  it('dropout: training forwards differ from evaluation, a fixed model replays its masks in backward', async () => {
-    const weights = randomWeights(config, seed + 30);
-    const batch = randomBatch(config, 2, 8, false, seed + 31);
-    const model = new NativeModel(config, { weights, dropout: 0.3 });
-    const evalLogits = await model.forward(batch);
-    const trainLogits = await model.forward(batch, { training: true });
-    expect(relativeError(trainLogits, evalLogits)).toBeGreaterThan(1e-3);
-    // With dropout off again, training and evaluation agree exactly.
-    model.setDropout(0);
-    expect(await model.forward(batch, { training: true })).toEqual(evalLogits);
-  });
-
   it('custom losses: backward from dLogits gives the gradients the built-in loss gives', async () => {
     const weights = randomWeights(config, seed + 40);
     const batch = randomBatch(config, 3, 5, true, seed + 41);
@@ -234,6 +278,8 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
   it('rejects bad input with errors that name the argument, and stays usable', async () => {
     const model = new NativeModel(config, { seed: 1 });
     const batch = randomBatch(config, 2, 4, false, 1);
+    const weightsBefore = model.exportWeights();
+    const logitsBefore = await model.forward(batch);
     await expect(model.forward({ ...batch, tokens: Int32Array.of(1, 2, 3) })).rejects.toThrow(/batch.tokens must hold batch \* seqLen = 8/);
     await expect(model.forward({ ...batch, lengths: Int32Array.of(0, 4) })).rejects.toThrow(/batch.lengths\[0\] must be in \[1, seqLen = 4\]/);
     await expect(model.forward({ ...batch, tokens: new Int32Array(8).fill(97) })).rejects.toThrow(/batch.tokens\[0\] must be in \[0, 97\)/);
@@ -242,7 +288,19 @@ describe('native engine: accumulation, linear probe, dropout, errors', () => {
     await expect(model.trainStep([{ ...batch, loss: 'xent', softTargets: new Float32Array(3) }], { lr: 1 })).rejects.toThrow(/softTargets must hold batch \* numClasses = 4/);
     await expect(model.trainStep([{ ...batch, loss: 'xent', softTargets: new Float32Array(4).fill(0.5) }], { lr: -1 })).rejects.toThrow(/optimizer.lr must be >= 0/);
     await expect(model.backward(new Float32Array(4))).rejects.toThrow(/backward needs a training forward/);
-    expect(() => model.exportWeights().size).not.toThrow();
+    // Usable, and unchanged by the refused calls: the same weights (none of the refused steps moved
+    // them), the same logits, and a step trains exactly as a fresh model's from the same weights
+    // (no gradient or optimizer state left behind).
+    const weightsAfter = model.exportWeights();
+    for (const spec of parameterSpecs(config)) expect(Array.from(weightsAfter.get(spec.name)!), spec.name).toEqual(Array.from(weightsBefore.get(spec.name)!));
+    expect(await model.forward(batch)).toEqual(logitsBefore);
+    const fresh = new NativeModel(config, { weights: weightsBefore });
+    const step: Minibatch = { ...batch, loss: 'xent', softTargets: Float32Array.of(1, 0, 0, 1) };
+    await model.trainStep([step], { lr: 0.01 });
+    await fresh.trainStep([step], { lr: 0.01 });
+    const [stepped, expected] = [model.exportWeights(), fresh.exportWeights()];
+    expect(Array.from(stepped.get('classifier.weight')!)).not.toEqual(Array.from(weightsBefore.get('classifier.weight')!));
+    for (const spec of parameterSpecs(config)) expect(Array.from(stepped.get(spec.name)!), spec.name).toEqual(Array.from(expected.get(spec.name)!));
     const busy = model.forward(batch);
     expect(() => model.exportWeights()).toThrow(/busy/);
     await busy;

@@ -1,0 +1,65 @@
+// Sampling (generate.ts) against the distribution it promises, softmax(logits / temperature),
+// computed here in float64: exactly, through sampleIndex's inverse CDF on an even grid of uniform
+// numbers, and statistically, through generate's own seeded draws (fresh seed each run, printed;
+// W2S_TEST_SEED replays it).
+import { describe, expect, it } from 'vitest';
+import { PRESETS, type ModelConfig } from '../src/config.js';
+import { generate, sampleIndex, type NextTokenModel } from '../src/generate.js';
+import { seedFor } from '../../../tests/support/seed.js';
+
+const LOGITS = [2, 1, 0.5, 0, -1, -3];
+
+/** softmax(z / T) in float64, written from its definition. */
+function softmax(z: readonly number[], temperature: number): number[] {
+  const scaled = z.map((v) => v / temperature);
+  const max = Math.max(...scaled);
+  const e = scaled.map((v) => Math.exp(v - max));
+  const total = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / total);
+}
+
+/** A model whose next-token logits are always the same. */
+function constantModel(logits: readonly number[]): NextTokenModel {
+  const config: ModelConfig = { ...PRESETS['gpt2-tiny'], vocabSize: logits.length, contextLength: 4 };
+  return { config, nextTokenLogits: async () => Float32Array.from(logits) };
+}
+
+describe('sampling from softmax(logits / temperature)', () => {
+  it.each([0.5, 1, 2])('sampleIndex is the inverse CDF of softmax(z / %s): on an even grid of u, each index\'s share is its probability', (temperature) => {
+    const M = 100_000;
+    const counts = new Array(LOGITS.length).fill(0);
+    const z = Float32Array.from(LOGITS);
+    for (let k = 0; k < M; k++) counts[sampleIndex(z, temperature, (k + 0.5) / M)]++;
+    // The grid puts into each index's interval of [0, 1) its length · M points, ± 1.
+    const p = softmax(LOGITS, temperature);
+    for (let i = 0; i < p.length; i++) expect(Math.abs(counts[i] - p[i] * M), `index ${i}: ${counts[i]} of ${M}, p = ${p[i]}`).toBeLessThanOrEqual(1 + 1e-6 * M);
+  });
+
+  it.each([
+    [0.5, 0],
+    [1, 0],
+    [2, 0],
+    [1, 1000], // logits far from 0: the same distribution (no overflow)
+  ])('generate draws token frequencies within 5 standard deviations of softmax(z / %s) (logits + %s)', async (temperature, shift) => {
+    const N = 20_000;
+    const seed = seedFor(`generate T=${temperature} shift=${shift}`);
+    const ids = await generate(constantModel(LOGITS.map((v) => v + shift)), [0], { maxTokens: N, temperature, seed });
+    expect(ids).toHaveLength(N);
+    const counts = new Array(LOGITS.length).fill(0);
+    for (const id of ids) counts[id]++;
+    // Each count is Binomial(N, p_i): |count − N·p_i| ≤ 5·sqrt(N·p_i·(1 − p_i)) fails by chance with
+    // probability under 6e-7 per index (normal tail), about 1.4e-5 over this test's 24 counts.
+    const p = softmax(LOGITS, temperature);
+    const failures: string[] = [];
+    for (let i = 0; i < p.length; i++) {
+      const sd = Math.sqrt(N * p[i] * (1 - p[i]));
+      if (!(Math.abs(counts[i] - N * p[i]) <= 5 * sd + 1)) failures.push(`index ${i}: ${counts[i]} draws, expected ${(N * p[i]).toFixed(1)} ± ${sd.toFixed(1)} (seed ${seed})`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('temperature 0 is greedy: the first largest logit every time', async () => {
+    const ids = await generate(constantModel([0, 3, 1, 3]), [0], { maxTokens: 20, temperature: 0 });
+    expect(ids).toEqual(new Array(20).fill(1));
+  });
+});

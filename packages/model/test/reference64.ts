@@ -1,0 +1,189 @@
+// A float64 plain-JS transformer written from config.ts's contract (loops only, no tfjs), the
+// reference of twin.test.ts (which checks the twin against it and its finite differences) and of
+// engine.test.ts's dropout test: optional dropout multipliers (0 or 1/(1 − p) per element) on the
+// embeddings and on each layer's attention and MLP branches, where the engine applies dropout.
+// Layouts as in ../src/tfjs/twin.ts: tokens [B·T], lengths [B], LM logits [B, T, V], classifier
+// logits [B, C], weights [out, in].
+import type { ModelConfig, Weights } from '../src/config.js';
+import type { Batch } from '../src/batch.js';
+
+/** Per-element multipliers, each [B·T·dModel] row-major: the embeddings, and per layer both residual branches. */
+export interface DropoutMultipliers {
+  embedding: Float64Array;
+  attention: Float64Array[];
+  mlp: Float64Array[];
+}
+
+
+export type Weights64 = Map<string, Float64Array>;
+
+export const to64 = (weights: Weights): Weights64 => new Map([...weights].map(([name, w]) => [name, Float64Array.from(w)]));
+
+export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropout?: DropoutMultipliers): Float64Array {
+  const { tokens, lengths, batch: nSeq, seqLen } = batch;
+  const { dModel: d, nHeads: H, nKvHeads: KV, dFf: F, normEps: eps } = config;
+  const hd = d / H;
+  const N = nSeq * seqLen;
+  const isGpt2 = config.architecture === 'gpt2';
+  const get = (name: string): Float64Array => {
+    const t = w.get(name);
+    if (!t) throw new Error(`reference: missing ${name}`);
+    return t;
+  };
+  // y = W·x (+ b), W [out, in].
+  const linear = (prefix: string, x: Float64Array, out: number, bias: boolean): Float64Array => {
+    const W = get(`${prefix}.weight`);
+    const b = bias ? get(`${prefix}.bias`) : null;
+    const inp = x.length;
+    const y = new Float64Array(out);
+    for (let o = 0; o < out; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0; i < inp; i++) s += W[o * inp + i] * x[i];
+      y[o] = s;
+    }
+    return y;
+  };
+  const norm = (prefix: string, x: Float64Array): Float64Array => {
+    const g = get(`${prefix}.weight`);
+    const y = new Float64Array(d);
+    if (isGpt2) {
+      const beta = get(`${prefix}.bias`);
+      let mean = 0;
+      for (let i = 0; i < d; i++) mean += x[i] / d;
+      let variance = 0;
+      for (let i = 0; i < d; i++) variance += (x[i] - mean) ** 2 / d;
+      for (let i = 0; i < d; i++) y[i] = ((x[i] - mean) / Math.sqrt(variance + eps)) * g[i] + beta[i];
+    } else {
+      let ms = 0;
+      for (let i = 0; i < d; i++) ms += (x[i] * x[i]) / d;
+      for (let i = 0; i < d; i++) y[i] = (x[i] / Math.sqrt(ms + eps)) * g[i];
+    }
+    return y;
+  };
+  const rope = (v: Float64Array, offset: number, position: number) => {
+    for (let j = 0; j < hd / 2; j++) {
+      const angle = position * config.ropeTheta ** ((-2 * j) / hd);
+      const a = v[offset + j];
+      const b = v[offset + j + hd / 2];
+      v[offset + j] = a * Math.cos(angle) - b * Math.sin(angle);
+      v[offset + j + hd / 2] = b * Math.cos(angle) + a * Math.sin(angle);
+    }
+  };
+  const row = (x: Float64Array, n: number, width: number) => x.subarray(n * width, (n + 1) * width);
+
+  const x = new Float64Array(N * d);
+  const E = get('tokenEmbedding.weight');
+  for (let n = 0; n < N; n++)
+    for (let i = 0; i < d; i++)
+      x[n * d + i] = E[tokens[n] * d + i] + (isGpt2 ? get('positionEmbedding.weight')[(n % seqLen) * d + i] : 0);
+  if (dropout) for (let i = 0; i < N * d; i++) x[i] *= dropout.embedding[i];
+
+  for (let layer = 0; layer < config.nLayers; layer++) {
+    const L = `layers.${layer}`;
+    const q = new Float64Array(N * H * hd);
+    const k = new Float64Array(N * KV * hd);
+    const v = new Float64Array(N * KV * hd);
+    for (let n = 0; n < N; n++) {
+      const qkv = linear(`${L}.attn.qkv`, norm(`${L}.attnNorm`, row(x, n, d)), (H + 2 * KV) * hd, isGpt2);
+      q.set(qkv.subarray(0, H * hd), n * H * hd);
+      k.set(qkv.subarray(H * hd, (H + KV) * hd), n * KV * hd);
+      v.set(qkv.subarray((H + KV) * hd), n * KV * hd);
+      if (!isGpt2) {
+        for (let h = 0; h < H; h++) rope(q, (n * H + h) * hd, n % seqLen);
+        for (let h = 0; h < KV; h++) rope(k, (n * KV + h) * hd, n % seqLen);
+      }
+    }
+    const attn = new Float64Array(N * H * hd);
+    for (let b = 0; b < nSeq; b++)
+      for (let h = 0; h < H; h++) {
+        const kh = Math.floor(h / (H / KV));
+        for (let i = 0; i < seqLen; i++) {
+          const visible = Math.min(i + 1, lengths[b]); // causal, and keys ≥ length masked
+          const scores = new Float64Array(visible);
+          for (let j = 0; j < visible; j++) {
+            let s = 0;
+            for (let e = 0; e < hd; e++) s += q[((b * seqLen + i) * H + h) * hd + e] * k[((b * seqLen + j) * KV + kh) * hd + e];
+            scores[j] = s / Math.sqrt(hd);
+          }
+          const max = Math.max(...scores);
+          let total = 0;
+          for (let j = 0; j < visible; j++) total += (scores[j] = Math.exp(scores[j] - max));
+          for (let j = 0; j < visible; j++)
+            for (let e = 0; e < hd; e++)
+              attn[((b * seqLen + i) * H + h) * hd + e] += (scores[j] / total) * v[((b * seqLen + j) * KV + kh) * hd + e];
+        }
+      }
+    for (let n = 0; n < N; n++) {
+      const o = linear(`${L}.attn.out`, row(attn, n, H * hd), d, isGpt2);
+      for (let i = 0; i < d; i++) x[n * d + i] += o[i] * (dropout ? dropout.attention[layer][n * d + i] : 1);
+    }
+    for (let n = 0; n < N; n++) {
+      const h = norm(`${L}.mlpNorm`, row(x, n, d));
+      let act: Float64Array;
+      if (isGpt2) {
+        act = linear(`${L}.mlp.up`, h, F, true).map((u) => 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3))));
+      } else {
+        const gu = linear(`${L}.mlp.gateUp`, h, 2 * F, false);
+        act = Float64Array.from({ length: F }, (_, f) => (gu[f] / (1 + Math.exp(-gu[f]))) * gu[F + f]);
+      }
+      const o = linear(`${L}.mlp.down`, act, d, isGpt2);
+      for (let i = 0; i < d; i++) x[n * d + i] += o[i] * (dropout ? dropout.mlp[layer][n * d + i] : 1);
+    }
+  }
+  const hidden = (n: number) => norm('finalNorm', row(x, n, d));
+  if (config.head.kind === 'classifier') {
+    const C = config.head.numClasses;
+    const out = new Float64Array(nSeq * C);
+    for (let b = 0; b < nSeq; b++) out.set(linear('classifier', hidden(b * seqLen + lengths[b] - 1), C, false), b * C);
+    return out;
+  }
+  const V = config.vocabSize;
+  const head = config.tiedEmbeddings ? 'tokenEmbedding' : 'lmHead';
+  const out = new Float64Array(N * V);
+  for (let n = 0; n < N; n++) out.set(linear(head, hidden(n), V, false), n * V);
+  return out;
+}
+
+// ---- the engine's dropout masks, regenerated from their documented rule --------------------------
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** splitmix64's mixing function, as native/src/cpu/elementwise.cpp and src/engine/model.cpp define `mix`. */
+export function splitmix64(z: bigint): bigint {
+  z = (z + 0x9e3779b97f4a7c15n) & MASK64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return z ^ (z >> 31n);
+}
+
+/**
+ * One dropout call's multipliers, by native/include/w2s/layers.h's rule: element i is kept when
+ * hash(seed, i) = splitmix64(splitmix64(seed) ^ i) >> 32 is at least p·2^32 (p as a float), and
+ * scaled by the float 1/(1 − p); dropped elements are multiplied by 0.
+ */
+export function dropoutMultipliers(count: number, p: number, seed: bigint): Float64Array {
+  const pf = Math.fround(p);
+  const threshold = BigInt(Math.floor(pf * 4294967296));
+  const scale = Math.fround(1 / Math.fround(1 - pf));
+  const key = splitmix64(seed & MASK64);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = splitmix64(key ^ BigInt(i)) >> 32n >= threshold ? scale : 0;
+  return out;
+}
+
+/**
+ * The masks of a model's `forward`-th forward pass (counting every forward of the model, from 1),
+ * as src/engine/model.cpp draws them: the pass's dropout seed is splitmix64(modelSeed ^
+ * splitmix64(forward)); the embeddings use that seed, layer l's attention branch seed + 2l + 1 and
+ * its MLP branch seed + 2l + 2, each over the [B·T, dModel] activations.
+ */
+export function engineDropout(config: ModelConfig, batch: Batch, p: number, modelSeed: number, forward: number): DropoutMultipliers {
+  const seed = splitmix64(BigInt(modelSeed) ^ splitmix64(BigInt(forward)));
+  const count = batch.batch * batch.seqLen * config.dModel;
+  const at = (offset: number) => dropoutMultipliers(count, p, (seed + BigInt(offset)) & MASK64);
+  return {
+    embedding: at(0),
+    attention: Array.from({ length: config.nLayers }, (_, l) => at(2 * l + 1)),
+    mlp: Array.from({ length: config.nLayers }, (_, l) => at(2 * l + 2)),
+  };
+}
