@@ -2,7 +2,7 @@
 // hook (a tfjs loss on the logits) trains exactly like the built-in loss it reimplements, logconf's
 // α follows its schedule, early stopping keeps the best weights, and the length policies count.
 import { describe, expect, it } from 'vitest';
-import { ByteTokenizer, FAMILY, mulberry32, withHead } from '@w2s/model';
+import { ByteTokenizer, FAMILY, NativeModel, mulberry32, parameterSpecs, withHead } from '@w2s/model';
 import { tf } from '@w2s/kernels';
 import { encodeExamples } from '../src/encode.js';
 import { accuracy } from '../src/metrics.js';
@@ -80,6 +80,50 @@ describe('trainClassifier', () => {
     }
     a.model.dispose();
     b.model.dispose();
+  });
+
+  it('linearProbe trains the head alone: every other parameter keeps its initial value', async () => {
+    const train = task(96, 11);
+    const config = model().config;
+    const initial = new NativeModel(config, { seed: 13 }).exportWeights(); // trainClassifier's initial weights: the same seed
+    const common = { model: model(), items: train.items, targets: train.targets, loss: builtIn('xent'), seed: 13 };
+    const probe = await trainClassifier({ ...common, settings: settings({ epochs: 1, linearProbe: true }) });
+    const full = await trainClassifier({ ...common, settings: settings({ epochs: 1 }) });
+    const [probed, tuned] = [probe.model.exportWeights(), full.model.exportWeights()];
+    const changed = (w: Map<string, Float32Array>, name: string) => w.get(name)!.some((v, i) => v !== initial.get(name)![i]);
+    for (const spec of parameterSpecs(config)) {
+      expect(changed(probed, spec.name), `linear probe: ${spec.name}`).toBe(spec.head);
+      if (spec.name !== 'classifier.weight' && !spec.head) expect(changed(tuned, spec.name), `full finetuning: ${spec.name}`).toBe(true);
+    }
+    probe.model.dispose();
+    full.model.dispose();
+  });
+
+  it('weightDecay: with a zero gradient, each step multiplies the decayed parameters by 1 − lr·weightDecay and leaves the rest', async () => {
+    // Targets (½, ½) and the zero-initialised classifier: the logits are 0, softmax is (½, ½), and
+    // every gradient is exactly 0, so AdamW's update is the decoupled decay alone.
+    const train = task(64, 12);
+    const config = model().config;
+    const initial = new NativeModel(config, { seed: 14 }).exportWeights();
+    const [lr, weightDecay] = [0.01, 2];
+    const { model: trained, steps, lossCurve } = await trainClassifier({
+      model: model(), items: train.items, targets: new Float32Array(train.targets.length).fill(0.5), loss: builtIn('xent'),
+      settings: settings({ epochs: 2, lr, lrSchedule: 'constant', weightDecay }), seed: 14,
+    });
+    expect(steps).toBe(4);
+    lossCurve.forEach((loss) => expect(loss).toBeCloseTo(Math.log(2), 6));
+    const factor = (1 - lr * weightDecay) ** steps;
+    const after = trained.exportWeights();
+    for (const spec of parameterSpecs(config)) {
+      const [w0, w] = [initial.get(spec.name)!, after.get(spec.name)!];
+      for (let i = 0; i < w.length; i++) {
+        const expected = spec.decay ? w0[i] * factor : w0[i];
+        // float32: a rounding of ~6e-8 relative per step
+        if (!(Math.abs(w[i] - expected) <= 1e-6 * Math.abs(w0[i]))) throw new Error(`${spec.name}[${i}]: ${w[i]}, expected ${expected} (initial ${w0[i]}, decay ${spec.decay})`);
+      }
+    }
+    expect(parameterSpecs(config).some((s) => s.decay && initial.get(s.name)!.some((v) => v !== 0))).toBe(true);
+    trained.dispose();
   });
 
   it('logconf receives α from its schedule at every step; the log records it', async () => {
