@@ -4,7 +4,8 @@
 // W2S_TEST_SEED replays it).
 import { describe, expect, it } from 'vitest';
 import { PRESETS, type ModelConfig } from '../src/config.js';
-import { generate, sampleIndex, type NextTokenModel } from '../src/generate.js';
+import { NativeModel } from '../src/engine.js';
+import { argmax, generate, sampleIndex, type NextTokenModel } from '../src/generate.js';
 import { seedFor } from '../../../tests/support/seed.js';
 
 const LOGITS = [2, 1, 0.5, 0, -1, -3];
@@ -61,5 +62,27 @@ describe('sampling from softmax(logits / temperature)', () => {
   it('temperature 0 is greedy: the first largest logit every time', async () => {
     const ids = await generate(constantModel([0, 3, 1, 3]), [0], { maxTokens: 20, temperature: 0 });
     expect(ids).toEqual(new Array(20).fill(1));
+  });
+});
+
+describe('generation past contextLength', () => {
+  it('each token is chosen from the last contextLength tokens: the model\'s greedy choice on that window', async () => {
+    const config: ModelConfig = { ...PRESETS['gpt2-tiny'], contextLength: 8 }; // learned positions: 8 at most
+    const model = new NativeModel(config, { seed: seedFor('past contextLength') });
+    const prompt = [5, 17, 3];
+    const seen: number[][] = [];
+    const recording: NextTokenModel = { config, nextTokenLogits: (context) => (seen.push([...context]), model.nextTokenLogits(context)) };
+    const ids = await generate(recording, prompt, { maxTokens: 20 });
+    expect(ids).toHaveLength(20);
+    const sequence = [...prompt, ...ids];
+    for (let i = 0; i < ids.length; i++) {
+      const end = prompt.length + i; // the tokens before ids[i]
+      const window = sequence.slice(Math.max(0, end - config.contextLength), end);
+      expect(seen[i], `window of token ${i}`).toEqual(window);
+      const logits = await model.forward({ tokens: Int32Array.from(window), lengths: Int32Array.of(window.length), batch: 1, seqLen: window.length }, { logitsAt: 'last' });
+      expect(ids[i], `token ${i}`).toBe(argmax(logits));
+    }
+    expect(seen.slice(-1)[0]).toHaveLength(config.contextLength);
+    model.dispose();
   });
 });
