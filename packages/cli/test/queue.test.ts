@@ -31,7 +31,7 @@ function start(...args: string[]) {
 }
 
 /** detached: in a process group of its own, which a test can signal as a terminal's Ctrl-C does. */
-function startIn(where: { cwd: string; detached?: boolean }, ...args: string[]) {
+function startIn(where: { cwd: string; detached?: boolean; env?: NodeJS.ProcessEnv }, ...args: string[]) {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, ...where });
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
@@ -321,6 +321,33 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--queue', redis.url, '--workers', '2').stderr).toContain('--workers and --threads belong to a local sweep');
     expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--attempts', '2').stderr).toContain('--artifacts, --attempts and --requeue belong to a sweep on a queue');
   }, 120_000);
+
+  it('W2S_REDIS_PASSWORD: the worker and the sweep use it where the URL has none', async () => {
+    const secret = 'from-the-environment';
+    const guarded = await startRedis(['--requirepass', secret]);
+    const withSecret = { ...env, W2S_REDIS_PASSWORD: secret };
+    const worker = startIn({ cwd: scratch, env: withSecret }, 'worker', '--queue', guarded.url, '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, 'store-password'));
+    workers.push(worker.child);
+    try {
+      // Without it, and with a wrong one: refused by the server, naming the URL.
+      for (const password of [undefined, 'wrong']) {
+        const r = startIn({ cwd: scratch, env: { ...env, W2S_REDIS_PASSWORD: password } }, 'worker', '--queue', guarded.url);
+        expect((await r.exited).status, `W2S_REDIS_PASSWORD=${password}`).toBe(1);
+        expect(r.out.stderr, `W2S_REDIS_PASSWORD=${password}`).toMatch(new RegExp(`cannot use the Redis server at ${guarded.url}: .*(NOAUTH|WRONGPASS)`));
+      }
+      await until('the worker with the password to take jobs', () => worker.out.stderr.includes('taking jobs'));
+      const sweep = startIn({ cwd: scratch, env: withSecret }, 'sweep', '--config', shortConfig, '--out', join(scratch, 'password'), '--queue', guarded.url, '--json');
+      const { status } = await sweep.exited;
+      expect(status, sweep.out.stderr).toBe(0);
+      const outcome = JSON.parse(sweep.out.stdout);
+      expect(outcome.failed).toEqual([]);
+      expect(trainedBy(worker.out.stderr).sort()).toEqual([...outcome.runsComputed].sort());
+      expect(outcome.runsComputed).toHaveLength(DISTINCT_RUNS);
+    } finally {
+      await stop(worker.child);
+      await guarded.stop();
+    }
+  }, 180_000);
 
   // Whether a GPU is usable here decides which of the two holds (as in device.test.ts).
   it.skipIf(cuda.cudaAvailable)('w2s worker --device cuda without a usable GPU fails at once with the reason', () => {
