@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAMILY } from '@w2s/model';
 import { ResultsStore, sha256Path, type ModelSource } from '@w2s/pipeline';
 import { ArtifactError, LocalResources, QueueConnectionError, RedisArtifacts, WorkerResourceError, checkQueueReachable, parseQueueUrl } from '../src/index.js';
+import { MAX_ARTIFACT_BYTES } from '../src/artifacts.js';
 import { freePort, redisServerPath, startRedis, type RedisServer } from './redis-server.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-queue-'));
@@ -124,6 +125,31 @@ describe.skipIf(!redisServerPath)('with a real Redis server', () => {
       await expect(artifacts.get('broken-run')).rejects.toThrow(`the Redis key ${artifacts.key('broken-run')} does not hold JSON`);
       await client.set(artifacts.key('odd-run'), JSON.stringify({ name: 'odd-run', files: { 'metrics.json': 3 } }));
       await expect(artifacts.get('odd-run')).rejects.toThrow(/does not hold the artifact of odd-run/);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('artifacts: 64 MiB of JSON is stored; one byte more is refused, naming the run and --artifacts shared, and nothing is stored', async () => {
+    expect(MAX_ARTIFACT_BYTES).toBe(64 * 2 ** 20);
+    const client = new Redis({ ...parseQueueUrl(server.url).redis, maxRetriesPerRequest: 1 });
+    try {
+      const artifacts = new RedisArtifacts(client);
+      // An artifact whose JSON text is `bytes` long: the padding goes into its log.
+      const artifactOf = (name: string, bytes: number) => {
+        const overhead = Buffer.byteLength(JSON.stringify({ name, files: { 'log.jsonl': '' } }));
+        return { name, files: { 'log.jsonl': 'x'.repeat(bytes - overhead) } };
+      };
+      const fits = artifactOf('run-at-the-limit', 64 * 2 ** 20);
+      expect(Buffer.byteLength(JSON.stringify(fits))).toBe(64 * 2 ** 20);
+      await artifacts.put(fits);
+      expect(await client.strlen(artifacts.key(fits.name))).toBe(64 * 2 ** 20);
+      const over = artifactOf('run-over-the-limit', 64 * 2 ** 20 + 1);
+      const err = await artifacts.put(over).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(ArtifactError);
+      expect((err as Error).message).toBe('the artifact of run-over-the-limit is 64.0 MiB, over the 64 MiB that Redis carries; run the sweep with --artifacts shared');
+      expect(await client.exists(artifacts.key(over.name))).toBe(0);
+      await client.del(artifacts.key(fits.name));
     } finally {
       client.disconnect();
     }
