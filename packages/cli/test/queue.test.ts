@@ -322,6 +322,60 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(w2s('sweep', '--config', shortConfig, '--out', join(scratch, 'x'), '--attempts', '2').stderr).toContain('--artifacts, --attempts and --requeue belong to a sweep on a queue');
   }, 120_000);
 
+  it('a run whose worker is killed mid-run again and again fails as stalled after MAX_STALLS (3) returns to the queue; its dependents fail with it', async () => {
+    const own = await startRedis();
+    const config = writeConfig('stalling.json', { seeds: [21], losses: ['xent'], training: { epochs: 40, batchSize: 16, minibatchSize: 16, lr: 1e-3 } });
+    const sweep = start('sweep', '--config', config, '--out', join(scratch, 'stalling'), '--queue', own.url, '--attempts', '3', '--json');
+    let ended = false;
+    void sweep.exited.then(() => (ended = true));
+    const kills = new Map<string, number>();
+    try {
+      // One worker at a time, each killed while it holds a run (stopped once it logs the start;
+      // killed only if that run is not complete in its store, as in the first test), until the
+      // sweep ends. A new worker's stalled-job check returns the dead one's run to the queue.
+      for (let i = 0; !ended; i++) {
+        expect(i, 'workers started').toBeLessThan(30);
+        const worker = startWorker(own.url, `stall-${i}`);
+        workers.push(worker.child);
+        const startedBy = () => [...worker.out.stderr.matchAll(/started (\S+)/g)].map((m) => m[1]);
+        let killed = false;
+        while (!killed && !ended) {
+          const seen = startedBy().length;
+          await until('a worker to start a run, or the sweep to end', () => startedBy().length > seen || ended);
+          if (ended) break;
+          worker.child.kill('SIGSTOP');
+          const latest = startedBy().at(-1)!;
+          if (existsSync(join(scratch, `store-stall-${i}`, 'runs', latest, 'metrics.json'))) worker.child.kill('SIGCONT');
+          else {
+            worker.child.kill('SIGKILL');
+            await worker.exited;
+            kills.set(latest, (kills.get(latest) ?? 0) + 1);
+            killed = true;
+          }
+        }
+        if (!killed) await stop(worker.child);
+      }
+      const { status } = await sweep.exited;
+      expect(status, sweep.out.stderr).toBe(1);
+      const failed: { name: string; message: string }[] = JSON.parse(sweep.out.stdout).failed;
+      const byRole = (role: string) => failed.filter((f) => f.name.includes(`-${role}-`));
+      // The roots (weak and ceiling) were killed in hand each time they were taken: returned to the
+      // queue three times, failed as stalled at the fourth loss. The transfer never ran.
+      for (const role of ['weak', 'ceiling']) {
+        const [run] = byRole(role);
+        expect(run, `${role} failed`).toBeDefined();
+        expect(run.message).toMatch(/stalled/);
+        expect(kills.get(run.name), `${run.name} killed in hand`).toBe(4);
+        expect(sweep.out.stderr).toContain(`${run.name} lost its worker`);
+      }
+      expect(byRole('transfer').map((f) => f.message)).toEqual(['its supervisor failed']);
+      expect(failed).toHaveLength(3);
+    } finally {
+      sweep.child.kill('SIGKILL');
+      await own.stop();
+    }
+  }, 300_000);
+
   it('W2S_REDIS_PASSWORD: the worker and the sweep use it where the URL has none', async () => {
     const secret = 'from-the-environment';
     const guarded = await startRedis(['--requirepass', secret]);
