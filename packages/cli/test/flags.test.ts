@@ -4,14 +4,16 @@
 // step (logconf's α schedule, product's exponents), equivalences that must hold (α = 0 is xent,
 // product with β = 0 is xent, clipping above every gradient norm is no clipping), the learning
 // rate logged at each step, the examples the data flags keep, the checkpoints pretraining writes,
-// and where the report goes. Tiny models, one epoch, on generated CSV files (no downloaded data).
+// and where the report goes; and `w2s pretrain` resuming after a kill. Tiny models, one epoch, on
+// generated CSV files (no downloaded data).
 // What a flag does to the weights themselves (weight decay, linear probe) is shown on the trained
 // model in ../../pipeline/test/train.test.ts; here, that the flag reaches the runs' training.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { w2s, writeVowelCsv } from './fixtures.js';
+import { bin, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-flags-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -248,6 +250,43 @@ describe('w2s pretrain flags', () => {
     const missing = w2s('pretrain', '--corpus', asText, '--model', 'nano', '--tokens', '64', '--seq-len', '16', '--batch-size', '4', '--out', join(scratch, 'pretrain-none'), '--text-field', 'body');
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toContain(`${asText}:1: no string field "body"`);
+  }, 300_000);
+});
+
+describe('w2s pretrain resumes', () => {
+  it('killed after a checkpoint, the same command resumes from it and ends with the weights of an uninterrupted run', async () => {
+    const corpus = join(scratch, 'resume-corpus.txt');
+    writeFileSync(corpus, Array.from({ length: 300 }, (_, i) => `line ${i}: a small cat and a big dog met by the river.`).join('\n') + '\n');
+    // 600 steps, a checkpoint every 5: the run is killed at its first checkpoint, long before its end.
+    const args = (out: string) => ['pretrain', '--corpus', corpus, '--model', 'nano', '--tokens', String(600 * 2 * 16), '--seq-len', '16', '--batch-size', '2', '--lr', '3e-3', '--checkpoint-every', '5', '--threads', '1', '--out', out, '--json'];
+    const whole = w2s(...args(join(scratch, 'resume-whole')));
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(JSON.parse(whole.stdout).resumedFrom).toBe(0);
+
+    const out = join(scratch, 'resume-cut');
+    const child = spawn(process.execPath, [bin, ...args(out)], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const checkpoints = () => (existsSync(join(out, 'resume')) ? readdirSync(join(out, 'resume')).filter((d) => /^step-\d+$/.test(d)) : []);
+    const deadline = Date.now() + 120_000;
+    while (checkpoints().length === 0) {
+      if (Date.now() > deadline) throw new Error('no checkpoint written within 2 minutes');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    // The latest checkpoint (killed between writing one and removing the one before, both are there).
+    const step = Math.max(...checkpoints().map((d) => Number(d.slice('step-'.length))));
+    const kept = `step-${step}`;
+    expect(existsSync(join(out, 'pretrain.json')), `the run was killed before its end (at its checkpoint ${kept})`).toBe(false);
+    expect(step).toBeLessThan(600);
+
+    const resumed = w2s(...args(out));
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`resuming from the checkpoint at step ${step}`);
+    const result = JSON.parse(resumed.stdout);
+    expect(result.resumedFrom).toBe(step);
+    expect(result.steps).toBe(600);
+    expect(readFileSync(join(out, 'model.safetensors'))).toEqual(readFileSync(join(scratch, 'resume-whole', 'model.safetensors')));
   }, 300_000);
 });
 
