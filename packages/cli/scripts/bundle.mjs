@@ -1,14 +1,17 @@
 // Bundles the CLI into one file, dist/w2s.mjs, with esbuild: tfjs-core's gradients are
 // extensionless ES modules that bare Node cannot load, and one file starts faster. The native
-// addon stays external (it is loaded from @w2s/native at run time).
+// addon stays external (it is loaded from @w2s/native at run time). With --tune, also the demo's
+// design script, scripts/tune-demo.ts, as dist/tune-demo.mjs.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-await build({
-  entryPoints: [join(root, 'src', 'main.ts')],
-  outfile: join(root, 'dist', 'w2s.mjs'),
+const entries = [['src/main.ts', 'w2s.mjs']];
+if (process.argv.includes('--tune')) entries.push(['scripts/tune-demo.ts', 'tune-demo.mjs']);
+for (const [entry, out] of entries) await build({
+  entryPoints: [join(root, entry)],
+  outfile: join(root, 'dist', out),
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -26,7 +26,7 @@ export interface WorldOptions {
 }
 
 /** The world `w2s demo` pretrains on (its design and what it measured: README.md, `w2s demo`). */
-export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 100, twoHopFrac: 0.15, minMentions: 24, maxMentions: 24, openers: true };
+export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 200, twoHopFrac: 0, minMentions: 3, maxMentions: 60, openers: true };
 
 /** A binary trait: what a person does, in one of two ways. */
 export interface Trait {
