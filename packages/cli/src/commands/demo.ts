@@ -43,11 +43,11 @@ import { cacheDir } from '../cache.js';
 export interface DemoDesign {
   /** The world (its seed is the demo's). */
   world: Omit<WorldOptions, 'seed'>;
-  /** The model sizes pretrained on the world's corpus, by name, smallest first. */
-  sizes: Record<string, ModelConfig>;
+  /** The model sizes pretrained on the world's corpus, by name, smallest first, each with its pretraining tokens. */
+  sizes: Record<string, { config: ModelConfig; tokens: number }>;
   pairs: { weak: string; strong: string }[];
-  /** Pretraining of every size (its seed is the demo's). */
-  pretrain: Omit<PretrainSettings, 'seed'>;
+  /** Pretraining of every size but its tokens (its seed is the demo's). */
+  pretrain: Omit<PretrainSettings, 'seed' | 'tokens'>;
   /** Training examples (train1 + train2) and test examples of each experiment. */
   nTrain: number | null;
   nTest: number;
@@ -55,24 +55,29 @@ export interface DemoDesign {
 }
 
 /**
- * The design of `w2s demo`, chosen so that its bar holds on every world seed (README.md, `w2s
- * demo`, gives what it measured on seeds that played no part in choosing it):
+ * The design of `w2s demo`, chosen to meet the demo's bar on every world seed. It met it on
+ * worlds 0, 1 and 2, which were used to choose it, and missed it on world 3, which was not:
+ * there micro reached 0.73 and PGR was 0.14 with xent. README.md, `w2s demo`, gives the
+ * measurements, and tune-demo.ts measures a variation. The design:
  * - the world: 200 people (1200 examples, 400 of them test), whose fame is log-uniform between 3
- *   and 60 mentions, so that what a model knows grows with its size instead of jumping from
- *   nothing to everything; no two-hop facts (no size here learns them: they were noise);
- * - two sizes, micro (0.4 M parameters) as the weak model and mini (1.8 M) as the strong one,
- *   both pretrained on the same 3 M tokens, so that size alone makes the difference. nano
- *   (0.1 M) learns none of the facts (test accuracy 0.50) and cannot supervise; a size between
- *   micro and mini came within 0.07 of mini and cost two more minutes of pretraining;
+ *   and 60 mentions, so that what a model knows grows with its size and its pretraining instead
+ *   of jumping from nothing to everything; no two-hop facts (no size here learnt them);
+ * - micro (0.4 M parameters) as the weak model and mini (1.8 M) as the strong one, both
+ *   pretrained on the same 3 M tokens, so that size alone makes the difference. nano (0.1 M)
+ *   learns none of the facts (test accuracy 0.50) and cannot supervise. micro's knowledge is
+ *   the fragile part: on world 2 its probes reached 0.63 after 3 M tokens, 0.765 after 3.5 M and
+ *   0.70 after 4 M (each run its own cosine schedule), and 4 M gave worlds 0 and 1 micro probes of
+ *   0.79 and 0.805, within 0.08 of mini's ceiling. 3 M for both is the one setting that met the
+ *   bar on worlds 0, 1 and 2; 4 M for mini too would push the cold demo past 9 minutes;
  * - linear probes (the paper's other setting) on the pretrained features: they read what
- *   pretraining taught, where full finetuning of these tiny models on 400 examples forgets more
- *   than it elicits.
+ *   pretraining taught. A learning rate of 3e-2 or 20 epochs instead of 1e-2 and 10 moved the
+ *   weak and ceiling accuracies by at most 0.015 (worlds 1 and 2), the transfers' by up to 0.06.
  */
 export const DEMO_DESIGN: DemoDesign = {
   world: DEFAULT_WORLD,
-  sizes: { micro: FAMILY.micro, mini: FAMILY.mini },
+  sizes: { micro: { config: FAMILY.micro, tokens: 3_000_000 }, mini: { config: FAMILY.mini, tokens: 3_000_000 } },
   pairs: [{ weak: 'micro', strong: 'mini' }],
-  pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, tokens: 3_000_000, seqLen: 128, batchSize: 16, lr: 2e-3, checkpointEvery: 200 },
+  pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, seqLen: 128, batchSize: 16, lr: 2e-3, checkpointEvery: 200 },
   nTrain: null,
   nTest: 400,
   // Batch and minibatch are equal (one optimizer step per minibatch).
@@ -82,9 +87,12 @@ export const DEMO_DESIGN: DemoDesign = {
 /** A seconds-long design for the tests (`--smoke`): a small world, the tiny test architectures, a few pretraining steps. */
 export const SMOKE_DESIGN: DemoDesign = {
   world: { ...DEFAULT_WORLD, people: 60, minMentions: 2, maxMentions: 6 },
-  sizes: { tiny: { ...PRESETS['llama-tiny'], vocabSize: 259 }, small: { ...PRESETS['llama-tiny'], dModel: 64, nHeads: 4, nKvHeads: 4, dFf: 96, vocabSize: 259 } },
+  sizes: {
+    tiny: { config: { ...PRESETS['llama-tiny'], vocabSize: 259 }, tokens: 16 * 64 * 40 },
+    small: { config: { ...PRESETS['llama-tiny'], dModel: 64, nHeads: 4, nKvHeads: 4, dFf: 96, vocabSize: 259 }, tokens: 16 * 64 * 40 },
+  },
   pairs: [{ weak: 'tiny', strong: 'small' }],
-  pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, tokens: 16 * 64 * 40, seqLen: 64, batchSize: 16, lr: 3e-3, checkpointEvery: 0 },
+  pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, seqLen: 64, batchSize: 16, lr: 3e-3, checkpointEvery: 0 },
   nTrain: null,
   nTest: 120,
   training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 2, batchSize: 32, minibatchSize: 32, lr: 1e-2, linearProbe: true },
@@ -168,8 +176,8 @@ export async function runDemo(flags: DemoFlags, design: DemoDesign = flags.smoke
 
   const pretrainStarted = Date.now();
   const models = new Map<string, ModelSource>();
-  for (const [size, config] of Object.entries(design.sizes)) {
-    const settings: PretrainSettings = { ...design.pretrain, seed: flags.seed };
+  for (const [size, { config, tokens }] of Object.entries(design.sizes)) {
+    const settings: PretrainSettings = { ...design.pretrain, tokens, seed: flags.seed };
     const dir = join(demo, 'pretrained', `${size}-${configHash(canonicalJson({ world: worldOptions, size, config, settings }))}`);
     if (existsSync(join(dir, 'pretrain.json'))) say(`reusing pretrained ${size} (${dir})`);
     else {
