@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
+import { median, pgr } from '@w2s/pipeline';
 import { DEMO_DESIGN, runDemo, type DemoDesign, type DemoFlags } from '../src/commands/demo.js';
 
 const { values } = parseArgs({ options: { design: { type: 'string' }, seeds: { type: 'string', default: '0,1,2' }, runs: { type: 'string', default: '3' } } });
@@ -23,11 +24,6 @@ for (const [key, value] of Object.entries(overrides)) {
   (design as unknown as Record<string, unknown>)[key] = base && typeof base === 'object' && !Array.isArray(base) && key !== 'sizes' ? { ...base, ...(value as object) } : value;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 let allPass = true;
 for (const seed of values.seeds!.split(',').map(Number)) {
   const flags: DemoFlags = { out: join(tmpdir(), `w2s-tune-${process.pid}-${seed}`), seed, seeds: Number(values.runs), device: 'cpu', precision: 'float32' };
@@ -37,20 +33,19 @@ for (const seed of values.seeds!.split(',').map(Number)) {
     const runs = outcome.summaries.map((s) => s.summary).filter((s) => s.weak.model === weak && s.ceiling.model === strong);
     const w = median(runs.map((s) => s.weak.accuracy));
     const c = median(runs.map((s) => s.ceiling.accuracy));
+    const gap = median(runs.map((s) => s.ceiling.accuracy - s.weak.accuracy));
     const pgrs = Object.fromEntries(
       ['xent', 'logconf'].map((loss) => {
-        const per = runs.map((s) => {
-          const t = s.transfer.find((x) => x.loss === loss)!;
-          return (t.accuracy - s.weak.accuracy) / (s.ceiling.accuracy - s.weak.accuracy);
-        });
+        // A seed whose ceiling is not above its weak model has no PGR: it counts as −∞ (below the bar).
+        const per = runs.map((s) => pgr(s.weak.accuracy, s.ceiling.accuracy, s.transfer.find((x) => x.loss === loss)!.accuracy) ?? -Infinity);
         const tr = median(runs.map((s) => s.transfer.find((x) => x.loss === loss)!.accuracy));
         return [loss, { pgr: median(per), transfer: tr }];
       }),
     );
-    const pass = w >= 0.6 && c - w >= 0.1 && pgrs.xent.pgr >= 0.2 && pgrs.logconf.pgr > 0;
+    const pass = w >= 0.6 && gap >= 0.1 && pgrs.xent.pgr >= 0.2 && pgrs.logconf.pgr > 0;
     allPass &&= pass;
     lines.push(
-      `seed ${seed} ${weak}->${strong}: weak ${w.toFixed(3)} ceiling ${c.toFixed(3)} gap ${(c - w).toFixed(3)} ` +
+      `seed ${seed} ${weak}->${strong}: weak ${w.toFixed(3)} ceiling ${c.toFixed(3)} gap ${gap.toFixed(3)} ` +
         `xent ${pgrs.xent.transfer.toFixed(3)} (PGR ${pgrs.xent.pgr.toFixed(2)}) logconf ${pgrs.logconf.transfer.toFixed(3)} (PGR ${pgrs.logconf.pgr.toFixed(2)}) ` +
         `n_test ${runs[0]?.counts.test} ${pass ? 'PASS' : 'FAIL'}`,
     );

@@ -2,7 +2,7 @@
 // person's fame says (two-hop traits only through the mentor), examples labelled by the facts,
 // registered as a dataset needing no data folder, world N as synthetic_world:N.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, loadDataset, worldCorpus, worldCorpusJsonl, worldDocuments, worldExamples } from '../src/index.js';
+import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, loadDataset, worldCorpusJsonl, worldDocuments, worldExamples } from '../src/index.js';
 
 const options = { ...DEFAULT_WORLD, seed: 3, people: 60, twoHopFrac: 0.15, minMentions: 2, maxMentions: 5, openers: true };
 
@@ -14,13 +14,13 @@ function count(text: string, needle: string): number {
 describe('synthetic world', () => {
   it('is deterministic by seed and differs across seeds', () => {
     expect(generateWorld(options)).toEqual(generateWorld(options));
-    expect(worldCorpus(generateWorld(options))).toBe(worldCorpus(generateWorld(options)));
+    expect(worldCorpusJsonl(generateWorld(options))).toBe(worldCorpusJsonl(generateWorld(options)));
     expect(generateWorld({ ...options, seed: 4 }).people[0]).not.toEqual(generateWorld(options).people[0]);
   });
 
   it('states every fact in the corpus; a two-hop trait only through the mentor, whose trait is stated', () => {
     const world = generateWorld(options);
-    const corpus = worldCorpus(world);
+    const corpus = worldDocuments(world).join('\n\n');
     const sentences = worldDocuments(world).flatMap((doc) => doc.split(/(?<=\.) /));
     expect(new Set(world.people.map((p) => p.name)).size).toBe(world.people.length);
     expect(world.people.some((p) => p.twoHop.length > 0)).toBe(true);
@@ -64,12 +64,11 @@ describe('synthetic world', () => {
     expect(sentences).toHaveLength(world.people.reduce((sum, p) => sum + p.mentions * TRAITS.length, 0));
   });
 
-  it('writes the corpus as JSONL, one document of at most ten sentences a line, the same documents as the text', () => {
+  it('writes the corpus as JSONL, one document of at most ten sentences a line', () => {
     const world = generateWorld(options);
     const lines = worldCorpusJsonl(world).trimEnd().split('\n');
     const documents = lines.map((line) => (JSON.parse(line) as { text: string }).text);
     expect(documents).toEqual(worldDocuments(world));
-    expect(documents.join('\n\n') + '\n').toBe(worldCorpus(world));
     expect(documents.every((doc) => doc.split(/(?<=\.) /).length <= 10)).toBe(true);
   });
 

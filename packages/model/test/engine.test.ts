@@ -10,7 +10,7 @@ import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
-import { engineDropout, refLogits, to64 } from './reference64.js';
+import { engineDropout, finiteDifferenceFailures, refLogits, to64 } from './reference64.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
@@ -193,26 +193,7 @@ describe.each(configs)('native engine dropout vs the float64 reference: %s', (_,
     await model.backward(r);
     const gradients = model.gradients();
     const loss = (w: Map<string, Float64Array>) => refLogits(config, w, batch, masks).reduce((s, z, i) => s + r[i] * z, 0);
-    const step = 1e-4; // float64 reference: truncation ~step², round-off ~1e-16 / step
-    const failures: string[] = [];
-    for (const spec of parameterSpecs(config)) {
-      const g = gradients.get(spec.name)!;
-      const w = w64.get(spec.name)!;
-      let argmax = 0;
-      for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[argmax])) argmax = i;
-      for (const i of [argmax, Math.floor(random() * g.length), Math.floor(random() * g.length)]) {
-        const saved = w[i];
-        w[i] = saved + step;
-        const up = loss(w64);
-        w[i] = saved - step;
-        const down = loss(w64);
-        w[i] = saved;
-        const fd = (up - down) / (2 * step);
-        // float32 engine: relative 1e-4 of the entry, or 1e-5 of the tensor's largest gradient.
-        const excess = Math.abs(g[i] - fd) / (1e-4 * Math.abs(fd) + 1e-5 * Math.abs(g[argmax]) + 1e-12);
-        if (!(excess <= 1)) failures.push(`${spec.name}[${i}]: engine ${g[i]}, finite difference ${fd}`);
-      }
-    }
+    const failures = finiteDifferenceFailures(parameterSpecs(config).map((spec) => spec.name), gradients, w64, loss, random, 'engine');
     expect(failures).toEqual([]);
 
     // With dropout off again, training and evaluation agree exactly.

@@ -187,3 +187,41 @@ export function engineDropout(config: ModelConfig, batch: Batch, p: number, mode
     mlp: Array.from({ length: config.nLayers }, (_, l) => at(2 * l + 2)),
   };
 }
+
+/**
+ * Central finite differences of a float64 `loss` of the parameters `w`, against `gradients` from
+ * float32 code (`label` names it in the failures): for each parameter, its largest gradient entry
+ * and two drawn by `random`, each within 1e-4 of the entry's finite difference or 1e-5 of the
+ * tensor's largest gradient. Returns one line per failing entry (none: they agree). `w` is
+ * perturbed in place and restored.
+ */
+export function finiteDifferenceFailures(
+  names: readonly string[],
+  gradients: Map<string, Float32Array>,
+  w: Weights64,
+  loss: (w: Weights64) => number,
+  random: () => number,
+  label: string,
+): string[] {
+  const step = 1e-4; // float64 reference: truncation ~step², round-off ~1e-16 / step
+  const failures: string[] = [];
+  for (const name of names) {
+    const g = gradients.get(name)!;
+    const p = w.get(name)!;
+    let argmax = 0;
+    for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[argmax])) argmax = i;
+    // The largest entry (for a tied embedding: a row fed in), and two random ones.
+    for (const i of [argmax, Math.floor(random() * g.length), Math.floor(random() * g.length)]) {
+      const saved = p[i];
+      p[i] = saved + step;
+      const up = loss(w);
+      p[i] = saved - step;
+      const down = loss(w);
+      p[i] = saved;
+      const fd = (up - down) / (2 * step);
+      const excess = Math.abs(g[i] - fd) / (1e-4 * Math.abs(fd) + 1e-5 * Math.abs(g[argmax]) + 1e-12);
+      if (!(excess <= 1)) failures.push(`${name}[${i}]: ${label} ${g[i]}, finite difference ${fd}`);
+    }
+  }
+  return failures;
+}

@@ -11,7 +11,7 @@ import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW } from '../src/tfjs/adamw.js';
 import { lmLoss, twinForward, twinLossAndGradients, weightsToTensors, type Batch } from '../src/tfjs/twin.js';
 import { testSeed } from '../../../tests/support/seed.js';
-import { refLogits, to64, type Weights64 } from './reference64.js';
+import { finiteDifferenceFailures, refLogits, to64, type Weights64 } from './reference64.js';
 
 const seed = testSeed; // printed by tests/support/seed.ts
 
@@ -150,27 +150,7 @@ describe.each(CONFIGS)('%s', (_, config) => {
     const specs = parameterSpecs(config);
     expect([...gradients.keys()]).toEqual(specs.map((s) => s.name));
     const random = mulberry32(seed + 3);
-    const step = 1e-4; // float64 reference: truncation ~step², round-off ~1e-16 / step
-    const failures: string[] = [];
-    for (const spec of specs) {
-      const g = gradients.get(spec.name)!;
-      const p = w64.get(spec.name)!;
-      let argmax = 0;
-      for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[argmax])) argmax = i;
-      // The largest entry (for the tied embedding: a row fed in), and two random ones.
-      for (const i of [argmax, Math.floor(random() * g.length), Math.floor(random() * g.length)]) {
-        const saved = p[i];
-        p[i] = saved + step;
-        const up = refLoss(config, w64, batch, targets);
-        p[i] = saved - step;
-        const down = refLoss(config, w64, batch, targets);
-        p[i] = saved;
-        const fd = (up - down) / (2 * step);
-        // float32 twin: relative 1e-4 of the entry, or 1e-5 of the tensor's largest gradient.
-        const excess = Math.abs(g[i] - fd) / (1e-4 * Math.abs(fd) + 1e-5 * Math.abs(g[argmax]) + 1e-12);
-        if (!(excess <= 1)) failures.push(`${spec.name}[${i}]: twin ${g[i]}, finite difference ${fd}`);
-      }
-    }
+    const failures = finiteDifferenceFailures(specs.map((spec) => spec.name), gradients, w64, (w) => refLoss(config, w, batch, targets), random, 'twin');
     expect(failures).toEqual([]);
   });
 

@@ -144,11 +144,6 @@ export function worldDocuments(world: World): string[] {
   return documents;
 }
 
-/** The corpus as one text: the documents separated by blank lines. */
-export function worldCorpus(world: World): string {
-  return worldDocuments(world).join('\n\n') + '\n';
-}
-
 /** The corpus as JSONL, one document a line ({"text": ...}): pretraining puts BOS before each, as the task's examples start. */
 export function worldCorpusJsonl(world: World): string {
   return worldDocuments(world).map((text) => JSON.stringify({ text })).join('\n') + '\n';
@@ -171,9 +166,6 @@ export function worldExamples(world: World, seed: number): Example[] {
   });
   return examples;
 }
-
-/** World 0, the one the registered dataset `synthetic_world` asks about. */
-export const DEMO_WORLD: WorldOptions = { seed: 0, ...DEFAULT_WORLD };
 
 /** The world `synthetic_world:<seed>` asks about (`w2s demo --seed <seed>` pretrains on its corpus). */
 export function worldOptions(seed: number): WorldOptions {
@@ -199,7 +191,7 @@ export function syntheticWorldDataset(world: WorldOptions, name = `synthetic_wor
 }
 
 /** The registered dataset, world 0. */
-export const syntheticWorld: DatasetSpec = syntheticWorldDataset(DEMO_WORLD, 'synthetic_world');
+export const syntheticWorld: DatasetSpec = syntheticWorldDataset(worldOptions(0), 'synthetic_world');
 
 /** `synthetic_world:<seed>` (seed a decimal integer), else undefined: the registry's worlds besides world 0. */
 export function syntheticWorldNamed(name: string): DatasetSpec | undefined {

@@ -10,3 +10,4 @@ export { renderMarkdown } from './markdown.js';
 export { renderPlots, type PlotFile } from './plots.js';
 export { writeReport, type WrittenReport } from './write.js';
 export { quantileOfSorted, spreadOf, type Spread } from './quantile.js';
+export { median } from './bootstrap.js';
