@@ -15,6 +15,8 @@ export interface DataConfig {
   table?: { sha256: string; textColumn: string; labelColumn: string };
   /** Set for a registered dataset read from files: the SHA-256 of their hashes, in path order. */
   filesSha256?: string;
+  /** Set for a generated registered dataset (no files): the SHA-256 of its examples, so a change to its generator is another set of runs. */
+  examplesSha256?: string;
   /** Seed of the formatter's choices and of the splits. */
   seed: number;
   /** Training examples (train1 + train2); null: all that are not test. */
@@ -42,16 +44,16 @@ export interface PreparedData {
 
 /**
  * The DataConfig of a source. A registered dataset is identified by its name and the SHA-256 of
- * the files it reads (so another copy of the data is another set of runs); a local table file by
- * its content hash and columns.
+ * the files it reads (so another copy of the data is another set of runs), or, when generated, of
+ * its examples; a local table file by its content hash and columns.
  */
 export async function dataConfigFor(
   source: DataSource,
-  opts: Omit<DataConfig, 'name' | 'table' | 'filesSha256'>,
+  opts: Omit<DataConfig, 'name' | 'table' | 'filesSha256' | 'examplesSha256'>,
 ): Promise<DataConfig> {
   if (typeof source.dataset === 'string') {
-    const { report } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
-    if (report.files.length === 0) return { name: source.dataset, ...opts };
+    const { report, examples } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
+    if (report.files.length === 0) return { name: source.dataset, examplesSha256: examplesSha256(examples), ...opts };
     return { name: source.dataset, filesSha256: await filesSha256(report.files), ...opts };
   }
   const { path, textColumn, labelColumn } = source.dataset;
@@ -67,6 +69,11 @@ export async function prepareData(config: DataConfig, source: DataSource): Promi
       const hash = await filesSha256(dataset.report.files);
       if (hash !== config.filesSha256)
         throw new DataMismatchError(`the files of ${source.dataset} read here (${dataset.report.files.join(', ')}) are not the ones the run was configured with (sha256 ${hash}, expected ${config.filesSha256})`);
+    }
+    if (config.examplesSha256 !== undefined && dataset.report.files.length === 0) {
+      const hash = examplesSha256(dataset.examples);
+      if (hash !== config.examplesSha256)
+        throw new DataMismatchError(`the examples ${source.dataset} generates here are not the ones the run was configured with (sha256 ${hash}, expected ${config.examplesSha256}): its generator changed`);
     }
   } else {
     const hash = await sha256File(source.dataset.path);
@@ -90,6 +97,13 @@ async function filesSha256(files: string[]): Promise<string> {
 
 /** Registered datasets loaded by this process, by name, data folder and seed (loading can take seconds). */
 const loaded = new Map<string, Promise<Dataset>>();
+
+/** The SHA-256 of examples (ids, texts, labels and source splits, in order). */
+function examplesSha256(examples: readonly Example[]): string {
+  const hash = createHash('sha256');
+  for (const { id, text, label, split } of examples) hash.update(JSON.stringify([id, text, label, split ?? null])).update('\n');
+  return hash.digest('hex');
+}
 
 function loadRegistered(name: string, dataDir: string | undefined, seed: number): Promise<Dataset> {
   const key = JSON.stringify([name, dataDir ?? null, seed]);

@@ -1,6 +1,6 @@
 // A run's data identity: a registered dataset is identified by the content of the files it reads,
 // so another copy of the data (or an edited file) is a different set of runs; a generated one
-// reads no files and is identified by its name and settings.
+// reads no files and is identified by its examples, so a changed generator is a different set of runs.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,19 @@ registerDataset({
   },
 });
 
+/** What the generated dataset below generates: changed by the test, as a new release's generator would be. */
+let generation = 'first';
+registerDataset({
+  name: 'generated_identity_test',
+  description: 'test',
+  license: 'test',
+  needsDataDir: false,
+  load: async () => {
+    const examples = Array.from({ length: 8 }, (_, i) => ({ id: `g/${i}`, text: `${generation} ${i}`, label: (i % 2) as 0 | 1 }));
+    return { name: 'generated_identity_test', examples, report: { files: [], rows: examples.length, kept: examples.length, skipped: {} } };
+  },
+});
+
 const opts = { seed: 0, nTrain: null, nTest: null, balance: false, maxTokens: 32, lengthPolicy: 'truncate' as const };
 
 describe('dataConfigFor', () => {
@@ -40,9 +53,16 @@ describe('dataConfigFor', () => {
     expect(cc.filesSha256).not.toBe(ca.filesSha256);
   });
 
-  it('a generated dataset has no file hash', async () => {
-    const config = await dataConfigFor({ dataset: 'synthetic_world' }, opts);
-    expect(config).toEqual({ name: 'synthetic_world', ...opts });
+  it("identifies a generated dataset by its examples: the same generator, the same identity; a changed one, another", async () => {
+    const world = await dataConfigFor({ dataset: 'synthetic_world' }, opts);
+    expect(world).toEqual({ name: 'synthetic_world', examplesSha256: expect.stringMatching(/^[0-9a-f]{64}$/), ...opts });
+    expect(await dataConfigFor({ dataset: 'synthetic_world' }, opts)).toEqual(world);
+    generation = 'first';
+    const first = await dataConfigFor({ dataset: 'generated_identity_test' }, opts);
+    generation = 'second';
+    const second = await dataConfigFor({ dataset: 'generated_identity_test', dataDir: scratch }, { ...opts, seed: 1 });
+    expect(second.examplesSha256).not.toBe(first.examplesSha256);
+    expect(second.filesSha256).toBeUndefined();
   });
 });
 
@@ -64,5 +84,16 @@ describe('prepareData', () => {
     const tableConfig = await dataConfigFor({ dataset: { path: table, textColumn: 'text', labelColumn: 'label' } }, opts);
     writeFileSync(table, 'text,label\na,0\nb,1\nc,0\ne,1\n');
     await expect(prepareData(tableConfig, { dataset: { path: table, textColumn: 'text', labelColumn: 'label' } })).rejects.toThrow(`${table} is not the file the run was configured with`);
+  });
+
+  it('refuses a generated dataset whose generator no longer gives the examples the run was configured with', async () => {
+    generation = 'third';
+    const config = await dataConfigFor({ dataset: 'generated_identity_test' }, { ...opts, seed: 2 });
+    expect((await prepareData(config, { dataset: 'generated_identity_test' })).splits.test.length).toBeGreaterThan(0);
+    generation = 'fourth';
+    // (another data folder, which a generated dataset does not read, so that this load is not the one memoized above)
+    const mismatch = prepareData(config, { dataset: 'generated_identity_test', dataDir: scratch });
+    await expect(mismatch).rejects.toBeInstanceOf(DataMismatchError);
+    await expect(mismatch).rejects.toThrow('its generator changed');
   });
 });

@@ -158,13 +158,17 @@ export async function runDemo(flags: DemoFlags, design: DemoDesign = flags.smoke
   const demo = join(cacheDir(), 'demo');
   const say = (line: string) => process.stderr.write(`[${elapsed()}] ${line}\n`);
 
+  // The world's folder, and through it every pretrained model's, is keyed by the corpus itself, so
+  // a change to the world's generator (a new release) never reuses models pretrained on another text.
   const worldOptions: WorldOptions = { seed: flags.seed, ...design.world };
-  const worldDir = join(demo, `world-${configHash(worldOptions)}`);
+  const world = generateWorld(worldOptions);
+  const corpusText = worldCorpusJsonl(world);
+  const corpusHash = configHash(corpusText);
+  const worldDir = join(demo, `world-${corpusHash}`);
   const corpus = join(worldDir, 'corpus.jsonl');
   if (!existsSync(corpus)) {
-    const world = generateWorld(worldOptions);
     await writeJson(join(worldDir, 'world.json'), world);
-    await writeFileAtomic(corpus, worldCorpusJsonl(world));
+    await writeFileAtomic(corpus, corpusText);
     say(`generated world ${flags.seed}: ${world.people.length} people with ${TRAITS.length} traits each; corpus in ${corpus}`);
   } else say(`reusing world ${flags.seed} in ${worldDir}`);
 
@@ -172,7 +176,7 @@ export async function runDemo(flags: DemoFlags, design: DemoDesign = flags.smoke
   const models = new Map<string, ModelSource>();
   for (const [size, { config, tokens }] of Object.entries(design.sizes)) {
     const settings: PretrainSettings = { ...design.pretrain, tokens, seed: flags.seed };
-    const dir = join(demo, 'pretrained', `${size}-${configHash(canonicalJson({ world: worldOptions, size, config, settings }))}`);
+    const dir = join(demo, 'pretrained', `${size}-${configHash({ corpus: corpusHash, size, config, settings })}`);
     if (existsSync(join(dir, 'pretrain.json'))) say(`reusing pretrained ${size} (${dir})`);
     else {
       say(`pretraining ${size} on ${settings.tokens.toLocaleString('en')} tokens of the corpus`);
