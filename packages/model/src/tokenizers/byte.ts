@@ -1,7 +1,8 @@
 // ByteTokenizer: the byte-level tokenizer of the project's own small models.
 //
 // Vocabulary (259 ids): 0 pad, 1 BOS, 2 EOS, 3 + b for each byte b of the text's UTF-8 encoding
-// (ids 3..258). encode never fails (lone surrogates become U+FFFD, as TextEncoder writes them);
+// (ids 3..258). A text gets BOS by default (the project's models are trained on BOS-led
+// sequences). encode never fails (lone surrogates become U+FFFD, as TextEncoder writes them);
 // decode skips the three control ids and decodes the bytes as UTF-8, invalid sequences becoming
 // U+FFFD.
 import { addSpecials, checkTokenId, type EncodeOptions, type Tokenizer } from './tokenizer.js';
@@ -14,6 +15,7 @@ export class ByteTokenizer implements Tokenizer {
   readonly padId = 0;
   readonly bosId = 1;
   readonly eosId = 2;
+  readonly specials = { bos: true, eos: false };
 
   encode(text: string, opts?: EncodeOptions): number[] {
     const ids = Array.from(new TextEncoder().encode(text), (b) => b + BYTE_OFFSET);

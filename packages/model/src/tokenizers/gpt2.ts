@@ -3,7 +3,8 @@
 //
 // Vocabulary: 50257 ids; 50256 is <|endoftext|>, GPT-2's only special token, which serves as
 // both BOS and EOS. GPT-2 has no pad token: padId is 50256 too, harmless because padded
-// positions are masked by the sequence lengths. Text is always encoded as plain text: a literal
+// positions are masked by the sequence lengths. Like transformers' GPT-2 tokenizer, it adds no
+// special token to a text by default. Text is always encoded as plain text: a literal
 // "<|endoftext|>" in the input becomes ordinary tokens, never the special id. decode skips 50256.
 import { addSpecials, checkTokenId, type EncodeOptions, type Tokenizer } from './tokenizer.js';
 
@@ -17,6 +18,7 @@ export class Gpt2Tokenizer implements Tokenizer {
   readonly padId = END_OF_TEXT;
   readonly bosId = END_OF_TEXT;
   readonly eosId = END_OF_TEXT;
+  readonly specials = { bos: false, eos: false };
 
   private constructor(private readonly bpe: R50kBase) {
     this.vocabSize = bpe.vocabularySize;

@@ -7,6 +7,7 @@
 // end of the file. Fixed ids (as in run.c): 0 <unk>, 1 BOS (piece "\n<s>\n"), 2 EOS ("\n</s>\n").
 // Pieces "<0x00>".."<0xFF>" are byte-fallback tokens standing for one raw byte. The vocabulary has
 // no pad token: padId is 0 (<unk>), harmless because padded positions are masked by the lengths.
+// A text gets BOS by default, as run.c's generate encodes its prompt.
 //
 // encode follows run.c's encode: for non-empty text, the dummy prefix " " goes first; each UTF-8
 // code point becomes its piece's id, or, when the code point is not a piece, the ids of the
@@ -89,6 +90,7 @@ export class Llama2cTokenizer implements Tokenizer {
   readonly padId = 0;
   readonly bosId = 1;
   readonly eosId = 2;
+  readonly specials = { bos: true, eos: false };
 
   /** Per id: the piece's bytes as a latin1 string (one char per byte), the key of `ids`. */
   private readonly keys: string[];

@@ -1,6 +1,6 @@
 // The interface every tokenizer implements, and the checks they share.
 //
-// Token ids are plain numbers in [0, vocabSize). A tokenizer names four control ids:
+// Token ids are plain numbers in [0, vocabSize). A tokenizer names three control ids:
 //   padId  what encodeBatch writes past the end of a shorter sequence. The models mask keys at
 //          positions ≥ a sequence's length and read the classifier at length − 1, so the pad id
 //          is never seen; vocabularies without a pad token reuse another id (documented per
@@ -8,6 +8,9 @@
 //   bosId  prepended by encode(text, { bos: true }); null where the vocabulary has none.
 //   eosId  appended by encode(text, { eos: true }); null where the vocabulary has none.
 // decode produces no text for BOS and EOS ids (nor for the pad id where it is a token of its own).
+// `specials` says which of BOS and EOS the tokenizer's own files add to every text (transformers'
+// add_special_tokens=True): encode(text, tokenizer.specials) is the sequence a model of that
+// family expects.
 
 export interface EncodeOptions {
   /** Prepend the BOS id. */
@@ -17,12 +20,14 @@ export interface EncodeOptions {
 }
 
 export interface Tokenizer {
-  /** 'gpt2', 'llama2c' or 'byte'. */
+  /** 'gpt2', 'llama2c', 'byte' or 'hf'. */
   readonly kind: string;
   readonly vocabSize: number;
   readonly padId: number;
   readonly bosId: number | null;
   readonly eosId: number | null;
+  /** The special tokens a text gets by default (transformers' add_special_tokens=True). */
+  readonly specials: Required<EncodeOptions>;
   encode(text: string, opts?: EncodeOptions): number[];
   decode(ids: ArrayLike<number>): string;
 }
