@@ -1,9 +1,12 @@
 // Examples → token sequences under a maximum-length policy, and sequences → minibatches.
 //
-// Sequences start with the tokenizer's BOS when it has one. An example longer than maxTokens is
-// dropped (policy 'drop', as the reference implementation does) or cut from the left, keeping its
-// last maxTokens tokens (policy 'truncate': the classifier reads the last token, and the formatted
-// text ends with what is being judged, such as the candidate answer). Both counts are reported.
+// A text gets the special tokens the tokenizer's files say (tokenizer.specials, as transformers
+// encodes it: BOS for Llama 2 and the project's byte tokenizer, nothing for GPT-2, Pythia or Qwen2).
+// An example longer than maxTokens is dropped (policy 'drop', as the reference implementation
+// does) or cut from the left, keeping its BOS and its last tokens (policy 'truncate': the
+// classifier reads the last token, and the formatted text ends with what is being judged, such as
+// the candidate answer). Both counts are reported. Batches are right-padded with the tokenizer's
+// padId: its pad token, or EOS where it has none.
 import type { Example } from '@w2s/data';
 import type { Batch, Tokenizer } from '@w2s/model';
 
@@ -29,15 +32,15 @@ export function encodeExamples(
   const encoded: EncodedExample[] = [];
   const report: EncodeReport = { kept: 0, dropped: 0, truncated: 0 };
   for (const example of examples) {
-    let ids = tokenizer.encode(example.text, { bos: tokenizer.bosId !== null });
+    let ids = tokenizer.encode(example.text, tokenizer.specials);
     if (ids.length === 0) ids = [tokenizer.padId];
     if (ids.length > opts.maxTokens) {
       if (opts.policy === 'drop') {
         report.dropped++;
         continue;
       }
-      const head = tokenizer.bosId !== null ? [tokenizer.bosId] : [];
-      ids = [...head, ...ids.slice(ids.length - (opts.maxTokens - head.length))];
+      const head = tokenizer.specials.bos ? 1 : 0;
+      ids = [...ids.slice(0, head), ...ids.slice(ids.length - (opts.maxTokens - head))];
       report.truncated++;
     }
     encoded.push({ example, tokens: Int32Array.from(ids) });

@@ -6,6 +6,7 @@
 // zero-initialised classification head as in the reference implementation. A checkpoint's
 // identity in run configurations is the SHA-256 of its files, so a changed file is a new run.
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   FAMILY,
   FAMILY_TOKENIZER,
@@ -50,14 +51,11 @@ export async function resolveModel(spec: string, tokenizerOverride?: string): Pr
   if (!existsSync(spec))
     throw new Error(`model ${JSON.stringify(spec)} is neither a named size (${Object.keys(FAMILY).join(', ')}) nor an existing checkpoint path`);
   const { config } = await loadCheckpoint(spec);
-  return {
-    spec,
-    identity: `sha256:${await sha256Path(spec)}`,
-    tokenizerSpec: tokenizerOverride ?? checkpointTokenizerSpec(spec, config),
-    tokenizerIdentity: await tokenizerIdentity(tokenizerOverride ?? checkpointTokenizerSpec(spec, config)),
-    config,
-    checkpoint: spec,
-  };
+  const identity = `sha256:${await sha256Path(spec)}`;
+  const tokenizerSpec = tokenizerOverride ?? checkpointTokenizerSpec(spec, config);
+  // A checkpoint folder holding its own tokenizer is hashed once: its identity is the tokenizer's too.
+  const sameFolder = tokenizerSpec === resolve(spec);
+  return { spec, identity, tokenizerSpec, tokenizerIdentity: sameFolder ? identity : await tokenizerIdentity(tokenizerSpec), config, checkpoint: spec };
 }
 
 /** The classifier config of a source, its starting weights and its tokenizer. */
@@ -77,7 +75,7 @@ export async function loadModel(source: ModelSource, numClasses: number): Promis
   return { config, weights, tokenizer };
 }
 
-/** A tokenizer file (a llama2.c .bin) by its content, so that moving it changes nothing and editing it does. */
+/** A tokenizer file or folder (a llama2.c .bin, a Hugging Face tokenizer) by its content, so that moving it changes nothing and editing it does. */
 async function tokenizerIdentity(spec: string): Promise<string> {
   return existsSync(spec) ? `sha256:${await sha256Path(spec)}` : spec;
 }

@@ -2,9 +2,9 @@
 // hook (a tfjs loss on the logits) trains exactly like the built-in loss it reimplements, logconf's
 // α follows its schedule, early stopping keeps the best weights, and the length policies count.
 import { describe, expect, it } from 'vitest';
-import { ByteTokenizer, FAMILY, NativeModel, mulberry32, parameterSpecs, withHead } from '@w2s/model';
+import { ByteTokenizer, FAMILY, Gpt2Tokenizer, NativeModel, mulberry32, parameterSpecs, withHead } from '@w2s/model';
 import { tf } from '@w2s/kernels';
-import { encodeExamples } from '../src/encode.js';
+import { batchOf, encodeExamples } from '../src/encode.js';
 import { accuracy } from '../src/metrics.js';
 import { DEFAULT_TRAIN_SETTINGS, predict, trainClassifier, type TrainSettings } from '../src/train.js';
 import { builtinLoss, lossOptions, type LossChoice, type LossDefinition } from '../src/losses.js';
@@ -237,5 +237,21 @@ describe('encodeExamples', () => {
     expect(cut.report).toEqual({ kept: 2, dropped: 0, truncated: 1 });
     expect(Array.from(cut.encoded[1].tokens)).toEqual([tokenizer.bosId!, ...tokenizer.encode('fghij')]);
     expect(Array.from(cut.encoded[0].tokens)).toEqual(tokenizer.encode('abc', { bos: true }));
+  });
+
+  it("adds no BOS where the tokenizer adds none (GPT-2, as transformers), and batches pad with its padId (GPT-2's EOS)", async () => {
+    const gpt2 = await Gpt2Tokenizer.load();
+    const examples = [
+      { id: 'cat', text: 'Hello world, the cat', label: 1 as const },
+      { id: 'hi', text: 'Hello', label: 0 as const },
+    ];
+    // The ids of ../shared/data/tokenizers/README.md's sentence: no 50256 (<|endoftext|>) in front.
+    const { encoded } = encodeExamples(gpt2, examples, { maxTokens: 8, policy: 'drop' });
+    expect(Array.from(encoded[0].tokens)).toEqual([15496, 995, 11, 262, 3797]);
+    const cut = encodeExamples(gpt2, examples, { maxTokens: 3, policy: 'truncate' });
+    expect(Array.from(cut.encoded[0].tokens)).toEqual([11, 262, 3797]);
+    const batch = batchOf(encoded, [0, 1], gpt2.padId);
+    expect(Array.from(batch.tokens.subarray(5))).toEqual([15496, 50256, 50256, 50256, 50256]);
+    expect(Array.from(batch.lengths)).toEqual([5, 1]);
   });
 });

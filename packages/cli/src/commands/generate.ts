@@ -24,7 +24,11 @@ export async function runGenerate(flags: GenerateFlags, write: (text: string) =>
   const tokenizer: Tokenizer = await loadTokenizer(flags.tokenizer ?? checkpointTokenizerSpec(flags.checkpoint, config));
   if (tokenizer.vocabSize > config.vocabSize)
     throw new Error(`the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
-  const prompt = tokenizer.bosId !== null ? tokenizer.encode(flags.prompt, { bos: true }) : tokenizer.encode(flags.prompt);
+  // The prompt gets the special tokens the tokenizer's files say (GPT-2, Pythia, Qwen2: none; Llama 2
+  // and llama2.c: BOS), as transformers encodes it; an empty prompt starts from BOS, as
+  // transformers' generate() does without input ids.
+  const encoded = tokenizer.encode(flags.prompt, tokenizer.specials);
+  const prompt = encoded.length === 0 && tokenizer.bosId !== null ? [tokenizer.bosId] : encoded;
   if (prompt.length === 0) throw new Error('the prompt is empty and the tokenizer has no BOS token to start from');
   const model = new NativeModel(config, { weights });
   const stopIds = [tokenizer.eosId, tokenizer.bosId].filter((id): id is number => id !== null);
@@ -37,7 +41,7 @@ export function generateCommand(): Command {
   const command = new Command('generate')
     .description('generate text from a language-model checkpoint (temperature 0: greedy)')
     .requiredOption('--checkpoint <path>', 'llama2.c .bin file, or a Hugging Face directory (config.json + safetensors)')
-    .option('--tokenizer <spec>', 'llama2.c tokenizer .bin, "gpt2" or "byte" (default: tok{vocab}.bin beside the checkpoint, or gpt2)')
+    .option('--tokenizer <spec>', 'Hugging Face tokenizer folder or tokenizer.json, llama2.c tokenizer .bin, "gpt2" or "byte" (default: the checkpoint folder\'s own tokenizer, tok{vocab}.bin beside it, or gpt2)')
     .option('--prompt <text>', 'text to continue (default: start from BOS)', '')
     .requiredOption('--max-tokens <n>', 'tokens to generate at most', integerOption(0, 1_000_000))
     .option('--temperature <t>', 'sampling temperature, 0 for greedy', numberOption(0, 100), 0)

@@ -6,7 +6,7 @@
 //                   merges.txt, with tokenizer_config.json (HfTokenizer)
 //   '<path>.json'   a Hugging Face tokenizer.json, with the tokenizer_config.json beside it
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ModelConfig } from '../config.js';
 import { ByteTokenizer } from './byte.js';
 import { Gpt2Tokenizer } from './gpt2.js';
@@ -29,7 +29,7 @@ export const TOKENIZER_FILE = 'w2s-tokenizer.txt';
 
 /**
  * The tokenizer spec of a checkpoint when none is named: the spec in its TOKENIZER_FILE, else the
- * checkpoint folder itself where it holds a Hugging Face tokenizer (as AutoTokenizer.from_pretrained
+ * checkpoint folder itself (its absolute path) where it holds a Hugging Face tokenizer (as AutoTokenizer.from_pretrained
  * reads it), else llama2.c's tok{V}.bin beside it, else GPT-2's BPE for a GPT-2-vocabulary model;
  * otherwise an error asking for one.
  */
@@ -41,7 +41,8 @@ export function checkpointTokenizerSpec(checkpoint: string, config: ModelConfig)
     if (spec === '') throw new Error(`${named} is empty: it should name the checkpoint's tokenizer (gpt2, byte or a .bin file)`);
     return spec.endsWith('.bin') && !spec.startsWith('/') ? join(dir, spec) : spec;
   }
-  if (dir === checkpoint && isHfTokenizerFolder(dir)) return dir;
+  // Absolute, so that a folder named like a built-in spec ('gpt2') is not taken for it.
+  if (dir === checkpoint && isHfTokenizerFolder(dir)) return resolve(dir);
   const llama2c = join(dir, `tok${config.vocabSize}.bin`);
   if (existsSync(llama2c)) return llama2c;
   if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
