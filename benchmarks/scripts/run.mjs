@@ -1,6 +1,5 @@
 // Bundles one benchmark, src/<name>.ts (the first argument: bench-kernels or bench-train), with
-// esbuild (tfjs-core's gradients are extensionless ES modules that bare Node cannot load) and runs
-// it, passing the remaining command-line arguments through.
+// esbuild (it is TypeScript) and runs it, passing the remaining command-line arguments through.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,4 @@
-// Bundles the CLI into one file, dist/w2s.mjs, with esbuild: tfjs-core's gradients are
-// extensionless ES modules that bare Node cannot load, and one file starts faster. The native
+// Bundles the CLI into one file, dist/w2s.mjs, with esbuild: one file starts faster. The native
 // addon stays external (it is loaded from @w2s/native at run time). With --tune, also the demo's
 // design script, scripts/tune-demo.ts, as dist/tune-demo.mjs.
 import { dirname, join } from 'node:path';
