@@ -136,6 +136,25 @@ data.describe('Hugging Face tokenizers', () => {
     expect(t.encode(HELLO, t.specials)).toEqual([15043, 3186, 29892, 278, 6635, 2]);
   });
 
+  it("a post-processor template decides what other classes add (Llama 3's form: a Sequence holding a TemplateProcessing)", async () => {
+    const spec = JSON.parse(readFileSync(join(gpt2Dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+    const template = (single: unknown[]) => ({
+      type: 'Sequence',
+      processors: [
+        { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+        { type: 'TemplateProcessing', single, pair: [], special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>'] } } },
+      ],
+    });
+    const eot = { SpecialToken: { id: '<|endoftext|>', type_id: 0 } };
+    const text = { Sequence: { id: 'A', type_id: 0 } };
+    const config = { 'tokenizer_config.json': { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' } };
+    const bosFirst = await loadTokenizer(folder('template-bos', gpt2Dir, [], { ...config, 'tokenizer.json': { ...spec, post_processor: template([eot, text]) } }));
+    expect(bosFirst.specials).toEqual({ bos: true, eos: false });
+    expect(bosFirst.encode(HELLO, bosFirst.specials)).toEqual([50256, 15496, 995, 11, 262, 3797]);
+    const twice = folder('template-twice', gpt2Dir, [], { ...config, 'tokenizer.json': { ...spec, post_processor: template([eot, eot, text]) } });
+    await expect(loadTokenizer(twice)).rejects.toThrow(/post_processor adds ids \[50256, 50256\] before the text; only the BOS token \(50256\) is supported there/);
+  });
+
   it('refuses what it cannot read, naming the file and the field', async () => {
     const classless = folder('qwen2-classless', qwen2Dir, ['vocab.json', 'merges.txt']);
     await expect(loadTokenizer(classless)).rejects.toThrow(/vocab\.json \+ merges\.txt need tokenizer_class Qwen2Tokenizer or GPT2Tokenizer .*got none/);

@@ -4,9 +4,9 @@
 // Why tokenizers.js: it is Hugging Face's own implementation of their tokenizer.json format (the one
 // Transformers.js uses), in plain JavaScript with no dependencies: it loads in plain Node ESM and on
 // every platform Node runs on, with nothing to compile or download. The alternative, the npm
-// `tokenizers` package (the Rust library's Node binding), needs a prebuilt binary per platform and
-// gives nothing here that the tests do not check: the tests compare tokenizers.js with the Rust
-// library (Python `tokenizers`) on awkward texts, id for id.
+// `tokenizers` package (the Node binding of the Rust library transformers runs), would run the very
+// same code but needs a prebuilt native binary per platform; instead, the tests hold tokenizers.js
+// to the Rust library's ids (Python `tokenizers`) on awkward texts.
 //
 // The files, as AutoTokenizer reads them:
 //   tokenizer.json         normaliser, pre-tokeniser, BPE model, added tokens, post-processor, decoder
@@ -17,13 +17,15 @@
 // Where there is no tokenizer.json, vocab.json + merges.txt are read as transformers' slow
 // tokenizer converts them to a fast one (convert_slow_tokenizer.py), for the classes
 // Qwen2Tokenizer and GPT2Tokenizer; added tokens then come from tokenizer_config.json's
-// added_tokens_decoder.
+// added_tokens_decoder and the special tokens it names.
 //
 // Special tokens: BOS, EOS and PAD are the class's defaults overridden by tokenizer_config.json
 // (CLASS_DEFAULTS, as the tokenizer classes' constructor arguments). What a text gets by default
 // (`specials`, transformers' add_special_tokens=True) is what the files say: for LlamaTokenizer,
 // add_bos_token and add_eos_token (LlamaTokenizerFast rebuilds its post-processor from them);
-// otherwise the post-processor's template (GPT-2, Pythia and Qwen2 have none: nothing is added).
+// otherwise the post-processor's template (GPT-2, Pythia and Qwen2 have none: nothing is added;
+// a GPT2Tokenizer read from vocab.json + merges.txt gets a BOS template where add_bos_token is set,
+// as GPT2Converter gives it).
 // A template adding anything but BOS before the text and EOS after it is refused.
 // padId is the PAD token, else EOS, else 0 where the files name neither (padded positions are
 // masked by the sequence lengths, so the pad id is never seen).
@@ -164,11 +166,12 @@ function templateSpecials(postProcessor: unknown, source: string): { before: num
   if (typeof postProcessor !== 'object' || postProcessor === null) return none;
   const p = postProcessor as Json;
   if (p.type === 'Sequence') {
-    const templates = (p.processors as Json[]).filter((q) => q.type === 'TemplateProcessing');
+    const templates = ((p.processors ?? []) as Json[]).filter((q) => q.type === 'TemplateProcessing');
     return templates.length === 0 ? none : templateSpecials(templates[templates.length - 1], source);
   }
   if (p.type !== 'TemplateProcessing') return none;
-  const ids = p.special_tokens as Record<string, { ids: number[] }>;
+  if (!Array.isArray(p.single)) throw new Error(`${source}: post_processor TemplateProcessing has no 'single' template`);
+  const ids = (p.special_tokens ?? {}) as Record<string, { ids: number[] }>;
   const out = { before: [] as number[], after: [] as number[] };
   let side = out.before;
   for (const piece of p.single as Json[]) {
