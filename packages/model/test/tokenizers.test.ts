@@ -206,7 +206,7 @@ describe('Llama2cTokenizer on a hand-built vocabulary', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads every record to the end of the file', () => {
-    expect([tok.kind, tok.vocabSize, tok.maxTokenLength, tok.padId, tok.bosId, tok.eosId]).toEqual(['llama2c', 15, 6, 0, 1, 2]);
+    expect([tok.kind, tok.vocabSize, tok.maxTokenLength, tok.padId, tok.bosId, tok.eosId]).toEqual(['llama2c', 15, 6, 2, 1, 2]);
     expect(latin1(tok.pieceBytes(8))).toBe('bc'); // max_token_length: "\n</s>\n" has 6 bytes
     expect(tok.score(8)).toBe(-0.5);
     expect(tok.score(10)).toBe(-2);

@@ -6,7 +6,7 @@
 // The vocabulary size is not stored: it is the number of records, which must end exactly at the
 // end of the file. Fixed ids (as in run.c): 0 <unk>, 1 BOS (piece "\n<s>\n"), 2 EOS ("\n</s>\n").
 // Pieces "<0x00>".."<0xFF>" are byte-fallback tokens standing for one raw byte. The vocabulary has
-// no pad token: padId is 0 (<unk>), harmless because padded positions are masked by the lengths.
+// no pad token: padId is EOS (2), harmless because padded positions are masked by the lengths.
 // A text gets BOS by default, as run.c's generate encodes its prompt.
 //
 // encode follows run.c's encode: for non-empty text, the dummy prefix " " goes first; each UTF-8
@@ -87,7 +87,7 @@ function latin1(bytes: Uint8Array): string {
 export class Llama2cTokenizer implements Tokenizer {
   readonly kind = 'llama2c';
   readonly vocabSize: number;
-  readonly padId = 0;
+  readonly padId = 2;
   readonly bosId = 1;
   readonly eosId = 2;
   readonly specials = { bos: true, eos: false };

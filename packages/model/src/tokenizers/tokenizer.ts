@@ -3,8 +3,8 @@
 // Token ids are plain numbers in [0, vocabSize). A tokenizer names three control ids:
 //   padId  what encodeBatch writes past the end of a shorter sequence. The models mask keys at
 //          positions ≥ a sequence's length and read the classifier at length − 1, so the pad id
-//          is never seen; vocabularies without a pad token reuse another id (documented per
-//          tokenizer).
+//          is never seen; vocabularies without a pad token pad with EOS (a Hugging Face
+//          tokenizer whose files name neither pads with 0).
 //   bosId  prepended by encode(text, { bos: true }); null where the vocabulary has none.
 //   eosId  appended by encode(text, { eos: true }); null where the vocabulary has none.
 // decode produces no text for BOS and EOS ids (nor for the pad id where it is a token of its own).
