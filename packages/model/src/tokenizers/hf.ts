@@ -194,8 +194,6 @@ export class HfTokenizer implements Tokenizer {
   readonly specials: Required<EncodeOptions>;
 
   private constructor(
-    /** The folder (or tokenizer.json) it was read from, for messages. */
-    readonly source: string,
     private readonly hf: HfLibTokenizer,
     ids: { bos: number | null; eos: number | null; pad: number | null },
     specials: Required<EncodeOptions>,
@@ -258,7 +256,7 @@ export class HfTokenizer implements Tokenizer {
       };
       specials = { bos: adds(before, ids.bos, 'before'), eos: adds(after, ids.eos, 'after') };
     }
-    return new HfTokenizer(file ?? dir, hf, ids, specials);
+    return new HfTokenizer(hf, ids, specials);
   }
 
   encode(text: string, opts?: EncodeOptions): number[] {
