@@ -11,7 +11,7 @@ export * from './train.js';
 export * from './store.js';
 export * from './runs.js';
 export * from './experiment.js';
-export * from './sweep.js';
+export * from './sweep/index.js';
 export * from './report/index.js';
 export * from './pretrain.js';
 export * from './hash.js';

@@ -70,6 +70,11 @@ function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'run';
 }
 
+/** `<dataset>-<role>-<hash>`: readable, and unique by the hash of the whole configuration. */
+export function runName(config: StoredConfig): string {
+  return `${slug(config.dataset.name)}-${slug(config.role)}-${configHash(config)}`;
+}
+
 export class ResultsStore {
   readonly root: string;
   private readonly lockStaleMs: number;
@@ -80,9 +85,9 @@ export class ResultsStore {
     this.lockStaleMs = Math.max(2000, opts.lockStaleMs ?? LOCK_STALE_MS);
   }
 
-  /** `<dataset>-<role>-<hash>`: readable, and unique by the hash of the whole configuration. */
+  /** The run's folder name under runs/ (runName). */
   runName(config: StoredConfig): string {
-    return `${slug(config.dataset.name)}-${slug(config.role)}-${configHash(config)}`;
+    return runName(config);
   }
 
   runDir(config: StoredConfig): string {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { distinctRuns, planExperiment, type ExperimentSpec } from '../src/experiment.js';
 import { resolveLosses } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
-import { parseSweepConfig } from '../src/sweep.js';
+import { parseSweepConfig } from '../src/sweep/config.js';
 import { canonicalJson } from '../src/store.js';
 import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
 import { needsData } from '../../../tests/support/data.js';

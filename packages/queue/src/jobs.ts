@@ -10,21 +10,13 @@
 // only when everything below it has. Each distinct run of the grid is exactly one job,
 // `<sweepId>.<runName>`.
 import { join } from 'node:path';
-import type { DataSource, ModelSource, RunConfig } from '@w2s/pipeline';
+import type { ModelSource, RunNode } from '@w2s/pipeline';
 
 export const QUEUE_PREFIX = 'w2s';
 export const QUEUE_NAME = 'runs';
 
 /** Where run artifacts travel: through Redis itself, or in a folder every worker mounts at the same path. */
 export type ArtifactMode = { kind: 'redis' } | { kind: 'shared'; root: string };
-
-/** A run, the data it reads, and the runs that learn from its labels. */
-export interface RunNode {
-  name: string;
-  config: RunConfig;
-  data: DataSource;
-  dependents: RunNode[];
-}
 
 export interface RunJobData {
   kind: 'run';

@@ -1,4 +1,4 @@
-// `w2s sweep --config FILE --out DIR`: a grid of experiments (see @w2s/pipeline's sweep.ts for the
+// `w2s sweep --config FILE --out DIR`: a grid of experiments (see @w2s/pipeline's sweep/config.ts for the
 // file's fields). Every distinct training run is computed once, here or in --workers processes,
 // or, with --queue redis://..., by `w2s worker` processes on any number of machines (see
 // @w2s/queue); finished runs in DIR's results store are reused, so an interrupted sweep resumes
