@@ -14,5 +14,6 @@ await build({
   target: 'node20',
   mainFields: ['module', 'main'],
   allowOverwrite: true,
+  sourcemap: true, // replaces tsc's map of the unbundled module
   logLevel: 'warning',
 });
