@@ -160,6 +160,9 @@ data.describe('Hugging Face tokenizers', () => {
     await expect(loadTokenizer(classless)).rejects.toThrow(/vocab\.json \+ merges\.txt need tokenizer_class Qwen2Tokenizer or GPT2Tokenizer .*got none/);
     const badBos = folder('gpt2-bad-bos', gpt2Dir, ['tokenizer.json'], { 'tokenizer_config.json': { bos_token: '<|nope|>' } });
     await expect(loadTokenizer(badBos)).rejects.toThrow(/tokenizer_config\.json: bos_token "<\|nope\|>" is not a token of/);
+    const config = JSON.parse(readFileSync(join(llama2Dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    const noBos = folder('llama2-no-bos', llama2Dir, ['tokenizer.json'], { 'tokenizer_config.json': { ...config, bos_token: null } });
+    await expect(loadTokenizer(noBos)).rejects.toThrow(/tokenizer_config\.json: add_bos_token is true but bos_token names no token/);
     const empty = folder('empty', gpt2Dir, []);
     await expect(loadTokenizer(empty)).rejects.toThrow(/holds no Hugging Face tokenizer: expected tokenizer\.json, or vocab\.json and merges\.txt/);
     await expect(loadTokenizer(join(scratch, 'absent'))).rejects.toThrow(/unknown tokenizer .*absent.*Hugging Face tokenizer folder or tokenizer\.json/);

@@ -245,6 +245,9 @@ export class HfTokenizer implements Tokenizer {
     let specials: Required<EncodeOptions>;
     if (tokenizerClass === 'LlamaTokenizer') {
       specials = { bos: config.add_bos_token === true, eos: config.add_eos_token === true };
+      for (const [side, id] of [['bos', ids.bos], ['eos', ids.eos]] as const) {
+        if (specials[side] && id === null) throw new Error(`${configPath}: add_${side}_token is true but ${side}_token names no token`);
+      }
     } else {
       const { before, after } = templateSpecials(spec.post_processor, jsonPath);
       const adds = (got: number[], id: number | null, what: string): boolean => {
