@@ -11,7 +11,8 @@
 import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { existsSync } from 'node:fs';
-import { DataMismatchError, InvalidArtifactError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext } from '@w2s/pipeline';
+import type { Redis } from 'ioredis';
+import { DataMismatchError, InvalidArtifactError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext, type RunResult } from '@w2s/pipeline';
 import { ArtifactError, RedisArtifacts } from './artifacts.js';
 import { redisClient, type QueueAddress } from './connection.js';
 import { QUEUE_NAME, QUEUE_PREFIX, runJobId, runJobOptions, sharedFolderMarker, type RunJobData, type RunJobResult, type RunProgressData, type SweepJobData } from './jobs.js';
@@ -41,23 +42,78 @@ export interface RunningQueueWorker {
 }
 
 export async function startQueueWorker(opts: QueueWorkerOptions): Promise<RunningQueueWorker> {
-  const name = `${hostname()}:${process.pid}`;
-  const log = opts.log ?? (() => undefined);
-  const lockMs = opts.lockMs ?? 30_000;
-  const connection = { ...opts.address.redis };
-  const client = redisClient(opts.address);
-  client.on('error', () => undefined); // reconnects on its own; the commands that fail say why
-  const artifacts = new RedisArtifacts(client);
-  const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
-  queue.on('error', () => undefined);
-  const resources = new LocalResources(opts.checkpointDirs ?? [], opts.dataDir);
-  // A run's lock in a store (shared with this machine's other worker processes, or by every
-  // machine) goes stale as fast as a job's lock: a dead worker's run is not held up twice.
-  const storeOptions = { lockStaleMs: lockMs };
-  const localStore = new ResultsStore(opts.storeDir, storeOptions);
-  const dataCache: RunContext['dataCache'] = new Map();
+  const worker = new QueueWorker(opts);
+  await worker.start();
+  return worker;
+}
 
-  const processRun = async (job: Job<RunJobData>, token: string): Promise<RunJobResult> => {
+/** One worker: a BullMQ worker taking one job at a time, and what a run's job needs around it. */
+class QueueWorker implements RunningQueueWorker {
+  readonly name = `${hostname()}:${process.pid}`;
+  private readonly log: (line: string) => void;
+  private readonly lockMs: number;
+  private readonly client: Redis;
+  private readonly artifacts: RedisArtifacts;
+  private readonly queue: Queue;
+  private readonly resources: LocalResources;
+  /**
+   * A run's lock in a store (shared with this machine's other worker processes, or by every
+   * machine) goes stale as fast as a job's lock: a dead worker's run is not held up twice.
+   */
+  private readonly storeOptions: { lockStaleMs: number };
+  private readonly localStore: ResultsStore;
+  private readonly dataCache: RunContext['dataCache'] = new Map();
+  private worker: Worker<RunJobData | SweepJobData, RunJobResult | { runs: number }> | null = null;
+
+  constructor(private readonly opts: QueueWorkerOptions) {
+    this.log = opts.log ?? (() => undefined);
+    this.lockMs = opts.lockMs ?? 30_000;
+    this.client = redisClient(opts.address);
+    this.client.on('error', () => undefined); // reconnects on its own; the commands that fail say why
+    this.artifacts = new RedisArtifacts(this.client);
+    this.queue = new Queue(QUEUE_NAME, { connection: { ...opts.address.redis }, prefix: QUEUE_PREFIX });
+    this.queue.on('error', () => undefined);
+    this.resources = new LocalResources(opts.checkpointDirs ?? [], opts.dataDir);
+    this.storeOptions = { lockStaleMs: this.lockMs };
+    this.localStore = new ResultsStore(opts.storeDir, this.storeOptions);
+  }
+
+  async start(): Promise<void> {
+    const { lockMs } = this;
+    this.worker = new Worker(QUEUE_NAME, (job, token) => this.take(job, token!), {
+      connection: { ...this.opts.address.redis },
+      prefix: QUEUE_PREFIX,
+      name: this.name,
+      concurrency: 1,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+      maxStalledCount: MAX_STALLS,
+    });
+    this.worker.on('error', (err) => this.log(`queue error: ${err.message}`));
+    await this.worker.waitUntilReady();
+  }
+
+  async close(force = false): Promise<void> {
+    await this.worker?.close(force);
+    await this.queue.close();
+    this.client.disconnect();
+  }
+
+  /** A job taken from the queue: a sweep's root completes with its count; a run is processed, its failure logged. */
+  private async take(job: Job<RunJobData | SweepJobData>, token: string): Promise<RunJobResult | { runs: number }> {
+    if (job.data.kind === 'sweep') return { runs: job.data.runs };
+    try {
+      return await this.processRun(job as Job<RunJobData>, token);
+    } catch (err) {
+      if (!(err instanceof WaitingChildrenError)) {
+        const retried = err instanceof UnrecoverableError ? "the run's own error: not retried" : `this machine's problem: ${job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retried' : 'no attempts left'}`;
+        this.log(`failed ${(job.data as RunJobData).node.name}: ${(err as Error).message} (${retried})`);
+      }
+      throw err;
+    }
+  }
+
+  private async processRun(job: Job<RunJobData>, token: string): Promise<RunJobResult> {
     const data = job.data;
     if (data.released) {
       // The run is done and its dependents enqueued: the second pass once they have all finished,
@@ -66,105 +122,89 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<Runnin
       return data.released;
     }
     const { node } = data;
-    const attempts = job.opts.attempts ?? 1;
     const lost = job.stalledCounter > 0 ? `, after ${job.stalledCounter} lost worker${job.stalledCounter > 1 ? 's' : ''}` : '';
-    log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${attempts}${lost})`);
-    const store = sweepStore(data);
-    // The supervisors are done (the last of them released this job): their stored runs are
-    // needed, not their models.
+    this.log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}${lost})`);
+    const store = this.sweepStore(data);
+    await this.fetchSupervisors(data, store);
+    const result = await this.train(job, store);
+    if (data.artifacts.kind === 'redis') await artifactStep(() => this.artifacts.upload(node.config, store));
+    this.log(`${result.reused ? 'reused' : 'trained'} ${node.name}${result.reused ? '' : ` in ${(result.metrics.seconds ?? 0).toFixed(1)} s`}`);
+    const outcome: RunJobResult = { name: node.name, reused: result.reused, worker: this.name };
+    return node.dependents.length === 0 ? outcome : this.release(job, token, outcome);
+  }
+
+  /**
+   * The supervisors are done (the last of them released this job): their stored runs are needed
+   * here, not their models. With Redis artifacts, the run itself too, if a worker died after
+   * storing it.
+   */
+  private async fetchSupervisors(data: RunJobData, store: ResultsStore): Promise<void> {
+    const { node } = data;
     const supervisors: RunConfig[] = [];
     for (let c = node.config.supervisor; c; c = c.supervisor) supervisors.push(c);
     await artifactStep(async () => {
       if (data.artifacts.kind === 'redis') {
-        await artifacts.download(node.config, store); // done already, if a worker died after storing it
+        await this.artifacts.download(node.config, store);
         for (const supervisor of supervisors)
-          if (!(await artifacts.download(supervisor, store))) throw new WorkerResourceError(`the artifact of ${store.runName(supervisor)}, a supervisor of ${node.name}, is not in Redis`);
+          if (!(await this.artifacts.download(supervisor, store))) throw new WorkerResourceError(`the artifact of ${store.runName(supervisor)}, a supervisor of ${node.name}, is not in Redis`);
       } else {
         for (const supervisor of supervisors)
           if (!(await store.load(supervisor))) throw new WorkerResourceError(`${store.runName(supervisor)}, a supervisor of ${node.name}, is not in the shared folder ${store.root}`);
       }
     });
+  }
+
+  /** Trains the run (or reuses it from the store), its progress on the job; the run's own errors are not retried. */
+  private async train(job: Job<RunJobData>, store: ResultsStore): Promise<RunResult> {
+    const { node } = job.data;
     // A run that is done already (a worker died before finishing its job) needs no model.
     const models = new Map<string, ModelSource>();
     if (!(await store.load(node.config))) {
       const identity = node.config.model.identity;
-      const source = data.models.find(([id]) => id === identity)?.[1];
+      const source = job.data.models.find(([id]) => id === identity)?.[1];
       if (!source) throw new UnrecoverableError(`the job of ${node.name} names no model source for ${identity}`);
-      models.set(identity, await resources.model(source));
+      models.set(identity, await this.resources.model(source));
     }
-    const dataSource = resources.data(node.data);
     let lastProgress = 0;
-    let result;
+    const step = (_: string, step: number, totalSteps: number, loss: number) => {
+      const now = Date.now();
+      if (now - lastProgress < 500 && step < totalSteps) return;
+      lastProgress = now;
+      const progress: RunProgressData = { step, totalSteps, loss };
+      job.updateProgress(progress as unknown as object).catch(() => undefined);
+    };
     try {
-      result = await executeRun(node.config, {
-        store,
-        data: dataSource,
-        models,
-        dataCache,
-        progress: {
-          step: (_, step, totalSteps, loss) => {
-            const now = Date.now();
-            if (now - lastProgress < 500 && step < totalSteps) return;
-            lastProgress = now;
-            const progress: RunProgressData = { step, totalSteps, loss };
-            job.updateProgress(progress as unknown as object).catch(() => undefined);
-          },
-        },
-      });
+      return await executeRun(node.config, { store, data: this.resources.data(node.data), models, dataCache: this.dataCache, progress: { step } });
     } catch (err) {
       throw isMachineProblem(err) ? err : new UnrecoverableError((err as Error).message);
     }
-    if (data.artifacts.kind === 'redis') await artifactStep(() => artifacts.upload(node.config, store));
-    const outcome: RunJobResult = { name: node.name, reused: result.reused, worker: name };
-    log(`${result.reused ? 'reused' : 'trained'} ${node.name}${result.reused ? '' : ` in ${(result.metrics.seconds ?? 0).toFixed(1)} s`}`);
-    if (node.dependents.length === 0) return outcome;
-    // Dependents first, then `released`: a worker dying in between leaves a job whose retry adds
-    // the missing ones (never twice: a dependent's job, once it exists, is this job's child).
+  }
+
+  /**
+   * Enqueues the runs that learn from this one as children of its job, then parks the job until
+   * they finish. Dependents first, then `released`: a worker dying in between leaves a job whose
+   * retry adds the missing ones (never twice: a dependent's job, once it exists, is this job's child).
+   */
+  private async release(job: Job<RunJobData>, token: string, outcome: RunJobResult): Promise<RunJobResult> {
+    const data = job.data;
     const parent = { id: job.id!, queue: job.queueQualifiedName };
-    for (const dependent of node.dependents) {
-      if (await queue.getJob(runJobId(data.sweepId, dependent.name))) continue;
-      await queue.add('run', { ...data, node: dependent, released: undefined }, { ...runJobOptions(data.sweepId, dependent, attempts), parent });
+    for (const dependent of data.node.dependents) {
+      if (await this.queue.getJob(runJobId(data.sweepId, dependent.name))) continue;
+      await this.queue.add('run', { ...data, node: dependent, released: undefined }, { ...runJobOptions(data.sweepId, dependent, job.opts.attempts ?? 1), parent });
     }
     await job.updateData({ ...data, released: outcome });
     if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
     return outcome;
-  };
+  }
 
   /** The results store of the job's sweep: this worker's own, or the shared folder (checked to be the sweep's). */
-  const sweepStore = (data: RunJobData): ResultsStore => {
-    if (data.artifacts.kind === 'redis') return localStore;
+  private sweepStore(data: RunJobData): ResultsStore {
+    if (data.artifacts.kind === 'redis') return this.localStore;
     const { root } = data.artifacts;
     if (!existsSync(sharedFolderMarker(root, data.sweepId)))
       throw new WorkerResourceError(`${root} on this machine is not the sweep's shared folder (it lacks ${sharedFolderMarker(root, data.sweepId)}): mount the folder at that path`);
-    return new ResultsStore(root, storeOptions);
-  };
-
-  const worker = new Worker<RunJobData | SweepJobData, RunJobResult | { runs: number }>(
-    QUEUE_NAME,
-    async (job, token) => {
-      if (job.data.kind === 'sweep') return { runs: job.data.runs };
-      try {
-        return await processRun(job as Job<RunJobData>, token!);
-      } catch (err) {
-        if (!(err instanceof WaitingChildrenError)) {
-          const retried = err instanceof UnrecoverableError ? "the run's own error: not retried" : `this machine's problem: ${job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retried' : 'no attempts left'}`;
-          log(`failed ${(job.data as RunJobData).node.name}: ${(err as Error).message} (${retried})`);
-        }
-        throw err;
-      }
-    },
-    { connection, prefix: QUEUE_PREFIX, name, concurrency: 1, lockDuration: lockMs, stalledInterval: lockMs, maxStalledCount: MAX_STALLS },
-  );
-  worker.on('error', (err) => log(`queue error: ${err.message}`));
-  await worker.waitUntilReady();
-  return {
-    name,
-    close: async (force = false) => {
-      await worker.close(force);
-      await queue.close();
-      client.disconnect();
-    },
-  };
+    return new ResultsStore(root, this.storeOptions);
+  }
 }
 
 /**
