@@ -1,29 +1,46 @@
 // The options that configure training, shared by `w2s run` (and read from the sweep file's
 // "training" and "lossOptions" fields by `w2s sweep`), and their translation into settings. The
-// losses' flags come from the losses' definitions (@w2s/pipeline's losses.ts): their names, help,
-// defaults and bounds are written there once.
+// flags come from the declarations: the training settings' from @w2s/pipeline's settings.ts, the
+// losses' from their definitions (losses.ts); names, help, defaults and bounds are written there
+// once, and a flag refuses what a sweep file's field refuses.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BUILTIN_LOSSES, DEFAULT_TRAIN_SETTINGS, type LossOption, type LossOptionValue, type TrainSettings } from '@w2s/pipeline';
-import { integerOption, numberOption } from './options.js';
+import {
+  BUILTIN_LOSSES,
+  HELD_OUT_FRAC,
+  TRAIN_SETTINGS,
+  SettingError,
+  checkHeldOutFrac,
+  checkTrainSettings,
+  describeSetting,
+  settingAccepts,
+  type AnySetting,
+  type LossOption,
+  type LossOptionValue,
+  type SettingName,
+  type TrainSettings,
+} from '@w2s/pipeline';
+import { numberOption } from './options.js';
 
-export interface TrainingFlags {
-  epochs: number;
-  batchSize: number;
-  minibatchSize: number;
-  lr: number;
-  lrSchedule: TrainSettings['lrSchedule'];
-  weightDecay: number;
-  maxGradNorm: number;
-  linearProbe: boolean;
-  dropout: number;
-  evalEvery: number;
-  earlyStopping: TrainSettings['earlyStopping'];
+/** The training settings' flags (commander stores --batch-size as batchSize: the setting's own name), --held-out-frac, and the losses' flags. */
+export interface TrainingFlags extends Partial<TrainSettings> {
   heldOutFrac: number;
   /** The losses' flags, by commander's attribute name (--alpha-max: alphaMax). */
   [lossFlag: string]: unknown;
 }
 
-const d = DEFAULT_TRAIN_SETTINGS;
+/** The settings that have a flag, with their keys. */
+const SETTING_FLAGS = Object.entries(TRAIN_SETTINGS as Record<string, AnySetting>).flatMap(([key, setting]) => (setting.flag ? [{ key, setting, flag: setting.flag }] : []));
+
+/** A setting's flag: it refuses what the setting refuses (a number in the setting's words; a choice as commander says). */
+function settingFlag(flag: string, setting: AnySetting): Option {
+  if (setting.type === 'boolean') return new Option(`--${flag}`, setting.help).default(setting.default);
+  if (setting.type === 'choice') return new Option(`--${flag} <kind>`, setting.help).choices(setting.choices).default(setting.default);
+  return new Option(`--${flag} <${setting.type === 'integer' ? 'n' : 'x'}>`, setting.help).default(setting.default).argParser((text: string) => {
+    const value = text.trim() === '' ? NaN : Number(text);
+    if (!settingAccepts(setting, value)) throw new InvalidArgumentError(`expected ${describeSetting(setting)}, got "${text}"`);
+    return value;
+  });
+}
 
 /** Every loss option that has a flag, with the attribute commander stores its value under. */
 const LOSS_FLAGS = BUILTIN_LOSSES.flatMap((definition) =>
@@ -39,19 +56,7 @@ function lossFlag(flag: string, option: LossOption): Option {
 
 /** Adds the training options to a command. */
 export function addTrainingOptions(command: Command): Command {
-  command
-    .option('--epochs <n>', 'passes over the training split', integerOption(1, 10_000), d.epochs)
-    .option('--batch-size <n>', 'examples per optimizer step', integerOption(1, 1_000_000), d.batchSize)
-    .option('--minibatch-size <n>', 'examples per forward/backward (gradients accumulate over a batch)', integerOption(1, 1_000_000), d.minibatchSize)
-    .option('--lr <x>', 'peak learning rate (AdamW)', numberOption(0, 10), d.lr)
-    .addOption(new Option('--lr-schedule <kind>', 'learning-rate schedule').choices(['constant', 'cosine', 'warmup-cosine']).default(d.lrSchedule))
-    .option('--weight-decay <x>', 'decoupled weight decay', numberOption(0, 10), d.weightDecay)
-    .option('--max-grad-norm <x>', 'clip the global gradient norm to this (0: no clipping)', numberOption(0), d.maxGradNorm)
-    .option('--linear-probe', 'train only the classification head on frozen features', d.linearProbe)
-    .option('--dropout <p>', 'dropout while training', numberOption(0, 0.99), d.dropout)
-    .option('--eval-every <n>', 'evaluate on the held-out split every n steps (0: at the end only)', integerOption(0), d.evalEvery)
-    .addOption(new Option('--early-stopping <mode>', "'best': keep the weights that score best on the held-out split").choices(['none', 'best']).default(d.earlyStopping))
-    .option('--held-out-frac <x>', 'fraction of each training split held out, labelled by its supervisor, for early stopping', numberOption(0, 0.9), 0);
+  for (const { flag, setting } of [...SETTING_FLAGS, { flag: HELD_OUT_FRAC.flag!, setting: HELD_OUT_FRAC }]) command.addOption(settingFlag(flag, setting));
   for (const { flag, option } of LOSS_FLAGS) command.addOption(lossFlag(flag, option));
   return command.addHelpText('after', lossesHelp());
 }
@@ -71,23 +76,16 @@ function lossesHelp(): string {
   return lines.join('\n');
 }
 
-export function trainSettingsFrom(flags: TrainingFlags): TrainSettings {
-  if (flags.earlyStopping === 'best' && (flags.heldOutFrac === 0 || flags.evalEvery === 0))
-    throw new InvalidArgumentError('--early-stopping best needs --held-out-frac > 0 (the split it scores on) and --eval-every > 0 (how often)');
-  return {
-    ...DEFAULT_TRAIN_SETTINGS,
-    epochs: flags.epochs,
-    batchSize: flags.batchSize,
-    minibatchSize: Math.min(flags.minibatchSize, flags.batchSize),
-    lr: flags.lr,
-    lrSchedule: flags.lrSchedule,
-    weightDecay: flags.weightDecay,
-    maxGradNorm: flags.maxGradNorm,
-    linearProbe: flags.linearProbe,
-    dropout: flags.dropout,
-    evalEvery: flags.evalEvery,
-    earlyStopping: flags.earlyStopping,
-  };
+/** The training settings the flags give, checked together (as a sweep file's are), in the flags' names. */
+export function trainSettingsFrom(flags: TrainingFlags): { training: TrainSettings; heldOutFrac: number } {
+  const flagName: SettingName = (key) => `--${(key === 'heldOutFrac' ? HELD_OUT_FRAC : TRAIN_SETTINGS[key]).flag ?? key}`;
+  const given = Object.fromEntries(SETTING_FLAGS.map(({ key }) => [key, flags[key]]));
+  try {
+    const training = checkTrainSettings(given, flagName);
+    return { training, heldOutFrac: checkHeldOutFrac(flags.heldOutFrac, training, flagName) };
+  } catch (err) {
+    throw err instanceof SettingError ? new InvalidArgumentError(err.message) : err;
+  }
 }
 
 /** The built-in losses' options from their flags, by loss name. */

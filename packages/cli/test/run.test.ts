@@ -243,6 +243,16 @@ describe('w2s run', () => {
     expect(r.stderr).toMatch(/cannot read the loss module .*missing\.mjs/);
     r = w2s(...base, '--loss', 'xent', '--epochs', '0');
     expect(r.stderr).toMatch(/--epochs.*expected an integer in \[1, 10000\], got "0"/);
+    // The training settings' flags take the bounds of their declarations, which sweep files share.
+    r = w2s(...base, '--loss', 'xent', '--dropout', '5');
+    expect(r.stderr).toMatch(/--dropout <x>.*expected a number in \[0, 0\.99\], got "5"/);
+    r = w2s(...base, '--loss', 'xent', '--held-out-frac', '0.95');
+    expect(r.stderr).toMatch(/--held-out-frac <x>.*expected a number in \[0, 0\.9\], got "0\.95"/);
+    r = w2s(...base, '--loss', 'xent', '--early-stopping', 'best', '--held-out-frac', '0.2');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('w2s: --early-stopping "best" needs --eval-every > 0 (with evaluations only at the end, it would keep the last weights)');
+    r = w2s(...base, '--loss', 'xent', '--early-stopping', 'best', '--eval-every', '5');
+    expect(r.stderr).toContain('w2s: --early-stopping "best" needs --held-out-frac > 0 (the split it scores on)');
     r = w2s(...base, '--loss', 'xent', '--lr-schedule', 'step');
     expect(r.stderr).toMatch(/Allowed choices are constant, cosine, warmup-cosine/);
     r = w2s(...base, '--loss', 'xent', '--bogus');

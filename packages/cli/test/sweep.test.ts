@@ -156,6 +156,11 @@ describe('w2s sweep', () => {
     writeFileSync(bad, JSON.stringify({ datasets: ['sst2'], pairs: [{ weak: 'nano', strong: 'micro' }], losses: ['xent'], seeds: [0], epochs: 2 }));
     r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
     expect(r.stderr).toMatch(/"epochs" must be one of the known fields/);
+    // The training settings take the bounds of the CLI's flags (--dropout: [0, 0.99]).
+    writeFileSync(bad, JSON.stringify({ datasets: ['sst2'], pairs: [{ weak: 'nano', strong: 'micro' }], losses: ['xent'], seeds: [0], training: { dropout: 5 } }));
+    r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}: training.dropout must be a number in [0, 0.99], got 5`);
     writeFileSync(bad, '{"datasets": [');
     r = w2s('sweep', '--config', bad, '--out', join(scratch, 'bad'));
     expect(r.stderr).toContain(`${bad} is not valid JSON`);

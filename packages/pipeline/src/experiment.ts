@@ -10,7 +10,7 @@ import { agreement, pgr } from './metrics.js';
 import type { ModelSource } from './models.js';
 import { dataFor, executeRun, type RunConfig, type RunContext, type RunResult } from './runs.js';
 import type { ExperimentSummary, TransferResult } from './summary.js';
-import type { TrainSettings } from './train.js';
+import type { TrainSettings } from './settings.js';
 import { builtinLoss, lossConfig, type LossChoice, type LossConfig, type LossDefinition } from './losses.js';
 
 export interface ExperimentSpec {

@@ -11,7 +11,8 @@ import { encodeExamples, type EncodedExample } from './encode.js';
 import { testScores } from './metrics.js';
 import { loadModel, type ModelSource } from './models.js';
 import type { TestScores } from './summary.js';
-import { predict, trainClassifier, type HeldOut, type TrainSettings } from './train.js';
+import { predict, trainClassifier, type HeldOut } from './train.js';
+import type { TrainSettings } from './settings.js';
 import { findLoss, lossOptions, type LossConfig, type LossDefinition } from './losses.js';
 
 export type RunRole = 'weak' | 'ceiling' | 'transfer';

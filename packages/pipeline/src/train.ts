@@ -11,45 +11,9 @@ import { shuffled } from '@w2s/data';
 import { batchOf, type EncodedExample } from './encode.js';
 import { accuracy } from './metrics.js';
 import type { LoadedModel } from './models.js';
-import { learningRate, type LrSchedule } from './schedules.js';
+import { learningRate } from './schedules.js';
+import { checkTrainSettings, type TrainSettings } from './settings.js';
 import type { LossChoice, TfjsLossFn } from './losses.js';
-
-export interface TrainSettings {
-  epochs: number;
-  batchSize: number;
-  minibatchSize: number;
-  lr: number;
-  lrSchedule: LrSchedule;
-  /** Warm-up fraction of 'warmup-cosine'. */
-  lrWarmupFrac: number;
-  weightDecay: number;
-  /** 0: no clipping. */
-  maxGradNorm: number;
-  /** Only the classification head trains. */
-  linearProbe: boolean;
-  dropout: number;
-  /** Evaluate on the held-out split every this many steps (and after the last step); 0: only at the end. */
-  evalEvery: number;
-  /** 'best': keep the weights that scored best on the held-out split (needs one). */
-  earlyStopping: 'none' | 'best';
-  evalBatchSize: number;
-}
-
-export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
-  epochs: 2,
-  batchSize: 32,
-  minibatchSize: 8,
-  lr: 1e-4,
-  lrSchedule: 'cosine',
-  lrWarmupFrac: 0.1,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  linearProbe: false,
-  dropout: 0,
-  evalEvery: 0,
-  earlyStopping: 'none',
-  evalBatchSize: 32,
-};
 
 export interface HeldOut {
   items: EncodedExample[];
@@ -86,8 +50,8 @@ export interface TrainOutput {
 }
 
 export async function trainClassifier(input: TrainInput): Promise<TrainOutput> {
-  const { settings: s, items, targets } = input;
-  checkSettings(s);
+  const { items, targets } = input;
+  const s = checkTrainSettings({ ...input.settings });
   if (items.length === 0) throw new Error('no training examples');
   if (targets.length !== items.length * 2) throw new Error(`targets hold ${targets.length} values, expected ${items.length * 2}`);
   if (s.earlyStopping === 'best' && !input.heldOut?.items.length) throw new Error("early stopping 'best' needs a held-out split");
@@ -202,14 +166,4 @@ async function tfjsLossStep(
   await model.backwardStep(Float32Array.from(dLogits));
   const { gradNorm } = await model.optimizerStep(optimizer);
   return { loss: value, gradNorm };
-}
-
-function checkSettings(s: TrainSettings): void {
-  const positiveInts = ['epochs', 'batchSize', 'minibatchSize', 'evalBatchSize'] as const;
-  for (const key of positiveInts) if (!Number.isInteger(s[key]) || s[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${s[key]}`);
-  if (!(s.lr >= 0)) throw new RangeError(`lr must be >= 0, got ${s.lr}`);
-  if (!Number.isInteger(s.evalEvery) || s.evalEvery < 0) throw new RangeError(`evalEvery must be an integer >= 0, got ${s.evalEvery}`);
-  if (s.earlyStopping === 'best' && s.evalEvery === 0)
-    throw new RangeError("early stopping 'best' needs evalEvery > 0 (with evaluations only at the end, it would keep the last weights)");
-  if (s.minibatchSize > s.batchSize) throw new RangeError(`minibatchSize (${s.minibatchSize}) must be <= batchSize (${s.batchSize})`);
 }

@@ -8,7 +8,7 @@ import { resolveLosses } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
 import { parseSweepConfig } from '../src/sweep/config.js';
 import { canonicalJson } from '../src/store.js';
-import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
+import { DEFAULT_TRAIN_SETTINGS } from '../src/settings.js';
 import { needsData } from '../../../tests/support/data.js';
 
 const data = { name: 'sciq', seed: 0, nTrain: 100, nTest: 50, balance: false, maxTokens: 64, lengthPolicy: 'truncate' as const };

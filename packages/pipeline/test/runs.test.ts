@@ -13,7 +13,7 @@ import { resolveLosses, type LossDefinition } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
 import { executeRun, type RunContext } from '../src/runs.js';
 import { ResultsStore } from '../src/store.js';
-import { DEFAULT_TRAIN_SETTINGS } from '../src/train.js';
+import { DEFAULT_TRAIN_SETTINGS } from '../src/settings.js';
 import { dataFor, trainingExamples } from '../src/runs.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-runs-'));

@@ -6,7 +6,8 @@ import { ByteTokenizer, FAMILY, Gpt2Tokenizer, NativeModel, mulberry32, paramete
 import { tf } from '@w2s/kernels';
 import { batchOf, encodeExamples } from '../src/encode.js';
 import { accuracy } from '../src/metrics.js';
-import { DEFAULT_TRAIN_SETTINGS, predict, trainClassifier, type TrainSettings } from '../src/train.js';
+import { predict, trainClassifier } from '../src/train.js';
+import { DEFAULT_TRAIN_SETTINGS, type TrainSettings } from '../src/settings.js';
 import { builtinLoss, lossOptions, type LossChoice, type LossDefinition } from '../src/losses.js';
 import type { LoadedModel } from '../src/models.js';
 
@@ -216,11 +217,21 @@ describe('trainClassifier', () => {
   it('rejects bad settings and inputs by name', async () => {
     const train = task(8, 11);
     const base = { model: model(), items: train.items, targets: train.targets, loss: builtIn('xent'), seed: 1 };
-    await expect(trainClassifier({ ...base, settings: settings({ batchSize: 0 }) })).rejects.toThrow(/batchSize must be a positive integer/);
+    await expect(trainClassifier({ ...base, settings: settings({ batchSize: 0 }) })).rejects.toThrow('batchSize must be an integer in [1, 1000000], got 0');
+    await expect(trainClassifier({ ...base, settings: settings({ dropout: 5 }) })).rejects.toThrow('dropout must be a number in [0, 0.99], got 5');
     await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best', evalEvery: 2 }) })).rejects.toThrow(/needs a held-out split/);
     await expect(trainClassifier({ ...base, settings: settings({ earlyStopping: 'best' }) })).rejects.toThrow(/needs evalEvery > 0/);
-    await expect(trainClassifier({ ...base, settings: settings({ minibatchSize: 64 }) })).rejects.toThrow(/minibatchSize \(64\) must be <= batchSize \(32\)/);
     await expect(trainClassifier({ ...base, targets: new Float32Array(3), settings: settings() })).rejects.toThrow(/targets hold 3 values, expected 16/);
+  });
+
+  it('takes a minibatch larger than the batch as the whole batch, as the CLI and sweep files do', async () => {
+    const train = task(64, 12);
+    const run = (minibatchSize: number) => trainClassifier({ model: model(), items: train.items, targets: train.targets, loss: builtIn('xent'), seed: 1, settings: settings({ minibatchSize }) });
+    const [wide, whole] = [await run(64), await run(32)];
+    expect(wide.lossCurve).toEqual(whole.lossCurve);
+    expect(wide.steps).toBe(whole.steps);
+    wide.model.dispose();
+    whole.model.dispose();
   });
 });
 

@@ -93,6 +93,7 @@ export function summaryTable(summary: ExperimentSummary): string {
 export async function runRun(flags: RunFlags): Promise<void> {
   applyThreads(flags.threads);
   useDevice(flags);
+  const training = trainSettingsFrom(flags);
   const out = resolve(flags.out);
   const store = new ResultsStore(resolve(flags.results ?? out));
   const data: DataSource = { dataset: datasetRef(flags.dataset, flags.textColumn, flags.labelColumn), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) };
@@ -113,8 +114,7 @@ export async function runRun(flags: RunFlags): Promise<void> {
     weak,
     strong,
     losses: await resolveLosses(flags.loss, lossOptionsFrom(flags), process.cwd(), 'the loss flags'),
-    training: trainSettingsFrom(flags),
-    heldOutFrac: flags.heldOutFrac,
+    ...training,
     bootstrap,
     strongIterations: flags.strongIterations,
   };

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BUILTIN_LOSS_NAMES, LossError, builtinLoss, isLossModule, lossOptions } from '../losses.js';
 import type { LengthPolicy } from '../encode.js';
-import { DEFAULT_TRAIN_SETTINGS, type TrainSettings } from '../train.js';
+import { HELD_OUT_FRAC, SettingError, checkHeldOutFrac, checkTrainSettings, type SettingName, type TrainSettings } from '../settings.js';
 
 export type DatasetRef = string | { path: string; textColumn: string; labelColumn: string };
 
@@ -38,7 +38,7 @@ export interface SweepConfig {
   dataDir?: string;
 }
 
-export const SWEEP_DEFAULTS = { nTrain: null, nTest: null, maxTokens: 256, lengthPolicy: 'truncate', balance: false, heldOutFrac: 0, bootstrap: [], strongIterations: 0 } as const;
+export const SWEEP_DEFAULTS = { nTrain: null, nTest: null, maxTokens: 256, lengthPolicy: 'truncate', balance: false, bootstrap: [], strongIterations: 0 } as const;
 
 export class SweepConfigError extends Error {}
 
@@ -93,15 +93,20 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
   const seeds = (o.seeds as unknown[]).map((s, i) => integer(`seeds[${i}]`, s, 0));
   const lengthPolicy = o.lengthPolicy ?? SWEEP_DEFAULTS.lengthPolicy;
   if (lengthPolicy !== 'drop' && lengthPolicy !== 'truncate') fail('lengthPolicy', '"drop" or "truncate"', lengthPolicy);
-  const heldOutFrac = o.heldOutFrac ?? SWEEP_DEFAULTS.heldOutFrac;
-  if (typeof heldOutFrac !== 'number' || !(heldOutFrac >= 0 && heldOutFrac < 1)) fail('heldOutFrac', 'a number in [0, 1)', heldOutFrac);
   // Built-in loss names, or module files (made absolute, relative to the sweep file).
   const base = file === 'sweep config' ? process.cwd() : dirname(resolve(file));
   for (const [i, loss] of losses.entries())
     if (isLossModule(loss)) losses[i] = resolve(base, loss);
     else if (!builtinLoss(loss)) fail(`losses[${i}]`, `a built-in loss (${BUILTIN_LOSS_NAMES.join(', ')}) or a loss module file (.mjs)`, loss);
-  const training = checkFields('training', objectField(o.training, 'training', fail), DEFAULT_TRAIN_SETTINGS, TRAINING_CHOICES, fail) as unknown as TrainSettings;
-  training.minibatchSize = Math.min(training.minibatchSize, training.batchSize);
+  const settingName: SettingName = (key) => (key === 'heldOutFrac' ? key : `training.${key}`);
+  let training: TrainSettings, heldOutFrac: number;
+  try {
+    training = checkTrainSettings(objectField(o.training, 'training', fail), settingName);
+    heldOutFrac = checkHeldOutFrac(o.heldOutFrac ?? HELD_OUT_FRAC.default, training, settingName);
+  } catch (err) {
+    if (err instanceof SettingError) throw new SweepConfigError(`${file}: ${err.message}`);
+    throw err;
+  }
   const lossOverrides = objectField(o.lossOptions, 'lossOptions', fail);
   const lossOptionsByName: Record<string, Record<string, unknown>> = {};
   for (const [name, given] of Object.entries(lossOverrides)) {
@@ -118,8 +123,6 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     } else if (!losses.some(isLossModule)) fail(`lossOptions.${name}`, `the options of a built-in loss (${BUILTIN_LOSS_NAMES.join(', ')}) or of a loss module in "losses"`, name);
     lossOptionsByName[name] = options;
   }
-  if (training.earlyStopping === 'best' && (training.evalEvery === 0 || heldOutFrac === 0))
-    fail('training.earlyStopping', '"none" unless training.evalEvery > 0 and heldOutFrac > 0', 'best');
   if (typeof o.balance !== 'undefined' && typeof o.balance !== 'boolean') fail('balance', 'a boolean', o.balance);
   if (o.dataDir !== undefined && typeof o.dataDir !== 'string') fail('dataDir', 'a string', o.dataDir);
   return {
@@ -132,44 +135,13 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     maxTokens: o.maxTokens === undefined ? SWEEP_DEFAULTS.maxTokens : integer('maxTokens', o.maxTokens, 2),
     lengthPolicy: lengthPolicy as LengthPolicy,
     balance: (o.balance as boolean | undefined) ?? SWEEP_DEFAULTS.balance,
-    heldOutFrac: heldOutFrac as number,
+    heldOutFrac,
     bootstrap: o.bootstrap === undefined ? [] : strings('bootstrap', o.bootstrap),
     strongIterations: o.strongIterations === undefined ? 0 : integer('strongIterations', o.strongIterations, 0),
     training,
     lossOptions: lossOptionsByName,
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir as string } : {}),
   };
-}
-
-const TRAINING_CHOICES: Record<string, readonly string[]> = { lrSchedule: ['constant', 'cosine', 'warmup-cosine'], earlyStopping: ['none', 'best'] };
-
-/**
- * Defaults overridden by the given fields, each checked against its default's type: numbers
- * finite and >= 0 (integers where the default is one of the integer settings), strings among
- * their choices, booleans boolean; unknown fields rejected.
- */
-function checkFields(
-  field: string,
-  given: Record<string, unknown>,
-  defaults: object,
-  choices: Record<string, readonly string[]>,
-  fail: (f: string, e: string, g: unknown) => never,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...defaults };
-  const integers = new Set(['epochs', 'batchSize', 'minibatchSize', 'evalEvery', 'evalBatchSize']);
-  for (const [key, value] of Object.entries(given)) {
-    if (!(key in defaults)) fail(`${field}.${key}`, `one of the known fields (${Object.keys(defaults).join(', ')})`, key);
-    const expected = typeof (defaults as Record<string, unknown>)[key];
-    const name = `${field}.${key}`;
-    if (choices[key]) {
-      if (!choices[key].includes(value as string)) fail(name, `one of ${choices[key].map((c) => JSON.stringify(c)).join(', ')}`, value);
-    } else if (expected === 'number') {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(name, 'a finite number >= 0', value);
-      if (integers.has(key) && (!Number.isInteger(value) || (value as number) < (key === 'evalEvery' ? 0 : 1))) fail(name, key === 'evalEvery' ? 'an integer >= 0' : 'an integer >= 1', value);
-    } else if (typeof value !== expected) fail(name, `a ${expected}`, value);
-    out[key] = value;
-  }
-  return out;
 }
 
 function objectField(value: unknown, field: string, fail: (f: string, e: string, g: unknown) => never): Record<string, unknown> {

@@ -1,0 +1,130 @@
+// The training settings, declared once: each one's default, bounds (or choices), help and
+// command-line flag. Values are checked against these declarations once, where they enter: the
+// CLI's flags (their parsers and help are built from them), the sweep file's "training" field, and
+// trainClassifier for callers of the library. Every refusal reads `<name> must be <what>, got
+// <value>`, the name as the caller's user writes it (--dropout, training.dropout, dropout).
+import type { LrSchedule } from './schedules.js';
+
+export interface TrainSettings {
+  epochs: number;
+  batchSize: number;
+  /** At most batchSize (a larger value is taken as batchSize). */
+  minibatchSize: number;
+  lr: number;
+  lrSchedule: LrSchedule;
+  /** Warm-up fraction of 'warmup-cosine'. */
+  lrWarmupFrac: number;
+  weightDecay: number;
+  /** 0: no clipping. */
+  maxGradNorm: number;
+  /** Only the classification head trains. */
+  linearProbe: boolean;
+  dropout: number;
+  /** Evaluate on the held-out split every this many steps (and after the last step); 0: only at the end. */
+  evalEvery: number;
+  /** 'best': keep the weights that scored best on the held-out split (needs one, and evalEvery > 0). */
+  earlyStopping: 'none' | 'best';
+  evalBatchSize: number;
+}
+
+interface Declared<T> {
+  default: T;
+  help: string;
+  /** The command-line flag (without --); none: settable in sweep files and the library only. */
+  flag?: string;
+}
+
+/** A number setting; max Infinity: no upper bound. */
+export interface NumberSetting extends Declared<number> {
+  type: 'integer' | 'number';
+  min: number;
+  max: number;
+}
+
+export interface BooleanSetting extends Declared<boolean> {
+  type: 'boolean';
+}
+
+export interface ChoiceSetting<T extends string = string> extends Declared<T> {
+  type: 'choice';
+  choices: readonly T[];
+}
+
+export type AnySetting = NumberSetting | BooleanSetting | ChoiceSetting;
+
+/** The declaration of a setting whose values are T. */
+export type Setting<T> = [T] extends [number] ? NumberSetting : [T] extends [boolean] ? BooleanSetting : [T] extends [string] ? ChoiceSetting<T> : never;
+
+export const TRAIN_SETTINGS: { readonly [K in keyof TrainSettings]: Setting<TrainSettings[K]> } = {
+  epochs: { type: 'integer', min: 1, max: 10_000, default: 2, flag: 'epochs', help: 'passes over the training split' },
+  batchSize: { type: 'integer', min: 1, max: 1_000_000, default: 32, flag: 'batch-size', help: 'examples per optimizer step' },
+  minibatchSize: { type: 'integer', min: 1, max: 1_000_000, default: 8, flag: 'minibatch-size', help: 'examples per forward/backward (gradients accumulate over a batch)' },
+  lr: { type: 'number', min: 0, max: 10, default: 1e-4, flag: 'lr', help: 'peak learning rate (AdamW)' },
+  lrSchedule: { type: 'choice', choices: ['constant', 'cosine', 'warmup-cosine'], default: 'cosine', flag: 'lr-schedule', help: 'learning-rate schedule' },
+  lrWarmupFrac: { type: 'number', min: 0, max: 1, default: 0.1, help: "fraction of the steps that 'warmup-cosine' ramps up over" },
+  weightDecay: { type: 'number', min: 0, max: 10, default: 0, flag: 'weight-decay', help: 'decoupled weight decay' },
+  maxGradNorm: { type: 'number', min: 0, max: Infinity, default: 1, flag: 'max-grad-norm', help: 'clip the global gradient norm to this (0: no clipping)' },
+  linearProbe: { type: 'boolean', default: false, flag: 'linear-probe', help: 'train only the classification head on frozen features' },
+  dropout: { type: 'number', min: 0, max: 0.99, default: 0, flag: 'dropout', help: 'dropout while training' },
+  evalEvery: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, flag: 'eval-every', help: 'evaluate on the held-out split every n steps (0: at the end only)' },
+  earlyStopping: { type: 'choice', choices: ['none', 'best'], default: 'none', flag: 'early-stopping', help: "'best': keep the weights that score best on the held-out split" },
+  evalBatchSize: { type: 'integer', min: 1, max: 1_000_000, default: 32, help: 'examples per forward pass when evaluating and predicting' },
+};
+
+/** The fraction of each training split held out, labelled like the rest, for early stopping (a run's setting beside its TrainSettings). */
+export const HELD_OUT_FRAC: NumberSetting = { type: 'number', min: 0, max: 0.9, default: 0, flag: 'held-out-frac', help: 'fraction of each training split held out, labelled by its supervisor, for early stopping' };
+
+export const DEFAULT_TRAIN_SETTINGS: TrainSettings = Object.fromEntries(Object.entries(TRAIN_SETTINGS).map(([key, s]) => [key, s.default])) as unknown as TrainSettings;
+
+export class SettingError extends RangeError {}
+
+/** What a value of the setting must be: "an integer in [1, 10000]", "a number >= 0", "one of "none", "best"", "a boolean". */
+export function describeSetting(setting: AnySetting): string {
+  if (setting.type === 'boolean') return 'a boolean';
+  if (setting.type === 'choice') return `one of ${setting.choices.map((c) => JSON.stringify(c)).join(', ')}`;
+  const kind = setting.type === 'integer' ? 'an integer' : 'a number';
+  return setting.max === Infinity || setting.max === Number.MAX_SAFE_INTEGER ? `${kind} >= ${setting.min}` : `${kind} in [${setting.min}, ${setting.max}]`;
+}
+
+/** Whether the value is one the setting takes. */
+export function settingAccepts(setting: AnySetting, value: unknown): boolean {
+  if (setting.type === 'boolean') return typeof value === 'boolean';
+  if (setting.type === 'choice') return setting.choices.includes(value as string);
+  if (typeof value !== 'number' || Number.isNaN(value) || value < setting.min || value > setting.max) return false;
+  return setting.type === 'number' || Number.isSafeInteger(value);
+}
+
+/** The value, if the setting takes it; else a SettingError `<name> must be <what>, got <value>`. */
+export function checkSetting(setting: AnySetting, value: unknown, name: string): unknown {
+  if (!settingAccepts(setting, value)) throw new SettingError(`${name} must be ${describeSetting(setting)}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
+  return value;
+}
+
+/** How the caller's user writes a setting (a flag, a field of a file). */
+export type SettingName = (key: keyof TrainSettings | 'heldOutFrac') => string;
+
+/**
+ * The defaults overridden by `given`, each checked against its declaration; unknown fields are
+ * refused, a minibatchSize above batchSize is taken as batchSize, and early stopping 'best'
+ * needs evaluations (evalEvery > 0).
+ */
+export function checkTrainSettings(given: Record<string, unknown>, name: SettingName = (key) => key): TrainSettings {
+  const settings: Record<string, unknown> = { ...DEFAULT_TRAIN_SETTINGS };
+  for (const [key, value] of Object.entries(given)) {
+    const setting = (TRAIN_SETTINGS as Record<string, AnySetting>)[key];
+    if (!setting) throw new SettingError(`${name(key as keyof TrainSettings)} must be one of the training settings (${Object.keys(TRAIN_SETTINGS).join(', ')})`);
+    if (value !== undefined) settings[key] = checkSetting(setting, value, name(key as keyof TrainSettings));
+  }
+  const s = settings as unknown as TrainSettings;
+  s.minibatchSize = Math.min(s.minibatchSize, s.batchSize);
+  if (s.earlyStopping === 'best' && s.evalEvery === 0)
+    throw new SettingError(`${name('earlyStopping')} "best" needs ${name('evalEvery')} > 0 (with evaluations only at the end, it would keep the last weights)`);
+  return s;
+}
+
+/** A run's held-out fraction, checked against its declaration, and above 0 where early stopping 'best' scores on it. */
+export function checkHeldOutFrac(value: unknown, settings: TrainSettings, name: SettingName = (key) => key): number {
+  const frac = checkSetting(HELD_OUT_FRAC, value, name('heldOutFrac')) as number;
+  if (settings.earlyStopping === 'best' && frac === 0) throw new SettingError(`${name('earlyStopping')} "best" needs ${name('heldOutFrac')} > 0 (the split it scores on)`);
+  return frac;
+}
