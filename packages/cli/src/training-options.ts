@@ -11,15 +11,13 @@ import {
   SettingError,
   checkHeldOutFrac,
   checkTrainSettings,
-  describeSetting,
-  settingAccepts,
-  type AnySetting,
-  type LossOption,
+  describeOption,
+  optionAccepts,
+  type AnyOption,
   type LossOptionValue,
   type SettingName,
   type TrainSettings,
 } from '@w2s/pipeline';
-import { numberOption } from './options.js';
 
 /** The training settings' flags (commander stores --batch-size as batchSize: the setting's own name), --held-out-frac, and the losses' flags. */
 export interface TrainingFlags extends Partial<TrainSettings> {
@@ -29,15 +27,15 @@ export interface TrainingFlags extends Partial<TrainSettings> {
 }
 
 /** The settings that have a flag, with their keys. */
-const SETTING_FLAGS = Object.entries(TRAIN_SETTINGS as Record<string, AnySetting>).flatMap(([key, setting]) => (setting.flag ? [{ key, setting, flag: setting.flag }] : []));
+const SETTING_FLAGS = Object.entries(TRAIN_SETTINGS as Record<string, AnyOption>).flatMap(([key, setting]) => (setting.flag ? [{ key, setting, flag: setting.flag }] : []));
 
-/** A setting's flag: it refuses what the setting refuses (a number in the setting's words; a choice as commander says). */
-function settingFlag(flag: string, setting: AnySetting): Option {
-  if (setting.type === 'boolean') return new Option(`--${flag}`, setting.help).default(setting.default);
-  if (setting.type === 'choice') return new Option(`--${flag} <kind>`, setting.help).choices(setting.choices).default(setting.default);
-  return new Option(`--${flag} <${setting.type === 'integer' ? 'n' : 'x'}>`, setting.help).default(setting.default).argParser((text: string) => {
+/** A declared option's flag: it refuses what the declaration refuses (a number in its words; a choice as commander says). */
+function optionFlag(flag: string, option: AnyOption): Option {
+  if (option.type === 'boolean') return new Option(`--${flag}`, option.help).default(option.default);
+  if (option.type === 'choice') return new Option(`--${flag} <kind>`, option.help).choices(option.choices).default(option.default);
+  return new Option(`--${flag} <${option.type === 'integer' ? 'n' : 'x'}>`, option.help).default(option.default).argParser((text: string) => {
     const value = text.trim() === '' ? NaN : Number(text);
-    if (!settingAccepts(setting, value)) throw new InvalidArgumentError(`expected ${describeSetting(setting)}, got "${text}"`);
+    if (!optionAccepts(option, value)) throw new InvalidArgumentError(`expected ${describeOption(option)}, got "${text}"`);
     return value;
   });
 }
@@ -49,15 +47,10 @@ const LOSS_FLAGS = BUILTIN_LOSSES.flatMap((definition) =>
   ),
 );
 
-function lossFlag(flag: string, option: LossOption): Option {
-  const o = new Option(`--${flag} <${option.type === 'number' ? 'x' : 'kind'}>`, option.help).default(option.default);
-  return option.type === 'number' ? o.argParser(numberOption(option.min, option.max)) : o.choices([...option.choices]);
-}
-
 /** Adds the training options to a command. */
 export function addTrainingOptions(command: Command): Command {
-  for (const { flag, setting } of [...SETTING_FLAGS, { flag: HELD_OUT_FRAC.flag!, setting: HELD_OUT_FRAC }]) command.addOption(settingFlag(flag, setting));
-  for (const { flag, option } of LOSS_FLAGS) command.addOption(lossFlag(flag, option));
+  for (const { flag, setting } of [...SETTING_FLAGS, { flag: HELD_OUT_FRAC.flag!, setting: HELD_OUT_FRAC }]) command.addOption(optionFlag(flag, setting));
+  for (const { flag, option } of LOSS_FLAGS) command.addOption(optionFlag(flag, option));
   return command.addHelpText('after', lossesHelp());
 }
 
@@ -67,7 +60,7 @@ function lossesHelp(): string {
   for (const d of BUILTIN_LOSSES) {
     lines.push(`  ${d.name}: ${d.help}`);
     for (const option of Object.values(d.options))
-      if (option.flag) lines.push(`    --${option.flag} (${option.type === 'number' ? `[${option.min}, ${option.max}]` : option.choices.join(' | ')}, default ${option.default})`);
+      if (option.flag) lines.push(`    --${option.flag} (${option.type === 'choice' ? option.choices.join(' | ') : `[${option.min}, ${option.max}]`}, default ${option.default})`);
   }
   lines.push(
     '  a module file (--loss ./my-loss.mjs): `export default function (logits, targets, {tf, progress, options}) { return scalar }`,',

@@ -7,6 +7,7 @@ export * from './metrics.js';
 export * from './encode.js';
 export * from './models.js';
 export * from './data.js';
+export * from './options.js';
 export * from './settings.js';
 export * from './train.js';
 export * from './store.js';

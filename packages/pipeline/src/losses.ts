@@ -10,26 +10,12 @@ import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ClassifierLoss } from '@w2s/model';
 import type { tf } from '@w2s/kernels';
+import { describeOption, optionAccepts, refusal, type ChoiceOption, type NumberOption } from './options.js';
 
 export type LossOptionValue = number | string;
 export type LossOptionValues = Record<string, LossOptionValue>;
 
-interface OptionBase {
-  help: string;
-  /** The command-line flag that sets it (`--${flag}`); options without one are set in sweep files only. */
-  flag?: string;
-}
-export interface NumberOption extends OptionBase {
-  type: 'number';
-  default: number;
-  min: number;
-  max: number;
-}
-export interface ChoiceOption extends OptionBase {
-  type: 'choice';
-  default: string;
-  choices: readonly string[];
-}
+/** A loss's option: a number within bounds, or one of some choices (declared as the training settings are). */
 export type LossOption = NumberOption | ChoiceOption;
 
 /** What a tfjs loss receives besides the logits and targets. */
@@ -158,17 +144,6 @@ export function defaultLossOptions(definition: LossDefinition): LossOptionValues
 /** The built-in losses' default options, by loss name. */
 export const DEFAULT_LOSS_OPTIONS: Readonly<Record<string, LossOptionValues>> = Object.fromEntries(BUILTIN_LOSSES.map((d) => [d.name, defaultLossOptions(d)]));
 
-/** What a value of the option must be, in words (for error messages and help). */
-export function describeOption(option: LossOption): string {
-  return option.type === 'number' ? `a number in [${option.min}, ${option.max}]` : `one of ${option.choices.map((c) => JSON.stringify(c)).join(', ')}`;
-}
-
-/** Whether `value` is valid for `option`. */
-export function optionAccepts(option: LossOption, value: unknown): boolean {
-  if (option.type === 'number') return typeof value === 'number' && Number.isFinite(value) && value >= option.min && value <= option.max;
-  return typeof value === 'string' && option.choices.includes(value);
-}
-
 /**
  * The definition's options with `given` overriding the defaults; throws a LossError naming
  * `${where}.${key}` for an unknown option or a value out of bounds.
@@ -181,7 +156,7 @@ export function lossOptions(definition: LossDefinition, given: Record<string, un
       const known = Object.keys(definition.options);
       throw new LossError(`${where}.${key} is not an option of ${definition.name} (${known.length ? `its options: ${known.join(', ')}` : 'it has none'})`);
     }
-    if (!optionAccepts(option, value)) throw new LossError(`${where}.${key} must be ${describeOption(option)}, got ${JSON.stringify(value)}`);
+    if (!optionAccepts(option, value)) throw new LossError(refusal(option, value, `${where}.${key}`));
     out[key] = value as LossOptionValue;
   }
   return out;

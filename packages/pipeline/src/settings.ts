@@ -1,8 +1,9 @@
-// The training settings, declared once: each one's default, bounds (or choices), help and
-// command-line flag. Values are checked against these declarations once, where they enter: the
+// The training settings, declared once (options.ts): each one's default, bounds (or choices), help
+// and command-line flag. Values are checked against these declarations once, where they enter: the
 // CLI's flags (their parsers and help are built from them), the sweep file's "training" field, and
 // trainClassifier for callers of the library. Every refusal reads `<name> must be <what>, got
 // <value>`, the name as the caller's user writes it (--dropout, training.dropout, dropout).
+import { optionAccepts, refusal, type AnyOption, type BooleanOption, type ChoiceOption, type NumberOption } from './options.js';
 import type { LrSchedule } from './schedules.js';
 
 export interface TrainSettings {
@@ -27,33 +28,8 @@ export interface TrainSettings {
   evalBatchSize: number;
 }
 
-interface Declared<T> {
-  default: T;
-  help: string;
-  /** The command-line flag (without --); none: settable in sweep files and the library only. */
-  flag?: string;
-}
-
-/** A number setting; max Infinity: no upper bound. */
-export interface NumberSetting extends Declared<number> {
-  type: 'integer' | 'number';
-  min: number;
-  max: number;
-}
-
-export interface BooleanSetting extends Declared<boolean> {
-  type: 'boolean';
-}
-
-export interface ChoiceSetting<T extends string = string> extends Declared<T> {
-  type: 'choice';
-  choices: readonly T[];
-}
-
-export type AnySetting = NumberSetting | BooleanSetting | ChoiceSetting;
-
 /** The declaration of a setting whose values are T. */
-export type Setting<T> = [T] extends [number] ? NumberSetting : [T] extends [boolean] ? BooleanSetting : [T] extends [string] ? ChoiceSetting<T> : never;
+export type Setting<T> = [T] extends [number] ? NumberOption : [T] extends [boolean] ? BooleanOption : [T] extends [string] ? ChoiceOption<T> : never;
 
 export const TRAIN_SETTINGS: { readonly [K in keyof TrainSettings]: Setting<TrainSettings[K]> } = {
   epochs: { type: 'integer', min: 1, max: 10_000, default: 2, flag: 'epochs', help: 'passes over the training split' },
@@ -72,31 +48,15 @@ export const TRAIN_SETTINGS: { readonly [K in keyof TrainSettings]: Setting<Trai
 };
 
 /** The fraction of each training split held out, labelled like the rest, for early stopping (a run's setting beside its TrainSettings). */
-export const HELD_OUT_FRAC: NumberSetting = { type: 'number', min: 0, max: 0.9, default: 0, flag: 'held-out-frac', help: 'fraction of each training split held out, labelled by its supervisor, for early stopping' };
+export const HELD_OUT_FRAC: NumberOption = { type: 'number', min: 0, max: 0.9, default: 0, flag: 'held-out-frac', help: 'fraction of each training split held out, labelled by its supervisor, for early stopping' };
 
 export const DEFAULT_TRAIN_SETTINGS: TrainSettings = Object.fromEntries(Object.entries(TRAIN_SETTINGS).map(([key, s]) => [key, s.default])) as unknown as TrainSettings;
 
 export class SettingError extends RangeError {}
 
-/** What a value of the setting must be: "an integer in [1, 10000]", "a number >= 0", "one of "none", "best"", "a boolean". */
-export function describeSetting(setting: AnySetting): string {
-  if (setting.type === 'boolean') return 'a boolean';
-  if (setting.type === 'choice') return `one of ${setting.choices.map((c) => JSON.stringify(c)).join(', ')}`;
-  const kind = setting.type === 'integer' ? 'an integer' : 'a number';
-  return setting.max === Infinity || setting.max === Number.MAX_SAFE_INTEGER ? `${kind} >= ${setting.min}` : `${kind} in [${setting.min}, ${setting.max}]`;
-}
-
-/** Whether the value is one the setting takes. */
-export function settingAccepts(setting: AnySetting, value: unknown): boolean {
-  if (setting.type === 'boolean') return typeof value === 'boolean';
-  if (setting.type === 'choice') return setting.choices.includes(value as string);
-  if (typeof value !== 'number' || Number.isNaN(value) || value < setting.min || value > setting.max) return false;
-  return setting.type === 'number' || Number.isSafeInteger(value);
-}
-
-/** The value, if the setting takes it; else a SettingError `<name> must be <what>, got <value>`. */
-export function checkSetting(setting: AnySetting, value: unknown, name: string): unknown {
-  if (!settingAccepts(setting, value)) throw new SettingError(`${name} must be ${describeSetting(setting)}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
+/** The value, if the setting takes it; else a SettingError naming it. */
+function checkSetting(setting: AnyOption, value: unknown, name: string): unknown {
+  if (!optionAccepts(setting, value)) throw new SettingError(refusal(setting, value, name));
   return value;
 }
 
@@ -111,7 +71,7 @@ export type SettingName = (key: keyof TrainSettings | 'heldOutFrac') => string;
 export function checkTrainSettings(given: Record<string, unknown>, name: SettingName = (key) => key): TrainSettings {
   const settings: Record<string, unknown> = { ...DEFAULT_TRAIN_SETTINGS };
   for (const [key, value] of Object.entries(given)) {
-    const setting = (TRAIN_SETTINGS as Record<string, AnySetting>)[key];
+    const setting = (TRAIN_SETTINGS as Record<string, AnyOption>)[key];
     if (!setting) throw new SettingError(`${name(key as keyof TrainSettings)} must be one of the training settings (${Object.keys(TRAIN_SETTINGS).join(', ')})`);
     if (value !== undefined) settings[key] = checkSetting(setting, value, name(key as keyof TrainSettings));
   }

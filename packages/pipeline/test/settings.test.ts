@@ -2,16 +2,17 @@
 // calls) and the sweep file's "training" field accept and refuse the same values, with the same
 // words after the name (the CLI's flags are built from the same declarations: cli run.test.ts).
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TRAIN_SETTINGS, HELD_OUT_FRAC, TRAIN_SETTINGS, checkHeldOutFrac, checkTrainSettings, describeSetting, settingAccepts, type AnySetting } from '../src/settings.js';
+import { describeOption, optionAccepts, type AnyOption } from '../src/options.js';
+import { DEFAULT_TRAIN_SETTINGS, HELD_OUT_FRAC, TRAIN_SETTINGS, checkHeldOutFrac, checkTrainSettings } from '../src/settings.js';
 import { parseSweepConfig } from '../src/sweep/config.js';
 
 const base = { datasets: ['sst2'], models: ['nano', 'micro'], losses: ['xent'], seeds: [0] };
-const declared = Object.entries(TRAIN_SETTINGS as Record<string, AnySetting>);
+const declared = Object.entries(TRAIN_SETTINGS as Record<string, AnyOption>);
 
 const unbounded = (max: number) => max === Infinity || max === Number.MAX_SAFE_INTEGER;
 
 /** Values just outside a setting's bounds, or of the wrong kind. */
-function refused(setting: AnySetting): unknown[] {
+function refused(setting: AnyOption): unknown[] {
   if (setting.type === 'boolean') return ['yes', 1, null];
   if (setting.type === 'choice') return ['step', 3, null];
   const out: unknown[] = [setting.min - 1, String(setting.min), null];
@@ -21,7 +22,7 @@ function refused(setting: AnySetting): unknown[] {
 }
 
 /** Values a setting takes: its default and its bounds. */
-function accepted(setting: AnySetting): unknown[] {
+function accepted(setting: AnyOption): unknown[] {
   if (setting.type === 'boolean') return [true, false];
   if (setting.type === 'choice') return [...setting.choices];
   return [setting.default, setting.min, ...(unbounded(setting.max) ? [] : [setting.max])];
@@ -31,7 +32,7 @@ const shown = (value: unknown) => (typeof value === 'number' ? String(value) : J
 
 describe('training settings', () => {
   it('the defaults are the declarations’ and within their own bounds', () => {
-    for (const [key, setting] of [...declared, ['heldOutFrac', HELD_OUT_FRAC] as const]) expect(settingAccepts(setting, setting.default), key).toBe(true);
+    for (const [key, setting] of [...declared, ['heldOutFrac', HELD_OUT_FRAC] as const]) expect(optionAccepts(setting, setting.default), key).toBe(true);
     expect(DEFAULT_TRAIN_SETTINGS).toEqual(Object.fromEntries(declared.map(([key, s]) => [key, s.default])));
     expect(checkTrainSettings({})).toEqual(DEFAULT_TRAIN_SETTINGS);
   });
@@ -39,7 +40,7 @@ describe('training settings', () => {
   it('the library and the sweep file refuse the same values of every setting, in the same words', () => {
     for (const [key, setting] of declared)
       for (const value of refused(setting)) {
-        const what = `must be ${describeSetting(setting)}, got ${shown(value)}`;
+        const what = `must be ${describeOption(setting)}, got ${shown(value)}`;
         expect(() => checkTrainSettings({ [key]: value }), `${key} = ${shown(value)}`).toThrow(`${key} ${what}`);
         expect(() => parseSweepConfig({ ...base, training: { [key]: value } }, 'f.json'), `${key} = ${shown(value)}`).toThrow(`f.json: training.${key} ${what}`);
       }
