@@ -2,7 +2,8 @@
 // their dependents only, retries within the attempts, lost workers, tallies, an executor with no
 // worker left, and interruption.
 import { describe, expect, it } from 'vitest';
-import { schedule, type RunConfig, type RunCounts, type RunEvent, type RunExecutor, type RunNode, type ScheduleProgress } from '../src/index.js';
+import { schedule, type RunConfig, type RunCounts, type RunEvent, type RunExecutor, type RunNode } from '../src/index.js';
+import { progressRecorder } from './progress-recorder.js';
 
 /** A graph from `supervisor: [dependents]` edges; nodes listed supervisors first. */
 function graph(names: string[], edges: Record<string, string[]> = {}): RunNode[] {
@@ -50,30 +51,12 @@ class ScriptedExecutor implements RunExecutor {
   }
 }
 
-/** Every progress call, as [method, ...arguments]. */
-function recorder(): { calls: unknown[][]; progress: ScheduleProgress } {
-  const calls: unknown[][] = [];
-  const record =
-    (method: string) =>
-    (...args: unknown[]) =>
-      calls.push([method, ...args.map((a) => (a && typeof a === 'object' ? (a as { role: string }).role : a))]);
-  const progress: ScheduleProgress = {
-    runStarted: record('started'),
-    runStep: record('step'),
-    runFinished: record('finished'),
-    runFailed: record('failed'),
-    runRetried: record('retried'),
-    runLost: record('lost'),
-  };
-  return { calls, progress };
-}
-
 describe('schedule', () => {
   it('hands a run to the executor only once its supervisor is done, and tallies in the order of the plan', async () => {
     // weak supervises t1 and t2; t1 supervises t3 (a chain); ceiling needs nobody.
     const runs = graph(['weak', 'ceiling', 't1', 't2', 't3'], { weak: ['t1', 't2'], t1: ['t3'] });
     const executor = new ScriptedExecutor((name) => (name === 'ceiling' ? [{ kind: 'finished', name, reused: true }] : undefined));
-    const { calls, progress } = recorder();
+    const { calls, progress } = progressRecorder();
     const outcome = await schedule(runs, executor, { progress });
     expect(executor.submitted.map((s) => s.name)).toEqual(['weak', 'ceiling', 't1', 't2', 't3']);
     expect(executor.finishedBefore.get('t1')).toContain('weak');
@@ -112,7 +95,7 @@ describe('schedule', () => {
   it('a failed run fails its dependents and theirs, never handed out, and nothing else', async () => {
     const runs = graph(['weak', 'ceiling', 't1', 't2', 't3', 'other', 'u1'], { weak: ['t1', 't2'], t1: ['t3'], other: ['u1'] });
     const executor = new ScriptedExecutor((name) => (name === 'weak' ? [{ kind: 'failed', name, message: 'bad rows', retryable: false }] : undefined));
-    const { calls, progress } = recorder();
+    const { calls, progress } = progressRecorder();
     const outcome = await schedule(runs, executor, { progress, attempts: 3 });
     expect(executor.submitted.map((s) => s.name).sort()).toEqual(['ceiling', 'other', 'u1', 'weak']);
     expect(outcome.computed).toEqual(['ceiling', 'other', 'u1']);
@@ -135,7 +118,7 @@ describe('schedule', () => {
       if (name === 'doomed') return [{ kind: 'failed', name, message: `lost disk (try ${attempt})`, retryable: true }];
       return undefined;
     });
-    const { calls, progress } = recorder();
+    const { calls, progress } = progressRecorder();
     const outcome = await schedule(runs, executor, { progress, attempts: 3 });
     expect(executor.submitted.filter((s) => s.name === 'flaky').map((s) => s.attempt)).toEqual([1, 2, 3]);
     expect(executor.submitted.filter((s) => s.name === 'doomed').map((s) => s.attempt)).toEqual([1, 2, 3]);
@@ -165,7 +148,7 @@ describe('schedule', () => {
       [{ kind: 'finished', name: 'a', reused: false, worker: 'w2' }],
     ];
     const executor: RunExecutor = { idle: () => 1, submit: () => undefined, next: async () => batches.shift()! };
-    const { calls, progress } = recorder();
+    const { calls, progress } = progressRecorder();
     const counts: RunCounts[] = [];
     const outcome = await schedule(runs, executor, { progress, attempts: 1, counted: (c) => counts.push(c) });
     expect(outcome).toEqual({ computed: ['a'], reused: [], failed: [], interrupted: false });

@@ -3,8 +3,9 @@
 // failed), the dependents it follows once their supervisor is done, and a sweep gone from the queue.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Queue } from 'bullmq';
-import { ResultsStore, schedule, type RunConfig, type RunCounts, type RunNode, type ScheduleProgress } from '@w2s/pipeline';
+import { ResultsStore, schedule, type RunConfig, type RunCounts, type RunNode } from '@w2s/pipeline';
 import { QueueFollower, QueuedSweepError, runJobId, sweepJobId, type RedisArtifacts, type RunJobResult } from '../src/index.js';
+import { progressRecorder } from '../../pipeline/test/progress-recorder.js';
 
 const SWEEP = 'abc123';
 
@@ -70,22 +71,6 @@ function follower(queue: Queue) {
   return { f, downloaded, troubles };
 }
 
-function recorder() {
-  const calls: unknown[][] = [];
-  const record =
-    (method: string) =>
-    (...args: unknown[]) =>
-      calls.push([method, ...args.map((a) => (a && typeof a === 'object' ? (a as { role: string }).role : a))]);
-  const progress: ScheduleProgress = {
-    runStarted: record('started'),
-    runFinished: record('finished'),
-    runFailed: record('failed'),
-    runRetried: record('retried'),
-    runLost: record('lost'),
-  };
-  return { calls, progress };
-}
-
 describe('QueueFollower', () => {
   it('reports what each poll shows: started, lost, retried, finished (collected) and failed; follows a dependent once its supervisor is done', async () => {
     const transfer = node('transfer', [], { role: 'weak' } as unknown as RunConfig);
@@ -104,7 +89,7 @@ describe('QueueFollower', () => {
       { [id('weak')]: { state: 'completed', returnvalue: weakDone }, [id('transfer')]: { state: 'completed', returnvalue: { name: 'transfer', reused: true, worker: 'w3' } } },
     ]);
     const { f, downloaded, troubles } = follower(queue);
-    const { calls, progress } = recorder();
+    const { calls, progress } = progressRecorder();
     const statuses: (RunCounts & { workers: number | null; active: string[] })[] = [];
     const outcome = await schedule(runs, f, { attempts: Infinity, progress, counted: (c) => statuses.push({ ...c, workers: f.workers, active: f.active().map((a) => `${a.name}@${a.worker}`) }) });
 
