@@ -89,14 +89,14 @@ export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptio
       redisArtifacts,
       display: opts.address.display,
       pollMs: opts.pollMs ?? 1000,
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      signal: opts.signal,
       connectionTrouble: (message) => progress?.connectionTrouble?.(message),
     });
     // The queue limits a job's attempts itself (the follower reports its last failure as final).
     const { interrupted, ...tally } = await schedule(plan.runs, follower, {
       attempts: Infinity,
-      ...(progress ? { progress } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      progress,
+      signal: opts.signal,
       counted: (counts) => progress?.status?.({ ...counts, workers: follower.workers, active: follower.active() }),
     });
     const summaries = interrupted ? [] : await summariseExperiments(plan, new Set(tally.failed.map((f) => f.name)), { store, ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}) });
