@@ -26,11 +26,15 @@ export interface TrainingFlags extends Partial<TrainSettings> {
   [lossFlag: string]: unknown;
 }
 
-/** The settings that have a flag, with their keys. */
-const SETTING_FLAGS = Object.entries(TRAIN_SETTINGS as Record<string, AnyOption>).flatMap(([key, setting]) => (setting.flag ? [{ key, setting, flag: setting.flag }] : []));
+type Flagged = AnyOption & { flag: string };
+const hasFlag = (option: AnyOption): option is Flagged => option.flag !== undefined;
 
-/** A declared option's flag: it refuses what the declaration refuses (a number in its words; a choice as commander says). */
-function optionFlag(flag: string, option: AnyOption): Option {
+/** The settings that have a flag, with their keys. */
+const SETTING_FLAGS = Object.entries(TRAIN_SETTINGS as Record<string, AnyOption>).flatMap(([key, setting]) => (hasFlag(setting) ? [{ key, setting }] : []));
+
+/** A declared option's flag (`--${option.flag}`): it refuses what the declaration refuses (a number in its words; a choice as commander says). */
+export function optionFlag(option: Flagged): Option {
+  const { flag } = option;
   if (option.type === 'boolean') return new Option(`--${flag}`, option.help).default(option.default);
   if (option.type === 'choice') return new Option(`--${flag} <kind>`, option.help).choices(option.choices).default(option.default);
   return new Option(`--${flag} <${option.type === 'integer' ? 'n' : 'x'}>`, option.help).default(option.default).argParser((text: string) => {
@@ -43,14 +47,15 @@ function optionFlag(flag: string, option: AnyOption): Option {
 /** Every loss option that has a flag, with the attribute commander stores its value under. */
 const LOSS_FLAGS = BUILTIN_LOSSES.flatMap((definition) =>
   Object.entries(definition.options).flatMap(([key, option]) =>
-    option.flag ? [{ loss: definition.name, key, option, flag: option.flag, attribute: option.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) }] : [],
+    hasFlag(option) ? [{ loss: definition.name, key, option, attribute: option.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) }] : [],
   ),
 );
 
 /** Adds the training options to a command. */
 export function addTrainingOptions(command: Command): Command {
-  for (const { flag, setting } of [...SETTING_FLAGS, { flag: HELD_OUT_FRAC.flag!, setting: HELD_OUT_FRAC }]) command.addOption(optionFlag(flag, setting));
-  for (const { flag, option } of LOSS_FLAGS) command.addOption(optionFlag(flag, option));
+  for (const { setting } of SETTING_FLAGS) command.addOption(optionFlag(setting));
+  command.addOption(optionFlag(HELD_OUT_FRAC));
+  for (const { option } of LOSS_FLAGS) command.addOption(optionFlag(option));
   return command.addHelpText('after', lossesHelp());
 }
 

@@ -246,6 +246,10 @@ describe('w2s run', () => {
     // The training settings' flags take the bounds of their declarations, which sweep files share.
     r = w2s(...base, '--loss', 'xent', '--dropout', '5');
     expect(r.stderr).toMatch(/--dropout <x>.*expected a number in \[0, 0\.99\], got "5"/);
+    r = w2s(...base, '--loss', 'xent', '--seed', '2147483648');
+    expect(r.stderr).toMatch(/--seed <n>.*expected an integer in \[0, 2147483647\], got "2147483648"/);
+    r = w2s(...base, '--loss', 'xent', '--strong-iterations', '101');
+    expect(r.stderr).toMatch(/--strong-iterations <n>.*expected an integer in \[0, 100\], got "101"/);
     r = w2s(...base, '--loss', 'xent', '--held-out-frac', '0.95');
     expect(r.stderr).toMatch(/--held-out-frac <x>.*expected a number in \[0, 0\.9\], got "0\.95"/);
     r = w2s(...base, '--loss', 'xent', '--early-stopping', 'best', '--held-out-frac', '0.2');

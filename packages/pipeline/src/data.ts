@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { balanceClasses, loadDataset, loadTableFile, splitExamples, type Dataset, type Example, type LoadReport } from '@w2s/data';
 import type { LengthPolicy } from './encode.js';
 import { sha256File } from './hash.js';
+import { EXPERIMENT_SETTINGS, checkSetting } from './settings.js';
 
 export interface DataConfig {
   /** The registry name, or the file's base name for a local table. */
@@ -51,6 +52,8 @@ export async function dataConfigFor(
   source: DataSource,
   opts: Omit<DataConfig, 'name' | 'table' | 'filesSha256' | 'examplesSha256'>,
 ): Promise<DataConfig> {
+  checkSetting(EXPERIMENT_SETTINGS.seed, opts.seed, 'seed');
+  checkSetting(EXPERIMENT_SETTINGS.maxTokens, opts.maxTokens, 'maxTokens');
   if (typeof source.dataset === 'string') {
     const { report, examples } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
     if (report.files.length === 0) return { name: source.dataset, examplesSha256: examplesSha256(examples), ...opts };

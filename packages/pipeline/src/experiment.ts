@@ -10,7 +10,7 @@ import { agreement, pgr } from './metrics.js';
 import type { ModelSource } from './models.js';
 import { dataFor, executeRun, type RunConfig, type RunContext, type RunResult } from './runs.js';
 import type { ExperimentSummary, TransferResult } from './summary.js';
-import type { TrainSettings } from './settings.js';
+import { EXPERIMENT_SETTINGS, checkSetting, type TrainSettings } from './settings.js';
 import { builtinLoss, lossConfig, type LossChoice, type LossConfig, type LossDefinition } from './losses.js';
 
 export interface ExperimentSpec {
@@ -51,6 +51,7 @@ export function specLosses(spec: ExperimentSpec): LossDefinition[] {
 
 /** Every run of the experiment, with the supervisors nested in their students' configurations. */
 export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
+  checkSetting(EXPERIMENT_SETTINGS.strongIterations, spec.strongIterations, 'strongIterations');
   const run = (role: RunConfig['role'], model: ModelSource, trainSplit: RunConfig['trainSplit'], supervisor: RunConfig | null, loss: RunConfig['loss']): RunConfig => ({
     role,
     dataset: spec.data,

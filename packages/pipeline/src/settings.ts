@@ -47,15 +47,26 @@ export const TRAIN_SETTINGS: { readonly [K in keyof TrainSettings]: Setting<Trai
   evalBatchSize: { type: 'integer', min: 1, max: 1_000_000, default: 32, help: 'examples per forward pass when evaluating and predicting' },
 };
 
+/**
+ * An experiment's settings beside its training whose bounds the CLI and sweep files once
+ * differed on: its seed, the longest example, the strong-to-strong iterations. `w2s run`'s flags,
+ * a sweep file's fields and the library (dataConfigFor, planExperiment) check them here.
+ */
+export const EXPERIMENT_SETTINGS = {
+  seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 0, flag: 'seed', help: 'seed of the splits, initialisation and data order' },
+  maxTokens: { type: 'integer', min: 2, max: 1_000_000, default: 256, flag: 'max-tokens', help: 'longest tokenized example' },
+  strongIterations: { type: 'integer', min: 0, max: 100, default: 0, flag: 'strong-iterations', help: 'also run this many strong-to-strong iterations after each transfer run' },
+} as const satisfies Record<string, NumberOption>;
+
 /** The fraction of each training split held out, labelled like the rest, for early stopping (a run's setting beside its TrainSettings). */
-export const HELD_OUT_FRAC: NumberOption = { type: 'number', min: 0, max: 0.9, default: 0, flag: 'held-out-frac', help: 'fraction of each training split held out, labelled by its supervisor, for early stopping' };
+export const HELD_OUT_FRAC = { type: 'number', min: 0, max: 0.9, default: 0, flag: 'held-out-frac', help: 'fraction of each training split held out, labelled by its supervisor, for early stopping' } as const satisfies NumberOption;
 
 export const DEFAULT_TRAIN_SETTINGS: TrainSettings = Object.fromEntries(Object.entries(TRAIN_SETTINGS).map(([key, s]) => [key, s.default])) as unknown as TrainSettings;
 
 export class SettingError extends RangeError {}
 
 /** The value, if the setting takes it; else a SettingError naming it. */
-function checkSetting(setting: AnyOption, value: unknown, name: string): unknown {
+export function checkSetting(setting: AnyOption, value: unknown, name: string): unknown {
   if (!optionAccepts(setting, value)) throw new SettingError(refusal(setting, value, name));
   return value;
 }

@@ -84,7 +84,7 @@ describe('parseSweepConfig', () => {
   });
 
   it('names the field and what it accepts', () => {
-    expect(() => parseSweepConfig({ ...base, seeds: [0, -1] }, 'f.json')).toThrow('f.json: seeds[1] must be an integer >= 0, got -1');
+    expect(() => parseSweepConfig({ ...base, seeds: [0, -1] }, 'f.json')).toThrow('f.json: seeds[1] must be an integer in [0, 2147483647], got -1');
     expect(() => parseSweepConfig({ ...base, datasets: [] }, 'f.json')).toThrow('f.json: datasets must be a non-empty array, got []');
     expect(() => parseSweepConfig({ ...base, datasets: [{ path: 'x.csv' }] }, 'f.json')).toThrow(/datasets\[0\] must be a dataset name or \{path, textColumn, labelColumn\}/);
     expect(() => parseSweepConfig({ ...base, lengthPolicy: 'cut' }, 'f.json')).toThrow(/lengthPolicy must be "drop" or "truncate"/);

@@ -1,9 +1,12 @@
 // The training settings' one set of bounds: the library (checkTrainSettings, which trainClassifier
 // calls) and the sweep file's "training" field accept and refuse the same values, with the same
-// words after the name (the CLI's flags are built from the same declarations: cli run.test.ts).
+// words after the name (the CLI's flags are built from the same declarations: cli run.test.ts);
+// likewise an experiment's seed, longest example and strong-to-strong iterations.
 import { describe, expect, it } from 'vitest';
 import { describeOption, optionAccepts, type AnyOption } from '../src/options.js';
-import { DEFAULT_TRAIN_SETTINGS, HELD_OUT_FRAC, TRAIN_SETTINGS, checkHeldOutFrac, checkTrainSettings } from '../src/settings.js';
+import { DEFAULT_TRAIN_SETTINGS, EXPERIMENT_SETTINGS, HELD_OUT_FRAC, TRAIN_SETTINGS, checkHeldOutFrac, checkTrainSettings } from '../src/settings.js';
+import { dataConfigFor } from '../src/data.js';
+import { planExperiment, type ExperimentSpec } from '../src/experiment.js';
 import { parseSweepConfig } from '../src/sweep/config.js';
 
 const base = { datasets: ['sst2'], models: ['nano', 'micro'], losses: ['xent'], seeds: [0] };
@@ -79,5 +82,30 @@ describe('training settings', () => {
   it('an unknown setting is refused, naming the known ones', () => {
     expect(() => checkTrainSettings({ learningRate: 1 })).toThrow(`learningRate must be one of the training settings (${Object.keys(TRAIN_SETTINGS).join(', ')})`);
     expect(() => parseSweepConfig({ ...base, training: { learningRate: 1 } }, 'f.json')).toThrow('f.json: training.learningRate must be one of the training settings (');
+  });
+
+  it("an experiment's seed, longest example and strong-to-strong iterations: the sweep file and the library refuse the same values, in the same words", async () => {
+    const table = { dataset: { path: '/not/read.csv', textColumn: 'text', labelColumn: 'label' } };
+    const data = { seed: 0, nTrain: null, nTest: null, balance: false, maxTokens: 256, lengthPolicy: 'truncate' as const };
+    const library: Record<keyof typeof EXPERIMENT_SETTINGS, (value: unknown) => Promise<unknown>> = {
+      seed: async (seed) => dataConfigFor(table, { ...data, seed: seed as number }),
+      maxTokens: async (maxTokens) => dataConfigFor(table, { ...data, maxTokens: maxTokens as number }),
+      strongIterations: async (strongIterations) => planExperiment({ strongIterations } as unknown as ExperimentSpec),
+    };
+    const sweep: Record<keyof typeof EXPERIMENT_SETTINGS, (value: unknown) => unknown> = {
+      seed: (seed) => parseSweepConfig({ ...base, seeds: [seed] }, 'f.json'),
+      maxTokens: (maxTokens) => parseSweepConfig({ ...base, maxTokens }, 'f.json'),
+      strongIterations: (strongIterations) => parseSweepConfig({ ...base, strongIterations }, 'f.json'),
+    };
+    for (const [key, setting] of Object.entries(EXPERIMENT_SETTINGS) as [keyof typeof EXPERIMENT_SETTINGS, AnyOption][]) {
+      expect(optionAccepts(setting, setting.default), key).toBe(true);
+      for (const value of refused(setting)) {
+        const what = `must be ${describeOption(setting)}, got ${shown(value)}`;
+        await expect(library[key](value), `${key} = ${shown(value)}`).rejects.toThrow(`${key} ${what}`);
+        expect(() => sweep[key](value), `${key} = ${shown(value)}`).toThrow(`f.json: ${key === 'seed' ? 'seeds[0]' : key} ${what}`);
+      }
+    }
+    expect(parseSweepConfig(base)).toMatchObject({ seeds: [0], maxTokens: 256, strongIterations: 0 });
+    expect(parseSweepConfig({ ...base, seeds: [2 ** 31 - 1], maxTokens: 1_000_000, strongIterations: 100 })).toMatchObject({ seeds: [2 ** 31 - 1], maxTokens: 1_000_000, strongIterations: 100 });
   });
 });

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import Table from 'cli-table3';
 import {
   BUILTIN_LOSS_NAMES,
+  EXPERIMENT_SETTINGS,
   ResultsStore,
   builtinLoss,
   isLossModule,
@@ -25,7 +26,7 @@ import { integerOption } from '../options.js';
 import { ProgressDisplay } from '../progress.js';
 import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
-import { addTrainingOptions, lossOptionsFrom, trainSettingsFrom, type TrainingFlags } from '../training-options.js';
+import { addTrainingOptions, lossOptionsFrom, optionFlag, trainSettingsFrom, type TrainingFlags } from '../training-options.js';
 
 interface RunFlags extends TrainingFlags, DeviceFlags {
   dataset: string;
@@ -149,14 +150,14 @@ export function runCommand(): Command {
     .requiredOption('--weak <model>', 'the supervisor: a named size (nano, micro, mini, small, base) or a checkpoint path')
     .requiredOption('--strong <model>', 'the student: a named size or a checkpoint path')
     .requiredOption('--loss <list>', `transfer losses, comma-separated: ${BUILTIN_LOSS_NAMES.join(', ')} (see below), or loss module files (./my-loss.mjs)`, lossList)
-    .option('--seed <n>', 'seed of the splits, initialisation and data order', integerOption(0, 2 ** 31 - 1), 0)
+    .addOption(optionFlag(EXPERIMENT_SETTINGS.seed))
     .option('--n-train <n>', 'training examples (halved into train1 and train2; default: all but the test split)', integerOption(2))
     .option('--n-test <n>', 'test examples (default: 20% of the dataset)', integerOption(1))
-    .option('--max-tokens <n>', 'longest tokenized example', integerOption(2, 1_000_000), 256)
+    .addOption(optionFlag(EXPERIMENT_SETTINGS.maxTokens))
     .addOption(new Option('--length-policy <policy>', "longer examples: 'truncate' (keep the last tokens) or 'drop'").choices(['truncate', 'drop']).default('truncate'))
     .option('--balance', 'downsample the majority class before splitting', false)
     .option('--bootstrap <models>', 'also bootstrap through these intermediate models (comma-separated, weak to strong)', modelList, [])
-    .option('--strong-iterations <n>', 'also run this many strong-to-strong iterations after each transfer run', integerOption(0, 100), 0)
+    .addOption(optionFlag(EXPERIMENT_SETTINGS.strongIterations))
     .option('--data-dir <dir>', 'where the datasets are (default: $W2S_DATA_DIR)')
     .requiredOption('--out <dir>', 'folder of summary.json (and of the results store unless --results is given)')
     .option('--results <dir>', 'results store to reuse finished runs from (default: --out)')

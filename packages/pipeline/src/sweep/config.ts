@@ -15,7 +15,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BUILTIN_LOSS_NAMES, LossError, builtinLoss, isLossModule, lossOptions } from '../losses.js';
 import type { LengthPolicy } from '../encode.js';
-import { HELD_OUT_FRAC, SettingError, checkHeldOutFrac, checkTrainSettings, type SettingName, type TrainSettings } from '../settings.js';
+import type { AnyOption } from '../options.js';
+import { EXPERIMENT_SETTINGS, HELD_OUT_FRAC, SettingError, checkHeldOutFrac, checkSetting, checkTrainSettings, type SettingName, type TrainSettings } from '../settings.js';
 
 export type DatasetRef = string | { path: string; textColumn: string; labelColumn: string };
 
@@ -38,7 +39,7 @@ export interface SweepConfig {
   dataDir?: string;
 }
 
-export const SWEEP_DEFAULTS = { nTrain: null, nTest: null, maxTokens: 256, lengthPolicy: 'truncate', balance: false, bootstrap: [], strongIterations: 0 } as const;
+export const SWEEP_DEFAULTS = { nTrain: null, nTest: null, lengthPolicy: 'truncate', balance: false, bootstrap: [] } as const;
 
 export class SweepConfigError extends Error {}
 
@@ -90,7 +91,6 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
   }
   const losses = [...strings('losses', o.losses)];
   if (!Array.isArray(o.seeds) || o.seeds.length === 0) fail('seeds', 'a non-empty array of integers', o.seeds);
-  const seeds = (o.seeds as unknown[]).map((s, i) => integer(`seeds[${i}]`, s, 0));
   const lengthPolicy = o.lengthPolicy ?? SWEEP_DEFAULTS.lengthPolicy;
   if (lengthPolicy !== 'drop' && lengthPolicy !== 'truncate') fail('lengthPolicy', '"drop" or "truncate"', lengthPolicy);
   // Built-in loss names, or module files (made absolute, relative to the sweep file).
@@ -99,10 +99,18 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     if (isLossModule(loss)) losses[i] = resolve(base, loss);
     else if (!builtinLoss(loss)) fail(`losses[${i}]`, `a built-in loss (${BUILTIN_LOSS_NAMES.join(', ')}) or a loss module file (.mjs)`, loss);
   const settingName: SettingName = (key) => (key === 'heldOutFrac' ? key : `training.${key}`);
-  let training: TrainSettings, heldOutFrac: number;
+  const { seed, maxTokens, strongIterations } = EXPERIMENT_SETTINGS;
+  let training: TrainSettings, heldOutFrac: number, seeds: number[], experiment: { maxTokens: number; strongIterations: number };
   try {
     training = checkTrainSettings(objectField(o.training, 'training', fail), settingName);
-    heldOutFrac = checkHeldOutFrac(o.heldOutFrac ?? HELD_OUT_FRAC.default, training, settingName);
+    // An absent field takes its default; null is refused like any other value not declared.
+    const given = (field: string, option: AnyOption) => (o[field] === undefined ? option.default : o[field]);
+    heldOutFrac = checkHeldOutFrac(given('heldOutFrac', HELD_OUT_FRAC), training, settingName);
+    seeds = (o.seeds as unknown[]).map((s, i) => checkSetting(seed, s, `seeds[${i}]`) as number);
+    experiment = {
+      maxTokens: checkSetting(maxTokens, given('maxTokens', maxTokens), 'maxTokens') as number,
+      strongIterations: checkSetting(strongIterations, given('strongIterations', strongIterations), 'strongIterations') as number,
+    };
   } catch (err) {
     if (err instanceof SettingError) throw new SweepConfigError(`${file}: ${err.message}`);
     throw err;
@@ -132,12 +140,12 @@ export function parseSweepConfig(raw: unknown, file = 'sweep config'): SweepConf
     seeds,
     nTrain: o.nTrain === undefined || o.nTrain === null ? null : integer('nTrain', o.nTrain, 2),
     nTest: o.nTest === undefined || o.nTest === null ? null : integer('nTest', o.nTest, 1),
-    maxTokens: o.maxTokens === undefined ? SWEEP_DEFAULTS.maxTokens : integer('maxTokens', o.maxTokens, 2),
+    maxTokens: experiment.maxTokens,
     lengthPolicy: lengthPolicy as LengthPolicy,
     balance: (o.balance as boolean | undefined) ?? SWEEP_DEFAULTS.balance,
     heldOutFrac,
     bootstrap: o.bootstrap === undefined ? [] : strings('bootstrap', o.bootstrap),
-    strongIterations: o.strongIterations === undefined ? 0 : integer('strongIterations', o.strongIterations, 0),
+    strongIterations: experiment.strongIterations,
     training,
     lossOptions: lossOptionsByName,
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir as string } : {}),
