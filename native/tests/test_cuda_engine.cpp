@@ -1,6 +1,8 @@
 // The engine on the CUDA device against the engine on the CPU device (itself tested against the
 // tfjs twin and finite differences): the same configuration and seed (so the same initial
-// weights) and the same batches, for both architectures and both heads, in every precision:
+// weights) and the same batches, for the gpt2 and llama features, a GPT-NeoX-like model (exact
+// GELU, partial rotary, parallel residual) and a Qwen2-like one (q/k/v biases, Llama 3 RoPE
+// scaling), and both heads, in every precision:
 // logits, every parameter's gradient, and every parameter after several AdamW steps (with
 // dropout, gradient clipping and weight decay on). Tolerances as the CUDA kernels' (float32 1e-4,
 // TF32 3e-3, bf16 2e-2), relative to the largest entry of the CPU's tensor, or to 1e-3 of the
@@ -39,7 +41,7 @@ struct Case {
 
 std::vector<Case> cases() {
   eng::ModelConfig gpt2;
-  gpt2.architecture = eng::Architecture::Gpt2;
+  // eng::Architecture{} is gpt2's: LayerNorm, tanh GELU, learned positions, every bias, tied head.
   gpt2.vocab_size = 61;
   gpt2.context_length = 24;
   gpt2.d_model = 64;
@@ -48,16 +50,35 @@ std::vector<Case> cases() {
   gpt2.n_kv_heads = 4;
   gpt2.d_ff = 128;
   eng::ModelConfig llama = gpt2;
-  llama.architecture = eng::Architecture::Llama;
+  eng::Architecture& la = llama.architecture;
+  la.norm = eng::Norm::RmsNorm;
+  la.mlp = eng::Mlp::SwiGlu;
+  la.positions = eng::Positions::Rope;
+  la.qkv_bias = la.attn_out_bias = la.mlp_bias = false;
+  la.tied_embeddings = false;
   llama.d_model = 48;  // head size 12: not a multiple of 16, the padded attention path
   llama.n_kv_heads = 2;
   llama.d_ff = 96;
-  llama.tied_embeddings = false;
-  eng::ModelConfig gpt2_classifier = gpt2, llama_classifier = llama;
+  eng::ModelConfig neox = gpt2;
+  eng::Architecture& na = neox.architecture;
+  na.mlp = eng::Mlp::GeluExact;
+  na.positions = eng::Positions::Rope;
+  na.rotary_fraction = 0.25;  // 4 of 16 dims rotated
+  na.parallel_residual = true;
+  na.tied_embeddings = false;
+  eng::ModelConfig qwen = llama;
+  qwen.architecture.qkv_bias = true;
+  qwen.architecture.rope_scaling = {8.0, 1.0, 4.0, 32};  // wavelengths 6.3 (kept), 29 (smoothed), 135+ (÷ 8)
+  qwen.architecture.tied_embeddings = true;
+  eng::ModelConfig gpt2_classifier = gpt2, llama_classifier = llama, neox_classifier = neox;
   gpt2_classifier.num_classes = 2;
   llama_classifier.num_classes = 3;
+  neox_classifier.num_classes = 2;
   return {{"gpt2 lm", gpt2, eng::LossKind::Token},
           {"llama lm", llama, eng::LossKind::Token},
+          {"neox lm", neox, eng::LossKind::Token},
+          {"qwen lm", qwen, eng::LossKind::Token},
+          {"neox classifier xent", neox_classifier, eng::LossKind::Xent},
           {"gpt2 classifier xent", gpt2_classifier, eng::LossKind::Xent},
           {"gpt2 classifier logconf", gpt2_classifier, eng::LossKind::Logconf, true},
           {"llama classifier product", llama_classifier, eng::LossKind::Product}};

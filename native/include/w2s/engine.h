@@ -1,4 +1,5 @@
-// The transformer engine: GPT-2 and Llama architectures, trained and evaluated natively. One
+// The transformer engine: decoder-only transformers described by an Architecture (GPT-2, Llama,
+// GPT-NeoX, Qwen2, Mistral), trained and evaluated natively. One
 // Model owns its parameters, gradients, AdamW state and activations on one device, and reuses
 // them across steps. The mathematics and the canonical parameter table are those of
 // packages/model/src/config.ts (the tfjs twin implements the same). Tensor layouts:
@@ -18,10 +19,36 @@ namespace w2s::engine {
 
 class Device;
 
-enum class Architecture { Gpt2, Llama };
+// An architecture as data: the features that tell one transformer family from another (the
+// mirror of packages/model/src/config.ts Architecture; presets gpt2 and llama there).
+enum class Norm { LayerNorm, RmsNorm };          // LayerNorm carries a bias, RMSNorm does not
+enum class Mlp { GeluTanh, GeluExact, SwiGlu };  // SwiGLU's first projection is [gate; up]
+enum class Positions { Learned, Rope };
+
+// Llama 3's RoPE frequency scaling (enabled when factor > 0).
+struct RopeScaling {
+  double factor = 0.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_context_length = 8192;
+};
+
+struct Architecture {
+  Norm norm = Norm::LayerNorm;
+  Mlp mlp = Mlp::GeluTanh;
+  Positions positions = Positions::Learned;
+  double rope_theta = 10000.0;
+  double rotary_fraction = 1.0;  // RoPE rotates the first floor(head_dim · fraction) dims of each head
+  RopeScaling rope_scaling;
+  bool qkv_bias = true;       // the fused query/key/value projection
+  bool attn_out_bias = true;  // the attention output projection
+  bool mlp_bias = true;       // both MLP projections
+  bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) instead of serial branches
+  bool tied_embeddings = true;     // the LM head is the token embedding
+};
 
 struct ModelConfig {
-  Architecture architecture = Architecture::Gpt2;
+  Architecture architecture;
   int64_t vocab_size = 0;
   int64_t context_length = 0;
   int64_t d_model = 0;
@@ -30,10 +57,14 @@ struct ModelConfig {
   int64_t n_kv_heads = 0;
   int64_t d_ff = 0;
   float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
-  bool tied_embeddings = true;
   int64_t num_classes = 0;  // 0: language-model head; >= 2: classifier head
   int64_t head_dim() const { return d_model / n_heads; }
+  // The rotated dims of each head (even; 0 with learned positions).
+  int64_t rotary_dim() const {
+    return architecture.positions == Positions::Rope
+               ? static_cast<int64_t>(static_cast<double>(head_dim()) * architecture.rotary_fraction)
+               : 0;
+  }
 };
 
 // Throws InvalidArgument naming the field and what was expected.
@@ -52,6 +83,24 @@ struct ParameterInfo {
 
 // The canonical parameter table, in memory order (names and layouts as in config.ts).
 std::vector<ParameterInfo> parameter_table(const ModelConfig& config);
+
+// Where each parameter lives: indices into parameter_table's entries, −1 where the architecture
+// has no such parameter. Built once with the table; the model addresses parameters through it.
+struct ParameterSlots {
+  struct Layer {
+    int attn_norm_w = -1, attn_norm_b = -1, qkv_w = -1, qkv_b = -1, out_w = -1, out_b = -1;
+    int mlp_norm_w = -1, mlp_norm_b = -1, up_w = -1, up_b = -1, down_w = -1, down_b = -1;  // up: [gate; up] for SwiGLU
+  };
+  int token_embedding = -1, position_embedding = -1, final_norm_w = -1, final_norm_b = -1;
+  int lm_head = -1;      // the untied LM head
+  int classifier = -1;
+  std::vector<Layer> layers;
+};
+std::vector<ParameterInfo> parameter_table(const ModelConfig& config, ParameterSlots& slots);
+
+// RoPE's inverse frequencies θ_j, j < rotary_dim/2: theta^(−2j/rotary_dim), then Llama 3's scaling
+// where enabled (transformers' _compute_llama3_parameters), in double.
+std::vector<double> rope_inverse_frequencies(const ModelConfig& config);
 
 struct Batch {
   const int32_t* tokens = nullptr;   // host [B, T], each in [0, V)
@@ -172,6 +221,7 @@ class Model {
 
   ModelConfig config_;
   std::unique_ptr<Device> device_;
+  ParameterSlots slots_;  // filled with params_
   std::vector<ParameterInfo> params_;
   int64_t total_params_ = 0;
   std::unique_ptr<Buffers> buf_;

@@ -99,6 +99,34 @@ export interface NativeModelOptions {
   linearProbe?: boolean;
 }
 
+/** The engine's description of one parameter (native/index.d.ts Engine.parameters). */
+export type NativeParameter = ReturnType<Native.Engine['parameters']>[number];
+
+/**
+ * Throws unless the engine's parameter table equals config.ts's field by field: name, shape,
+ * init (kind, and std or value as a float32), decay and head, entry by entry, naming the first
+ * difference.
+ */
+export function checkParameterTable(table: NativeParameter[], specs: ParameterSpec[]): void {
+  const describe = (x: unknown) => JSON.stringify(x);
+  for (let i = 0; i < Math.max(table.length, specs.length); i++) {
+    const native = table[i], spec = specs[i];
+    if (!native || !spec)
+      throw new Error(`the native parameter table has ${table.length} entries, config.ts ${specs.length}: entry ${i} (${(native ?? spec).name}) is only in ${native ? 'the engine' : 'config.ts'}`);
+    const specInit = spec.init.kind === 'normal' ? { kind: 'normal', std: Math.fround(spec.init.std) } : { kind: 'constant', value: Math.fround(spec.init.value) };
+    const fields: [string, unknown, unknown][] = [
+      ['name', native.name, spec.name],
+      ['shape', native.shape, spec.shape],
+      ['init', native.init, specInit],
+      ['decay', native.decay, spec.decay],
+      ['head', native.head, spec.head],
+    ];
+    for (const [field, got, expected] of fields)
+      if (describe(got) !== describe(expected))
+        throw new Error(`the native parameter table disagrees with config.ts at entry ${i} (${spec.name}): ${field} is ${describe(got)} in the engine, ${describe(expected)} in config.ts`);
+  }
+}
+
 export class NativeModel implements NextTokenModel {
   readonly config: ModelConfig;
   readonly specs: ParameterSpec[];
@@ -109,10 +137,7 @@ export class NativeModel implements NextTokenModel {
     this.specs = parameterSpecs(config);
     const { device, precision } = opts.device ?? defaultDevice;
     this.engine = new native.Engine(config, { seed: opts.seed ?? 0, device, precision: precision ?? 'float32' });
-    const table = this.engine.parameters();
-    const mismatch = table.findIndex((p, i) => p.name !== this.specs[i]?.name || p.shape.join() !== this.specs[i]?.shape.join());
-    if (mismatch >= 0 || table.length !== this.specs.length)
-      throw new Error(`the native parameter table disagrees with config.ts at entry ${mismatch} (${table[mismatch]?.name})`);
+    checkParameterTable(this.engine.parameters(), this.specs);
     if (opts.weights) this.loadWeights(opts.weights);
     if (opts.dropout !== undefined) this.setDropout(opts.dropout);
     if (opts.linearProbe) this.setLinearProbe(true);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { ARCHITECTURES, parameterSpecs, PRESETS, withArchitecture, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import {
   CheckpointError,
   configFromHf,
@@ -305,6 +305,15 @@ describe('safetensors', () => {
 const gpt2 = PRESETS['gpt2-tiny'];
 const llama = PRESETS['llama-tiny'];
 
+/** The RoPE theta of a config with rotary positions. */
+function ropeTheta(config: ModelConfig): number {
+  const p = config.architecture.positions;
+  if (p.kind !== 'rope') throw new Error('ropeTheta: learned positions');
+  return p.theta;
+}
+const withTheta = (config: ModelConfig, theta: number): ModelConfig =>
+  withArchitecture(config, { positions: { kind: 'rope', theta, rotaryFraction: 1, scaling: null } });
+
 function expectSameWeights(actual: Weights, expected: Weights): void {
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [name, data] of expected) expect(actual.get(name), name).toEqual(data);
@@ -315,8 +324,8 @@ describe('Hugging Face checkpoints: round trips', () => {
     ['gpt2 LM', gpt2],
     ['gpt2 classifier', withHead(gpt2, { kind: 'classifier', numClasses: 3 })],
     ['llama LM, untied', llama],
-    ['llama LM, tied', { ...llama, tiedEmbeddings: true }],
-    ['llama classifier', withHead({ ...llama, ropeTheta: 500000, normEps: 1e-6 }, { kind: 'classifier', numClasses: 4 })],
+    ['llama LM, tied', withArchitecture(llama, { tiedEmbeddings: true })],
+    ['llama classifier', withHead({ ...withTheta(llama, 500000), normEps: 1e-6 }, { kind: 'classifier', numClasses: 4 })],
   ];
   it.each(configs)('%s: save → load gives the identical config and weights', async (_, config) => {
     const dir = freshDir();
@@ -373,11 +382,11 @@ describe('Hugging Face checkpoints: round trips', () => {
       num_key_value_heads: llama.nKvHeads,
       intermediate_size: llama.dFf,
       max_position_embeddings: llama.contextLength,
-      rope_theta: llama.ropeTheta,
+      rope_theta: ropeTheta(llama),
       rope_scaling: null,
       tie_word_embeddings: false,
     });
-    const tied = await save({ ...llama, tiedEmbeddings: true });
+    const tied = await save(withArchitecture(llama, { tiedEmbeddings: true }));
     expect(tied.names).not.toContain('lm_head.weight');
     expect(tied.json.tie_word_embeddings).toBe(true);
   });
@@ -458,7 +467,7 @@ function llamaHfTensors(config: ModelConfig, rng: () => number): HfSet {
   }
   add('model.norm.weight', [d]);
   if (config.head.kind === 'classifier') add('score.weight', [config.head.numClasses, d]);
-  else if (!config.tiedEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
+  else if (!config.architecture.tiedEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
   return hf;
 }
 
@@ -499,10 +508,10 @@ function llamaConfigJson(config: ModelConfig): Record<string, unknown> {
     num_key_value_heads: config.nKvHeads,
     max_position_embeddings: config.contextLength,
     rms_norm_eps: config.normEps,
-    rope_theta: config.ropeTheta,
+    rope_theta: ropeTheta(config),
     rope_scaling: null,
     hidden_act: 'silu',
-    tie_word_embeddings: config.tiedEmbeddings,
+    tie_word_embeddings: config.architecture.tiedEmbeddings,
     ...(config.head.kind === 'classifier' ? { num_labels: config.head.numClasses } : {}),
     torch_dtype: 'bfloat16',
   };
@@ -649,8 +658,8 @@ describe('Hugging Face config.json', () => {
     delete json.num_key_value_heads;
     delete json.rope_theta;
     delete json.tie_word_embeddings;
-    expect(configFromHf(json, 'config.json')).toEqual({ ...llama, nKvHeads: llama.nHeads, ropeTheta: 10000, tiedEmbeddings: false });
-    expect(configFromHf({ ...json, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'c').ropeTheta).toBe(500000);
+    expect(configFromHf(json, 'config.json')).toEqual({ ...withTheta(llama, 10000), nKvHeads: llama.nHeads });
+    expect(ropeTheta(configFromHf({ ...json, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'c'))).toBe(500000);
   });
 
   it('takes the classifier head from architectures, with numClasses from num_labels or id2label', () => {
@@ -794,7 +803,7 @@ describe('llama2.c checkpoints', () => {
     const { config, weights } = parseLlama2c(llama2cFile(parts), 'tiny.bin');
     const { dim: d, hidden: f } = parts;
     expect(config).toEqual({
-      architecture: 'llama',
+      architecture: { ...ARCHITECTURES.llama, tiedEmbeddings: parts.shared },
       vocabSize: parts.vocab,
       contextLength: parts.seqLen,
       dModel: d,
@@ -803,8 +812,6 @@ describe('llama2.c checkpoints', () => {
       nKvHeads: parts.kvHeads,
       dFf: f,
       normEps: 1e-5,
-      ropeTheta: 10000,
-      tiedEmbeddings: parts.shared,
       head: { kind: 'lm' },
     });
     checkWeights(config, weights, 'tiny.bin');
@@ -910,7 +917,7 @@ stories.describe('llama2.c stories260K.bin', () => {
   it('loads with the published shapes and the file layout it implies', async () => {
     const { config, weights } = await loadCheckpoint(storiesFile);
     expect(config).toEqual({
-      architecture: 'llama',
+      architecture: { ...ARCHITECTURES.llama, tiedEmbeddings: true },
       vocabSize: 512,
       contextLength: 512,
       dModel: 64,
@@ -919,8 +926,6 @@ stories.describe('llama2.c stories260K.bin', () => {
       nKvHeads: 4,
       dFf: 172,
       normEps: 1e-5,
-      ropeTheta: 10000,
-      tiedEmbeddings: true,
       head: { kind: 'lm' },
     });
     checkWeights(config, weights, storiesFile);

@@ -13,7 +13,7 @@
 // Writing emits the same fields, architectures GPT2LMHeadModel / GPT2ForSequenceClassification /
 // LlamaForCausalLM / LlamaForSequenceClassification, and num_labels, id2label, label2id for a
 // classifier.
-import { validateConfig, type HeadConfig, type ModelConfig } from '../config.js';
+import { ARCHITECTURES, validateConfig, type Architecture, type HeadConfig, type ModelConfig } from '../config.js';
 import { blame, CheckpointError } from './errors.js';
 import { isObject } from './io.js';
 
@@ -59,7 +59,7 @@ function gpt2FromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
   const dModel = int('n_embd', 768);
   const nHeads = int('n_head', 12);
   return {
-    architecture: 'gpt2',
+    architecture: ARCHITECTURES.gpt2,
     vocabSize: int('vocab_size', 50257),
     contextLength: int('n_positions', 1024),
     dModel,
@@ -68,8 +68,6 @@ function gpt2FromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
     nKvHeads: nHeads,
     dFf: int('n_inner', 4 * dModel),
     normEps: num('layer_norm_epsilon', 1e-5),
-    ropeTheta: 10000,
-    tiedEmbeddings: true,
     head,
   };
 }
@@ -91,7 +89,11 @@ function llamaFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
   const tied = c.tie_word_embeddings ?? false;
   if (typeof tied !== 'boolean') throw fail(`tie_word_embeddings must be a boolean, got ${JSON.stringify(tied)}`);
   return {
-    architecture: 'llama',
+    architecture: {
+      ...ARCHITECTURES.llama,
+      positions: { ...ARCHITECTURES.llama.positions, theta: rope && rope.rope_theta !== undefined ? reader(rope, file).num('rope_theta', 10000) : num('rope_theta', 10000) },
+      tiedEmbeddings: tied,
+    },
     vocabSize: int('vocab_size', 32000),
     contextLength: int('max_position_embeddings', 2048),
     dModel,
@@ -100,8 +102,6 @@ function llamaFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
     nKvHeads: int('num_key_value_heads', nHeads),
     dFf: int('intermediate_size', 11008),
     normEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: rope && rope.rope_theta !== undefined ? reader(rope, file).num('rope_theta', 10000) : num('rope_theta', 10000),
-    tiedEmbeddings: tied,
     head,
   };
 }
@@ -117,6 +117,18 @@ export function configFromHf(json: unknown, file: string): ModelConfig {
   return blame(file, () => validateConfig(config));
 }
 
+/** The Hugging Face model_type whose features a config has (gpt2 or llama); throws for any other. */
+export function hfModelType(config: ModelConfig): 'gpt2' | 'llama' {
+  const a = config.architecture;
+  const { gpt2, llama } = ARCHITECTURES;
+  const biases = (b: Architecture['biases']) => `${b.qkv},${b.attnOut},${b.mlp}`;
+  const common = (preset: Architecture) =>
+    a.norm === preset.norm && a.mlp === preset.mlp && biases(a.biases) === biases(preset.biases) && a.parallelResidual === preset.parallelResidual;
+  if (common(gpt2) && a.positions.kind === 'learned' && a.tiedEmbeddings) return 'gpt2';
+  if (common(llama) && a.positions.kind === 'rope' && a.positions.rotaryFraction === 1 && a.positions.scaling === null) return 'llama';
+  throw new Error(`model config: architecture ${JSON.stringify(a)} has no Hugging Face model type (gpt2 or llama features)`);
+}
+
 /** The config.json object for a ModelConfig. */
 export function configToHf(config: ModelConfig): Record<string, unknown> {
   validateConfig(config);
@@ -128,7 +140,8 @@ export function configToHf(config: ModelConfig): Record<string, unknown> {
     labels.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
     labels.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
   }
-  if (config.architecture === 'gpt2')
+  const type = hfModelType(config);
+  if (type === 'gpt2')
     return {
       architectures: [classifier ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel'],
       model_type: 'gpt2',
@@ -155,12 +168,12 @@ export function configToHf(config: ModelConfig): Record<string, unknown> {
     num_key_value_heads: config.nKvHeads,
     max_position_embeddings: config.contextLength,
     rms_norm_eps: config.normEps,
-    rope_theta: config.ropeTheta,
+    rope_theta: (config.architecture.positions as { theta: number }).theta,
     rope_scaling: null,
     hidden_act: 'silu',
     attention_bias: false,
     mlp_bias: false,
-    tie_word_embeddings: config.tiedEmbeddings,
+    tie_word_embeddings: config.architecture.tiedEmbeddings,
     ...labels,
     torch_dtype: 'float32',
   };

@@ -26,6 +26,7 @@
 //     score.weight                              classifier.weight
 // With tied embeddings, a stored lm_head.weight is ignored if it equals the token embedding.
 import { headDim, parameterSpecs, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
+import { hfModelType } from './hf-config.js';
 import { CheckpointError } from './errors.js';
 import type { TensorToWrite } from './safetensors.js';
 import { checkWeights, elementCount } from './weights.js';
@@ -77,7 +78,7 @@ const LLAMA_LAYER: Record<string, string[]> = {
 
 function hfParts(config: ModelConfig, spec: ParameterSpec): HfPart[] {
   const [, layer, module, param] = /^(?:layers\.(\d+)\.)?(.+)\.(weight|bias)$/.exec(spec.name)!;
-  if (config.architecture === 'gpt2') {
+  if (hfModelType(config) === 'gpt2') {
     if (layer === undefined) return [{ name: `${GPT2_TOP[module]}.${param}`, shape: spec.shape, transpose: false }];
     const { name, conv1d } = GPT2_LAYER[module];
     const transpose = conv1d && param === 'weight';
@@ -108,7 +109,7 @@ const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
  * (or `file`, e.g. the index, when it has none).
  */
 export function weightsFromHf(config: ModelConfig, tensors: Map<string, HfTensor>, file: string): Weights {
-  const gpt2 = config.architecture === 'gpt2';
+  const gpt2 = hfModelType(config) === 'gpt2';
   const byName = new Map<string, HfTensor & { name: string }>();
   for (const [name, tensor] of tensors) {
     const key = gpt2 && !name.startsWith('transformer.') && name !== 'score.weight' && name !== 'lm_head.weight' ? `transformer.${name}` : name;
@@ -142,11 +143,11 @@ export function weightsFromHf(config: ModelConfig, tensors: Map<string, HfTensor
 
   for (const [key, tensor] of byName) {
     if (gpt2 && GPT2_MASK.test(key)) continue;
-    if (key === 'lm_head.weight' && config.tiedEmbeddings) {
+    if (key === 'lm_head.weight' && config.architecture.tiedEmbeddings) {
       if (shapeText(tensor.shape) === shapeText([config.vocabSize, config.dModel]) && sameBits(tensor.data, weights.get('tokenEmbedding.weight')!)) continue;
       throw new CheckpointError(tensor.file ?? file, 'lm_head.weight differs from the token embedding, but the config ties them');
     }
-    throw new CheckpointError(tensor.file ?? file, `unexpected tensor "${tensor.name}" (not a parameter of this ${config.architecture} model)`);
+    throw new CheckpointError(tensor.file ?? file, `unexpected tensor "${tensor.name}" (not a parameter of this ${hfModelType(config)} model)`);
   }
   return weights;
 }

@@ -37,6 +37,6 @@ export function checkpointTokenizerSpec(checkpoint: string, config: ModelConfig)
   }
   const llama2c = join(dir, `tok${config.vocabSize}.bin`);
   if (existsSync(llama2c)) return llama2c;
-  if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
+  if (config.architecture.positions.kind === 'learned' && config.vocabSize === 50257) return 'gpt2';
   throw new Error(`no tokenizer found for ${checkpoint} (looked for ${llama2c}); pass --tokenizer PATH|gpt2|byte`);
 }
