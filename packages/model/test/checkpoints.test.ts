@@ -496,6 +496,22 @@ function gpt2ConfigJson(config: ModelConfig): Record<string, unknown> {
   };
 }
 
+function neoxConfigJson(config: ModelConfig): Record<string, unknown> {
+  return {
+    architectures: ['GPTNeoXForCausalLM'],
+    model_type: 'gpt_neox',
+    vocab_size: config.vocabSize,
+    hidden_size: config.dModel,
+    intermediate_size: config.dFf,
+    num_hidden_layers: config.nLayers,
+    num_attention_heads: config.nHeads,
+    max_position_embeddings: config.contextLength,
+    layer_norm_eps: config.normEps,
+    rotary_pct: 0.25,
+    hidden_act: 'gelu',
+  };
+}
+
 function llamaConfigJson(config: ModelConfig): Record<string, unknown> {
   return {
     architectures: [config.head.kind === 'classifier' ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
@@ -673,14 +689,25 @@ describe('Hugging Face config.json', () => {
   const llamaJson = llamaConfigJson(llama);
   const rejected: [string, unknown, RegExp][] = [
     ['not an object', [1], /config is not a JSON object/],
-    ['unknown model_type', { ...gpt2Json, model_type: 'bert' }, /unsupported model_type "bert" \(expected "gpt2" or "llama"\)/],
-    ['gpt2 activation', { ...gpt2Json, activation_function: 'relu' }, /activation_function "relu" is not supported: only "gelu_new"/],
+    ['unknown model_type', { ...gpt2Json, model_type: 'bert' }, /unsupported model_type "bert" \(expected "gpt2", "llama", "mistral", "qwen2", "gpt_neox"\)/],
+    ['missing model_type', { ...gpt2Json, model_type: undefined }, /unsupported model_type undefined/],
+    ['missing size field', { ...llamaJson, intermediate_size: undefined }, /intermediate_size is missing/],
+    ['missing gpt2 width', { ...gpt2Json, n_embd: undefined }, /n_embd is missing/],
+    ['missing gpt_neox field', { ...neoxConfigJson(PRESETS['neox-tiny']), max_position_embeddings: undefined }, /max_position_embeddings is missing/],
+    ['gpt2 activation', { ...gpt2Json, activation_function: 'relu' }, /activation_function "relu" is not supported \(expected "gelu_new", "gelu_pytorch_tanh", "gelu"\)/],
+    ['gpt_neox activation', { ...neoxConfigJson(PRESETS['neox-tiny']), hidden_act: 'relu' }, /hidden_act "relu" is not supported \(expected "gelu", "gelu_new", "gelu_pytorch_tanh"\)/],
     ['gpt2 untied', { ...gpt2Json, tie_word_embeddings: false }, /tie_word_embeddings false is not supported/],
     ['gpt2 layer-index scaling', { ...gpt2Json, scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx true is not supported/],
-    ['llama rope_scaling', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling \{"rope_type":"llama3","factor":8\} is not supported: RoPE scaling is not implemented/],
+    ['llama3 rope_scaling without its fields', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling.low_freq_factor is missing/],
+    ['unknown rope_scaling type', { ...llamaJson, rope_scaling: { rope_type: 'yarn', factor: 8 } }, /rope_scaling.rope_type "yarn" is not supported: only "default" and "llama3" RoPE are implemented/],
+    ['unknown rope_scaling type (old key)', { ...llamaJson, rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling.rope_type "linear" is not supported/],
+    ['rope_scaling not an object', { ...llamaJson, rope_scaling: 'llama3' }, /rope_scaling must be null or an object, got "llama3"/],
+    ['llama partial rotary', { ...llamaJson, partial_rotary_factor: 0.5 }, /partial_rotary_factor 0.5 is not supported: llama rotates whole heads/],
     ['llama rope_parameters type', { ...llamaJson, rope_parameters: { rope_type: 'yarn' } }, /rope_parameters.rope_type "yarn" is not supported/],
+    ['llama rope_parameters theta', { ...llamaJson, rope_parameters: { rope_type: 'default', rope_theta: -1 } }, /rope_parameters.rope_theta must be a positive number, got -1/],
     ['llama activation', { ...llamaJson, hidden_act: 'gelu' }, /hidden_act "gelu" is not supported/],
-    ['llama attention bias', { ...llamaJson, attention_bias: true }, /attention_bias true is not supported/],
+    ['llama attention bias not a boolean', { ...llamaJson, attention_bias: 'yes' }, /attention_bias must be a boolean, got "yes"/],
+    ['mistral sliding window', { ...llamaJson, model_type: 'mistral', sliding_window: 0 }, /sliding_window must be a positive integer, got 0/],
     ['llama head_dim', { ...llamaJson, head_dim: 128 }, /head_dim 128 is not supported/],
     ['non-integer size', { ...llamaJson, hidden_size: 32.5 }, /hidden_size must be a positive integer, got 32.5/],
     ['bad epsilon', { ...gpt2Json, layer_norm_epsilon: -1 }, /layer_norm_epsilon must be a positive number, got -1/],
