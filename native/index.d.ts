@@ -177,6 +177,10 @@ export class Engine {
   zeroGrad(): void;
   stepsTaken(): number;
   forward(batch: RawBatch, opts?: { training?: boolean; logitsAt?: 'all' | 'last' }): Promise<Float32Array>;
+  /** Logits [V] of the last of `tokens`, at positions start.. after the `start` cached ones (start <= cachedPositions()); caches their keys and values. */
+  decode(tokens: Int32Array, start: number): Promise<Float32Array>;
+  /** Positions the key/value cache holds (0 after any weight change). */
+  cachedPositions(): number;
   backward(dLogits: Float32Array): Promise<void>;
   trainStep(minibatches: RawMinibatch[], optimizer: RawOptimizer): Promise<RawStepResult>;
   accumulate(minibatches: RawMinibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }>;

@@ -12,8 +12,9 @@
 // with eps = 1e-2, so that an update stays proportional to its gradient: with the usual 1e-8 an
 // element whose gradient is small steps by about ±lr whatever its value, and the rounding of TF32
 // or bf16 products would decide its sign. The logits are compared again after training (the
-// classifier head starts at zero, so the first comparison of a classifier's logits is trivial). Without a usable GPU: "skipped: no CUDA
-// device", exit 77.
+// classifier head starts at zero, so the first comparison of a classifier's logits is trivial), and
+// an LM's logits through the key/value cache (decode) against the CPU's full forward. Without a
+// usable GPU: "skipped: no CUDA device", exit 77.
 #include <memory>
 #include <string>
 
@@ -193,8 +194,21 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   const double e_trained = relative_error(got, want);
   CHECK(w2s_test::all_finite(got) && e_trained <= tol, "%s: logits after training relative error %.3g", label.c_str(),
         e_trained);
-  std::printf("  %-34s logits %.1e, trained %.1e  gradients %.1e (worst: %s)  parameters %.1e\n", label.c_str(),
-              e_logits, e_trained, worst, worst_name.c_str(), worst_param);
+  // Generation with the key/value cache: 6 tokens, then a 7th, against the CPU's full forward.
+  double e_decode = 0.0;
+  if (c.config.num_classes == 0) {
+    const int64_t V = c.config.vocab_size;
+    const int32_t seven = 7;
+    eng::Batch prefix{data.tokens.data(), &seven, 1, 7};
+    std::vector<float> full(V), step(V, std::numeric_limits<float>::quiet_NaN());
+    cpu.forward(prefix, false, eng::LogitsAt::LastToken, full.data());
+    gpu.decode(data.tokens.data(), 6, 0, step.data());
+    gpu.decode(data.tokens.data() + 6, 1, 6, step.data());
+    e_decode = relative_error(step, full);
+    CHECK(w2s_test::all_finite(step) && e_decode <= tol, "%s: decode logits relative error %.3g", label.c_str(), e_decode);
+  }
+  std::printf("  %-34s logits %.1e, trained %.1e, decode %.1e  gradients %.1e (worst: %s)  parameters %.1e\n",
+              label.c_str(), e_logits, e_trained, e_decode, worst, worst_name.c_str(), worst_param);
 }
 
 }  // namespace

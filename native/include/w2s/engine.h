@@ -177,6 +177,14 @@ class Model {
   // Forward pass; writes the logits to host. training = true keeps what backward needs and
   // applies dropout; LogitsAt::LastToken only in evaluation.
   void forward(const Batch& batch, bool training, LogitsAt at, float* host_logits);
+  // Generation with a key/value cache (LM heads only): runs the `count` tokens at positions
+  // start..start+count−1 of one sequence whose first `start` positions are cached (start <=
+  // cached_positions(), start + count <= contextLength), caches their keys and values (after
+  // RoPE), and writes the logits [V] of the last one: each token costs its own position, not the
+  // whole context. Changing the weights (write_parameter, optimizer_step) empties the cache. Uses
+  // the activation buffers: a pending backward is lost.
+  void decode(const int32_t* tokens, int64_t count, int64_t start, float* host_logits);
+  int64_t cached_positions() const { return cached_; }
   // Accumulates the parameter gradients of Σ dlogits·logits of the last training forward.
   void backward(const float* host_dlogits);
   // Clips, applies AdamW to the trainable parameters, zeroes the gradients, counts the step.
@@ -233,6 +241,7 @@ class Model {
   uint64_t forwards_ = 0;
   Batch last_batch_;           // shape of the last training forward (data pointers not kept)
   bool backward_ready_ = false;
+  int64_t cached_ = 0;         // positions held by the key/value cache (decode)
   // forward_step's minibatches, for backward_step: each one's dropout seed and a fingerprint of its
   // shape and tokens (empty when no forward_step awaits its backward_step).
   struct StepMinibatch {

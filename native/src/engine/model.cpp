@@ -71,6 +71,8 @@ struct Model::Buffers {
   DeviceArray<float> resid, mid, norm1, norm2, mean1, rstd1, mean2, rstd2, qkv, attn, lse, pre, act;
   DeviceArray<float> hidden, mean_f, rstd_f, pooled, logits, branch;
   DeviceArray<float> rope_cos, rope_sin;
+  // decode's key/value cache, per layer [contextLength, KV, hd] each (allocated by the first decode)
+  DeviceArray<float> k_cache, v_cache;
   // backward scratch
   DeviceArray<float> d_resid, d_norm, d_attn, d_qkv, d_pre, d_act, d_pooled, d_class_logits;
   DeviceArray<float> d_branch_out;  // parallel residual: the gradient leaving a layer, kept for its attention branch
@@ -124,6 +126,7 @@ void Model::read_parameter(const ParameterInfo& p, float* host) const {
   device_->download(host, buf_->params.get() + p.offset, p.count * 4);
 }
 void Model::write_parameter(const ParameterInfo& p, const float* host) {
+  cached_ = 0;
   device_->upload(buf_->params.get() + p.offset, host, p.count * 4);
 }
 void Model::read_gradient(const ParameterInfo& p, float* host) const {
@@ -346,6 +349,99 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   }
 }
 
+// The forward pass of `count` new tokens of one sequence against the cached keys and values:
+// rows r < count at positions start + r (positions tables offset by `start`), attention of the
+// new queries over keys 0..start+count−1 (causal, bottom-right aligned), the LM head on the last row.
+void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* host_logits) {
+  const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
+  if (c.num_classes > 0) invalid("decode needs a language-model head; this model has a classifier");
+  if (start < 0 || start > cached_)
+    invalid("decode: start " + std::to_string(start) + " is outside [0, " + std::to_string(cached_) +
+            "] (the positions the cache holds)");
+  if (count < 1 || start + count > c.context_length)
+    invalid("decode: start + count = " + std::to_string(start + count) + " must be in [start + 1, contextLength " +
+            std::to_string(c.context_length) + "]");
+  step_minibatches_.clear();
+  std::vector<int32_t> lengths{static_cast<int32_t>(count)};
+  upload_batch(Batch{tokens, lengths.data(), 1, count});  // validates the tokens
+  backward_ready_ = false;
+  Buffers& b = *buf_;
+  Device& dev = *device_;
+  const int64_t n = count, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
+  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const int64_t kv_row = KV * hd, layer_cache = c.context_length * kv_row, half = c.rotary_dim() / 2;
+  if (b.k_cache.count() == 0) {
+    b.k_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
+    b.v_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
+  }
+  cached_ = start;  // a failure below leaves the first `start` positions valid
+  const float* W = b.params.get();
+  const auto param = [&](int slot) -> const float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
+  const auto linear = [&](const float* x, int64_t in, int weight, int bias, int64_t out, float* y) {
+    dev.matmul(false, true, n, out, in, 1.0f, x, in, param(weight), in, 0.0f, y, out);
+    if (bias >= 0) dev.add_bias(y, param(bias), n, out);
+  };
+  const auto norm = [&](const float* x, int weight, int bias, float* y) {
+    if (a.norm == Norm::LayerNorm)
+      dev.layer_norm_forward(x, param(weight), param(bias), n, d, c.norm_eps, y, b.mean1.get(), b.rstd1.get());
+    else
+      dev.rms_norm_forward(x, param(weight), n, d, c.norm_eps, y, b.rstd1.get());
+  };
+  // Layer 0's activation buffers serve every layer: x [n, d] in resid, mid, norm, qkv, attn, pre, act.
+  float* x = b.resid.get();
+  float* mid = b.mid.get();
+  float* normed = b.norm1.get();
+  float* qkv = b.qkv.get();
+  float* attn = b.attn.get();
+  const float* positions = param(slots_.position_embedding);
+  dev.embedding_forward(b.tokens.get(), param(slots_.token_embedding), positions ? positions + start * d : nullptr, n, n,
+                        d, x);
+  AttentionShape shape{1, n, start + n, H, KV, hd};
+  AttentionOptions attention_options;
+  attention_options.causal = true;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
+    float* k_cache = b.k_cache.get() + l * layer_cache;
+    float* v_cache = b.v_cache.get() + l * layer_cache;
+    norm(x, s.attn_norm_w, s.attn_norm_b, normed);
+    linear(normed, d, s.qkv_w, s.qkv_b, R, qkv);
+    if (a.positions == Positions::Rope)
+      dev.rope_apply(qkv, n, n, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get() + start * half,
+                     b.rope_sin.get() + start * half, false);
+    for (int64_t r = 0; r < n; ++r) {
+      dev.copy(k_cache + (start + r) * kv_row, qkv + r * R + HA, kv_row * 4);
+      dev.copy(v_cache + (start + r) * kv_row, qkv + r * R + HA + kv_row, kv_row * 4);
+    }
+    const int64_t cache_stride = layer_cache;  // batch stride of the one-sequence cache
+    ConstView4 q{qkv, {n * R, R, hd, 1}}, k{k_cache, {cache_stride, kv_row, hd, 1}}, v{v_cache, {cache_stride, kv_row, hd, 1}};
+    dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, n, H, hd), b.lse.get());
+    linear(attn, HA, s.out_w, s.out_b, d, b.branch.get());
+    dev.copy(mid, x, n * d * 4);
+    dev.add_inplace(mid, b.branch.get(), n * d);
+    norm(a.parallel_residual ? x : mid, s.mlp_norm_w, s.mlp_norm_b, normed);
+    linear(normed, d, s.up_w, s.up_b, P, b.pre.get());
+    if (a.mlp == Mlp::SwiGlu)
+      dev.swiglu_forward(b.pre.get(), n, F, b.act.get());
+    else
+      dev.gelu_forward(b.pre.get(), n * F, a.mlp == Mlp::GeluExact, b.act.get());
+    linear(b.act.get(), F, s.down_w, s.down_b, d, b.branch.get());
+    dev.add_inplace(mid, b.branch.get(), n * d);
+    dev.copy(x, mid, n * d * 4);
+  }
+  // The final norm and the LM head of the last row only.
+  const float* last = x + (n - 1) * d;
+  if (a.norm == Norm::LayerNorm)
+    dev.layer_norm_forward(last, param(slots_.final_norm_w), param(slots_.final_norm_b), 1, d, c.norm_eps,
+                           b.hidden.get(), b.mean_f.get(), b.rstd_f.get());
+  else
+    dev.rms_norm_forward(last, param(slots_.final_norm_w), 1, d, c.norm_eps, b.hidden.get(), b.rstd_f.get());
+  const float* out_weight = param(a.tied_embeddings ? slots_.token_embedding : slots_.lm_head);
+  dev.matmul(false, true, 1, c.vocab_size, d, 1.0f, b.hidden.get(), d, out_weight, d, 0.0f, b.logits.get(), c.vocab_size);
+  dev.download(host_logits, b.logits.get(), c.vocab_size * 4);
+  cached_ = start + n;
+}
+
 void Model::backward(const float* host_dlogits) {
   step_minibatches_.clear();
   if (!backward_ready_) invalid("backward needs a training forward pass first (forward with training: true)");
@@ -555,6 +651,7 @@ double Model::optimizer_step(const OptimizerOptions& options) {
       if (trainable(p)) dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
   }
   ++step_;
+  cached_ = 0;
   for (const auto& p : params_) {
     if (!trainable(p)) continue;
     AdamWStep s = a;

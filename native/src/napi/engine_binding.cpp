@@ -277,6 +277,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::zero_grad>>("zeroGrad"),
                         InstanceMethod<&Engine::guarded<&Engine::steps_taken>>("stepsTaken"),
                         InstanceMethod<&Engine::guarded<&Engine::forward>>("forward"),
+                        InstanceMethod<&Engine::guarded<&Engine::decode>>("decode"),
+                        InstanceMethod<&Engine::guarded<&Engine::cached_positions>>("cachedPositions"),
                         InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
                         InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
                         InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
@@ -514,6 +516,45 @@ class Engine : public Napi::ObjectWrap<Engine> {
                     std::copy(logits->begin(), logits->end(), out.Data());
                     return out;
                   });
+  }
+
+  // decode(tokens, start) -> Promise<Float32Array [V]>: the tokens at positions start.. of the
+  // sequence whose first `start` positions the key/value cache holds; the logits of the last
+  // (Model::decode). A pending backward or backwardStep is lost.
+  Napi::Value decode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const eng::ModelConfig& c = model_->config();
+    if (c.num_classes > 0) range_error(env, "decode needs a language-model head; this model has a classifier");
+    const auto tokens = int32_array(env, info[0], "tokens");
+    const int64_t count = static_cast<int64_t>(tokens.ElementLength());
+    const int64_t start = integer(env, info[1], "start", 0);
+    if (start > model_->cached_positions())
+      range_error(env, "start must be <= cachedPositions() = " + std::to_string(model_->cached_positions()) + ", got " +
+                           std::to_string(start));
+    if (count < 1 || start + count > c.context_length)
+      range_error(env, "tokens must hold 1 to contextLength - start = " + std::to_string(c.context_length - start) +
+                           " ids, got " + std::to_string(count));
+    auto owned = std::make_shared<std::vector<int32_t>>(tokens.Data(), tokens.Data() + count);
+    for (int64_t i = 0; i < count; ++i)
+      if ((*owned)[i] < 0 || (*owned)[i] >= c.vocab_size)
+        range_error(env, "tokens[" + std::to_string(i) + "] must be in [0, " + std::to_string(c.vocab_size) + "), got " +
+                             std::to_string((*owned)[i]));
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(c.vocab_size));
+    eng::Model* model = model_.get();
+    step_batches_.reset();
+    expected_dlogits_ = -1;
+    return launch(info, [=] { model->decode(owned->data(), count, start, logits->data()); },
+                  [logits](Napi::Env e) -> Napi::Value {
+                    auto out = Napi::Float32Array::New(e, logits->size());
+                    std::copy(logits->begin(), logits->end(), out.Data());
+                    return out;
+                  });
+  }
+
+  // cachedPositions() -> the positions decode's key/value cache holds (0 after a weight change).
+  Napi::Value cached_positions(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(model_->cached_positions()));
   }
 
   // backward(dLogits) -> Promise<void>: accumulates gradients of the last training forward.

@@ -131,6 +131,8 @@ export class NativeModel implements NextTokenModel {
   readonly config: ModelConfig;
   readonly specs: ParameterSpec[];
   private readonly engine: Native.Engine;
+  /** The tokens whose keys and values the engine's cache holds (its first cachedPositions() of them). */
+  private cachedTokens: number[] = [];
 
   constructor(config: ModelConfig, opts: NativeModelOptions = {}) {
     this.config = validateConfig(config);
@@ -215,10 +217,24 @@ export class NativeModel implements NextTokenModel {
     return await this.engine.forward(batch, opts);
   }
 
-  /** NextTokenModel (generate.ts): logits [V] after the context, in evaluation mode. */
+  /**
+   * NextTokenModel (generate.ts): logits [V] after the context, in evaluation mode. A language model
+   * goes through the engine's key/value cache (Engine.decode): the longest prefix of `context` that
+   * the cache holds is reused and only the rest runs, so a context grown by one token costs one
+   * position; any other context (e.g. generation sliding past contextLength) reruns from its start.
+   */
   async nextTokenLogits(context: readonly number[]): Promise<Float32Array> {
     const tokens = Int32Array.from(context);
-    return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+    if (this.config.head.kind !== 'lm')
+      return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+    if (tokens.length < 1 || tokens.length > this.config.contextLength)
+      throw new RangeError(`nextTokenLogits: the context must hold 1 to contextLength (${this.config.contextLength}) tokens, got ${tokens.length}`);
+    const held = Math.min(this.engine.cachedPositions(), this.cachedTokens.length);
+    let start = 0;
+    while (start < held && start < tokens.length - 1 && this.cachedTokens[start] === tokens[start]) start++;
+    const logits = await this.engine.decode(tokens.subarray(start), start);
+    this.cachedTokens = Array.from(tokens);
+    return logits;
   }
 
   /** Accumulates the gradients of Σ dLogits·logits for the last training forward. */
