@@ -81,9 +81,6 @@ struct ParameterInfo {
   bool head = false;        // trains in linear-probe mode
 };
 
-// The canonical parameter table, in memory order (names and layouts as in config.ts).
-std::vector<ParameterInfo> parameter_table(const ModelConfig& config);
-
 // Where each parameter lives: indices into parameter_table's entries, −1 where the architecture
 // has no such parameter. Built once with the table; the model addresses parameters through it.
 struct ParameterSlots {
@@ -96,6 +93,7 @@ struct ParameterSlots {
   int classifier = -1;
   std::vector<Layer> layers;
 };
+// The canonical parameter table, in memory order (names and layouts as in config.ts), and its slots.
 std::vector<ParameterInfo> parameter_table(const ModelConfig& config, ParameterSlots& slots);
 
 // RoPE's inverse frequencies θ_j, j < rotary_dim/2: theta^(−2j/rotary_dim), then Llama 3's scaling

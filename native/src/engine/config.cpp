@@ -61,11 +61,6 @@ void validate_config(const ModelConfig& c) {
     fail("head.numClasses", "an integer in [2, 65536]", std::to_string(c.num_classes));
 }
 
-std::vector<ParameterInfo> parameter_table(const ModelConfig& c) {
-  ParameterSlots slots;
-  return parameter_table(c, slots);
-}
-
 std::vector<ParameterInfo> parameter_table(const ModelConfig& c, ParameterSlots& slots) {
   validate_config(c);
   const Architecture& a = c.architecture;

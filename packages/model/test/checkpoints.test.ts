@@ -678,6 +678,28 @@ describe('Hugging Face config.json', () => {
     expect(ropeTheta(configFromHf({ ...json, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'c'))).toBe(500000);
   });
 
+  it('reads RoPE from rope_parameters (newer transformers) as from the top-level fields, and the defaults of mistral and gpt_neox', () => {
+    const llama3 = { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const scaling = { kind: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 };
+    const json = { ...llamaConfigJson(llama), rope_theta: undefined, rope_scaling: undefined };
+    const fromParameters = configFromHf({ ...json, rope_parameters: { rope_type: 'llama3', rope_theta: 500000, ...llama3 } }, 'c');
+    const fromScaling = configFromHf({ ...json, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', ...llama3 } }, 'c');
+    expect(fromParameters.architecture.positions).toEqual({ kind: 'rope', theta: 500000, rotaryFraction: 1, scaling });
+    expect(fromScaling).toEqual(fromParameters);
+    // Older configs name the type "type".
+    expect(configFromHf({ ...json, rope_scaling: { type: 'llama3', ...llama3 } }, 'c').architecture.positions).toMatchObject({ scaling });
+    const neox = neoxConfigJson(PRESETS['neox-tiny']);
+    const neoxDefaults = configFromHf({ ...neox, rotary_pct: undefined }, 'c');
+    expect(neoxDefaults.architecture).toEqual({ ...PRESETS['neox-tiny'].architecture, positions: { kind: 'rope', theta: 10000, rotaryFraction: 0.25, scaling: null } });
+    const newer = configFromHf({ ...neox, rotary_pct: undefined, rope_parameters: { rope_type: 'default', rope_theta: 20000, partial_rotary_factor: 0.5 } }, 'c');
+    expect(newer.architecture.positions).toEqual({ kind: 'rope', theta: 20000, rotaryFraction: 0.5, scaling: null });
+    const mistral = { ...llamaConfigJson(llama), model_type: 'mistral', max_position_embeddings: 8192 };
+    expect(configFromHf(mistral, 'c').contextLength).toBe(4096); // sliding_window's default
+    expect(configFromHf({ ...mistral, sliding_window: null }, 'c').contextLength).toBe(8192);
+    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024 }, 'c').contextLength).toBe(8192); // use_sliding_window false
+    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024, use_sliding_window: true }, 'c').contextLength).toBe(1024);
+  });
+
   it('takes the classifier head from architectures, with numClasses from num_labels or id2label', () => {
     const json = { ...llamaConfigJson(llama), architectures: ['LlamaForSequenceClassification'] };
     expect(configFromHf({ ...json, num_labels: 3 }, 'c').head).toEqual({ kind: 'classifier', numClasses: 3 });

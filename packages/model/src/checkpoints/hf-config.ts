@@ -17,10 +17,10 @@
 //     causal attention is exactly the windowed one; a longer sequence is refused by the model
 //     as longer than its contextLength.
 //   gpt_neox: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-//     max_position_embeddings; layer_norm_eps 1e-5, rotary_pct 0.25 (or partial_rotary_factor),
-//     rotary_emb_base 10000 (or rope_theta), use_parallel_residual true, attention_bias true,
-//     tie_word_embeddings false; hidden_act "gelu" (exact) or "gelu_new"/"gelu_pytorch_tanh";
-//     RoPE scaling as above.
+//     max_position_embeddings; layer_norm_eps 1e-5, rotary_pct 0.25 (or partial_rotary_factor,
+//     also in rope_parameters), rotary_emb_base 10000 (or rope_theta), use_parallel_residual true,
+//     attention_bias true, tie_word_embeddings false; hidden_act "gelu" (exact) or
+//     "gelu_new"/"gelu_pytorch_tanh"; RoPE scaling as above.
 //   head: a classifier iff an architectures entry ends with "ForSequenceClassification"
 //     (numClasses: num_labels, else the size of id2label, else 2), otherwise an LM.
 // Writing picks the model type whose features the config has (hfModelType) and emits the same
@@ -182,7 +182,13 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
 function gptNeoxFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
   const { present, int, num, bool, choose } = reader(c, file);
   const mlp = choose('hidden_act', 'gelu', { gelu: 'geluExact', gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh' } as const);
-  const rotaryFraction = num(present('rotary_pct') ? 'rotary_pct' : 'partial_rotary_factor', 0.25);
+  // rotary_pct, or (newer transformers) partial_rotary_factor, top-level or in rope_parameters.
+  const params = isObject(c.rope_parameters) ? reader(c.rope_parameters, file, 'rope_parameters.') : null;
+  const rotaryFraction = present('rotary_pct')
+    ? num('rotary_pct')
+    : present('partial_rotary_factor') || !params?.present('partial_rotary_factor')
+      ? num('partial_rotary_factor', 0.25)
+      : params.num('partial_rotary_factor');
   const attentionBias = bool('attention_bias', true);
   const nHeads = int('num_attention_heads');
   return {
