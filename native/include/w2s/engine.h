@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -213,6 +214,13 @@ class Model {
   void ensure_capacity(int64_t batch, int64_t seq_len);
   void ensure_step_capacity(int64_t rows);
   void forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed);
+  // The forward pieces shared by forward_pass and decode, on n rows (model.cpp).
+  struct LayerActivations;
+  using Attend = std::function<void(const float* qkv, float* attn, float* lse)>;
+  void linear_forward(const float* x, int64_t n, int64_t in, int weight, int bias, int64_t out, float* y);
+  void norm_forward(const float* x, int64_t n, int weight, int bias, float* y, float* mean, float* rstd);
+  void layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t first_position, const LayerActivations& t,
+                     float dropout, uint64_t dropout_seed, const Attend& attend);
   // forward_step's and backward_step's work on device logits and their gradient, [rows, C].
   struct StepMinibatch;
   void forward_minibatches(const std::vector<Batch>& batches);

@@ -251,6 +251,64 @@ void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_
   forward_pass(batch, training, at, host_logits, mix(seed_ ^ mix(++forwards_)));
 }
 
+// One layer's activations on n rows (layouts in this file's header); x_next may be x.
+struct Model::LayerActivations {
+  float *x, *mid, *x_next, *norm1, *norm2, *mean1, *rstd1, *mean2, *rstd2, *qkv, *attn, *lse, *pre, *act;
+};
+
+// y [n, out] = x [n, in] · Wᵀ (+ bias), the weight and bias by slot (bias −1: none).
+void Model::linear_forward(const float* x, int64_t n, int64_t in, int weight, int bias, int64_t out, float* y) {
+  const float* W = buf_->params.get();
+  device_->matmul(false, true, n, out, in, 1.0f, x, in, W + params_[weight].offset, in, 0.0f, y, out);
+  if (bias >= 0) device_->add_bias(y, W + params_[bias].offset, n, out);
+}
+
+// The architecture's norm of x [n, d] into y; mean (LayerNorm only) and rstd [n] kept.
+void Model::norm_forward(const float* x, int64_t n, int weight, int bias, float* y, float* mean, float* rstd) {
+  const float* W = buf_->params.get();
+  const ModelConfig& c = config_;
+  if (c.architecture.norm == Norm::LayerNorm)
+    device_->layer_norm_forward(x, W + params_[weight].offset, W + params_[bias].offset, n, c.d_model, c.norm_eps, y,
+                                mean, rstd);
+  else
+    device_->rms_norm_forward(x, W + params_[weight].offset, n, c.d_model, c.norm_eps, y, rstd);
+}
+
+// Layer `layer` on n rows, row r at position first_position + r % seq_len (RoPE):
+//   mid = x + out(attend(rope(qkv(norm1(x))))); x_next = mid + down(act(up(norm2(mid or, with a
+//   parallel residual, x)))); dropout p on each branch with seeds dropout_seed + 1 and + 2.
+// `attend` fills attn [n, H·hd] and lse from qkv [n, R].
+void Model::layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t first_position, const LayerActivations& t,
+                          float dropout, uint64_t dropout_seed, const Attend& attend) {
+  const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
+  Device& dev = *device_;
+  Buffers& b = *buf_;
+  const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(layer)];
+  const int64_t d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd;
+  const int64_t F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F, half = c.rotary_dim() / 2;
+  norm_forward(t.x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
+  linear_forward(t.norm1, n, d, s.qkv_w, s.qkv_b, R, t.qkv);
+  if (a.positions == Positions::Rope)
+    dev.rope_apply(t.qkv, n, seq_len, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get() + first_position * half,
+                   b.rope_sin.get() + first_position * half, false);
+  attend(t.qkv, t.attn, t.lse);
+  linear_forward(t.attn, n, H * hd, s.out_w, s.out_b, d, b.branch.get());
+  if (dropout > 0.0f) dev.dropout_apply(b.branch.get(), n * d, dropout, dropout_seed + 1);
+  dev.copy(t.mid, t.x, n * d * 4);
+  dev.add_inplace(t.mid, b.branch.get(), n * d);
+  norm_forward(a.parallel_residual ? t.x : t.mid, n, s.mlp_norm_w, s.mlp_norm_b, t.norm2, t.mean2, t.rstd2);
+  linear_forward(t.norm2, n, d, s.up_w, s.up_b, P, t.pre);
+  if (a.mlp == Mlp::SwiGlu)
+    dev.swiglu_forward(t.pre, n, F, t.act);
+  else
+    dev.gelu_forward(t.pre, n * F, a.mlp == Mlp::GeluExact, t.act);
+  linear_forward(t.act, n, F, s.down_w, s.down_b, d, b.branch.get());
+  if (dropout > 0.0f) dev.dropout_apply(b.branch.get(), n * d, dropout, dropout_seed + 2);
+  dev.copy(t.x_next, t.mid, n * d * 4);
+  dev.add_inplace(t.x_next, b.branch.get(), n * d);
+}
+
 void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
     invalid("training forward passes compute the logits at every position");
@@ -267,17 +325,6 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   dropout_seed_ = dropout_seed;
   const float* W = b.params.get();
   const auto param = [&](int slot) -> const float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
-  // y [n, out] = x [n, in] · Wᵀ (+ bias).
-  const auto linear = [&](const float* x, int64_t in, int weight, int bias, int64_t out, float* y) {
-    dev.matmul(false, true, n, out, in, 1.0f, x, in, param(weight), in, 0.0f, y, out);
-    if (bias >= 0) dev.add_bias(y, param(bias), n, out);
-  };
-  const auto norm = [&](const float* x, int weight, int bias, float* y, float* mean, float* rstd) {
-    if (a.norm == Norm::LayerNorm)
-      dev.layer_norm_forward(x, param(weight), param(bias), n, d, c.norm_eps, y, mean, rstd);
-    else
-      dev.rms_norm_forward(x, param(weight), n, d, c.norm_eps, y, rstd);
-  };
 
   float* x0 = b.resid.get();
   dev.embedding_forward(b.tokens.get(), param(slots_.token_embedding), param(slots_.position_embedding), n, T, d, x0);
@@ -287,44 +334,20 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   AttentionOptions attention_options;
   attention_options.causal = true;
   attention_options.kv_lengths = b.lengths.get();
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
-    float* x = b.resid.get() + l * n * d;
-    float* mid = b.mid.get() + l * n * d;
-    float* x_next = b.resid.get() + (l + 1) * n * d;
-    float* norm1 = b.norm1.get() + l * n * d;
-    float* norm2 = b.norm2.get() + l * n * d;
-    float* qkv = b.qkv.get() + l * n * R;
-    float* attn = b.attn.get() + l * n * HA;
-    float* lse = b.lse.get() + l * n * H;
-    float* pre = b.pre.get() + l * n * P;
-    float* act = b.act.get() + l * n * F;
-    // Attention branch: mid = x + out(attention(rope(qkv(norm1(x))))).
-    norm(x, s.attn_norm_w, s.attn_norm_b, norm1, b.mean1.get() + l * n, b.rstd1.get() + l * n);
-    linear(norm1, d, s.qkv_w, s.qkv_b, R, qkv);
-    if (a.positions == Positions::Rope)
-      dev.rope_apply(qkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), false);
+  const Attend attend = [&](const float* qkv, float* attn, float* lse) {
     ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
     dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, T, H, hd), lse);
-    linear(attn, HA, s.out_w, s.out_b, d, b.branch.get());
-    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 1);
-    dev.copy(mid, x, n * d * 4);
-    dev.add_inplace(mid, b.branch.get(), n * d);
-    // MLP branch: x_next = mid + down(act(up(norm2(mid or, with a parallel residual, x)))).
-    norm(a.parallel_residual ? x : mid, s.mlp_norm_w, s.mlp_norm_b, norm2, b.mean2.get() + l * n,
-         b.rstd2.get() + l * n);
-    linear(norm2, d, s.up_w, s.up_b, P, pre);
-    if (a.mlp == Mlp::SwiGlu)
-      dev.swiglu_forward(pre, n, F, act);
-    else
-      dev.gelu_forward(pre, n * F, a.mlp == Mlp::GeluExact, act);
-    linear(act, F, s.down_w, s.down_b, d, b.branch.get());
-    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 2);
-    dev.copy(x_next, mid, n * d * 4);
-    dev.add_inplace(x_next, b.branch.get(), n * d);
+  };
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerActivations t{b.resid.get() + l * n * d, b.mid.get() + l * n * d, b.resid.get() + (l + 1) * n * d,
+                             b.norm1.get() + l * n * d,  b.norm2.get() + l * n * d, b.mean1.get() + l * n,
+                             b.rstd1.get() + l * n,      b.mean2.get() + l * n,     b.rstd2.get() + l * n,
+                             b.qkv.get() + l * n * R,    b.attn.get() + l * n * HA, b.lse.get() + l * n * H,
+                             b.pre.get() + l * n * P,    b.act.get() + l * n * F};
+    layer_forward(l, n, T, 0, t, drop, dropout_seed_ + 2 * l, attend);
   }
-  const float* x_last = b.resid.get() + c.n_layers * n * d;
-  norm(x_last, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(), b.mean_f.get(), b.rstd_f.get());
+  norm_forward(b.resid.get() + c.n_layers * n * d, n, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(),
+               b.mean_f.get(), b.rstd_f.get());
 
   // Heads.
   if (c.num_classes > 0) {
@@ -354,7 +377,6 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
 // new queries over keys 0..start+count−1 (causal, bottom-right aligned), the LM head on the last row.
 void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* host_logits) {
   const ModelConfig& c = config_;
-  const Architecture& a = c.architecture;
   if (c.num_classes > 0) invalid("decode needs a language-model head; this model has a classifier");
   if (start < 0 || start > cached_)
     invalid("decode: start " + std::to_string(start) + " is outside [0, " + std::to_string(cached_) +
@@ -369,75 +391,42 @@ void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* h
   Buffers& b = *buf_;
   Device& dev = *device_;
   const int64_t n = count, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
-  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
-  const int64_t kv_row = KV * hd, layer_cache = c.context_length * kv_row, half = c.rotary_dim() / 2;
+  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, kv_row = KV * hd, layer_cache = c.context_length * kv_row;
   if (b.k_cache.count() == 0) {
     b.k_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
     b.v_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
   }
   cached_ = start;  // a failure below leaves the first `start` positions valid
   const float* W = b.params.get();
-  const auto param = [&](int slot) -> const float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
-  const auto linear = [&](const float* x, int64_t in, int weight, int bias, int64_t out, float* y) {
-    dev.matmul(false, true, n, out, in, 1.0f, x, in, param(weight), in, 0.0f, y, out);
-    if (bias >= 0) dev.add_bias(y, param(bias), n, out);
-  };
-  const auto norm = [&](const float* x, int weight, int bias, float* y) {
-    if (a.norm == Norm::LayerNorm)
-      dev.layer_norm_forward(x, param(weight), param(bias), n, d, c.norm_eps, y, b.mean1.get(), b.rstd1.get());
-    else
-      dev.rms_norm_forward(x, param(weight), n, d, c.norm_eps, y, b.rstd1.get());
-  };
-  // Layer 0's activation buffers serve every layer: x [n, d] in resid, mid, norm, qkv, attn, pre, act.
-  float* x = b.resid.get();
-  float* mid = b.mid.get();
-  float* normed = b.norm1.get();
-  float* qkv = b.qkv.get();
-  float* attn = b.attn.get();
-  const float* positions = param(slots_.position_embedding);
-  dev.embedding_forward(b.tokens.get(), param(slots_.token_embedding), positions ? positions + start * d : nullptr, n, n,
-                        d, x);
+  const float* positions = slots_.position_embedding < 0 ? nullptr : W + params_[slots_.position_embedding].offset;
+  dev.embedding_forward(b.tokens.get(), W + params_[slots_.token_embedding].offset,
+                        positions ? positions + start * d : nullptr, n, n, d, b.resid.get());
   AttentionShape shape{1, n, start + n, H, KV, hd};
   AttentionOptions attention_options;
   attention_options.causal = true;
+  // Layer 0's activation buffers serve every layer; the stream stays in resid[0].
+  const LayerActivations t{b.resid.get(), b.mid.get(),   b.resid.get(), b.norm1.get(), b.norm2.get(),
+                           b.mean1.get(), b.rstd1.get(), b.mean2.get(), b.rstd2.get(), b.qkv.get(),
+                           b.attn.get(),  b.lse.get(),   b.pre.get(),   b.act.get()};
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
     float* k_cache = b.k_cache.get() + l * layer_cache;
     float* v_cache = b.v_cache.get() + l * layer_cache;
-    norm(x, s.attn_norm_w, s.attn_norm_b, normed);
-    linear(normed, d, s.qkv_w, s.qkv_b, R, qkv);
-    if (a.positions == Positions::Rope)
-      dev.rope_apply(qkv, n, n, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get() + start * half,
-                     b.rope_sin.get() + start * half, false);
-    for (int64_t r = 0; r < n; ++r) {
-      dev.copy(k_cache + (start + r) * kv_row, qkv + r * R + HA, kv_row * 4);
-      dev.copy(v_cache + (start + r) * kv_row, qkv + r * R + HA + kv_row, kv_row * 4);
-    }
-    const int64_t cache_stride = layer_cache;  // batch stride of the one-sequence cache
-    ConstView4 q{qkv, {n * R, R, hd, 1}}, k{k_cache, {cache_stride, kv_row, hd, 1}}, v{v_cache, {cache_stride, kv_row, hd, 1}};
-    dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, n, H, hd), b.lse.get());
-    linear(attn, HA, s.out_w, s.out_b, d, b.branch.get());
-    dev.copy(mid, x, n * d * 4);
-    dev.add_inplace(mid, b.branch.get(), n * d);
-    norm(a.parallel_residual ? x : mid, s.mlp_norm_w, s.mlp_norm_b, normed);
-    linear(normed, d, s.up_w, s.up_b, P, b.pre.get());
-    if (a.mlp == Mlp::SwiGlu)
-      dev.swiglu_forward(b.pre.get(), n, F, b.act.get());
-    else
-      dev.gelu_forward(b.pre.get(), n * F, a.mlp == Mlp::GeluExact, b.act.get());
-    linear(b.act.get(), F, s.down_w, s.down_b, d, b.branch.get());
-    dev.add_inplace(mid, b.branch.get(), n * d);
-    dev.copy(x, mid, n * d * 4);
+    layer_forward(l, n, n, start, t, 0.0f, 0, [&](const float* qkv, float* attn, float* lse) {
+      for (int64_t r = 0; r < n; ++r) {
+        dev.copy(k_cache + (start + r) * kv_row, qkv + r * R + HA, kv_row * 4);
+        dev.copy(v_cache + (start + r) * kv_row, qkv + r * R + HA + kv_row, kv_row * 4);
+      }
+      ConstView4 q{qkv, {n * R, R, hd, 1}}, k{k_cache, {layer_cache, kv_row, hd, 1}},
+          v{v_cache, {layer_cache, kv_row, hd, 1}};
+      dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, n, H, hd), lse);
+    });
   }
   // The final norm and the LM head of the last row only.
-  const float* last = x + (n - 1) * d;
-  if (a.norm == Norm::LayerNorm)
-    dev.layer_norm_forward(last, param(slots_.final_norm_w), param(slots_.final_norm_b), 1, d, c.norm_eps,
-                           b.hidden.get(), b.mean_f.get(), b.rstd_f.get());
-  else
-    dev.rms_norm_forward(last, param(slots_.final_norm_w), 1, d, c.norm_eps, b.hidden.get(), b.rstd_f.get());
-  const float* out_weight = param(a.tied_embeddings ? slots_.token_embedding : slots_.lm_head);
-  dev.matmul(false, true, 1, c.vocab_size, d, 1.0f, b.hidden.get(), d, out_weight, d, 0.0f, b.logits.get(), c.vocab_size);
+  norm_forward(b.resid.get() + (n - 1) * d, 1, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(),
+               b.mean_f.get(), b.rstd_f.get());
+  const int out = c.architecture.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
+  dev.matmul(false, true, 1, c.vocab_size, d, 1.0f, b.hidden.get(), d, W + params_[out].offset, d, 0.0f, b.logits.get(),
+             c.vocab_size);
   dev.download(host_logits, b.logits.get(), c.vocab_size * 4);
   cached_ = start + n;
 }
