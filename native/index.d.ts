@@ -92,8 +92,24 @@ export function numThreads(): number;
 export function backendInfo(): RawBackendInfo;
 export function attentionWorkspaceBytes(headDim: number, threads: number): { forward: number; backward: number };
 
+/** The feature record of packages/model/src/config.ts Architecture. */
+export interface RawArchitecture {
+  norm: 'layerNorm' | 'rmsNorm';
+  mlp: 'geluTanh' | 'geluExact' | 'swiglu';
+  positions:
+    | { kind: 'learned' }
+    | {
+        kind: 'rope';
+        theta: number;
+        rotaryFraction: number;
+        scaling: null | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContextLength: number };
+      };
+  biases: { qkv: boolean; attnOut: boolean; mlp: boolean };
+  parallelResidual: boolean;
+  tiedEmbeddings: boolean;
+}
 export interface RawModelConfig {
-  architecture: 'gpt2' | 'llama';
+  architecture: RawArchitecture;
   vocabSize: number;
   contextLength: number;
   dModel: number;
@@ -102,8 +118,6 @@ export interface RawModelConfig {
   nKvHeads: number;
   dFf: number;
   normEps: number;
-  ropeTheta: number;
-  tiedEmbeddings: boolean;
   head: { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
 }
 export interface RawBatch {
@@ -143,7 +157,15 @@ export class Engine {
   constructor(config: RawModelConfig, opts?: { seed?: number; device?: 'cpu' | 'cuda'; precision?: 'float32' | 'tf32' | 'bf16' });
   /** "cpu", or "cuda (<GPU> (sm_XY), <precision>)". */
   deviceName(): string;
-  parameters(): { name: string; shape: number[]; size: number; decay: boolean; head: boolean }[];
+  parameters(): {
+    name: string;
+    shape: number[];
+    size: number;
+    /** normal(0, std), or a constant (the std and value as float32) */
+    init: { kind: 'normal'; std: number } | { kind: 'constant'; value: number };
+    decay: boolean;
+    head: boolean;
+  }[];
   readParameter(name: string): Float32Array;
   writeParameter(name: string, data: Float32Array): void;
   readGradient(name: string): Float32Array;
@@ -155,6 +177,10 @@ export class Engine {
   zeroGrad(): void;
   stepsTaken(): number;
   forward(batch: RawBatch, opts?: { training?: boolean; logitsAt?: 'all' | 'last' }): Promise<Float32Array>;
+  /** Logits [V] of the last of `tokens`, at positions start.. after the `start` cached ones (start <= cachedPositions()); caches their keys and values. */
+  decode(tokens: Int32Array, start: number): Promise<Float32Array>;
+  /** Positions the key/value cache holds (0 after any weight change). */
+  cachedPositions(): number;
   backward(dLogits: Float32Array): Promise<void>;
   trainStep(minibatches: RawMinibatch[], optimizer: RawOptimizer): Promise<RawStepResult>;
   accumulate(minibatches: RawMinibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }>;

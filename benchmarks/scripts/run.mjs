@@ -1,5 +1,6 @@
-// Bundles one benchmark, src/<name>.ts (the first argument: bench-kernels or bench-train), with
-// esbuild (it is TypeScript) and runs it, passing the remaining command-line arguments through.
+// Bundles one benchmark, src/<name>.ts (the first argument: bench-kernels, bench-train,
+// bench-batch-loss or bench-generate), with esbuild (it is TypeScript) and runs it, passing the
+// remaining command-line arguments through.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +8,8 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
-if (!['bench-kernels', 'bench-train', 'bench-batch-loss'].includes(name)) {
-  console.error(`usage: run.mjs bench-kernels|bench-train|bench-batch-loss [options], got ${name}`);
+if (!['bench-kernels', 'bench-train', 'bench-batch-loss', 'bench-generate'].includes(name)) {
+  console.error(`usage: run.mjs bench-kernels|bench-train|bench-batch-loss|bench-generate [options], got ${name}`);
   process.exit(2);
 }
 const outfile = join(root, 'dist', `${name}.mjs`);

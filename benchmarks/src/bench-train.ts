@@ -79,7 +79,7 @@ function median(xs: number[]): number {
 function stepFlops(c: ModelConfig, batch: number, seqLen: number): number {
   const d = c.dModel, hd = headDim(c);
   const qkv = (c.nHeads + 2 * c.nKvHeads) * hd;
-  const perLayer = d * qkv + c.nHeads * hd * d + (c.architecture === 'gpt2' ? 2 : 3) * d * c.dFf;
+  const perLayer = d * qkv + c.nHeads * hd * d + (c.architecture.mlp === 'swiglu' ? 3 : 2) * d * c.dFf;
   const weights = c.nLayers * perLayer + d * c.vocabSize;
   const tokens = batch * seqLen;
   const attention = 3.5 * ((4 * batch * c.nHeads * seqLen * seqLen * hd) / 2) * c.nLayers;

@@ -32,7 +32,7 @@ constexpr int64_t kVocab = 50304, kDim = 768, kLayers = 12, kHeads = 12, kSeq = 
 
 eng::ModelConfig gpt2_small() {
   eng::ModelConfig c;
-  c.architecture = eng::Architecture::Gpt2;
+  // c.architecture: gpt2's features (the default Architecture).
   c.vocab_size = kVocab;
   c.context_length = kSeq;
   c.d_model = kDim;

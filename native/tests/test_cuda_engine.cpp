@@ -1,6 +1,8 @@
 // The engine on the CUDA device against the engine on the CPU device (itself tested against the
 // tfjs twin and finite differences): the same configuration and seed (so the same initial
-// weights) and the same batches, for both architectures and both heads, in every precision:
+// weights) and the same batches, for the gpt2 and llama features, a GPT-NeoX-like model (exact
+// GELU, partial rotary, parallel residual) and a Qwen2-like one (q/k/v biases, Llama 3 RoPE
+// scaling), and both heads, in every precision:
 // logits, every parameter's gradient, and every parameter after several AdamW steps (with
 // dropout, gradient clipping and weight decay on). Tolerances as the CUDA kernels' (float32 1e-4,
 // TF32 3e-3, bf16 2e-2), relative to the largest entry of the CPU's tensor, or to 1e-3 of the
@@ -10,8 +12,9 @@
 // with eps = 1e-2, so that an update stays proportional to its gradient: with the usual 1e-8 an
 // element whose gradient is small steps by about ±lr whatever its value, and the rounding of TF32
 // or bf16 products would decide its sign. The logits are compared again after training (the
-// classifier head starts at zero, so the first comparison of a classifier's logits is trivial). Without a usable GPU: "skipped: no CUDA
-// device", exit 77.
+// classifier head starts at zero, so the first comparison of a classifier's logits is trivial), and
+// an LM's logits through the key/value cache (decode) against the CPU's full forward. Without a
+// usable GPU: "skipped: no CUDA device", exit 77.
 #include <memory>
 #include <string>
 
@@ -39,7 +42,7 @@ struct Case {
 
 std::vector<Case> cases() {
   eng::ModelConfig gpt2;
-  gpt2.architecture = eng::Architecture::Gpt2;
+  // eng::Architecture{} is gpt2's: LayerNorm, tanh GELU, learned positions, every bias, tied head.
   gpt2.vocab_size = 61;
   gpt2.context_length = 24;
   gpt2.d_model = 64;
@@ -48,16 +51,35 @@ std::vector<Case> cases() {
   gpt2.n_kv_heads = 4;
   gpt2.d_ff = 128;
   eng::ModelConfig llama = gpt2;
-  llama.architecture = eng::Architecture::Llama;
+  eng::Architecture& la = llama.architecture;
+  la.norm = eng::Norm::RmsNorm;
+  la.mlp = eng::Mlp::SwiGlu;
+  la.positions = eng::Positions::Rope;
+  la.qkv_bias = la.attn_out_bias = la.mlp_bias = false;
+  la.tied_embeddings = false;
   llama.d_model = 48;  // head size 12: not a multiple of 16, the padded attention path
   llama.n_kv_heads = 2;
   llama.d_ff = 96;
-  llama.tied_embeddings = false;
-  eng::ModelConfig gpt2_classifier = gpt2, llama_classifier = llama;
+  eng::ModelConfig neox = gpt2;
+  eng::Architecture& na = neox.architecture;
+  na.mlp = eng::Mlp::GeluExact;
+  na.positions = eng::Positions::Rope;
+  na.rotary_fraction = 0.25;  // 4 of 16 dims rotated
+  na.parallel_residual = true;
+  na.tied_embeddings = false;
+  eng::ModelConfig qwen = llama;
+  qwen.architecture.qkv_bias = true;
+  qwen.architecture.rope_scaling = {8.0, 1.0, 4.0, 32};  // wavelengths 6.3 (kept), 29 (smoothed), 135+ (÷ 8)
+  qwen.architecture.tied_embeddings = true;
+  eng::ModelConfig gpt2_classifier = gpt2, llama_classifier = llama, neox_classifier = neox;
   gpt2_classifier.num_classes = 2;
   llama_classifier.num_classes = 3;
+  neox_classifier.num_classes = 2;
   return {{"gpt2 lm", gpt2, eng::LossKind::Token},
           {"llama lm", llama, eng::LossKind::Token},
+          {"neox lm", neox, eng::LossKind::Token},
+          {"qwen lm", qwen, eng::LossKind::Token},
+          {"neox classifier xent", neox_classifier, eng::LossKind::Xent},
           {"gpt2 classifier xent", gpt2_classifier, eng::LossKind::Xent},
           {"gpt2 classifier logconf", gpt2_classifier, eng::LossKind::Logconf, true},
           {"llama classifier product", llama_classifier, eng::LossKind::Product}};
@@ -172,8 +194,21 @@ void run_case(const Case& c, Precision precision, std::mt19937_64& rng) {
   const double e_trained = relative_error(got, want);
   CHECK(w2s_test::all_finite(got) && e_trained <= tol, "%s: logits after training relative error %.3g", label.c_str(),
         e_trained);
-  std::printf("  %-34s logits %.1e, trained %.1e  gradients %.1e (worst: %s)  parameters %.1e\n", label.c_str(),
-              e_logits, e_trained, worst, worst_name.c_str(), worst_param);
+  // Generation with the key/value cache: 6 tokens, then a 7th, against the CPU's full forward.
+  double e_decode = 0.0;
+  if (c.config.num_classes == 0) {
+    const int64_t V = c.config.vocab_size;
+    const int32_t seven = 7;
+    eng::Batch prefix{data.tokens.data(), &seven, 1, 7};
+    std::vector<float> full(V), step(V, std::numeric_limits<float>::quiet_NaN());
+    cpu.forward(prefix, false, eng::LogitsAt::LastToken, full.data());
+    gpu.decode(data.tokens.data(), 6, 0, step.data());
+    gpu.decode(data.tokens.data() + 6, 1, 6, step.data());
+    e_decode = relative_error(step, full);
+    CHECK(w2s_test::all_finite(step) && e_decode <= tol, "%s: decode logits relative error %.3g", label.c_str(), e_decode);
+  }
+  std::printf("  %-34s logits %.1e, trained %.1e, decode %.1e  gradients %.1e (worst: %s)  parameters %.1e\n",
+              label.c_str(), e_logits, e_trained, e_decode, worst, worst_name.c_str(), worst_param);
 }
 
 }  // namespace

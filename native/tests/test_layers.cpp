@@ -275,6 +275,10 @@ double gelu_grad(double u) {
   const double t = std::tanh(kGeluC * (u + 0.044715 * u * u * u));
   return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * kGeluC * (1.0 + 3.0 * 0.044715 * u * u);
 }
+double gelu_exact(double u) { return 0.5 * u * (1.0 + std::erf(u / std::sqrt(2.0))); }
+double gelu_exact_grad(double u) {
+  return 0.5 * (1.0 + std::erf(u / std::sqrt(2.0))) + u * std::exp(-0.5 * u * u) / std::sqrt(2.0 * M_PI);
+}
 double sigmoid(double a) { return 1.0 / (1.0 + std::exp(-a)); }
 
 void gelu_cases(std::mt19937_64& rng) {
@@ -300,6 +304,33 @@ void gelu_cases(std::mt19937_64& rng) {
     const auto loss = [&] {
       double s = 0.0;
       for (int64_t i = 0; i < count; ++i) s += dyd[i] * gelu(ud[i]);
+      return s;
+    };
+    check_fd(name + " du vs finite differences", to_d(du), ud, loss, rng, 1.0);
+  }
+}
+
+void gelu_exact_cases(std::mt19937_64& rng) {
+  for (int64_t count : {1, 3, 17, 64, 100, 10007}) {
+    const std::string name = "gelu exact count=" + std::to_string(count);
+    const Vf u = w2s_test::random_floats(rng, count, -6.0f, 6.0f);
+    Vd ud = to_d(u), ry(count);
+    for (int64_t i = 0; i < count; ++i) ry[i] = gelu_exact(ud[i]);
+    Vf y = poisoned(count);
+    w2s::gelu_exact_forward(u.data(), count, y.data());
+    // Floor 1, as for the tanh form: for u ≪ 0, 1 + erf(·) cancels in float32.
+    check_close(name + " forward", y, ry, kForwardTol, 1.0);
+
+    const Vf dy = w2s_test::random_floats(rng, count);
+    const Vd dyd = to_d(dy);
+    Vd rdu(count);
+    for (int64_t i = 0; i < count; ++i) rdu[i] = dyd[i] * gelu_exact_grad(ud[i]);
+    Vf du = poisoned(count);
+    w2s::gelu_exact_backward(u.data(), dy.data(), count, du.data());
+    check_close(name + " backward", du, rdu, kBackwardTol, 1.0);
+    const auto loss = [&] {
+      double s = 0.0;
+      for (int64_t i = 0; i < count; ++i) s += dyd[i] * gelu_exact(ud[i]);
       return s;
     };
     check_fd(name + " du vs finite differences", to_d(du), ud, loss, rng, 1.0);
@@ -358,14 +389,14 @@ void swiglu_cases(std::mt19937_64& rng) {
 // ---- RoPE ---------------------------------------------------------------------------------------
 
 // x rotated in double from the angles (not from the tables): heads [0, heads) of each row.
-Vd rope_ref(const Vd& x, int64_t n, int64_t seq_len, int64_t stride, int64_t heads, int64_t hd, double theta,
-            bool inverse) {
+Vd rope_ref(const Vd& x, int64_t n, int64_t seq_len, int64_t stride, int64_t heads, int64_t hd, int64_t rot,
+            double theta, bool inverse) {
   Vd y = x;
-  const int64_t half = hd / 2;
+  const int64_t half = rot / 2;
   for (int64_t r = 0; r < n; ++r)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t j = 0; j < half; ++j) {
-        const double a = (inverse ? -1.0 : 1.0) * static_cast<double>(r % seq_len) * std::pow(theta, -2.0 * j / hd);
+        const double a = (inverse ? -1.0 : 1.0) * static_cast<double>(r % seq_len) * std::pow(theta, -2.0 * j / rot);
         const int64_t lo = r * stride + h * hd + j, hi = lo + half;
         y[lo] = x[lo] * std::cos(a) - x[hi] * std::sin(a);
         y[hi] = x[hi] * std::cos(a) + x[lo] * std::sin(a);
@@ -375,53 +406,57 @@ Vd rope_ref(const Vd& x, int64_t n, int64_t seq_len, int64_t stride, int64_t hea
 
 void rope_cases(std::mt19937_64& rng) {
   for (int64_t hd : {8, 16})
-    for (int64_t n : kRows)
-      for (int64_t seq_len : {1, 7, 40}) {
-        const float theta = hd == 8 ? 10000.0f : 500.0f;
-        const int64_t heads = 2, stride = 3 * hd + 1;  // a third head and one more float are left alone
-        const std::string name = "rope hd=" + std::to_string(hd) + " N=" + std::to_string(n) +
-                                 " seq_len=" + std::to_string(seq_len);
-        const int64_t half = hd / 2;
-        Vf cos = poisoned(seq_len * half), sin = poisoned(seq_len * half);
-        w2s::rope_tables(seq_len, hd, theta, cos.data(), sin.data());
-        Vd rcos(seq_len * half), rsin(seq_len * half);
-        for (int64_t p = 0; p < seq_len; ++p)
-          for (int64_t j = 0; j < half; ++j) {
-            const double a = static_cast<double>(p) * std::pow(static_cast<double>(theta), -2.0 * j / hd);
-            rcos[p * half + j] = std::cos(a);
-            rsin[p * half + j] = std::sin(a);
-          }
-        // Values in [−1, 1]: an absolute error (floor 1) of 1e-6 is a few float32 ulps.
-        check_close(name + " tables cos", cos, rcos, 1e-6, 1.0);
-        check_close(name + " tables sin", sin, rsin, 1e-6, 1.0);
+    for (int64_t rot : {hd, hd / 4})  // whole heads, and a partial rotary (the rest passes through)
+      for (int64_t n : kRows)
+        for (int64_t seq_len : {1, 7, 40}) {
+          const double theta = hd == 8 ? 10000.0 : 500.0;
+          const int64_t heads = 2, stride = 3 * hd + 1;  // a third head and one more float are left alone
+          const std::string name = "rope hd=" + std::to_string(hd) + " rot=" + std::to_string(rot) +
+                                   " N=" + std::to_string(n) + " seq_len=" + std::to_string(seq_len);
+          const int64_t half = rot / 2;
+          std::vector<double> inv_freq(half);
+          for (int64_t j = 0; j < half; ++j) inv_freq[j] = std::pow(theta, -2.0 * j / rot);
+          Vf cos = poisoned(seq_len * half), sin = poisoned(seq_len * half);
+          w2s::rope_tables(seq_len, rot, inv_freq.data(), cos.data(), sin.data());
+          Vd rcos(seq_len * half), rsin(seq_len * half);
+          for (int64_t p = 0; p < seq_len; ++p)
+            for (int64_t j = 0; j < half; ++j) {
+              const double a = static_cast<double>(p) * std::pow(theta, -2.0 * j / rot);
+              rcos[p * half + j] = std::cos(a);
+              rsin[p * half + j] = std::sin(a);
+            }
+          // Values in [−1, 1]: an absolute error (floor 1) of 1e-6 is a few float32 ulps.
+          check_close(name + " tables cos", cos, rcos, 1e-6, 1.0);
+          check_close(name + " tables sin", sin, rsin, 1e-6, 1.0);
 
-        const Vf x = w2s_test::random_floats(rng, n * stride);
-        Vd xd = to_d(x);
-        Vf y = x;
-        w2s::rope_apply(y.data(), n, seq_len, stride, heads, hd, cos.data(), sin.data(), false);
-        check_close(name + " forward vs rotate-half", y, rope_ref(xd, n, seq_len, stride, heads, hd, theta, false),
-                    kForwardTol);
-        bool untouched = true;
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t k = heads * hd; k < stride; ++k) untouched &= y[r * stride + k] == x[r * stride + k];
-        CHECK(untouched, "%s: entries past the rotated heads changed", name.c_str());
+          const Vf x = w2s_test::random_floats(rng, n * stride);
+          Vd xd = to_d(x);
+          Vf y = x;
+          w2s::rope_apply(y.data(), n, seq_len, stride, heads, hd, rot, cos.data(), sin.data(), false);
+          check_close(name + " forward vs rotate-half", y,
+                      rope_ref(xd, n, seq_len, stride, heads, hd, rot, theta, false), kForwardTol);
+          bool untouched = true;
+          for (int64_t r = 0; r < n; ++r)
+            for (int64_t k = 0; k < stride; ++k)
+              if (k >= heads * hd || k % hd >= rot) untouched &= y[r * stride + k] == x[r * stride + k];
+          CHECK(untouched, "%s: entries past the rotated dims or heads changed", name.c_str());
 
-        Vf back = y;
-        w2s::rope_apply(back.data(), n, seq_len, stride, heads, hd, cos.data(), sin.data(), true);
-        check_close(name + " inverse(forward(x)) vs x", back, xd, kForwardTol);
-        Vf inv = x;
-        w2s::rope_apply(inv.data(), n, seq_len, stride, heads, hd, cos.data(), sin.data(), true);
-        check_close(name + " inverse vs rotation by -a", inv, rope_ref(xd, n, seq_len, stride, heads, hd, theta, true),
-                    kForwardTol);
+          Vf back = y;
+          w2s::rope_apply(back.data(), n, seq_len, stride, heads, hd, rot, cos.data(), sin.data(), true);
+          check_close(name + " inverse(forward(x)) vs x", back, xd, kForwardTol);
+          Vf inv = x;
+          w2s::rope_apply(inv.data(), n, seq_len, stride, heads, hd, rot, cos.data(), sin.data(), true);
+          check_close(name + " inverse vs rotation by -a", inv,
+                      rope_ref(xd, n, seq_len, stride, heads, hd, rot, theta, true), kForwardTol);
 
-        // The inverse is the backward pass: the gradient of L = Σ dy·rope(x) is inverse(dy).
-        const Vf dy = w2s_test::random_floats(rng, n * stride);
-        const Vd dyd = to_d(dy);
-        Vf dx = dy;
-        w2s::rope_apply(dx.data(), n, seq_len, stride, heads, hd, cos.data(), sin.data(), true);
-        check_fd(name + " inverse as gradient vs finite differences", to_d(dx), xd,
-                 [&] { return dot(dyd, rope_ref(xd, n, seq_len, stride, heads, hd, theta, false)); }, rng);
-      }
+          // The inverse is the backward pass: the gradient of L = Σ dy·rope(x) is inverse(dy).
+          const Vf dy = w2s_test::random_floats(rng, n * stride);
+          const Vd dyd = to_d(dy);
+          Vf dx = dy;
+          w2s::rope_apply(dx.data(), n, seq_len, stride, heads, hd, rot, cos.data(), sin.data(), true);
+          check_fd(name + " inverse as gradient vs finite differences", to_d(dx), xd,
+                   [&] { return dot(dyd, rope_ref(xd, n, seq_len, stride, heads, hd, rot, theta, false)); }, rng);
+        }
 }
 
 // ---- embeddings, bias, residual -------------------------------------------------------------------
@@ -750,6 +785,7 @@ void all_cases(std::mt19937_64& rng) {
   layer_norm_cases(rng);
   rms_norm_cases(rng);
   gelu_cases(rng);
+  gelu_exact_cases(rng);
   swiglu_cases(rng);
   rope_cases(rng);
   embedding_cases(rng);

@@ -1,4 +1,5 @@
-// The transformer engine: GPT-2 and Llama architectures, trained and evaluated natively. One
+// The transformer engine: decoder-only transformers described by an Architecture (GPT-2, Llama,
+// GPT-NeoX, Qwen2, Mistral), trained and evaluated natively. One
 // Model owns its parameters, gradients, AdamW state and activations on one device, and reuses
 // them across steps. The mathematics and the canonical parameter table are those of
 // packages/model/src/config.ts (the tfjs twin implements the same). Tensor layouts:
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,10 +20,36 @@ namespace w2s::engine {
 
 class Device;
 
-enum class Architecture { Gpt2, Llama };
+// An architecture as data: the features that tell one transformer family from another (the
+// mirror of packages/model/src/config.ts Architecture; presets gpt2 and llama there).
+enum class Norm { LayerNorm, RmsNorm };          // LayerNorm carries a bias, RMSNorm does not
+enum class Mlp { GeluTanh, GeluExact, SwiGlu };  // SwiGLU's first projection is [gate; up]
+enum class Positions { Learned, Rope };
+
+// Llama 3's RoPE frequency scaling (enabled when factor > 0).
+struct RopeScaling {
+  double factor = 0.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_context_length = 8192;
+};
+
+struct Architecture {
+  Norm norm = Norm::LayerNorm;
+  Mlp mlp = Mlp::GeluTanh;
+  Positions positions = Positions::Learned;
+  double rope_theta = 10000.0;
+  double rotary_fraction = 1.0;  // RoPE rotates the first floor(head_dim · fraction) dims of each head
+  RopeScaling rope_scaling;
+  bool qkv_bias = true;       // the fused query/key/value projection
+  bool attn_out_bias = true;  // the attention output projection
+  bool mlp_bias = true;       // both MLP projections
+  bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) instead of serial branches
+  bool tied_embeddings = true;     // the LM head is the token embedding
+};
 
 struct ModelConfig {
-  Architecture architecture = Architecture::Gpt2;
+  Architecture architecture;
   int64_t vocab_size = 0;
   int64_t context_length = 0;
   int64_t d_model = 0;
@@ -30,10 +58,14 @@ struct ModelConfig {
   int64_t n_kv_heads = 0;
   int64_t d_ff = 0;
   float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
-  bool tied_embeddings = true;
   int64_t num_classes = 0;  // 0: language-model head; >= 2: classifier head
   int64_t head_dim() const { return d_model / n_heads; }
+  // The rotated dims of each head (even; 0 with learned positions).
+  int64_t rotary_dim() const {
+    return architecture.positions == Positions::Rope
+               ? static_cast<int64_t>(static_cast<double>(head_dim()) * architecture.rotary_fraction)
+               : 0;
+  }
 };
 
 // Throws InvalidArgument naming the field and what was expected.
@@ -50,8 +82,24 @@ struct ParameterInfo {
   bool head = false;        // trains in linear-probe mode
 };
 
-// The canonical parameter table, in memory order (names and layouts as in config.ts).
-std::vector<ParameterInfo> parameter_table(const ModelConfig& config);
+// Where each parameter lives: indices into parameter_table's entries, −1 where the architecture
+// has no such parameter. Built once with the table; the model addresses parameters through it.
+struct ParameterSlots {
+  struct Layer {
+    int attn_norm_w = -1, attn_norm_b = -1, qkv_w = -1, qkv_b = -1, out_w = -1, out_b = -1;
+    int mlp_norm_w = -1, mlp_norm_b = -1, up_w = -1, up_b = -1, down_w = -1, down_b = -1;  // up: [gate; up] for SwiGLU
+  };
+  int token_embedding = -1, position_embedding = -1, final_norm_w = -1, final_norm_b = -1;
+  int lm_head = -1;      // the untied LM head
+  int classifier = -1;
+  std::vector<Layer> layers;
+};
+// The canonical parameter table, in memory order (names and layouts as in config.ts), and its slots.
+std::vector<ParameterInfo> parameter_table(const ModelConfig& config, ParameterSlots& slots);
+
+// RoPE's inverse frequencies θ_j, j < rotary_dim/2: theta^(−2j/rotary_dim), then Llama 3's scaling
+// where enabled (transformers' _compute_llama3_parameters), in double.
+std::vector<double> rope_inverse_frequencies(const ModelConfig& config);
 
 struct Batch {
   const int32_t* tokens = nullptr;   // host [B, T], each in [0, V)
@@ -128,6 +176,14 @@ class Model {
   // Forward pass; writes the logits to host. training = true keeps what backward needs and
   // applies dropout; LogitsAt::LastToken only in evaluation.
   void forward(const Batch& batch, bool training, LogitsAt at, float* host_logits);
+  // Generation with a key/value cache (LM heads only): runs the `count` tokens at positions
+  // start..start+count−1 of one sequence whose first `start` positions are cached (start <=
+  // cached_positions(), start + count <= contextLength), caches their keys and values (after
+  // RoPE), and writes the logits [V] of the last one: each token costs its own position, not the
+  // whole context. Changing the weights (write_parameter, optimizer_step) empties the cache. Uses
+  // the activation buffers: a pending backward is lost.
+  void decode(const int32_t* tokens, int64_t count, int64_t start, float* host_logits);
+  int64_t cached_positions() const { return cached_; }
   // Accumulates the parameter gradients of Σ dlogits·logits of the last training forward.
   void backward(const float* host_dlogits);
   // Clips, applies AdamW to the trainable parameters, zeroes the gradients, counts the step.
@@ -158,6 +214,13 @@ class Model {
   void ensure_capacity(int64_t batch, int64_t seq_len);
   void ensure_step_capacity(int64_t rows);
   void forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed);
+  // The forward pieces shared by forward_pass and decode, on n rows (model.cpp).
+  struct LayerActivations;
+  using Attend = std::function<void(const float* qkv, float* attn, float* lse)>;
+  void linear_forward(const float* x, int64_t n, int64_t in, int weight, int bias, int64_t out, float* y);
+  void norm_forward(const float* x, int64_t n, int weight, int bias, float* y, float* mean, float* rstd);
+  void layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t first_position, const LayerActivations& t,
+                     float dropout, uint64_t dropout_seed, const Attend& attend);
   // forward_step's and backward_step's work on device logits and their gradient, [rows, C].
   struct StepMinibatch;
   void forward_minibatches(const std::vector<Batch>& batches);
@@ -172,6 +235,7 @@ class Model {
 
   ModelConfig config_;
   std::unique_ptr<Device> device_;
+  ParameterSlots slots_;  // filled with params_
   std::vector<ParameterInfo> params_;
   int64_t total_params_ = 0;
   std::unique_ptr<Buffers> buf_;
@@ -183,6 +247,7 @@ class Model {
   uint64_t forwards_ = 0;
   Batch last_batch_;           // shape of the last training forward (data pointers not kept)
   bool backward_ready_ = false;
+  int64_t cached_ = 0;         // positions held by the key/value cache (decode)
   // forward_step's minibatches, for backward_step: each one's dropout seed and a fingerprint of its
   // shape and tokens (empty when no forward_step awaits its backward_step).
   struct StepMinibatch {

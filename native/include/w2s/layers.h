@@ -28,21 +28,27 @@ void rms_norm_backward(const float* dy, const float* x, const float* w, const fl
 // GELU, tanh approximation: y = 0.5·u·(1 + tanh(sqrt(2/π)·(u + 0.044715·u³))).   u, y, dy, du [count].
 void gelu_forward(const float* u, int64_t count, float* y);
 void gelu_backward(const float* u, const float* dy, int64_t count, float* du);
+// GELU, exact: y = 0.5·u·(1 + erf(u/√2)); du = dy·(0.5·(1 + erf(u/√2)) + u·φ(u)), φ the normal
+// density.   u, y, dy, du [count].
+void gelu_exact_forward(const float* u, int64_t count, float* y);
+void gelu_exact_backward(const float* u, const float* dy, int64_t count, float* du);
 
 // SwiGLU: y = silu(g) ⊙ u, silu(g) = g·sigmoid(g), where each row of gu [N, 2F] is [g (F) | u (F)].
 //   y, dy [N, F]; dgu [N, 2F].
 void swiglu_forward(const float* gu, int64_t n, int64_t f, float* y);
 void swiglu_backward(const float* gu, const float* dy, int64_t n, int64_t f, float* dgu);
 
-// Rotary position embedding, Hugging Face's rotate-half convention, in place.
+// Rotary position embedding, Hugging Face's rotate-half convention, in place, on the first
+// rotary_dim (even, <= head_dim) dims of each head; the rest pass through (GPT-NeoX's partial rotary).
 //   x: N rows of row_stride floats; row r holds position r % seq_len; the first `heads` heads of
-//   head_dim floats of each row are rotated: for j < head_dim/2 with angle a = pos·θ_j,
-//   (x[j], x[j + hd/2]) ← (x[j]·cos a − x[j + hd/2]·sin a, x[j + hd/2]·cos a + x[j]·sin a).
-//   cos, sin [seq_len, head_dim/2]: tables from rope_tables. inverse = true rotates by −a (the
+//   head_dim floats of each row are rotated: with h = rotary_dim/2, for j < h and angle
+//   a = pos·θ_j, (x[j], x[j + h]) ← (x[j]·cos a − x[j + h]·sin a, x[j + h]·cos a + x[j]·sin a).
+//   cos, sin [seq_len, rotary_dim/2]: tables from rope_tables. inverse = true rotates by −a (the
 //   backward pass: the rotation's transpose).
-void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, float* sin);
+// rope_tables: cos and sin of pos·inv_freq[j] (computed in double), inv_freq [rotary_dim/2].
+void rope_tables(int64_t seq_len, int64_t rotary_dim, const double* inv_freq, float* cos, float* sin);
 void rope_apply(float* x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads, int64_t head_dim,
-                const float* cos, const float* sin, bool inverse);
+                int64_t rotary_dim, const float* cos, const float* sin, bool inverse);
 
 // Embeddings: out[r] = table[tokens[r]] (+ positions[r % seq_len] when positions is not null).
 //   tokens [N] (validated by the caller: 0 <= token < V); table [V, d]; positions [≥ seq_len, d]; out [N, d].

@@ -1,5 +1,5 @@
-// GELU (tanh approximation) and SwiGLU, forward and backward, 16 lanes at a time (layouts in
-// include/w2s/layers.h). tanh and sigmoid come from the vector exp of simd.h:
+// GELU (tanh approximation) and SwiGLU, forward and backward, 16 lanes at a time, and exact GELU
+// (scalar std::erf) (layouts in include/w2s/layers.h). tanh and sigmoid come from the vector exp of simd.h:
 // tanh(a) = sign(a)·(1 − 2 / (exp(2|a|) + 1)), sigmoid(a) = 1 / (1 + exp(−a)).
 #include <cmath>
 
@@ -16,6 +16,8 @@ using simd::splat;
 constexpr int64_t kGrain = 4096;
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/π)
 constexpr float kGeluA = 0.044715f;
+constexpr float kSqrtHalf = 0.7071067811865476f;    // 1/√2
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1/√(2π)
 
 inline Vec tanh_vec(Vec a) {
   const Vec abs = a < 0.0f ? -a : a;
@@ -62,6 +64,21 @@ void gelu_backward(const float* u, const float* dy, int64_t count, float* du) {
     for_vectors(begin, end, [&](int64_t i, int64_t n) {
       store_n(du + i, load_n(dy + i, n) * gelu_grad_vec(load_n(u + i, n)), n);
     });
+  });
+}
+
+void gelu_exact_forward(const float* u, int64_t count, float* y) {
+  parallel::for_ranges(count, kGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) y[i] = 0.5f * u[i] * (1.0f + std::erf(u[i] * kSqrtHalf));
+  });
+}
+
+void gelu_exact_backward(const float* u, const float* dy, int64_t count, float* du) {
+  parallel::for_ranges(count, kGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float x = u[i];
+      du[i] = dy[i] * (0.5f * (1.0f + std::erf(x * kSqrtHalf)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x));
+    }
   });
 }
 

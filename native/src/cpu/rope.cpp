@@ -8,20 +8,20 @@
 
 namespace w2s {
 
-void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, float* sin) {
-  const int64_t half = head_dim / 2;
+void rope_tables(int64_t seq_len, int64_t rotary_dim, const double* inv_freq, float* cos, float* sin) {
+  const int64_t half = rotary_dim / 2;
   for (int64_t pos = 0; pos < seq_len; ++pos)
     for (int64_t j = 0; j < half; ++j) {
-      // θ_j = theta^(−2j/hd); the angle in double (float32 angles drift by ~1e-5 rad at pos 500).
-      const double angle = static_cast<double>(pos) * std::pow(static_cast<double>(theta), -2.0 * j / head_dim);
+      // The angle in double (float32 angles drift by ~1e-5 rad at pos 500).
+      const double angle = static_cast<double>(pos) * inv_freq[j];
       cos[pos * half + j] = static_cast<float>(std::cos(angle));
       sin[pos * half + j] = static_cast<float>(std::sin(angle));
     }
 }
 
 void rope_apply(float* x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads, int64_t head_dim,
-                const float* cos, const float* sin, bool inverse) {
-  const int64_t half = head_dim / 2;
+                int64_t rotary_dim, const float* cos, const float* sin, bool inverse) {
+  const int64_t half = rotary_dim / 2;
   const float sign = inverse ? -1.0f : 1.0f;
   parallel::for_ranges(n, 16, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {

@@ -129,14 +129,23 @@ __global__ void __launch_bounds__(kThreads) norm_backward_kernel(const float* __
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/π)
 constexpr float kGeluA = 0.044715f;
 
-// mode 0: y = gelu(u); mode 1: du = dy · gelu'(u).   u, y, dy, du [count].
+constexpr float kSqrtHalf = 0.7071067811865476f;    // 1/√2
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1/√(2π)
+
+// backward false: y = gelu(u); true: du = dy · gelu'(u); exact: GELU with erf, else its tanh
+// approximation (layers.h).   u, y, dy, du [count].
 __global__ void gelu_kernel(const float* __restrict__ u, const float* __restrict__ dy, int64_t count, bool backward,
-                            float* __restrict__ out) {
+                            bool exact, float* __restrict__ out) {
   W2S_GRID_STRIDE(i, count) {
     const float x = u[i];
-    const float t = tanhf(kGeluC * (x + kGeluA * x * x * x));
-    out[i] = backward ? dy[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * x * x))
-                      : 0.5f * x * (1.0f + t);
+    if (exact) {
+      const float cdf = 0.5f * (1.0f + erff(x * kSqrtHalf));
+      out[i] = backward ? dy[i] * (cdf + x * kInvSqrt2Pi * expf(-0.5f * x * x)) : x * cdf;
+    } else {
+      const float t = tanhf(kGeluC * (x + kGeluA * x * x * x));
+      out[i] = backward ? dy[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * x * x))
+                        : 0.5f * x * (1.0f + t);
+    }
   }
 }
 
@@ -212,10 +221,12 @@ __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g,
 
 // ---- rotary embedding, embeddings, row gathers ------------------------------------------------------
 
-// In place on the first `heads` heads of each of N rows of row_stride floats (layers.h rope_apply).
+// In place on the first rotary_dim dims of the first `heads` heads of each of N rows of row_stride
+// floats; cos, sin [seq_len, rotary_dim/2] (layers.h rope_apply).
 __global__ void rope_kernel(float* __restrict__ x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads,
-                            int64_t head_dim, const float* __restrict__ cos, const float* __restrict__ sin, float sign) {
-  const int64_t half = head_dim / 2;
+                            int64_t head_dim, int64_t rotary_dim, const float* __restrict__ cos,
+                            const float* __restrict__ sin, float sign) {
+  const int64_t half = rotary_dim / 2;
   W2S_GRID_STRIDE(i, n * heads * half) {
     const int64_t j = i % half, h = (i / half) % heads, r = i / (half * heads);
     float* lo = x + r * row_stride + h * head_dim;
@@ -388,12 +399,12 @@ class CudaDevice final : public engine::Device {
     norm_backward(dy, x, w, nullptr, rstd, n, d, true, dx, dw, nullptr);
   }
 
-  void gelu_forward(const float* u, int64_t count, float* y) override {
-    W2S_LAUNCH(gelu_kernel, blocks_for(count), kThreads, 0, u, nullptr, count, false, y);
+  void gelu_forward(const float* u, int64_t count, bool exact, float* y) override {
+    W2S_LAUNCH(gelu_kernel, blocks_for(count), kThreads, 0, u, nullptr, count, false, exact, y);
     check_launch("gelu_forward");
   }
-  void gelu_backward(const float* u, const float* dy, int64_t count, float* du) override {
-    W2S_LAUNCH(gelu_kernel, blocks_for(count), kThreads, 0, u, dy, count, true, du);
+  void gelu_backward(const float* u, const float* dy, int64_t count, bool exact, float* du) override {
+    W2S_LAUNCH(gelu_kernel, blocks_for(count), kThreads, 0, u, dy, count, true, exact, du);
     check_launch("gelu_backward");
   }
   void swiglu_forward(const float* gu, int64_t n, int64_t f, float* y) override {
@@ -405,18 +416,10 @@ class CudaDevice final : public engine::Device {
     check_launch("swiglu_backward");
   }
 
-  // The tables are computed on the host exactly as the CPU's (angles in double), then uploaded.
-  void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, float* sin) override {
-    const int64_t half = head_dim / 2;
-    std::vector<float> c(seq_len * half), s(seq_len * half);
-    w2s::rope_tables(seq_len, head_dim, theta, c.data(), s.data());
-    copy_to_device(cos, c.data(), sizeof(float) * c.size());
-    copy_to_device(sin, s.data(), sizeof(float) * s.size());
-  }
   void rope_apply(float* x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads, int64_t head_dim,
-                  const float* cos, const float* sin, bool inverse) override {
-    W2S_LAUNCH(rope_kernel, blocks_for(n * heads * (head_dim / 2)), kThreads, 0, x, n, seq_len, row_stride, heads,
-               head_dim, cos, sin, inverse ? -1.0f : 1.0f);
+                  int64_t rotary_dim, const float* cos, const float* sin, bool inverse) override {
+    W2S_LAUNCH(rope_kernel, blocks_for(n * heads * (rotary_dim / 2)), kThreads, 0, x, n, seq_len, row_stride, heads,
+               head_dim, rotary_dim, cos, sin, inverse ? -1.0f : 1.0f);
     check_launch("rope_apply");
   }
   void embedding_forward(const int32_t* tokens, const float* table, const float* positions, int64_t n,

@@ -82,20 +82,25 @@ class CpuDevice final : public Device {
                          float* dx, float* dw) override {
     w2s::rms_norm_backward(dy, x, w, rstd, n, d, dx, dw);
   }
-  void gelu_forward(const float* u, int64_t count, float* y) override { w2s::gelu_forward(u, count, y); }
-  void gelu_backward(const float* u, const float* dy, int64_t count, float* du) override {
-    w2s::gelu_backward(u, dy, count, du);
+  void gelu_forward(const float* u, int64_t count, bool exact, float* y) override {
+    if (exact)
+      w2s::gelu_exact_forward(u, count, y);
+    else
+      w2s::gelu_forward(u, count, y);
+  }
+  void gelu_backward(const float* u, const float* dy, int64_t count, bool exact, float* du) override {
+    if (exact)
+      w2s::gelu_exact_backward(u, dy, count, du);
+    else
+      w2s::gelu_backward(u, dy, count, du);
   }
   void swiglu_forward(const float* gu, int64_t n, int64_t f, float* y) override { w2s::swiglu_forward(gu, n, f, y); }
   void swiglu_backward(const float* gu, const float* dy, int64_t n, int64_t f, float* dgu) override {
     w2s::swiglu_backward(gu, dy, n, f, dgu);
   }
-  void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, float* sin) override {
-    w2s::rope_tables(seq_len, head_dim, theta, cos, sin);
-  }
   void rope_apply(float* x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads, int64_t head_dim,
-                  const float* cos, const float* sin, bool inverse) override {
-    w2s::rope_apply(x, n, seq_len, row_stride, heads, head_dim, cos, sin, inverse);
+                  int64_t rotary_dim, const float* cos, const float* sin, bool inverse) override {
+    w2s::rope_apply(x, n, seq_len, row_stride, heads, head_dim, rotary_dim, cos, sin, inverse);
   }
   void embedding_forward(const int32_t* tokens, const float* table, const float* positions, int64_t n,
                          int64_t seq_len, int64_t d, float* out) override {

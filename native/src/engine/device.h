@@ -1,4 +1,4 @@
-// The engine's device-neutral interface: memory and every kernel the two architectures need.
+// The engine's device-neutral interface: memory and every kernel the architectures need.
 // model.cpp is written once against it; a device supplies the kernels (cpu_device.cpp, and
 // src/cuda/engine_device.cu). Pointers are device pointers; upload/download move data from/to the host.
 // Each kernel has the contract and layouts of its CPU version in include/w2s/layers.h and
@@ -40,14 +40,14 @@ class Device {
                                 float* rstd) = 0;
   virtual void rms_norm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t n,
                                  int64_t d, float* dx, float* dw) = 0;
-  virtual void gelu_forward(const float* u, int64_t count, float* y) = 0;
-  virtual void gelu_backward(const float* u, const float* dy, int64_t count, float* du) = 0;
+  // exact: GELU with erf (layers.h gelu_exact_*), else its tanh approximation (gelu_*).
+  virtual void gelu_forward(const float* u, int64_t count, bool exact, float* y) = 0;
+  virtual void gelu_backward(const float* u, const float* dy, int64_t count, bool exact, float* du) = 0;
   virtual void swiglu_forward(const float* gu, int64_t n, int64_t f, float* y) = 0;
   virtual void swiglu_backward(const float* gu, const float* dy, int64_t n, int64_t f, float* dgu) = 0;
-  // cos/sin tables live on the device; rope_tables builds them there.
-  virtual void rope_tables(int64_t seq_len, int64_t head_dim, float theta, float* cos, float* sin) = 0;
+  // cos/sin tables [seq_len, rotary_dim/2] live on the device (uploaded by the model).
   virtual void rope_apply(float* x, int64_t n, int64_t seq_len, int64_t row_stride, int64_t heads,
-                          int64_t head_dim, const float* cos, const float* sin, bool inverse) = 0;
+                          int64_t head_dim, int64_t rotary_dim, const float* cos, const float* sin, bool inverse) = 0;
   virtual void embedding_forward(const int32_t* tokens, const float* table, const float* positions, int64_t n,
                                  int64_t seq_len, int64_t d, float* out) = 0;
   virtual void embedding_backward(const int32_t* tokens, const float* dout, int64_t n, int64_t seq_len, int64_t d,

@@ -1,12 +1,14 @@
 // The engine's orchestration, written once over the Device interface (device.h). Forward, loss,
-// backward and AdamW for the gpt2 and llama architectures of include/w2s/engine.h.
+// backward and AdamW for any Architecture of include/w2s/engine.h; parameters are addressed
+// through the ParameterSlots built with the parameter table.
 //
 // Activations kept for the backward pass, per layer l (N = B·T rows, R = (H + 2·KV)·hd, P = F for
-// gpt2's GELU MLP or 2F for llama's SwiGLU):
+// a GELU MLP or 2F for SwiGLU):
 //   resid[l] [N, d]  the residual stream entering layer l (resid[L] leaves the last layer)
-//   mid[l]   [N, d]  the residual stream after the attention branch
+//   mid[l]   [N, d]  resid[l] plus the attention branch (the MLP's input when serial; with a
+//                    parallel residual the MLP reads resid[l] and resid[l + 1] = mid[l] + MLP branch)
 //   norm1[l], norm2[l] [N, d] normalised inputs of the branches; mean1/rstd1, mean2/rstd2 [N]
-//   qkv[l]   [N, R]  fused projections (q and k rotated for llama); attn[l] [N, H·hd]; lse[l] [B, H, T]
+//   qkv[l]   [N, R]  fused projections (q and k rotated with RoPE); attn[l] [N, H·hd]; lse[l] [B, H, T]
 //   pre[l]   [N, P]  the MLP's first projection; act[l] [N, F] its activation
 // and the final norm's output `hidden` [N, d] with its statistics. Buffers grow to the largest
 // batch seen and are then reused: no allocation per step.
@@ -69,8 +71,11 @@ struct Model::Buffers {
   DeviceArray<float> resid, mid, norm1, norm2, mean1, rstd1, mean2, rstd2, qkv, attn, lse, pre, act;
   DeviceArray<float> hidden, mean_f, rstd_f, pooled, logits, branch;
   DeviceArray<float> rope_cos, rope_sin;
+  // decode's key/value cache, per layer [contextLength, KV, hd] each (allocated by the first decode)
+  DeviceArray<float> k_cache, v_cache;
   // backward scratch
   DeviceArray<float> d_resid, d_norm, d_attn, d_qkv, d_pre, d_act, d_pooled, d_class_logits;
+  DeviceArray<float> d_branch_out;  // parallel residual: the gradient leaving a layer, kept for its attention branch
   // A whole classifier step (accumulate_whole_batch, forward_step, backward_step): its logits, their
   // gradient and its soft targets, [step_rows, C] each.
   int64_t step_rows = 0;  // capacity
@@ -78,7 +83,7 @@ struct Model::Buffers {
 };
 
 Model::Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t seed)
-    : config_(config), device_(std::move(device)), params_(parameter_table(config)), seed_(seed) {
+    : config_(config), device_(std::move(device)), params_(parameter_table(config, slots_)), seed_(seed) {
   for (const auto& p : params_) total_params_ = std::max(total_params_, p.offset + (p.count + 15) / 16 * 16);
   buf_ = std::make_unique<Buffers>();
   Device* dev = device_.get();
@@ -101,12 +106,15 @@ Model::Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t
       }
     write_parameter(p, host.data());
   }
-  if (config.architecture == Architecture::Llama) {
-    const int64_t half = config.head_dim() / 2;
+  if (config.architecture.positions == Positions::Rope) {
+    const int64_t half = config.rotary_dim() / 2;
+    const std::vector<double> inv_freq = rope_inverse_frequencies(config);
+    std::vector<float> cos(static_cast<size_t>(config.context_length * half)), sin(cos.size());
+    rope_tables(config.context_length, config.rotary_dim(), inv_freq.data(), cos.data(), sin.data());
     buf_->rope_cos = DeviceArray<float>(dev, config.context_length * half);
     buf_->rope_sin = DeviceArray<float>(dev, config.context_length * half);
-    dev->rope_tables(config.context_length, config.head_dim(), config.rope_theta, buf_->rope_cos.get(),
-                     buf_->rope_sin.get());
+    dev->upload(buf_->rope_cos.get(), cos.data(), static_cast<int64_t>(cos.size()) * 4);
+    dev->upload(buf_->rope_sin.get(), sin.data(), static_cast<int64_t>(sin.size()) * 4);
   }
 }
 
@@ -118,6 +126,7 @@ void Model::read_parameter(const ParameterInfo& p, float* host) const {
   device_->download(host, buf_->params.get() + p.offset, p.count * 4);
 }
 void Model::write_parameter(const ParameterInfo& p, const float* host) {
+  cached_ = 0;
   device_->upload(buf_->params.get() + p.offset, host, p.count * 4);
 }
 void Model::read_gradient(const ParameterInfo& p, float* host) const {
@@ -162,7 +171,7 @@ void Model::ensure_capacity(int64_t batch, int64_t seq_len) {
   const int64_t n = std::max(rows, b.rows), nb = std::max(batch, b.batch), nt = std::max(seq_len, b.seq_len);
   const int64_t L = config_.n_layers, d = config_.d_model, hd = config_.head_dim();
   const int64_t r = (config_.n_heads + 2 * config_.n_kv_heads) * hd, ha = config_.n_heads * hd;
-  const int64_t f = config_.d_ff, p = config_.architecture == Architecture::Gpt2 ? f : 2 * f;
+  const int64_t f = config_.d_ff, p = config_.architecture.mlp == Mlp::SwiGlu ? 2 * f : f;
   const int64_t classes = config_.num_classes, v = config_.vocab_size;
   const auto f32 = [&](int64_t count) { return DeviceArray<float>(dev, count); };
   // Each assignment frees the old buffer at once: the peak is the old size plus one new buffer.
@@ -194,6 +203,7 @@ void Model::ensure_capacity(int64_t batch, int64_t seq_len) {
   b.logits = f32(classes > 0 ? nb * classes : n * v);
   b.branch = f32(n * d);
   b.d_resid = f32(n * d);
+  if (config_.architecture.parallel_residual) b.d_branch_out = f32(n * d);
   b.d_norm = f32(n * d);
   b.d_attn = f32(n * ha);
   b.d_qkv = f32(n * r);
@@ -241,6 +251,64 @@ void Model::forward(const Batch& batch, bool training, LogitsAt at, float* host_
   forward_pass(batch, training, at, host_logits, mix(seed_ ^ mix(++forwards_)));
 }
 
+// One layer's activations on n rows (layouts in this file's header); x_next may be x.
+struct Model::LayerActivations {
+  float *x, *mid, *x_next, *norm1, *norm2, *mean1, *rstd1, *mean2, *rstd2, *qkv, *attn, *lse, *pre, *act;
+};
+
+// y [n, out] = x [n, in] · Wᵀ (+ bias), the weight and bias by slot (bias −1: none).
+void Model::linear_forward(const float* x, int64_t n, int64_t in, int weight, int bias, int64_t out, float* y) {
+  const float* W = buf_->params.get();
+  device_->matmul(false, true, n, out, in, 1.0f, x, in, W + params_[weight].offset, in, 0.0f, y, out);
+  if (bias >= 0) device_->add_bias(y, W + params_[bias].offset, n, out);
+}
+
+// The architecture's norm of x [n, d] into y; mean (LayerNorm only) and rstd [n] kept.
+void Model::norm_forward(const float* x, int64_t n, int weight, int bias, float* y, float* mean, float* rstd) {
+  const float* W = buf_->params.get();
+  const ModelConfig& c = config_;
+  if (c.architecture.norm == Norm::LayerNorm)
+    device_->layer_norm_forward(x, W + params_[weight].offset, W + params_[bias].offset, n, c.d_model, c.norm_eps, y,
+                                mean, rstd);
+  else
+    device_->rms_norm_forward(x, W + params_[weight].offset, n, c.d_model, c.norm_eps, y, rstd);
+}
+
+// Layer `layer` on n rows, row r at position first_position + r % seq_len (RoPE):
+//   mid = x + out(attend(rope(qkv(norm1(x))))); x_next = mid + down(act(up(norm2(mid or, with a
+//   parallel residual, x)))); dropout p on each branch with seeds dropout_seed + 1 and + 2.
+// `attend` fills attn [n, H·hd] and lse from qkv [n, R].
+void Model::layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t first_position, const LayerActivations& t,
+                          float dropout, uint64_t dropout_seed, const Attend& attend) {
+  const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
+  Device& dev = *device_;
+  Buffers& b = *buf_;
+  const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(layer)];
+  const int64_t d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd;
+  const int64_t F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F, half = c.rotary_dim() / 2;
+  norm_forward(t.x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
+  linear_forward(t.norm1, n, d, s.qkv_w, s.qkv_b, R, t.qkv);
+  if (a.positions == Positions::Rope)
+    dev.rope_apply(t.qkv, n, seq_len, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get() + first_position * half,
+                   b.rope_sin.get() + first_position * half, false);
+  attend(t.qkv, t.attn, t.lse);
+  linear_forward(t.attn, n, H * hd, s.out_w, s.out_b, d, b.branch.get());
+  if (dropout > 0.0f) dev.dropout_apply(b.branch.get(), n * d, dropout, dropout_seed + 1);
+  dev.copy(t.mid, t.x, n * d * 4);
+  dev.add_inplace(t.mid, b.branch.get(), n * d);
+  norm_forward(a.parallel_residual ? t.x : t.mid, n, s.mlp_norm_w, s.mlp_norm_b, t.norm2, t.mean2, t.rstd2);
+  linear_forward(t.norm2, n, d, s.up_w, s.up_b, P, t.pre);
+  if (a.mlp == Mlp::SwiGlu)
+    dev.swiglu_forward(t.pre, n, F, t.act);
+  else
+    dev.gelu_forward(t.pre, n * F, a.mlp == Mlp::GeluExact, t.act);
+  linear_forward(t.act, n, F, s.down_w, s.down_b, d, b.branch.get());
+  if (dropout > 0.0f) dev.dropout_apply(b.branch.get(), n * d, dropout, dropout_seed + 2);
+  dev.copy(t.x_next, t.mid, n * d * 4);
+  dev.add_inplace(t.x_next, b.branch.get(), n * d);
+}
+
 void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
     invalid("training forward passes compute the logits at every position");
@@ -249,89 +317,45 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   Buffers& b = *buf_;
   Device& dev = *device_;
   const ModelConfig& c = config_;
-  const bool gpt2 = c.architecture == Architecture::Gpt2;
+  const Architecture& a = c.architecture;
   const int64_t B = batch.batch, T = batch.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
   const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
-  const int64_t P = gpt2 ? F : 2 * F;
+  const int64_t P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
   const float drop = training ? dropout_ : 0.0f;
   dropout_seed_ = dropout_seed;
   const float* W = b.params.get();
-  const auto param = [&](const std::string& name) -> const float* {
-    for (const auto& p : params_)
-      if (p.name == name) return W + p.offset;
-    return nullptr;
-  };
+  const auto param = [&](int slot) -> const float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
 
   float* x0 = b.resid.get();
-  dev.embedding_forward(b.tokens.get(), param("tokenEmbedding.weight"), param("positionEmbedding.weight"), n, T, d, x0);
+  dev.embedding_forward(b.tokens.get(), param(slots_.token_embedding), param(slots_.position_embedding), n, T, d, x0);
   if (drop > 0.0f) dev.dropout_apply(x0, n * d, drop, dropout_seed_);
 
   AttentionShape shape{B, T, T, H, KV, hd};
   AttentionOptions attention_options;
   attention_options.causal = true;
   attention_options.kv_lengths = b.lengths.get();
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const std::string prefix = "layers." + std::to_string(l);
-    float* x = b.resid.get() + l * n * d;
-    float* mid = b.mid.get() + l * n * d;
-    float* x_next = b.resid.get() + (l + 1) * n * d;
-    float* norm1 = b.norm1.get() + l * n * d;
-    float* norm2 = b.norm2.get() + l * n * d;
-    float* qkv = b.qkv.get() + l * n * R;
-    float* attn = b.attn.get() + l * n * HA;
-    float* lse = b.lse.get() + l * n * H;
-    float* pre = b.pre.get() + l * n * P;
-    float* act = b.act.get() + l * n * F;
-    // Attention branch.
-    if (gpt2)
-      dev.layer_norm_forward(x, param(prefix + ".attnNorm.weight"), param(prefix + ".attnNorm.bias"), n, d, c.norm_eps,
-                             norm1, b.mean1.get() + l * n, b.rstd1.get() + l * n);
-    else
-      dev.rms_norm_forward(x, param(prefix + ".attnNorm.weight"), n, d, c.norm_eps, norm1, b.rstd1.get() + l * n);
-    dev.matmul(false, true, n, R, d, 1.0f, norm1, d, param(prefix + ".attn.qkv.weight"), d, 0.0f, qkv, R);
-    if (gpt2) dev.add_bias(qkv, param(prefix + ".attn.qkv.bias"), n, R);
-    if (!gpt2) dev.rope_apply(qkv, n, T, R, H + KV, hd, b.rope_cos.get(), b.rope_sin.get(), false);
+  const Attend attend = [&](const float* qkv, float* attn, float* lse) {
     ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
     dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, T, H, hd), lse);
-    dev.matmul(false, true, n, d, HA, 1.0f, attn, HA, param(prefix + ".attn.out.weight"), HA, 0.0f, b.branch.get(), d);
-    if (gpt2) dev.add_bias(b.branch.get(), param(prefix + ".attn.out.bias"), n, d);
-    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 1);
-    dev.copy(mid, x, n * d * 4);
-    dev.add_inplace(mid, b.branch.get(), n * d);
-    // MLP branch.
-    if (gpt2)
-      dev.layer_norm_forward(mid, param(prefix + ".mlpNorm.weight"), param(prefix + ".mlpNorm.bias"), n, d, c.norm_eps,
-                             norm2, b.mean2.get() + l * n, b.rstd2.get() + l * n);
-    else
-      dev.rms_norm_forward(mid, param(prefix + ".mlpNorm.weight"), n, d, c.norm_eps, norm2, b.rstd2.get() + l * n);
-    if (gpt2) {
-      dev.matmul(false, true, n, F, d, 1.0f, norm2, d, param(prefix + ".mlp.up.weight"), d, 0.0f, pre, F);
-      dev.add_bias(pre, param(prefix + ".mlp.up.bias"), n, F);
-      dev.gelu_forward(pre, n * F, act);
-    } else {
-      dev.matmul(false, true, n, 2 * F, d, 1.0f, norm2, d, param(prefix + ".mlp.gateUp.weight"), d, 0.0f, pre, 2 * F);
-      dev.swiglu_forward(pre, n, F, act);
-    }
-    dev.matmul(false, true, n, d, F, 1.0f, act, F, param(prefix + ".mlp.down.weight"), F, 0.0f, b.branch.get(), d);
-    if (gpt2) dev.add_bias(b.branch.get(), param(prefix + ".mlp.down.bias"), n, d);
-    if (drop > 0.0f) dev.dropout_apply(b.branch.get(), n * d, drop, dropout_seed_ + 2 * l + 2);
-    dev.copy(x_next, mid, n * d * 4);
-    dev.add_inplace(x_next, b.branch.get(), n * d);
+  };
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerActivations t{b.resid.get() + l * n * d, b.mid.get() + l * n * d, b.resid.get() + (l + 1) * n * d,
+                             b.norm1.get() + l * n * d,  b.norm2.get() + l * n * d, b.mean1.get() + l * n,
+                             b.rstd1.get() + l * n,      b.mean2.get() + l * n,     b.rstd2.get() + l * n,
+                             b.qkv.get() + l * n * R,    b.attn.get() + l * n * HA, b.lse.get() + l * n * H,
+                             b.pre.get() + l * n * P,    b.act.get() + l * n * F};
+    layer_forward(l, n, T, 0, t, drop, dropout_seed_ + 2 * l, attend);
   }
-  const float* x_last = b.resid.get() + c.n_layers * n * d;
-  if (gpt2)
-    dev.layer_norm_forward(x_last, param("finalNorm.weight"), param("finalNorm.bias"), n, d, c.norm_eps, b.hidden.get(),
-                           b.mean_f.get(), b.rstd_f.get());
-  else
-    dev.rms_norm_forward(x_last, param("finalNorm.weight"), n, d, c.norm_eps, b.hidden.get(), b.rstd_f.get());
+  norm_forward(b.resid.get() + c.n_layers * n * d, n, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(),
+               b.mean_f.get(), b.rstd_f.get());
 
   // Heads.
   if (c.num_classes > 0) {
     dev.gather_rows(b.hidden.get(), b.last_rows.get(), B, d, b.pooled.get());
-    dev.matmul(false, true, B, c.num_classes, d, 1.0f, b.pooled.get(), d, param("classifier.weight"), d, 0.0f,
+    dev.matmul(false, true, B, c.num_classes, d, 1.0f, b.pooled.get(), d, param(slots_.classifier), d, 0.0f,
                b.logits.get(), c.num_classes);
   } else {
-    const float* out_weight = c.tied_embeddings ? param("tokenEmbedding.weight") : param("lmHead.weight");
+    const float* out_weight = param(a.tied_embeddings ? slots_.token_embedding : slots_.lm_head);
     const bool all = at == LogitsAt::AllPositions;
     const float* rows = b.hidden.get();
     if (!all) {
@@ -348,6 +372,65 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   }
 }
 
+// The forward pass of `count` new tokens of one sequence against the cached keys and values:
+// rows r < count at positions start + r (positions tables offset by `start`), attention of the
+// new queries over keys 0..start+count−1 (causal, bottom-right aligned), the LM head on the last row.
+void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* host_logits) {
+  const ModelConfig& c = config_;
+  if (c.num_classes > 0) invalid("decode needs a language-model head; this model has a classifier");
+  if (start < 0 || start > cached_)
+    invalid("decode: start " + std::to_string(start) + " is outside [0, " + std::to_string(cached_) +
+            "] (the positions the cache holds)");
+  if (count < 1 || start + count > c.context_length)
+    invalid("decode: start + count = " + std::to_string(start + count) + " must be in [start + 1, contextLength " +
+            std::to_string(c.context_length) + "]");
+  step_minibatches_.clear();
+  std::vector<int32_t> lengths{static_cast<int32_t>(count)};
+  upload_batch(Batch{tokens, lengths.data(), 1, count});  // validates the tokens
+  backward_ready_ = false;
+  Buffers& b = *buf_;
+  Device& dev = *device_;
+  const int64_t n = count, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
+  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, kv_row = KV * hd, layer_cache = c.context_length * kv_row;
+  if (b.k_cache.count() == 0) {
+    b.k_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
+    b.v_cache = DeviceArray<float>(device_.get(), c.n_layers * layer_cache);
+  }
+  cached_ = start;  // a failure below leaves the first `start` positions valid
+  const float* W = b.params.get();
+  const float* positions = slots_.position_embedding < 0 ? nullptr : W + params_[slots_.position_embedding].offset;
+  dev.embedding_forward(b.tokens.get(), W + params_[slots_.token_embedding].offset,
+                        positions ? positions + start * d : nullptr, n, n, d, b.resid.get());
+  AttentionShape shape{1, n, start + n, H, KV, hd};
+  AttentionOptions attention_options;
+  attention_options.causal = true;
+  // Layer 0's activation buffers serve every layer; the stream stays in resid[0].
+  const LayerActivations t{b.resid.get(), b.mid.get(),   b.resid.get(), b.norm1.get(), b.norm2.get(),
+                           b.mean1.get(), b.rstd1.get(), b.mean2.get(), b.rstd2.get(), b.qkv.get(),
+                           b.attn.get(),  b.lse.get(),   b.pre.get(),   b.act.get()};
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    float* k_cache = b.k_cache.get() + l * layer_cache;
+    float* v_cache = b.v_cache.get() + l * layer_cache;
+    layer_forward(l, n, n, start, t, 0.0f, 0, [&](const float* qkv, float* attn, float* lse) {
+      for (int64_t r = 0; r < n; ++r) {
+        dev.copy(k_cache + (start + r) * kv_row, qkv + r * R + HA, kv_row * 4);
+        dev.copy(v_cache + (start + r) * kv_row, qkv + r * R + HA + kv_row, kv_row * 4);
+      }
+      ConstView4 q{qkv, {n * R, R, hd, 1}}, k{k_cache, {layer_cache, kv_row, hd, 1}},
+          v{v_cache, {layer_cache, kv_row, hd, 1}};
+      dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, n, H, hd), lse);
+    });
+  }
+  // The final norm and the LM head of the last row only.
+  norm_forward(b.resid.get() + (n - 1) * d, 1, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(),
+               b.mean_f.get(), b.rstd_f.get());
+  const int out = c.architecture.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
+  dev.matmul(false, true, 1, c.vocab_size, d, 1.0f, b.hidden.get(), d, W + params_[out].offset, d, 0.0f, b.logits.get(),
+             c.vocab_size);
+  dev.download(host_logits, b.logits.get(), c.vocab_size * 4);
+  cached_ = start + n;
+}
+
 void Model::backward(const float* host_dlogits) {
   step_minibatches_.clear();
   if (!backward_ready_) invalid("backward needs a training forward pass first (forward with training: true)");
@@ -360,26 +443,31 @@ void Model::backward_pass() {
   backward_ready_ = false;
   Buffers& b = *buf_;
   const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
   Device& dev = *device_;
-  const bool gpt2 = c.architecture == Architecture::Gpt2;
   const int64_t B = last_batch_.batch, T = last_batch_.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
   const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
-  const int64_t P = gpt2 ? F : 2 * F;
+  const int64_t P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
   const float drop = dropout_;
   float* W = b.params.get();
   float* G = b.grads.get();
-  const auto find = [&](const std::string& name) -> const ParameterInfo* {
-    for (const auto& p : params_)
-      if (p.name == name) return &p;
-    return nullptr;
+  const auto param = [&](int slot) -> float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
+  const auto grad = [&](int slot) -> float* { return slot < 0 ? nullptr : G + params_[slot].offset; };
+  // The backward of y = x · Wᵀ (+ bias), dy [n, out], x [n, in]: accumulates the parameter
+  // gradients and writes dx [n, in].
+  const auto linear_backward = [&](const float* dy, int64_t out, const float* x, int64_t in, int weight, int bias,
+                                   float* dx) {
+    dev.matmul(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, grad(weight), in);
+    if (bias >= 0) dev.bias_backward(dy, n, out, grad(bias));
+    dev.matmul(false, false, n, in, out, 1.0f, dy, out, param(weight), in, 0.0f, dx, in);
   };
-  const auto param = [&](const std::string& name) -> float* {
-    const ParameterInfo* p = find(name);
-    return p ? W + p->offset : nullptr;
-  };
-  const auto grad = [&](const std::string& name) -> float* {
-    const ParameterInfo* p = find(name);
-    return p ? G + p->offset : nullptr;
+  // The backward of a norm of x: adds dx to `dx`.
+  const auto norm_backward = [&](const float* dy, const float* x, int weight, int bias, const float* mean,
+                                 const float* rstd, float* dx) {
+    if (a.norm == Norm::LayerNorm)
+      dev.layer_norm_backward(dy, x, param(weight), mean, rstd, n, d, dx, grad(weight), grad(bias));
+    else
+      dev.rms_norm_backward(dy, x, param(weight), rstd, n, d, dx, grad(weight));
   };
   float* dlogits = b.logits.get();
   float* d_hidden = b.d_norm.get();
@@ -387,41 +475,36 @@ void Model::backward_pass() {
   // Heads: parameter gradient, then the gradient of the final hidden states (unless probing).
   if (c.num_classes > 0) {
     dev.matmul(true, false, c.num_classes, d, B, 1.0f, dlogits, c.num_classes, b.pooled.get(), d, 1.0f,
-               grad("classifier.weight"), d);
+               grad(slots_.classifier), d);
     if (linear_probe_) return;
-    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, param("classifier.weight"), d, 0.0f,
+    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, param(slots_.classifier), d, 0.0f,
                b.d_pooled.get(), d);
     dev.fill_zero(d_hidden, n * d * 4);
     dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
   } else {
-    const std::string out_name = c.tied_embeddings ? "tokenEmbedding.weight" : "lmHead.weight";
-    dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f, grad(out_name), d);
+    const int out = a.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
+    dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f, grad(out), d);
     if (linear_probe_) return;
-    dev.matmul(false, false, n, d, c.vocab_size, 1.0f, dlogits, c.vocab_size, param(out_name), d, 0.0f, d_hidden, d);
+    dev.matmul(false, false, n, d, c.vocab_size, 1.0f, dlogits, c.vocab_size, param(out), d, 0.0f, d_hidden, d);
   }
   float* d_resid = b.d_resid.get();
   dev.fill_zero(d_resid, n * d * 4);
-  const float* x_last = b.resid.get() + c.n_layers * n * d;
-  if (gpt2)
-    dev.layer_norm_backward(d_hidden, x_last, param("finalNorm.weight"), b.mean_f.get(), b.rstd_f.get(), n, d, d_resid,
-                            grad("finalNorm.weight"), grad("finalNorm.bias"));
-  else
-    dev.rms_norm_backward(d_hidden, x_last, param("finalNorm.weight"), b.rstd_f.get(), n, d, d_resid,
-                          grad("finalNorm.weight"));
+  norm_backward(d_hidden, b.resid.get() + c.n_layers * n * d, slots_.final_norm_w, slots_.final_norm_b, b.mean_f.get(),
+                b.rstd_f.get(), d_resid);
 
   AttentionShape shape{B, T, T, H, KV, hd};
   AttentionOptions attention_options;
   attention_options.causal = true;
   attention_options.kv_lengths = b.lengths.get();
-  // The gradient entering a residual branch: d_resid itself, or its dropout-masked copy.
-  const auto branch_gradient = [&](uint64_t seed) -> const float* {
-    if (drop <= 0.0f) return d_resid;
-    dev.copy(b.branch.get(), d_resid, n * d * 4);
+  // The gradient entering a residual branch: `from` itself, or its dropout-masked copy.
+  const auto branch_gradient = [&](const float* from, uint64_t seed) -> const float* {
+    if (drop <= 0.0f) return from;
+    dev.copy(b.branch.get(), from, n * d * 4);
     dev.dropout_apply(b.branch.get(), n * d, drop, seed);
     return b.branch.get();
   };
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {
-    const std::string prefix = "layers." + std::to_string(l);
+    const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
     const float* x = b.resid.get() + l * n * d;
     const float* mid = b.mid.get() + l * n * d;
     const float* norm1 = b.norm1.get() + l * n * d;
@@ -431,53 +514,36 @@ void Model::backward_pass() {
     const float* lse = b.lse.get() + l * n * H;
     const float* pre = b.pre.get() + l * n * P;
     const float* act = b.act.get() + l * n * F;
-    // MLP branch: x_next = mid + down(act(up(norm2(mid)))).
-    const float* g = branch_gradient(dropout_seed_ + 2 * l + 2);
-    dev.matmul(true, false, d, F, n, 1.0f, g, d, act, F, 1.0f, grad(prefix + ".mlp.down.weight"), F);
-    if (gpt2) dev.bias_backward(g, n, d, grad(prefix + ".mlp.down.bias"));
-    dev.matmul(false, false, n, F, d, 1.0f, g, d, param(prefix + ".mlp.down.weight"), F, 0.0f, b.d_act.get(), F);
-    if (gpt2) {
-      dev.gelu_backward(pre, b.d_act.get(), n * F, b.d_pre.get());
-      dev.matmul(true, false, F, d, n, 1.0f, b.d_pre.get(), F, norm2, d, 1.0f, grad(prefix + ".mlp.up.weight"), d);
-      dev.bias_backward(b.d_pre.get(), n, F, grad(prefix + ".mlp.up.bias"));
-      dev.matmul(false, false, n, d, F, 1.0f, b.d_pre.get(), F, param(prefix + ".mlp.up.weight"), d, 0.0f, b.d_norm.get(), d);
-      dev.layer_norm_backward(b.d_norm.get(), mid, param(prefix + ".mlpNorm.weight"), b.mean2.get() + l * n,
-                              b.rstd2.get() + l * n, n, d, d_resid, grad(prefix + ".mlpNorm.weight"),
-                              grad(prefix + ".mlpNorm.bias"));
-    } else {
+    // d_resid holds the gradient at x_next. With a parallel residual it is also the gradient at
+    // mid, which the MLP's norm backward (adding into d_resid) would change: keep a copy.
+    if (a.parallel_residual) dev.copy(b.d_branch_out.get(), d_resid, n * d * 4);
+    // MLP branch: x_next = mid + down(act(up(norm2(mid or x)))).
+    const float* g = branch_gradient(d_resid, dropout_seed_ + 2 * l + 2);
+    linear_backward(g, d, act, F, s.down_w, s.down_b, b.d_act.get());
+    if (a.mlp == Mlp::SwiGlu)
       dev.swiglu_backward(pre, b.d_act.get(), n, F, b.d_pre.get());
-      dev.matmul(true, false, 2 * F, d, n, 1.0f, b.d_pre.get(), 2 * F, norm2, d, 1.0f,
-                 grad(prefix + ".mlp.gateUp.weight"), d);
-      dev.matmul(false, false, n, d, 2 * F, 1.0f, b.d_pre.get(), 2 * F, param(prefix + ".mlp.gateUp.weight"), d, 0.0f,
-                 b.d_norm.get(), d);
-      dev.rms_norm_backward(b.d_norm.get(), mid, param(prefix + ".mlpNorm.weight"), b.rstd2.get() + l * n, n, d,
-                            d_resid, grad(prefix + ".mlpNorm.weight"));
-    }
-    // Attention branch: mid = x + out(attention(qkv(norm1(x)))).
-    g = branch_gradient(dropout_seed_ + 2 * l + 1);
-    dev.matmul(true, false, d, HA, n, 1.0f, g, d, attn, HA, 1.0f, grad(prefix + ".attn.out.weight"), HA);
-    if (gpt2) dev.bias_backward(g, n, d, grad(prefix + ".attn.out.bias"));
-    dev.matmul(false, false, n, HA, d, 1.0f, g, d, param(prefix + ".attn.out.weight"), HA, 0.0f, b.d_attn.get(), HA);
+    else
+      dev.gelu_backward(pre, b.d_act.get(), n * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
+    linear_backward(b.d_pre.get(), P, norm2, d, s.up_w, s.up_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), a.parallel_residual ? x : mid, s.mlp_norm_w, s.mlp_norm_b, b.mean2.get() + l * n,
+                  b.rstd2.get() + l * n, d_resid);
+    // Attention branch: mid = x + out(attention(rope(qkv(norm1(x))))).
+    g = branch_gradient(a.parallel_residual ? b.d_branch_out.get() : d_resid, dropout_seed_ + 2 * l + 1);
+    linear_backward(g, d, attn, HA, s.out_w, s.out_b, b.d_attn.get());
     ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
     float* dq = b.d_qkv.get();
     View4 dqv{dq, {T * R, R, hd, 1}}, dkv{dq + HA, {T * R, R, hd, 1}}, dvv{dq + (H + KV) * hd, {T * R, R, hd, 1}};
     dev.attention_backward(shape, q, k, v, contiguous_view(attn, T, H, hd), lse,
                            contiguous_view(static_cast<const float*>(b.d_attn.get()), T, H, hd), attention_options, dqv,
                            dkv, dvv);
-    if (!gpt2) dev.rope_apply(dq, n, T, R, H + KV, hd, b.rope_cos.get(), b.rope_sin.get(), true);
-    dev.matmul(true, false, R, d, n, 1.0f, dq, R, norm1, d, 1.0f, grad(prefix + ".attn.qkv.weight"), d);
-    if (gpt2) dev.bias_backward(dq, n, R, grad(prefix + ".attn.qkv.bias"));
-    dev.matmul(false, false, n, d, R, 1.0f, dq, R, param(prefix + ".attn.qkv.weight"), d, 0.0f, b.d_norm.get(), d);
-    if (gpt2)
-      dev.layer_norm_backward(b.d_norm.get(), x, param(prefix + ".attnNorm.weight"), b.mean1.get() + l * n,
-                              b.rstd1.get() + l * n, n, d, d_resid, grad(prefix + ".attnNorm.weight"),
-                              grad(prefix + ".attnNorm.bias"));
-    else
-      dev.rms_norm_backward(b.d_norm.get(), x, param(prefix + ".attnNorm.weight"), b.rstd1.get() + l * n, n, d, d_resid,
-                            grad(prefix + ".attnNorm.weight"));
+    if (a.positions == Positions::Rope)
+      dev.rope_apply(dq, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
+    linear_backward(dq, R, norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), x, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n, b.rstd1.get() + l * n,
+                  d_resid);
   }
-  const float* g = branch_gradient(dropout_seed_);
-  dev.embedding_backward(b.tokens.get(), g, n, T, d, grad("tokenEmbedding.weight"), grad("positionEmbedding.weight"));
+  const float* g = branch_gradient(d_resid, dropout_seed_);
+  dev.embedding_backward(b.tokens.get(), g, n, T, d, grad(slots_.token_embedding), grad(slots_.position_embedding));
 }
 
 bool loss_is_rowwise(LossKind kind) { return kind != LossKind::Logconf; }
@@ -574,6 +640,7 @@ double Model::optimizer_step(const OptimizerOptions& options) {
       if (trainable(p)) dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
   }
   ++step_;
+  cached_ = 0;
   for (const auto& p : params_) {
     if (!trainable(p)) continue;
     AdamWStep s = a;

@@ -47,16 +47,63 @@ std::string string_value(Napi::Env env, const Napi::Value& v, const std::string&
   return v.As<Napi::String>().Utf8Value();
 }
 
+// One of `names` (a string field), as its index.
+size_t choice(Napi::Env env, const Napi::Value& v, const std::string& name, const std::vector<std::string>& names) {
+  const std::string got = string_value(env, v, name);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == got) return i;
+  std::string expected;
+  for (size_t i = 0; i < names.size(); ++i) expected += (i ? ", \"" : "\"") + names[i] + "\"";
+  range_error(env, name + " must be one of " + expected + ", got \"" + got + "\"");
+}
+
+bool required_boolean(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsBoolean()) type_error(env, name + " must be a boolean, got " + describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+double required_number(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (v.IsUndefined()) type_error(env, name + " must be a number, got undefined");
+  return number(env, v, name, 0.0);
+}
+
+// config.architecture: the feature record of packages/model/src/config.ts.
+eng::Architecture parse_architecture(Napi::Env env, const Napi::Value& value) {
+  const std::string name = "config.architecture";
+  const Napi::Object o = object(env, value, name);
+  eng::Architecture a;
+  a.norm = static_cast<eng::Norm>(choice(env, o.Get("norm"), name + ".norm", {"layerNorm", "rmsNorm"}));
+  a.mlp = static_cast<eng::Mlp>(choice(env, o.Get("mlp"), name + ".mlp", {"geluTanh", "geluExact", "swiglu"}));
+  const Napi::Object positions = object(env, o.Get("positions"), name + ".positions");
+  a.positions = static_cast<eng::Positions>(choice(env, positions.Get("kind"), name + ".positions.kind", {"learned", "rope"}));
+  if (a.positions == eng::Positions::Rope) {
+    a.rope_theta = required_number(env, positions.Get("theta"), name + ".positions.theta");
+    a.rotary_fraction = required_number(env, positions.Get("rotaryFraction"), name + ".positions.rotaryFraction");
+    const Napi::Value scaling = positions.Get("scaling");
+    if (!scaling.IsNull()) {
+      const std::string sname = name + ".positions.scaling";
+      const Napi::Object so = object(env, scaling, sname);
+      choice(env, so.Get("kind"), sname + ".kind", {"llama3"});
+      a.rope_scaling.factor = required_number(env, so.Get("factor"), sname + ".factor");
+      a.rope_scaling.low_freq_factor = required_number(env, so.Get("lowFreqFactor"), sname + ".lowFreqFactor");
+      a.rope_scaling.high_freq_factor = required_number(env, so.Get("highFreqFactor"), sname + ".highFreqFactor");
+      a.rope_scaling.original_context_length =
+          integer(env, so.Get("originalContextLength"), sname + ".originalContextLength", 1);
+    }
+  }
+  const Napi::Object biases = object(env, o.Get("biases"), name + ".biases");
+  a.qkv_bias = required_boolean(env, biases.Get("qkv"), name + ".biases.qkv");
+  a.attn_out_bias = required_boolean(env, biases.Get("attnOut"), name + ".biases.attnOut");
+  a.mlp_bias = required_boolean(env, biases.Get("mlp"), name + ".biases.mlp");
+  a.parallel_residual = required_boolean(env, o.Get("parallelResidual"), name + ".parallelResidual");
+  a.tied_embeddings = required_boolean(env, o.Get("tiedEmbeddings"), name + ".tiedEmbeddings");
+  return a;
+}
+
 eng::ModelConfig parse_config(Napi::Env env, const Napi::Value& value) {
   const Napi::Object o = object(env, value, "config");
   eng::ModelConfig c;
-  const std::string arch = string_value(env, o.Get("architecture"), "config.architecture");
-  if (arch == "gpt2")
-    c.architecture = eng::Architecture::Gpt2;
-  else if (arch == "llama")
-    c.architecture = eng::Architecture::Llama;
-  else
-    range_error(env, "config.architecture must be \"gpt2\" or \"llama\", got \"" + arch + "\"");
+  c.architecture = parse_architecture(env, o.Get("architecture"));
   c.vocab_size = integer(env, o.Get("vocabSize"), "config.vocabSize", 1);
   c.context_length = integer(env, o.Get("contextLength"), "config.contextLength", 1);
   c.d_model = integer(env, o.Get("dModel"), "config.dModel", 1);
@@ -65,8 +112,6 @@ eng::ModelConfig parse_config(Napi::Env env, const Napi::Value& value) {
   c.n_kv_heads = integer(env, o.Get("nKvHeads"), "config.nKvHeads", 1);
   c.d_ff = integer(env, o.Get("dFf"), "config.dFf", 1);
   c.norm_eps = static_cast<float>(number(env, o.Get("normEps"), "config.normEps", 1e-5));
-  c.rope_theta = static_cast<float>(number(env, o.Get("ropeTheta"), "config.ropeTheta", 10000.0));
-  c.tied_embeddings = boolean(env, o.Get("tiedEmbeddings"), "config.tiedEmbeddings", true);
   const Napi::Object head = object(env, o.Get("head"), "config.head");
   const std::string kind = string_value(env, head.Get("kind"), "config.head.kind");
   if (kind == "classifier")
@@ -232,6 +277,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::zero_grad>>("zeroGrad"),
                         InstanceMethod<&Engine::guarded<&Engine::steps_taken>>("stepsTaken"),
                         InstanceMethod<&Engine::guarded<&Engine::forward>>("forward"),
+                        InstanceMethod<&Engine::guarded<&Engine::decode>>("decode"),
+                        InstanceMethod<&Engine::guarded<&Engine::cached_positions>>("cachedPositions"),
                         InstanceMethod<&Engine::guarded<&Engine::backward>>("backward"),
                         InstanceMethod<&Engine::guarded<&Engine::train_step>>("trainStep"),
                         InstanceMethod<&Engine::guarded<&Engine::accumulate>>("accumulate"),
@@ -322,6 +369,15 @@ class Engine : public Napi::ObjectWrap<Engine> {
       for (size_t k = 0; k < p.shape.size(); ++k) shape.Set(k, Napi::Number::New(env, static_cast<double>(p.shape[k])));
       o.Set("shape", shape);
       o.Set("size", Napi::Number::New(env, static_cast<double>(p.count)));
+      Napi::Object init = Napi::Object::New(env);
+      if (p.init_std > 0.0f) {
+        init.Set("kind", "normal");
+        init.Set("std", Napi::Number::New(env, p.init_std));
+      } else {
+        init.Set("kind", "constant");
+        init.Set("value", Napi::Number::New(env, p.init_value));
+      }
+      o.Set("init", init);
       o.Set("decay", p.decay);
       o.Set("head", p.head);
       out.Set(i, o);
@@ -460,6 +516,45 @@ class Engine : public Napi::ObjectWrap<Engine> {
                     std::copy(logits->begin(), logits->end(), out.Data());
                     return out;
                   });
+  }
+
+  // decode(tokens, start) -> Promise<Float32Array [V]>: the tokens at positions start.. of the
+  // sequence whose first `start` positions the key/value cache holds; the logits of the last
+  // (Model::decode). A pending backward or backwardStep is lost.
+  Napi::Value decode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const eng::ModelConfig& c = model_->config();
+    if (c.num_classes > 0) range_error(env, "decode needs a language-model head; this model has a classifier");
+    const auto tokens = int32_array(env, info[0], "tokens");
+    const int64_t count = static_cast<int64_t>(tokens.ElementLength());
+    const int64_t start = integer(env, info[1], "start", 0);
+    if (start > model_->cached_positions())
+      range_error(env, "start must be <= cachedPositions() = " + std::to_string(model_->cached_positions()) + ", got " +
+                           std::to_string(start));
+    if (count < 1 || start + count > c.context_length)
+      range_error(env, "tokens must hold 1 to contextLength - start = " + std::to_string(c.context_length - start) +
+                           " ids, got " + std::to_string(count));
+    auto owned = std::make_shared<std::vector<int32_t>>(tokens.Data(), tokens.Data() + count);
+    for (int64_t i = 0; i < count; ++i)
+      if ((*owned)[i] < 0 || (*owned)[i] >= c.vocab_size)
+        range_error(env, "tokens[" + std::to_string(i) + "] must be in [0, " + std::to_string(c.vocab_size) + "), got " +
+                             std::to_string((*owned)[i]));
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(c.vocab_size));
+    eng::Model* model = model_.get();
+    step_batches_.reset();
+    expected_dlogits_ = -1;
+    return launch(info, [=] { model->decode(owned->data(), count, start, logits->data()); },
+                  [logits](Napi::Env e) -> Napi::Value {
+                    auto out = Napi::Float32Array::New(e, logits->size());
+                    std::copy(logits->begin(), logits->end(), out.Data());
+                    return out;
+                  });
+  }
+
+  // cachedPositions() -> the positions decode's key/value cache holds (0 after a weight change).
+  Napi::Value cached_positions(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(model_->cached_positions()));
   }
 
   // backward(dLogits) -> Promise<void>: accumulates gradients of the last training forward.

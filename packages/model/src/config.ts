@@ -1,58 +1,111 @@
 // Model configurations and the canonical parameter table shared by the native engine, the tfjs
 // twin and the checkpoint readers and writers.
 //
+// An architecture is data: the Architecture record below (mirrored by native/include/w2s/engine.h
+// Architecture), with the presets ARCHITECTURES.gpt2 and ARCHITECTURES.llama.
+//
 // Canonical names and layouts (every linear weight is [out, in], as torch.nn.Linear stores it):
 //   tokenEmbedding.weight            [V, d]
-//   positionEmbedding.weight         [P, d]                       gpt2 only
-//   layers.{i}.attnNorm.weight       [d]           .bias [d]      bias: gpt2 only
+//   positionEmbedding.weight         [P, d]                       learned positions only
+//   layers.{i}.attnNorm.weight       [d]           .bias [d]      bias: LayerNorm only
 //   layers.{i}.attn.qkv.weight       [(H + 2·KV)·hd, d]           rows: H query heads, then KV key
 //                                                                 heads, then KV value heads
-//   layers.{i}.attn.qkv.bias         [(H + 2·KV)·hd]              gpt2 only
-//   layers.{i}.attn.out.weight       [d, H·hd]     .bias [d]      bias: gpt2 only
-//   layers.{i}.mlpNorm.weight        [d]           .bias [d]      bias: gpt2 only
-//   layers.{i}.mlp.up.weight         [F, d]        .bias [F]      gpt2 only
-//   layers.{i}.mlp.gateUp.weight     [2·F, d]                     llama only: rows 0..F-1 gate,
-//                                                                 rows F..2F-1 up
-//   layers.{i}.mlp.down.weight       [d, F]        .bias [d]      bias: gpt2 only
-//   finalNorm.weight                 [d]           .bias [d]      bias: gpt2 only
+//   layers.{i}.attn.qkv.bias         [(H + 2·KV)·hd]              biases.qkv
+//   layers.{i}.attn.out.weight       [d, H·hd]     .bias [d]      bias: biases.attnOut
+//   layers.{i}.mlpNorm.weight        [d]           .bias [d]      bias: LayerNorm only
+//   layers.{i}.mlp.up.weight         [F, d]        .bias [F]      GELU MLPs; bias: biases.mlp
+//   layers.{i}.mlp.gateUp.weight     [2·F, d]      .bias [2·F]    SwiGLU: rows 0..F-1 gate,
+//                                                                 rows F..2F-1 up; bias: biases.mlp
+//   layers.{i}.mlp.down.weight       [d, F]        .bias [d]      bias: biases.mlp
+//   finalNorm.weight                 [d]           .bias [d]      bias: LayerNorm only
 //   lmHead.weight                    [V, d]                       LM head, when not tied
 //   classifier.weight                [C, d]                       classifier head (zero-initialised)
 //
-// The mathematics, identical in the engine and the twin:
-//   gpt2:  x = E[token] + P[position]; per layer x += Wo·attn(LN1(x)) + bo;
-//          x += Wdown·gelu_tanh(Wup·LN2(x) + bup) + bdown; h = LN_f(x).
-//          LayerNorm: (x − mean) / sqrt(var + eps) · w + b (biased variance).
-//          gelu_tanh(u) = 0.5·u·(1 + tanh(sqrt(2/π)·(u + 0.044715·u³))).
-//   llama: x = E[token]; per layer x += Wo·attn(rope(RMS1(x))); x += Wdown·(silu(g) ⊙ u) with
-//          [g; u] = WgateUp·RMS2(x); h = RMS_f(x). RMSNorm: x / sqrt(mean(x²) + eps) · w.
-//          RoPE, Hugging Face's "rotate half" convention: for head-dim index j < hd/2,
-//          θ_j = ropeTheta^(−2j/hd), angle = position·θ_j,
-//          q'[j] = q[j]·cos − q[j + hd/2]·sin, q'[j + hd/2] = q[j + hd/2]·cos + q[j]·sin (same for k).
+// The mathematics, identical in the engine and the twin (a bias is added where the table has one):
+//   x = E[token] (+ P[position] with learned positions); per layer, serial residual:
+//     x += Wo·attn(pos(Wqkv·N1(x))); x += Wdown·mlp(Wup·N2(x));
+//   parallel residual (GPT-NeoX): x += Wo·attn(pos(Wqkv·N1(x))) + Wdown·mlp(Wup·N2(x)), both
+//     branches reading the same x; then h = N_f(x).
+//   LayerNorm: (x − mean) / sqrt(var + eps) · w + b (biased variance); RMSNorm: x / sqrt(mean(x²) + eps) · w.
+//   mlp: geluTanh(u) = 0.5·u·(1 + tanh(sqrt(2/π)·(u + 0.044715·u³))); geluExact(u) = 0.5·u·(1 + erf(u/√2));
+//     swiglu: silu(g) ⊙ u with [g; u] = WgateUp·N2(x), silu(g) = g·sigmoid(g).
+//   RoPE, Hugging Face's "rotate half" convention on the first r = floor(hd · rotaryFraction) dims of
+//     each query and key head (the rest pass through): for j < r/2, angle = position·θ_j,
+//     θ_j = theta^(−2j/r), then Llama 3's scaling if set (ropeInverseFrequencies);
+//     q'[j] = q[j]·cos − q[j + r/2]·sin, q'[j + r/2] = q[j + r/2]·cos + q[j]·sin (same for k).
 //   attention: causal, scale 1/sqrt(hd), query head h reads key/value head floor(h / (H / KV)),
 //          keys at positions ≥ the sequence's length are masked (right padding).
 //   heads: LM logits [B, T, V] = h · E^T (tied) or h · lmHead^T; classifier logits [B, C] =
 //          h[b, length_b − 1] · classifier^T (the hidden state at the last non-pad token).
-export type Architecture = 'gpt2' | 'llama';
+
+/** Llama 3's RoPE frequency scaling (transformers' rope_type "llama3"). */
+export interface Llama3RopeScaling {
+  kind: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalContextLength: number;
+}
+
+export type Positions =
+  | { kind: 'learned' }
+  | {
+      kind: 'rope';
+      theta: number;
+      /** RoPE rotates the first floor(headDim · rotaryFraction) dims of each head (GPT-NeoX: rotary_pct). */
+      rotaryFraction: number;
+      scaling: Llama3RopeScaling | null;
+    };
+
+/** The features that tell one transformer family from another. */
+export interface Architecture {
+  /** LayerNorm carries a bias; RMSNorm has none. */
+  norm: 'layerNorm' | 'rmsNorm';
+  mlp: 'geluTanh' | 'geluExact' | 'swiglu';
+  positions: Positions;
+  /** Which projections carry a bias: the fused q/k/v, the attention output, both MLP projections. */
+  biases: { qkv: boolean; attnOut: boolean; mlp: boolean };
+  /** Attention and MLP read the same residual stream (GPT-NeoX), instead of one after the other. */
+  parallelResidual: boolean;
+  /** The LM head is the token embedding. */
+  tiedEmbeddings: boolean;
+}
+
+/** The two presets: GPT-2 and Llama (RoPE theta 10000, untied head). */
+export const ARCHITECTURES = {
+  gpt2: {
+    norm: 'layerNorm',
+    mlp: 'geluTanh',
+    positions: { kind: 'learned' },
+    biases: { qkv: true, attnOut: true, mlp: true },
+    parallelResidual: false,
+    tiedEmbeddings: true,
+  },
+  llama: {
+    norm: 'rmsNorm',
+    mlp: 'swiglu',
+    positions: { kind: 'rope', theta: 10000, rotaryFraction: 1, scaling: null },
+    biases: { qkv: false, attnOut: false, mlp: false },
+    parallelResidual: false,
+    tiedEmbeddings: false,
+  },
+} as const satisfies Record<string, Architecture>;
 
 export type HeadConfig = { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
 
 export interface ModelConfig {
   architecture: Architecture;
   vocabSize: number;
-  /** Longest sequence the model accepts (positions of gpt2's learned table). */
+  /** Longest sequence the model accepts (the rows of a learned position table). */
   contextLength: number;
   dModel: number;
   nLayers: number;
   nHeads: number;
-  /** Key/value heads (grouped-query attention); gpt2 always has nKvHeads = nHeads. */
+  /** Key/value heads (grouped-query attention). */
   nKvHeads: number;
   /** Hidden width of the MLP. */
   dFf: number;
   normEps: number;
-  /** RoPE base (llama only; ignored by gpt2). */
-  ropeTheta: number;
-  /** LM head shares the token embedding (gpt2 always does). */
-  tiedEmbeddings: boolean;
   head: HeadConfig;
 }
 
@@ -73,29 +126,92 @@ export function headDim(config: ModelConfig): number {
   return config.dModel / config.nHeads;
 }
 
+/** The dims of each head RoPE rotates (0 with learned positions). */
+export function rotaryDim(config: ModelConfig): number {
+  const p = config.architecture.positions;
+  return p.kind === 'rope' ? Math.floor(headDim(config) * p.rotaryFraction) : 0;
+}
+
+/**
+ * RoPE's inverse frequencies θ_j = theta^(−2j/r), j < r/2 (r = rotaryDim), with Llama 3's scaling
+ * where set (transformers' _compute_llama3_parameters): wavelengths 2π/θ above
+ * originalContextLength / lowFreqFactor are divided by factor, those below
+ * originalContextLength / highFreqFactor kept, those between interpolated. In float64.
+ */
+export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
+  const p = config.architecture.positions;
+  if (p.kind !== 'rope') return new Float64Array(0);
+  const r = rotaryDim(config);
+  const inv = Float64Array.from({ length: r / 2 }, (_, j) => p.theta ** ((-2 * j) / r));
+  const s = p.scaling;
+  if (!s) return inv;
+  const lowWavelen = s.originalContextLength / s.lowFreqFactor;
+  const highWavelen = s.originalContextLength / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowWavelen) return f / s.factor;
+    if (wavelen < highWavelen) return f;
+    const smooth = (s.originalContextLength / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return ((1 - smooth) * f) / s.factor + smooth * f;
+  });
+}
+
+type Fail = (field: string, expected: string, got: unknown) => never;
+
+function validateArchitecture(a: Architecture, fail: Fail): void {
+  if (a === null || typeof a !== 'object') fail('architecture', 'an object (see ARCHITECTURES)', a);
+  const oneOf = (field: string, value: unknown, options: readonly string[]) => {
+    if (!options.includes(value as string)) fail(`architecture.${field}`, `one of ${options.map((o) => JSON.stringify(o)).join(', ')}`, value);
+  };
+  const bool = (field: string, value: unknown) => {
+    if (typeof value !== 'boolean') fail(`architecture.${field}`, 'a boolean', value);
+  };
+  oneOf('norm', a.norm, ['layerNorm', 'rmsNorm']);
+  oneOf('mlp', a.mlp, ['geluTanh', 'geluExact', 'swiglu']);
+  const p = a.positions;
+  if (p === null || typeof p !== 'object') fail('architecture.positions', 'an object', p);
+  oneOf('positions.kind', p.kind, ['learned', 'rope']);
+  if (p.kind === 'rope') {
+    if (!(p.theta > 1) || !Number.isFinite(p.theta)) fail('architecture.positions.theta', 'a finite number > 1', p.theta);
+    if (!(p.rotaryFraction > 0 && p.rotaryFraction <= 1)) fail('architecture.positions.rotaryFraction', 'a number in (0, 1]', p.rotaryFraction);
+    const s = p.scaling;
+    if (s !== null) {
+      if (typeof s !== 'object') fail('architecture.positions.scaling', 'null or an object', s);
+      oneOf('positions.scaling.kind', s.kind, ['llama3']);
+      if (!(s.factor >= 1) || !Number.isFinite(s.factor)) fail('architecture.positions.scaling.factor', 'a finite number >= 1', s.factor);
+      if (!(s.lowFreqFactor > 0)) fail('architecture.positions.scaling.lowFreqFactor', 'a number > 0', s.lowFreqFactor);
+      if (!(s.highFreqFactor > s.lowFreqFactor) || !Number.isFinite(s.highFreqFactor))
+        fail('architecture.positions.scaling.highFreqFactor', `a finite number > lowFreqFactor (${s.lowFreqFactor})`, s.highFreqFactor);
+      if (!Number.isInteger(s.originalContextLength) || s.originalContextLength < 1)
+        fail('architecture.positions.scaling.originalContextLength', 'a positive integer', s.originalContextLength);
+    }
+  }
+  if (a.biases === null || typeof a.biases !== 'object') fail('architecture.biases', 'an object', a.biases);
+  bool('biases.qkv', a.biases.qkv);
+  bool('biases.attnOut', a.biases.attnOut);
+  bool('biases.mlp', a.biases.mlp);
+  bool('parallelResidual', a.parallelResidual);
+  bool('tiedEmbeddings', a.tiedEmbeddings);
+}
+
 /** Throws an Error naming the field and what was expected; returns the config for chaining. */
 export function validateConfig(config: ModelConfig): ModelConfig {
-  const fail = (field: string, expected: string, got: unknown): never => {
+  const fail: Fail = (field, expected, got) => {
     throw new Error(`model config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
   };
   if (config === null || typeof config !== 'object') fail('config', 'an object', config);
-  if (config.architecture !== 'gpt2' && config.architecture !== 'llama')
-    fail('architecture', '"gpt2" or "llama"', config.architecture);
+  validateArchitecture(config.architecture, fail);
   const positive = ['vocabSize', 'contextLength', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dFf'] as const;
   for (const key of positive) {
     const v = config[key];
     if (!Number.isInteger(v) || v < 1 || v > 1 << 24) fail(key, 'an integer in [1, 16777216]', v);
   }
   if (config.dModel % config.nHeads !== 0) fail('dModel', `a multiple of nHeads (${config.nHeads})`, config.dModel);
-  if (headDim(config) % 2 !== 0 && config.architecture === 'llama')
-    fail('dModel / nHeads', 'even for RoPE', headDim(config));
+  if (headDim(config) > 256) fail('dModel / nHeads', 'at most 256', headDim(config));
+  if (config.architecture.positions.kind === 'rope' && (rotaryDim(config) < 2 || rotaryDim(config) % 2 !== 0))
+    fail('architecture.positions.rotaryFraction', `such that floor(headDim · rotaryFraction) is even and >= 2 (headDim ${headDim(config)})`, config.architecture.positions.rotaryFraction);
   if (config.nHeads % config.nKvHeads !== 0) fail('nKvHeads', `a divisor of nHeads (${config.nHeads})`, config.nKvHeads);
-  if (config.architecture === 'gpt2' && config.nKvHeads !== config.nHeads)
-    fail('nKvHeads', `equal to nHeads (${config.nHeads}) for gpt2`, config.nKvHeads);
-  if (config.architecture === 'gpt2' && !config.tiedEmbeddings) fail('tiedEmbeddings', 'true for gpt2', false);
   if (!(config.normEps > 0 && config.normEps < 1)) fail('normEps', 'a number in (0, 1)', config.normEps);
-  if (!(config.ropeTheta > 1)) fail('ropeTheta', 'a number > 1', config.ropeTheta);
-  if (typeof config.tiedEmbeddings !== 'boolean') fail('tiedEmbeddings', 'a boolean', config.tiedEmbeddings);
   const head = config.head;
   if (!head || (head.kind !== 'lm' && head.kind !== 'classifier')) fail('head.kind', '"lm" or "classifier"', (head as { kind?: unknown } | undefined)?.kind);
   if (head.kind === 'classifier' && (!Number.isInteger(head.numClasses) || head.numClasses < 2 || head.numClasses > 65536))
@@ -106,11 +222,11 @@ export function validateConfig(config: ModelConfig): ModelConfig {
 /** The canonical parameter table, in the order the engine lays parameters out in memory. */
 export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   validateConfig(config);
-  const { dModel: d, dFf: f, vocabSize: v, nLayers } = config;
+  const { dModel: d, dFf: f, vocabSize: v, nLayers, architecture: a } = config;
   const hd = headDim(config);
   const qkvRows = (config.nHeads + 2 * config.nKvHeads) * hd;
-  const gpt2 = config.architecture === 'gpt2';
-  const residualStd = INIT_STD / Math.sqrt(2 * nLayers);
+  // In float32 arithmetic, as the engine computes it, so that the two tables agree bit for bit.
+  const residualStd = Math.fround(Math.fround(INIT_STD) / Math.fround(Math.sqrt(2 * nLayers)));
   const specs: ParameterSpec[] = [];
   const add = (name: string, shape: number[], init: ParameterSpec['init'], decay: boolean, head = false) =>
     specs.push({ name, shape, init, decay, head });
@@ -119,26 +235,26 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   const zeros = { kind: 'constant', value: 0 } as const;
   const norm = (prefix: string) => {
     add(`${prefix}.weight`, [d], ones, false);
-    if (gpt2) add(`${prefix}.bias`, [d], zeros, false);
+    if (a.norm === 'layerNorm') add(`${prefix}.bias`, [d], zeros, false);
   };
-  const linear = (prefix: string, out: number, inp: number, std: number) => {
+  const linear = (prefix: string, out: number, inp: number, std: number, bias: boolean) => {
     add(`${prefix}.weight`, [out, inp], normal(std), true);
-    if (gpt2) add(`${prefix}.bias`, [out], zeros, false);
+    if (bias) add(`${prefix}.bias`, [out], zeros, false);
   };
 
   add('tokenEmbedding.weight', [v, d], normal(INIT_STD), true);
-  if (gpt2) add('positionEmbedding.weight', [config.contextLength, d], normal(INIT_STD), true);
+  if (a.positions.kind === 'learned') add('positionEmbedding.weight', [config.contextLength, d], normal(INIT_STD), true);
   for (let i = 0; i < nLayers; i++) {
     norm(`layers.${i}.attnNorm`);
-    linear(`layers.${i}.attn.qkv`, qkvRows, d, INIT_STD);
-    linear(`layers.${i}.attn.out`, d, config.nHeads * hd, residualStd);
+    linear(`layers.${i}.attn.qkv`, qkvRows, d, INIT_STD, a.biases.qkv);
+    linear(`layers.${i}.attn.out`, d, config.nHeads * hd, residualStd, a.biases.attnOut);
     norm(`layers.${i}.mlpNorm`);
-    if (gpt2) linear(`layers.${i}.mlp.up`, f, d, INIT_STD);
-    else add(`layers.${i}.mlp.gateUp.weight`, [2 * f, d], normal(INIT_STD), true);
-    linear(`layers.${i}.mlp.down`, d, f, residualStd);
+    if (a.mlp === 'swiglu') linear(`layers.${i}.mlp.gateUp`, 2 * f, d, INIT_STD, a.biases.mlp);
+    else linear(`layers.${i}.mlp.up`, f, d, INIT_STD, a.biases.mlp);
+    linear(`layers.${i}.mlp.down`, d, f, residualStd, a.biases.mlp);
   }
   norm('finalNorm');
-  if (config.head.kind === 'lm' && !config.tiedEmbeddings) add('lmHead.weight', [v, d], normal(INIT_STD), true, true);
+  if (config.head.kind === 'lm' && !a.tiedEmbeddings) add('lmHead.weight', [v, d], normal(INIT_STD), true, true);
   if (config.head.kind === 'classifier') add('classifier.weight', [config.head.numClasses, d], zeros, true, true);
   return specs;
 }
@@ -152,7 +268,7 @@ export type Weights = Map<string, Float32Array>;
 
 function gpt2Config(dModel: number, nLayers: number, nHeads: number, vocabSize = 50257, contextLength = 1024): ModelConfig {
   return {
-    architecture: 'gpt2',
+    architecture: ARCHITECTURES.gpt2,
     vocabSize,
     contextLength,
     dModel,
@@ -161,15 +277,13 @@ function gpt2Config(dModel: number, nLayers: number, nHeads: number, vocabSize =
     nKvHeads: nHeads,
     dFf: 4 * dModel,
     normEps: 1e-5,
-    ropeTheta: 10000,
-    tiedEmbeddings: true,
     head: { kind: 'lm' },
   };
 }
 
 function llamaConfig(dModel: number, nLayers: number, nHeads: number, nKvHeads: number, dFf: number, vocabSize: number, contextLength: number): ModelConfig {
   return {
-    architecture: 'llama',
+    architecture: ARCHITECTURES.llama,
     vocabSize,
     contextLength,
     dModel,
@@ -178,8 +292,6 @@ function llamaConfig(dModel: number, nLayers: number, nHeads: number, nKvHeads: 
     nKvHeads,
     dFf,
     normEps: 1e-5,
-    ropeTheta: 10000,
-    tiedEmbeddings: false,
     head: { kind: 'lm' },
   };
 }
@@ -189,6 +301,29 @@ export const PRESETS: Record<string, ModelConfig> = {
   // Head sizes 16 and 8: the engine's attention runs 16-wide tiles directly and pads smaller heads.
   'gpt2-tiny': gpt2Config(64, 2, 4, 97, 64),
   'llama-tiny': llamaConfig(32, 2, 4, 2, 48, 97, 64),
+  // GPT-NeoX's features: exact GELU, RoPE on a quarter of each head (4 of 16 dims), parallel residual.
+  'neox-tiny': {
+    ...gpt2Config(64, 2, 4, 97, 64),
+    architecture: {
+      ...ARCHITECTURES.gpt2,
+      mlp: 'geluExact',
+      positions: { kind: 'rope', theta: 10000, rotaryFraction: 0.25, scaling: null },
+      parallelResidual: true,
+      tiedEmbeddings: false,
+    },
+  },
+  // Qwen2's features (llama's with q/k/v biases), a tied head and Llama 3's RoPE scaling: with head
+  // size 8 and original context 128 the wavelengths 6.3, 63, 628, 6283 fall in all three bands
+  // (kept, smoothed, divided by the factor).
+  'qwen2-tiny': {
+    ...llamaConfig(32, 2, 4, 2, 48, 97, 64),
+    architecture: {
+      ...ARCHITECTURES.llama,
+      positions: { kind: 'rope', theta: 10000, rotaryFraction: 1, scaling: { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 128 } },
+      biases: { qkv: true, attnOut: false, mlp: false },
+      tiedEmbeddings: true,
+    },
+  },
   'gpt2-bench': gpt2Config(256, 4, 8, 8192, 128),
   'gpt2-small': gpt2Config(768, 12, 12),
   'gpt2-medium': gpt2Config(1024, 24, 16),
@@ -210,6 +345,11 @@ export const FAMILY: Record<string, ModelConfig> = {
 
 /** The tokenizer of every FAMILY model (a loadTokenizer spec). */
 export const FAMILY_TOKENIZER = 'byte';
+
+/** A copy of a config with some architecture features changed (e.g. { tiedEmbeddings: true }). */
+export function withArchitecture(config: ModelConfig, features: Partial<Architecture>): ModelConfig {
+  return validateConfig({ ...config, architecture: { ...config.architecture, ...features } });
+}
 
 /** A copy of a preset, or of any config, with a different head. */
 export function withHead(config: ModelConfig, head: HeadConfig): ModelConfig {

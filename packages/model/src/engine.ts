@@ -99,20 +99,47 @@ export interface NativeModelOptions {
   linearProbe?: boolean;
 }
 
+/** The engine's description of one parameter (native/index.d.ts Engine.parameters). */
+export type NativeParameter = ReturnType<Native.Engine['parameters']>[number];
+
+/**
+ * Throws unless the engine's parameter table equals config.ts's field by field: name, shape,
+ * init (kind, and std or value as a float32), decay and head, entry by entry, naming the first
+ * difference.
+ */
+export function checkParameterTable(table: NativeParameter[], specs: ParameterSpec[]): void {
+  const describe = (x: unknown) => JSON.stringify(x);
+  for (let i = 0; i < Math.max(table.length, specs.length); i++) {
+    const native = table[i], spec = specs[i];
+    if (!native || !spec)
+      throw new Error(`the native parameter table has ${table.length} entries, config.ts ${specs.length}: entry ${i} (${(native ?? spec).name}) is only in ${native ? 'the engine' : 'config.ts'}`);
+    const specInit = spec.init.kind === 'normal' ? { kind: 'normal', std: Math.fround(spec.init.std) } : { kind: 'constant', value: Math.fround(spec.init.value) };
+    const fields: [string, unknown, unknown][] = [
+      ['name', native.name, spec.name],
+      ['shape', native.shape, spec.shape],
+      ['init', native.init, specInit],
+      ['decay', native.decay, spec.decay],
+      ['head', native.head, spec.head],
+    ];
+    for (const [field, got, expected] of fields)
+      if (describe(got) !== describe(expected))
+        throw new Error(`the native parameter table disagrees with config.ts at entry ${i} (${spec.name}): ${field} is ${describe(got)} in the engine, ${describe(expected)} in config.ts`);
+  }
+}
+
 export class NativeModel implements NextTokenModel {
   readonly config: ModelConfig;
   readonly specs: ParameterSpec[];
   private readonly engine: Native.Engine;
+  /** The tokens whose keys and values the engine's cache holds (its first cachedPositions() of them). */
+  private cachedTokens: number[] = [];
 
   constructor(config: ModelConfig, opts: NativeModelOptions = {}) {
     this.config = validateConfig(config);
     this.specs = parameterSpecs(config);
     const { device, precision } = opts.device ?? defaultDevice;
     this.engine = new native.Engine(config, { seed: opts.seed ?? 0, device, precision: precision ?? 'float32' });
-    const table = this.engine.parameters();
-    const mismatch = table.findIndex((p, i) => p.name !== this.specs[i]?.name || p.shape.join() !== this.specs[i]?.shape.join());
-    if (mismatch >= 0 || table.length !== this.specs.length)
-      throw new Error(`the native parameter table disagrees with config.ts at entry ${mismatch} (${table[mismatch]?.name})`);
+    checkParameterTable(this.engine.parameters(), this.specs);
     if (opts.weights) this.loadWeights(opts.weights);
     if (opts.dropout !== undefined) this.setDropout(opts.dropout);
     if (opts.linearProbe) this.setLinearProbe(true);
@@ -190,10 +217,24 @@ export class NativeModel implements NextTokenModel {
     return await this.engine.forward(batch, opts);
   }
 
-  /** NextTokenModel (generate.ts): logits [V] after the context, in evaluation mode. */
+  /**
+   * NextTokenModel (generate.ts): logits [V] after the context, in evaluation mode. A language model
+   * goes through the engine's key/value cache (Engine.decode): the longest prefix of `context` that
+   * the cache holds is reused and only the rest runs, so a context grown by one token costs one
+   * position; any other context (e.g. generation sliding past contextLength) reruns from its start.
+   */
   async nextTokenLogits(context: readonly number[]): Promise<Float32Array> {
     const tokens = Int32Array.from(context);
-    return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+    if (this.config.head.kind !== 'lm')
+      return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+    if (tokens.length < 1 || tokens.length > this.config.contextLength)
+      throw new RangeError(`nextTokenLogits: the context must hold 1 to contextLength (${this.config.contextLength}) tokens, got ${tokens.length}`);
+    const held = Math.min(this.engine.cachedPositions(), this.cachedTokens.length);
+    let start = 0;
+    while (start < held && start < tokens.length - 1 && this.cachedTokens[start] === tokens[start]) start++;
+    const logits = await this.engine.decode(tokens.subarray(start), start);
+    this.cachedTokens = Array.from(tokens);
+    return logits;
   }
 
   /** Accumulates the gradients of Σ dLogits·logits for the last training forward. */

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { ARCHITECTURES, parameterSpecs, PRESETS, withArchitecture, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import {
   CheckpointError,
   configFromHf,
@@ -305,6 +305,15 @@ describe('safetensors', () => {
 const gpt2 = PRESETS['gpt2-tiny'];
 const llama = PRESETS['llama-tiny'];
 
+/** The RoPE theta of a config with rotary positions. */
+function ropeTheta(config: ModelConfig): number {
+  const p = config.architecture.positions;
+  if (p.kind !== 'rope') throw new Error('ropeTheta: learned positions');
+  return p.theta;
+}
+const withTheta = (config: ModelConfig, theta: number): ModelConfig =>
+  withArchitecture(config, { positions: { kind: 'rope', theta, rotaryFraction: 1, scaling: null } });
+
 function expectSameWeights(actual: Weights, expected: Weights): void {
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [name, data] of expected) expect(actual.get(name), name).toEqual(data);
@@ -315,8 +324,8 @@ describe('Hugging Face checkpoints: round trips', () => {
     ['gpt2 LM', gpt2],
     ['gpt2 classifier', withHead(gpt2, { kind: 'classifier', numClasses: 3 })],
     ['llama LM, untied', llama],
-    ['llama LM, tied', { ...llama, tiedEmbeddings: true }],
-    ['llama classifier', withHead({ ...llama, ropeTheta: 500000, normEps: 1e-6 }, { kind: 'classifier', numClasses: 4 })],
+    ['llama LM, tied', withArchitecture(llama, { tiedEmbeddings: true })],
+    ['llama classifier', withHead({ ...withTheta(llama, 500000), normEps: 1e-6 }, { kind: 'classifier', numClasses: 4 })],
   ];
   it.each(configs)('%s: save → load gives the identical config and weights', async (_, config) => {
     const dir = freshDir();
@@ -373,11 +382,11 @@ describe('Hugging Face checkpoints: round trips', () => {
       num_key_value_heads: llama.nKvHeads,
       intermediate_size: llama.dFf,
       max_position_embeddings: llama.contextLength,
-      rope_theta: llama.ropeTheta,
+      rope_theta: ropeTheta(llama),
       rope_scaling: null,
       tie_word_embeddings: false,
     });
-    const tied = await save({ ...llama, tiedEmbeddings: true });
+    const tied = await save(withArchitecture(llama, { tiedEmbeddings: true }));
     expect(tied.names).not.toContain('lm_head.weight');
     expect(tied.json.tie_word_embeddings).toBe(true);
   });
@@ -458,7 +467,7 @@ function llamaHfTensors(config: ModelConfig, rng: () => number): HfSet {
   }
   add('model.norm.weight', [d]);
   if (config.head.kind === 'classifier') add('score.weight', [config.head.numClasses, d]);
-  else if (!config.tiedEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
+  else if (!config.architecture.tiedEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
   return hf;
 }
 
@@ -487,6 +496,22 @@ function gpt2ConfigJson(config: ModelConfig): Record<string, unknown> {
   };
 }
 
+function neoxConfigJson(config: ModelConfig): Record<string, unknown> {
+  return {
+    architectures: ['GPTNeoXForCausalLM'],
+    model_type: 'gpt_neox',
+    vocab_size: config.vocabSize,
+    hidden_size: config.dModel,
+    intermediate_size: config.dFf,
+    num_hidden_layers: config.nLayers,
+    num_attention_heads: config.nHeads,
+    max_position_embeddings: config.contextLength,
+    layer_norm_eps: config.normEps,
+    rotary_pct: 0.25,
+    hidden_act: 'gelu',
+  };
+}
+
 function llamaConfigJson(config: ModelConfig): Record<string, unknown> {
   return {
     architectures: [config.head.kind === 'classifier' ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
@@ -499,10 +524,10 @@ function llamaConfigJson(config: ModelConfig): Record<string, unknown> {
     num_key_value_heads: config.nKvHeads,
     max_position_embeddings: config.contextLength,
     rms_norm_eps: config.normEps,
-    rope_theta: config.ropeTheta,
+    rope_theta: ropeTheta(config),
     rope_scaling: null,
     hidden_act: 'silu',
-    tie_word_embeddings: config.tiedEmbeddings,
+    tie_word_embeddings: config.architecture.tiedEmbeddings,
     ...(config.head.kind === 'classifier' ? { num_labels: config.head.numClasses } : {}),
     torch_dtype: 'bfloat16',
   };
@@ -649,8 +674,30 @@ describe('Hugging Face config.json', () => {
     delete json.num_key_value_heads;
     delete json.rope_theta;
     delete json.tie_word_embeddings;
-    expect(configFromHf(json, 'config.json')).toEqual({ ...llama, nKvHeads: llama.nHeads, ropeTheta: 10000, tiedEmbeddings: false });
-    expect(configFromHf({ ...json, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'c').ropeTheta).toBe(500000);
+    expect(configFromHf(json, 'config.json')).toEqual({ ...withTheta(llama, 10000), nKvHeads: llama.nHeads });
+    expect(ropeTheta(configFromHf({ ...json, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'c'))).toBe(500000);
+  });
+
+  it('reads RoPE from rope_parameters (newer transformers) as from the top-level fields, and the defaults of mistral and gpt_neox', () => {
+    const llama3 = { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const scaling = { kind: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 };
+    const json = { ...llamaConfigJson(llama), rope_theta: undefined, rope_scaling: undefined };
+    const fromParameters = configFromHf({ ...json, rope_parameters: { rope_type: 'llama3', rope_theta: 500000, ...llama3 } }, 'c');
+    const fromScaling = configFromHf({ ...json, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', ...llama3 } }, 'c');
+    expect(fromParameters.architecture.positions).toEqual({ kind: 'rope', theta: 500000, rotaryFraction: 1, scaling });
+    expect(fromScaling).toEqual(fromParameters);
+    // Older configs name the type "type".
+    expect(configFromHf({ ...json, rope_scaling: { type: 'llama3', ...llama3 } }, 'c').architecture.positions).toMatchObject({ scaling });
+    const neox = neoxConfigJson(PRESETS['neox-tiny']);
+    const neoxDefaults = configFromHf({ ...neox, rotary_pct: undefined }, 'c');
+    expect(neoxDefaults.architecture).toEqual({ ...PRESETS['neox-tiny'].architecture, positions: { kind: 'rope', theta: 10000, rotaryFraction: 0.25, scaling: null } });
+    const newer = configFromHf({ ...neox, rotary_pct: undefined, rope_parameters: { rope_type: 'default', rope_theta: 20000, partial_rotary_factor: 0.5 } }, 'c');
+    expect(newer.architecture.positions).toEqual({ kind: 'rope', theta: 20000, rotaryFraction: 0.5, scaling: null });
+    const mistral = { ...llamaConfigJson(llama), model_type: 'mistral', max_position_embeddings: 8192 };
+    expect(configFromHf(mistral, 'c').contextLength).toBe(4096); // sliding_window's default
+    expect(configFromHf({ ...mistral, sliding_window: null }, 'c').contextLength).toBe(8192);
+    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024 }, 'c').contextLength).toBe(8192); // use_sliding_window false
+    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024, use_sliding_window: true }, 'c').contextLength).toBe(1024);
   });
 
   it('takes the classifier head from architectures, with numClasses from num_labels or id2label', () => {
@@ -664,14 +711,25 @@ describe('Hugging Face config.json', () => {
   const llamaJson = llamaConfigJson(llama);
   const rejected: [string, unknown, RegExp][] = [
     ['not an object', [1], /config is not a JSON object/],
-    ['unknown model_type', { ...gpt2Json, model_type: 'bert' }, /unsupported model_type "bert" \(expected "gpt2" or "llama"\)/],
-    ['gpt2 activation', { ...gpt2Json, activation_function: 'relu' }, /activation_function "relu" is not supported: only "gelu_new"/],
+    ['unknown model_type', { ...gpt2Json, model_type: 'bert' }, /unsupported model_type "bert" \(expected "gpt2", "llama", "mistral", "qwen2", "gpt_neox"\)/],
+    ['missing model_type', { ...gpt2Json, model_type: undefined }, /unsupported model_type undefined/],
+    ['missing size field', { ...llamaJson, intermediate_size: undefined }, /intermediate_size is missing/],
+    ['missing gpt2 width', { ...gpt2Json, n_embd: undefined }, /n_embd is missing/],
+    ['missing gpt_neox field', { ...neoxConfigJson(PRESETS['neox-tiny']), max_position_embeddings: undefined }, /max_position_embeddings is missing/],
+    ['gpt2 activation', { ...gpt2Json, activation_function: 'relu' }, /activation_function "relu" is not supported \(expected "gelu_new", "gelu_pytorch_tanh", "gelu"\)/],
+    ['gpt_neox activation', { ...neoxConfigJson(PRESETS['neox-tiny']), hidden_act: 'relu' }, /hidden_act "relu" is not supported \(expected "gelu", "gelu_new", "gelu_pytorch_tanh"\)/],
     ['gpt2 untied', { ...gpt2Json, tie_word_embeddings: false }, /tie_word_embeddings false is not supported/],
     ['gpt2 layer-index scaling', { ...gpt2Json, scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx true is not supported/],
-    ['llama rope_scaling', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling \{"rope_type":"llama3","factor":8\} is not supported: RoPE scaling is not implemented/],
+    ['llama3 rope_scaling without its fields', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling.low_freq_factor is missing/],
+    ['unknown rope_scaling type', { ...llamaJson, rope_scaling: { rope_type: 'yarn', factor: 8 } }, /rope_scaling.rope_type "yarn" is not supported: only "default" and "llama3" RoPE are implemented/],
+    ['unknown rope_scaling type (old key)', { ...llamaJson, rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling.rope_type "linear" is not supported/],
+    ['rope_scaling not an object', { ...llamaJson, rope_scaling: 'llama3' }, /rope_scaling must be null or an object, got "llama3"/],
+    ['llama partial rotary', { ...llamaJson, partial_rotary_factor: 0.5 }, /partial_rotary_factor 0.5 is not supported: llama rotates whole heads/],
     ['llama rope_parameters type', { ...llamaJson, rope_parameters: { rope_type: 'yarn' } }, /rope_parameters.rope_type "yarn" is not supported/],
+    ['llama rope_parameters theta', { ...llamaJson, rope_parameters: { rope_type: 'default', rope_theta: -1 } }, /rope_parameters.rope_theta must be a positive number, got -1/],
     ['llama activation', { ...llamaJson, hidden_act: 'gelu' }, /hidden_act "gelu" is not supported/],
-    ['llama attention bias', { ...llamaJson, attention_bias: true }, /attention_bias true is not supported/],
+    ['llama attention bias not a boolean', { ...llamaJson, attention_bias: 'yes' }, /attention_bias must be a boolean, got "yes"/],
+    ['mistral sliding window', { ...llamaJson, model_type: 'mistral', sliding_window: 0 }, /sliding_window must be a positive integer, got 0/],
     ['llama head_dim', { ...llamaJson, head_dim: 128 }, /head_dim 128 is not supported/],
     ['non-integer size', { ...llamaJson, hidden_size: 32.5 }, /hidden_size must be a positive integer, got 32.5/],
     ['bad epsilon', { ...gpt2Json, layer_norm_epsilon: -1 }, /layer_norm_epsilon must be a positive number, got -1/],
@@ -794,7 +852,7 @@ describe('llama2.c checkpoints', () => {
     const { config, weights } = parseLlama2c(llama2cFile(parts), 'tiny.bin');
     const { dim: d, hidden: f } = parts;
     expect(config).toEqual({
-      architecture: 'llama',
+      architecture: { ...ARCHITECTURES.llama, tiedEmbeddings: parts.shared },
       vocabSize: parts.vocab,
       contextLength: parts.seqLen,
       dModel: d,
@@ -803,8 +861,6 @@ describe('llama2.c checkpoints', () => {
       nKvHeads: parts.kvHeads,
       dFf: f,
       normEps: 1e-5,
-      ropeTheta: 10000,
-      tiedEmbeddings: parts.shared,
       head: { kind: 'lm' },
     });
     checkWeights(config, weights, 'tiny.bin');
@@ -910,7 +966,7 @@ stories.describe('llama2.c stories260K.bin', () => {
   it('loads with the published shapes and the file layout it implies', async () => {
     const { config, weights } = await loadCheckpoint(storiesFile);
     expect(config).toEqual({
-      architecture: 'llama',
+      architecture: { ...ARCHITECTURES.llama, tiedEmbeddings: true },
       vocabSize: 512,
       contextLength: 512,
       dModel: 64,
@@ -919,8 +975,6 @@ stories.describe('llama2.c stories260K.bin', () => {
       nKvHeads: 4,
       dFf: 172,
       normEps: 1e-5,
-      ropeTheta: 10000,
-      tiedEmbeddings: true,
       head: { kind: 'lm' },
     });
     checkWeights(config, weights, storiesFile);

@@ -1,11 +1,14 @@
 // The native engine against the tfjs twin: logits, every parameter gradient and the parameters
-// after several AdamW steps, on tiny configs of both architectures with both heads, with and
-// without padding. Weights are random everywhere (norm weights, biases and the zero-initialised
+// after several AdamW steps, on tiny configs of the gpt2 and llama presets and of every other
+// feature (GPT-NeoX's exact GELU, partial rotary and parallel residual; Qwen2's q/k/v biases with
+// Llama 3 RoPE scaling), with both heads, with and without padding. Weights are random everywhere (norm weights, biases and the zero-initialised
 // classifier included), so that every path of the backward pass carries a gradient.
 import { describe, expect, it } from 'vitest';
 import { xentLossReference, tf } from '@w2s/kernels';
-import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
-import { NativeModel, type Minibatch } from '../src/engine.js';
+import { FAMILY, PRESETS, parameterSpecs, validateConfig, withArchitecture, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { createRequire } from 'node:module';
+import type * as Native from '@w2s/native';
+import { NativeModel, checkParameterTable, type Minibatch } from '../src/engine.js';
 import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
@@ -95,7 +98,10 @@ const configs: [string, ModelConfig][] = [
   ['gpt2 classifier', withHead(PRESETS['gpt2-tiny'], { kind: 'classifier', numClasses: 2 })],
   ['llama lm', PRESETS['llama-tiny']],
   ['llama classifier', withHead(PRESETS['llama-tiny'], { kind: 'classifier', numClasses: 3 })],
-  ['llama lm, tied, one KV head', { ...PRESETS['llama-tiny'], nKvHeads: 1, tiedEmbeddings: true }],
+  ['llama lm, tied, one KV head', { ...withArchitecture(PRESETS['llama-tiny'], { tiedEmbeddings: true }), nKvHeads: 1 }],
+  ['neox lm', PRESETS['neox-tiny']],
+  ['neox classifier', withHead(PRESETS['neox-tiny'], { kind: 'classifier', numClasses: 2 })],
+  ['qwen2 lm, llama3 rope scaling', PRESETS['qwen2-tiny']],
 ];
 
 describe.each(configs)('native engine vs tfjs twin: %s', (_, config) => {
@@ -155,7 +161,8 @@ describe.each(configs)('native engine vs tfjs twin: %s', (_, config) => {
     }
   });
 
-  if (config.architecture === 'gpt2')
+  // With RoPE the key bias is rotated by each key's position: no longer a shift of the scores.
+  if (config.architecture.biases.qkv && config.architecture.positions.kind === 'learned')
     it('the key bias has a zero gradient (softmax is shift-invariant), up to float32 rounding', async () => {
       const model = new NativeModel(config, { weights: randomWeights(config, seed + 6) });
       await model.accumulate([minibatch(config, randomBatch(config, 2, 9, true, seed + 7), seed + 8)]);
@@ -220,6 +227,53 @@ describe('native engine: accumulation, linear probe, errors', () => {
     expect(Math.abs(lossWhole.loss - lossParts.loss)).toBeLessThan(1e-6);
     const ga = a.gradients(), gb = b.gradients();
     for (const spec of parameterSpecs(config)) expect(relativeError(gb.get(spec.name)!, ga.get(spec.name)!)).toBeLessThan(1e-5);
+  });
+
+  it('the engine\'s parameter table equals config.ts\'s on every field, and a difference in any field is named', () => {
+    const native: typeof Native = createRequire(import.meta.url)('@w2s/native');
+    // Every preset and family size, and every layer count to 48 (the residual projections' std
+    // 0.02/sqrt(2L) must be the engine's float32 value exactly).
+    const layerCounts = Array.from({ length: 48 }, (_, i) => ({ ...PRESETS['llama-tiny'], nLayers: i + 1 }));
+    const small = Object.entries(PRESETS).filter(([name]) => name.endsWith('-tiny')).map(([, c]) => c);
+    for (const c of [config, ...small, ...Object.values(FAMILY), ...layerCounts]) {
+      const engine = new native.Engine(c, { seed: 0 });
+      const table = engine.parameters();
+      engine.dispose();
+      const specs = parameterSpecs(c);
+      expect(() => checkParameterTable(table, specs)).not.toThrow();
+    }
+    const table = new native.Engine(config, { seed: 0 }).parameters();
+    const specs = parameterSpecs(config);
+    const changed = (i: number, change: Partial<(typeof specs)[number]>) => specs.map((s, k) => (k === i ? { ...s, ...change } : s));
+    const last = specs.length - 1;
+    expect(() => checkParameterTable(table, changed(0, { init: { kind: 'normal', std: 0.03 } }))).toThrow(/entry 0 \(tokenEmbedding.weight\): init is \{"kind":"normal","std":0.0199\d*\} in the engine/);
+    expect(() => checkParameterTable(table, changed(1, { decay: !specs[1].decay }))).toThrow(/entry 1 \(.*\): decay is/);
+    expect(() => checkParameterTable(table, changed(last, { head: false }))).toThrow(/entry \d+ \(classifier.weight\): head is true in the engine, false in config.ts/);
+    expect(() => checkParameterTable(table, changed(2, { shape: [1] }))).toThrow(/: shape is/);
+    expect(() => checkParameterTable(table, changed(2, { name: 'x' }))).toThrow(/: name is/);
+    expect(() => checkParameterTable(table, changed(2, { init: { kind: 'constant', value: 0 } }))).toThrow(/: init is/);
+    expect(() => checkParameterTable(table, specs.slice(0, last))).toThrow(/has \d+ entries, config.ts \d+: entry \d+ \(classifier.weight\) is only in the engine/);
+  });
+
+  it('an architecture record with a bad field is refused, naming the field, by config.ts and by the engine', () => {
+    const native: typeof Native = createRequire(import.meta.url)('@w2s/native');
+    const rope = PRESETS['qwen2-tiny'];
+    const unchecked = (features: Partial<ModelConfig['architecture']>): ModelConfig => ({ ...rope, architecture: { ...rope.architecture, ...features } });
+    const scaling = { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 128 } as const;
+    const bad: [string, ModelConfig, RegExp, RegExp][] = [
+      ['norm', unchecked({ norm: 'batchNorm' as 'rmsNorm' }), /architecture.norm must be one of "layerNorm", "rmsNorm"/, /config.architecture.norm must be one of "layerNorm", "rmsNorm", got "batchNorm"/],
+      ['mlp', unchecked({ mlp: 'relu' as 'swiglu' }), /architecture.mlp must be one of/, /config.architecture.mlp must be one of/],
+      ['rotary fraction (2 of 8 dims is fine, 1 is not)', unchecked({ positions: { kind: 'rope', theta: 10000, rotaryFraction: 0.125, scaling: null } }), /architecture.positions.rotaryFraction must be such that floor\(headDim · rotaryFraction\) is even and >= 2 \(headDim 8\)/, /config.architecture.positions.rotaryFraction must be such that/],
+      ['theta', unchecked({ positions: { kind: 'rope', theta: 1, rotaryFraction: 1, scaling: null } }), /architecture.positions.theta must be a finite number > 1/, /config.architecture.positions.theta must be a finite number > 1/],
+      ['scaling kind', unchecked({ positions: { kind: 'rope', theta: 10000, rotaryFraction: 1, scaling: { ...scaling, kind: 'yarn' as 'llama3' } } }), /architecture.positions.scaling.kind must be one of "llama3", got "yarn"/, /config.architecture.positions.scaling.kind must be one of "llama3", got "yarn"/],
+      ['scaling frequencies', unchecked({ positions: { kind: 'rope', theta: 10000, rotaryFraction: 1, scaling: { ...scaling, highFreqFactor: 1 } } }), /architecture.positions.scaling.highFreqFactor must be a finite number > lowFreqFactor \(1\)/, /config.architecture.positions.scaling.highFreqFactor must be finite and > lowFreqFactor > 0/],
+      ['biases', unchecked({ biases: { qkv: true, attnOut: 1 as unknown as boolean, mlp: false } }), /architecture.biases.attnOut must be a boolean/, /config.architecture.biases.attnOut must be a boolean/],
+      ['parallel residual', unchecked({ parallelResidual: undefined as unknown as boolean }), /architecture.parallelResidual must be a boolean/, /config.architecture.parallelResidual must be a boolean/],
+    ];
+    for (const [label, config, tsMessage, nativeMessage] of bad) {
+      expect(() => validateConfig(config), label).toThrow(tsMessage);
+      expect(() => new native.Engine(config, { seed: 0 }), label).toThrow(nativeMessage);
+    }
   });
 
   it('linear probe trains the classifier only, with the twin\'s head gradient', async () => {

@@ -1,6 +1,9 @@
-// A float64 plain-JS transformer written from config.ts's contract (loops only, no tfjs), the
-// reference of twin.test.ts (which checks the twin against it and its finite differences) and of
-// engine.test.ts's dropout test: optional dropout multipliers (0 or 1/(1 − p) per element) on the
+// A float64 plain-JS transformer written from config.ts's contract and from transformers'
+// modelling code (modeling_gpt2, modeling_llama, modeling_mistral, modeling_qwen2,
+// modeling_gpt_neox: LayerNorm/RMSNorm, GELU tanh/exact, SwiGLU, rotate-half RoPE on the first
+// rotary dims with Llama 3's frequency scaling, parallel residual), loops only, no tfjs and nothing
+// from ../src but types: the reference of twin.test.ts (which checks the twin against it and its
+// finite differences), of engine.test.ts's dropout test and of the Hugging Face checkpoint tests: optional dropout multipliers (0 or 1/(1 − p) per element) on the
 // embeddings and on each layer's attention and MLP branches, where the engine applies dropout.
 // Layouts as in ../src/tfjs/twin.ts: tokens [B·T], lengths [B], LM logits [B, T, V], classifier
 // logits [B, C], weights [out, in].
@@ -24,7 +27,7 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
   const { dModel: d, nHeads: H, nKvHeads: KV, dFf: F, normEps: eps } = config;
   const hd = d / H;
   const N = nSeq * seqLen;
-  const isGpt2 = config.architecture === 'gpt2';
+  const arch = config.architecture;
   const get = (name: string): Float64Array => {
     const t = w.get(name);
     if (!t) throw new Error(`reference: missing ${name}`);
@@ -46,7 +49,7 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
   const norm = (prefix: string, x: Float64Array): Float64Array => {
     const g = get(`${prefix}.weight`);
     const y = new Float64Array(d);
-    if (isGpt2) {
+    if (arch.norm === 'layerNorm') {
       const beta = get(`${prefix}.bias`);
       let mean = 0;
       for (let i = 0; i < d; i++) mean += x[i] / d;
@@ -60,22 +63,43 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
     }
     return y;
   };
+  // transformers: rotary_ndims = int(head_size · rotary_pct); inv_freq = 1 / base^(arange(0, dim, 2) / dim);
+  // rope_type "llama3" rescales it (_compute_llama3_parameters); q_rot = q[..., :rotary_ndims] gets
+  // q_rot·cos + rotate_half(q_rot)·sin, with cos/sin of position·inv_freq repeated twice.
+  const positions = arch.positions;
+  const rotary = positions.kind === 'rope' ? Math.floor(hd * positions.rotaryFraction) : 0;
+  const invFreq = Array.from({ length: rotary / 2 }, (_, j) => {
+    if (positions.kind !== 'rope') return 0;
+    const f = 1 / positions.theta ** ((2 * j) / rotary);
+    const s = positions.scaling;
+    if (!s) return f;
+    const lowFreqWavelen = s.originalContextLength / s.lowFreqFactor;
+    const highFreqWavelen = s.originalContextLength / s.highFreqFactor;
+    const wavelen = (2 * Math.PI) / f;
+    const llama = wavelen > lowFreqWavelen ? f / s.factor : f;
+    const smoothFactor = (s.originalContextLength / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    const smoothed = ((1 - smoothFactor) * llama) / s.factor + smoothFactor * llama;
+    const isMedium = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
+    return isMedium ? smoothed : llama;
+  });
   const rope = (v: Float64Array, offset: number, position: number) => {
-    for (let j = 0; j < hd / 2; j++) {
-      const angle = position * config.ropeTheta ** ((-2 * j) / hd);
-      const a = v[offset + j];
-      const b = v[offset + j + hd / 2];
-      v[offset + j] = a * Math.cos(angle) - b * Math.sin(angle);
-      v[offset + j + hd / 2] = b * Math.cos(angle) + a * Math.sin(angle);
+    const half = rotary / 2;
+    const rotated = Float64Array.from(v.subarray(offset, offset + rotary));
+    for (let i = 0; i < rotary; i++) {
+      const angle = position * invFreq[i % half];
+      const rotateHalf = i < half ? -rotated[i + half] : rotated[i - half];
+      v[offset + i] = rotated[i] * Math.cos(angle) + rotateHalf * Math.sin(angle);
     }
   };
+  const activation = (u: number): number =>
+    arch.mlp === 'geluTanh' ? 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3))) : 0.5 * u * (1 + erf(u / Math.SQRT2));
   const row = (x: Float64Array, n: number, width: number) => x.subarray(n * width, (n + 1) * width);
 
   const x = new Float64Array(N * d);
   const E = get('tokenEmbedding.weight');
   for (let n = 0; n < N; n++)
     for (let i = 0; i < d; i++)
-      x[n * d + i] = E[tokens[n] * d + i] + (isGpt2 ? get('positionEmbedding.weight')[(n % seqLen) * d + i] : 0);
+      x[n * d + i] = E[tokens[n] * d + i] + (positions.kind === 'learned' ? get('positionEmbedding.weight')[(n % seqLen) * d + i] : 0);
   if (dropout) for (let i = 0; i < N * d; i++) x[i] *= dropout.embedding[i];
 
   for (let layer = 0; layer < config.nLayers; layer++) {
@@ -84,11 +108,11 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
     const k = new Float64Array(N * KV * hd);
     const v = new Float64Array(N * KV * hd);
     for (let n = 0; n < N; n++) {
-      const qkv = linear(`${L}.attn.qkv`, norm(`${L}.attnNorm`, row(x, n, d)), (H + 2 * KV) * hd, isGpt2);
+      const qkv = linear(`${L}.attn.qkv`, norm(`${L}.attnNorm`, row(x, n, d)), (H + 2 * KV) * hd, arch.biases.qkv);
       q.set(qkv.subarray(0, H * hd), n * H * hd);
       k.set(qkv.subarray(H * hd, (H + KV) * hd), n * KV * hd);
       v.set(qkv.subarray((H + KV) * hd), n * KV * hd);
-      if (!isGpt2) {
+      if (rotary > 0) {
         for (let h = 0; h < H; h++) rope(q, (n * H + h) * hd, n % seqLen);
         for (let h = 0; h < KV; h++) rope(k, (n * KV + h) * hd, n % seqLen);
       }
@@ -113,22 +137,27 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
               attn[((b * seqLen + i) * H + h) * hd + e] += (scores[j] / total) * v[((b * seqLen + j) * KV + kh) * hd + e];
         }
       }
+    // The MLP reads the stream before the attention branch is added (parallel) or after (serial).
+    const attnOut = new Float64Array(N * d);
     for (let n = 0; n < N; n++) {
-      const o = linear(`${L}.attn.out`, row(attn, n, H * hd), d, isGpt2);
-      for (let i = 0; i < d; i++) x[n * d + i] += o[i] * (dropout ? dropout.attention[layer][n * d + i] : 1);
+      const o = linear(`${L}.attn.out`, row(attn, n, H * hd), d, arch.biases.attnOut);
+      for (let i = 0; i < d; i++) attnOut[n * d + i] = o[i] * (dropout ? dropout.attention[layer][n * d + i] : 1);
     }
+    if (!arch.parallelResidual) for (let i = 0; i < N * d; i++) x[i] += attnOut[i];
+    const mlpOut = new Float64Array(N * d);
     for (let n = 0; n < N; n++) {
       const h = norm(`${L}.mlpNorm`, row(x, n, d));
       let act: Float64Array;
-      if (isGpt2) {
-        act = linear(`${L}.mlp.up`, h, F, true).map((u) => 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3))));
-      } else {
-        const gu = linear(`${L}.mlp.gateUp`, h, 2 * F, false);
+      if (arch.mlp === 'swiglu') {
+        const gu = linear(`${L}.mlp.gateUp`, h, 2 * F, arch.biases.mlp);
         act = Float64Array.from({ length: F }, (_, f) => (gu[f] / (1 + Math.exp(-gu[f]))) * gu[F + f]);
+      } else {
+        act = linear(`${L}.mlp.up`, h, F, arch.biases.mlp).map(activation);
       }
-      const o = linear(`${L}.mlp.down`, act, d, isGpt2);
-      for (let i = 0; i < d; i++) x[n * d + i] += o[i] * (dropout ? dropout.mlp[layer][n * d + i] : 1);
+      const o = linear(`${L}.mlp.down`, act, d, arch.biases.mlp);
+      for (let i = 0; i < d; i++) mlpOut[n * d + i] = o[i] * (dropout ? dropout.mlp[layer][n * d + i] : 1);
     }
+    for (let i = 0; i < N * d; i++) x[i] += mlpOut[i] + (arch.parallelResidual ? attnOut[i] : 0);
   }
   const hidden = (n: number) => norm('finalNorm', row(x, n, d));
   if (config.head.kind === 'classifier') {
@@ -138,10 +167,32 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
     return out;
   }
   const V = config.vocabSize;
-  const head = config.tiedEmbeddings ? 'tokenEmbedding' : 'lmHead';
+  const head = arch.tiedEmbeddings ? 'tokenEmbedding' : 'lmHead';
   const out = new Float64Array(N * V);
   for (let n = 0; n < N; n++) out.set(linear(head, hidden(n), V, false), n * V);
   return out;
+}
+
+/** erf in float64: Abramowitz–Stegun 7.1.26 is too coarse (1.5e-7); this is the series for |x| < 3 and the continued fraction beyond. */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  let result: number;
+  if (z < 3) {
+    // erf(z) = 2/√π · Σ (−1)^n z^(2n+1) / (n! (2n+1))
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    result = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // erfc(z) = exp(−z²)/√π · 1/(z + 1/2/(z + 1/(z + 3/2/(z + ...)))) (evaluated from its 60th level back)
+    let f = z;
+    for (let k = 60; k >= 1; k--) f = z + k / 2 / f;
+    result = 1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -result : result;
 }
 
 // ---- the engine's dropout masks, regenerated from their documented rule --------------------------

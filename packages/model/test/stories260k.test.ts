@@ -43,7 +43,7 @@ function relativeError(a: Float32Array, b: Float32Array): number {
 stories.describe('stories260K (llama2.c checkpoint)', () => {
   it('loads with the header\'s shape', async () => {
     const { config, weights } = await loadCheckpoint(modelFile);
-    expect(config).toMatchObject({ architecture: 'llama', dModel: 64, dFf: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, contextLength: 512 });
+    expect(config).toMatchObject({ architecture: { norm: 'rmsNorm', mlp: 'swiglu', positions: { kind: 'rope', theta: 10000 } }, dModel: 64, dFf: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, contextLength: 512 });
     expect(weights.size).toBeGreaterThan(0);
   });
 

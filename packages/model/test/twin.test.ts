@@ -5,7 +5,7 @@
 // Fresh random seed per run, printed; replay with W2S_TEST_SEED.
 import { xentLossReference, tf } from '@w2s/kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parameterSpecs, PRESETS, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { parameterSpecs, PRESETS, withArchitecture, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { initWeights } from '../src/tfjs/init.js';
 import { mulberry32, normalSource } from '../src/random.js';
 import { TwinAdamW } from '../src/tfjs/adamw.js';
@@ -25,7 +25,11 @@ const llama = PRESETS['llama-tiny'];
 const CONFIGS: [string, ModelConfig][] = [
   ['gpt2-tiny', gpt2],
   ['llama-tiny', llama],
-  ['llama-tiny tied', { ...llama, tiedEmbeddings: true }],
+  ['llama-tiny tied', withArchitecture(llama, { tiedEmbeddings: true })],
+  ['neox-tiny', PRESETS['neox-tiny']],
+  ['neox-tiny serial, tanh GELU, no biases, classifier', withHead(withArchitecture(PRESETS['neox-tiny'], { parallelResidual: false, mlp: 'geluTanh', biases: { qkv: false, attnOut: false, mlp: false } }), { kind: 'classifier', numClasses: 2 })],
+  ['qwen2-tiny', PRESETS['qwen2-tiny']],
+  ['llama-tiny with every bias', withArchitecture(llama, { biases: { qkv: true, attnOut: true, mlp: true } })],
   ['gpt2-tiny classifier', withHead(gpt2, { kind: 'classifier', numClasses: 3 })],
   ['llama-tiny classifier', withHead(llama, { kind: 'classifier', numClasses: 2 })],
 ];

@@ -194,7 +194,7 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   for (const key of ['tokens', 'seqLen', 'batchSize'] as const)
     if (!Number.isInteger(s[key]) || s[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${s[key]}`);
   const config: ModelConfig = { ...input.config, head: { kind: 'lm' }, contextLength: Math.max(input.config.contextLength, s.seqLen) };
-  if (input.config.architecture === 'gpt2' && s.seqLen > input.config.contextLength)
+  if (input.config.architecture.positions.kind === 'learned' && s.seqLen > input.config.contextLength)
     throw new RangeError(`seqLen ${s.seqLen} is longer than the model's learned positions (${input.config.contextLength})`);
   const tokenizer = await loadTokenizer(input.tokenizerSpec);
   const stream = await corpusTokens(input.corpus, tokenizer, input.textField);

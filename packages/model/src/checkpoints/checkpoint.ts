@@ -1,5 +1,6 @@
 // Whole checkpoints on disk.
-//   Hugging Face directory: config.json (hf-config.ts) plus model.safetensors, or
+//   Hugging Face directory (gpt2, llama, mistral, qwen2, gpt_neox): config.json (hf-config.ts) plus
+//     model.safetensors (F32, F16, BF16, ...), or
 //     model.safetensors.index.json ({"weight_map": {tensor name: shard file name}}) and its shards
 //     in the same directory (tensor names and layouts: hf-weights.ts).
 //   llama2.c: a single .bin file (llama2c.ts).
@@ -7,7 +8,7 @@
 // as transformers expects) and config.json, each atomically, creating the directory.
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { validateConfig, type ModelConfig, type Weights } from '../config.js';
+import type { ModelConfig, Weights } from '../config.js';
 import { blame, CheckpointError } from './errors.js';
 import { configFromHf, configToHf } from './hf-config.js';
 import { weightsFromHf, weightsToHf, type HfTensor } from './hf-weights.js';
@@ -72,11 +73,11 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
 /** Writes config.json and model.safetensors into `dir` (created if needed), each atomically. */
 export async function saveCheckpoint(dir: string, config: ModelConfig, weights: Weights): Promise<void> {
   const weightsFile = join(dir, 'model.safetensors');
-  blame(dir, () => validateConfig(config));
+  const json = blame(dir, () => configToHf(config));
   const tensors = weightsToHf(config, weights, weightsFile);
   await mkdir(dir, { recursive: true }).catch((err: Error) => {
     throw new CheckpointError(dir, `cannot create directory: ${err.message}`);
   });
   await writeSafetensors(weightsFile, tensors, { format: 'pt' });
-  await writeAtomic(join(dir, 'config.json'), `${JSON.stringify(configToHf(config), null, 2)}\n`);
+  await writeAtomic(join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
 }

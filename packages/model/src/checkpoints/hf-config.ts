@@ -1,42 +1,78 @@
-// Hugging Face config.json <-> ModelConfig. Missing fields take transformers' class defaults.
-//   gpt2 (model_type "gpt2"): vocab_size 50257, n_positions 1024 (→ contextLength), n_embd 768,
-//     n_layer 12, n_head 12, n_inner (null → 4·n_embd), layer_norm_epsilon 1e-5;
-//     activation_function must be "gelu_new", scale_attn_weights true,
-//     scale_attn_by_inverse_layer_idx false, tie_word_embeddings true (the maths of config.ts).
-//   llama (model_type "llama"): vocab_size 32000, hidden_size 4096, intermediate_size 11008,
-//     num_hidden_layers 32, num_attention_heads 32, num_key_value_heads (→ heads),
-//     max_position_embeddings 2048 (→ contextLength), rms_norm_eps 1e-6, rope_theta 10000
-//     (or rope_parameters.rope_theta), tie_word_embeddings false; hidden_act must be "silu",
-//     rope_scaling null, attention_bias and mlp_bias false, head_dim (if set) hidden/heads.
+// Hugging Face config.json <-> ModelConfig, for model_type gpt2, llama, mistral, qwen2 and
+// gpt_neox (Pythia). The fields that fix the model's shape must be present (vocab size, width,
+// layers, heads, MLP width, positions); the others take transformers' class defaults when absent.
+//   gpt2: vocab_size, n_positions (→ contextLength), n_embd, n_layer, n_head; n_inner (null →
+//     4·n_embd), layer_norm_epsilon 1e-5; activation_function "gelu_new" or "gelu_pytorch_tanh"
+//     (GELU tanh) or "gelu" (exact); scale_attn_weights true, scale_attn_by_inverse_layer_idx
+//     false and tie_word_embeddings true are required (the maths of config.ts).
+//   llama, mistral, qwen2: vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+//     num_attention_heads, max_position_embeddings; num_key_value_heads (→ heads), rms_norm_eps
+//     1e-6, rope_theta 10000 (or rope_parameters.rope_theta), tie_word_embeddings false;
+//     hidden_act "silu"; head_dim (if set) hidden/heads; RoPE scaling (rope_scaling, or
+//     rope_parameters with a rope_type): none/"default" or "llama3" (factor, low_freq_factor,
+//     high_freq_factor, original_max_position_embeddings). Biases: llama's attention_bias (q, k,
+//     v, o) and mlp_bias (default false); qwen2 always q/k/v, never o or the MLP; mistral none.
+//     Sliding-window attention (mistral's sliding_window, default 4096; qwen2's when
+//     use_sliding_window): a window W < max_position_embeddings makes contextLength W, where full
+//     causal attention is exactly the windowed one; a longer sequence is refused by the model
+//     as longer than its contextLength.
+//   gpt_neox: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+//     max_position_embeddings; layer_norm_eps 1e-5, rotary_pct 0.25 (or partial_rotary_factor,
+//     also in rope_parameters), rotary_emb_base 10000 (or rope_theta), use_parallel_residual true,
+//     attention_bias true, tie_word_embeddings false; hidden_act "gelu" (exact) or
+//     "gelu_new"/"gelu_pytorch_tanh"; RoPE scaling as above.
 //   head: a classifier iff an architectures entry ends with "ForSequenceClassification"
 //     (numClasses: num_labels, else the size of id2label, else 2), otherwise an LM.
-// Writing emits the same fields, architectures GPT2LMHeadModel / GPT2ForSequenceClassification /
-// LlamaForCausalLM / LlamaForSequenceClassification, and num_labels, id2label, label2id for a
-// classifier.
-import { validateConfig, type HeadConfig, type ModelConfig } from '../config.js';
+// Writing picks the model type whose features the config has (hfModelType) and emits the same
+// fields, architectures <Type>ForCausalLM (GPT2LMHeadModel) or <Type>ForSequenceClassification,
+// and num_labels, id2label, label2id for a classifier.
+import { validateConfig, type Architecture, type HeadConfig, type ModelConfig, type Positions } from '../config.js';
 import { blame, CheckpointError } from './errors.js';
 import { isObject } from './io.js';
 
 type Json = Record<string, unknown>;
 
-function reader(c: Json, file: string) {
+export type HfModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'gpt_neox';
+const MODEL_TYPES: readonly HfModelType[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox'];
+
+function reader(c: Json, file: string, prefix = '') {
   const fail = (problem: string) => new CheckpointError(file, problem);
-  const get = (key: string, fallback: unknown) => (c[key] === undefined || c[key] === null ? fallback : c[key]);
-  const int = (key: string, fallback: number): number => {
+  const present = (key: string) => c[key] !== undefined && c[key] !== null;
+  const get = (key: string, fallback: unknown) => (present(key) ? c[key] : fallback);
+  const missing = Symbol('missing');
+  const value = (key: string, fallback: unknown) => {
     const v = get(key, fallback);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw fail(`${key} must be a positive integer, got ${JSON.stringify(c[key])}`);
+    if (v === missing) throw fail(`${prefix}${key} is missing`);
     return v;
   };
-  const num = (key: string, fallback: number): number => {
+  /** A positive integer; without a fallback the field is required. */
+  const int = (key: string, fallback: number | typeof missing = missing): number => {
+    const v = value(key, fallback);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw fail(`${prefix}${key} must be a positive integer, got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const num = (key: string, fallback: number | typeof missing = missing): number => {
+    const v = value(key, fallback);
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw fail(`${prefix}${key} must be a positive number, got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
     const v = get(key, fallback);
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw fail(`${key} must be a positive number, got ${JSON.stringify(c[key])}`);
+    if (typeof v !== 'boolean') throw fail(`${prefix}${key} must be a boolean, got ${JSON.stringify(v)}`);
     return v;
   };
   const only = (key: string, fallback: unknown, expected: unknown, why: string) => {
     const v = get(key, fallback);
-    if (v !== expected) throw fail(`${key} ${JSON.stringify(v)} is not supported: ${why}`);
+    if (v !== expected) throw fail(`${prefix}${key} ${JSON.stringify(v)} is not supported: ${why}`);
   };
-  return { fail, int, num, only };
+  /** One of `choices` (a field → value map); the error lists them. */
+  const choose = <T>(key: string, fallback: string, choices: Record<string, T>): T => {
+    const v = get(key, fallback);
+    if (typeof v !== 'string' || !Object.hasOwn(choices, v))
+      throw fail(`${prefix}${key} ${JSON.stringify(v)} is not supported (expected ${Object.keys(choices).map((k) => JSON.stringify(k)).join(', ')})`);
+    return choices[v];
+  };
+  return { fail, present, int, num, bool, only, choose };
 }
 
 function headFromHf(c: Json, file: string): HeadConfig {
@@ -50,58 +86,128 @@ function headFromHf(c: Json, file: string): HeadConfig {
   return { kind: 'classifier', numClasses: numLabels as number };
 }
 
+/**
+ * RoPE from rope_theta (or `thetaKey`) and the scaling in rope_scaling, or in rope_parameters
+ * (transformers' newer form, which also holds rope_theta). Only "default" and "llama3" are implemented.
+ */
+function ropeFromHf(c: Json, file: string, rotaryFraction: number, thetaKey = 'rope_theta'): Positions {
+  const r = reader(c, file);
+  for (const key of ['rope_scaling', 'rope_parameters'])
+    if (r.present(key) && !isObject(c[key])) throw r.fail(`${key} must be null or an object, got ${JSON.stringify(c[key])}`);
+  const params = isObject(c.rope_parameters) ? c.rope_parameters : null;
+  const theta = params && params.rope_theta !== undefined ? reader(params, file, 'rope_parameters.').num('rope_theta') : r.num(thetaKey, 10000);
+  const [field, scaling] = isObject(c.rope_scaling) ? ['rope_scaling', c.rope_scaling] : params ? ['rope_parameters', params] : [null, null];
+  if (!field || !scaling) return { kind: 'rope', theta, rotaryFraction, scaling: null };
+  const s = reader(scaling, file, `${field}.`);
+  const type = scaling.rope_type ?? scaling.type ?? 'default';
+  if (type === 'default') return { kind: 'rope', theta, rotaryFraction, scaling: null };
+  if (type !== 'llama3') throw s.fail(`${field}.rope_type ${JSON.stringify(type)} is not supported: only "default" and "llama3" RoPE are implemented`);
+  return {
+    kind: 'rope',
+    theta,
+    rotaryFraction,
+    scaling: {
+      kind: 'llama3',
+      factor: s.num('factor'),
+      lowFreqFactor: s.num('low_freq_factor'),
+      highFreqFactor: s.num('high_freq_factor'),
+      originalContextLength: s.int('original_max_position_embeddings'),
+    },
+  };
+}
+
 function gpt2FromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
-  const { int, num, only } = reader(c, file);
-  only('activation_function', 'gelu_new', 'gelu_new', 'only "gelu_new" (the tanh approximation of GELU) is implemented');
+  const { int, num, only, choose } = reader(c, file);
+  const mlp = choose('activation_function', 'gelu_new', { gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh', gelu: 'geluExact' } as const);
   only('scale_attn_weights', true, true, 'attention is always scaled by 1/sqrt(head dim)');
   only('scale_attn_by_inverse_layer_idx', false, false, 'attention is never scaled by the layer index');
   only('tie_word_embeddings', true, true, "gpt2's LM head is always the token embedding");
-  const dModel = int('n_embd', 768);
-  const nHeads = int('n_head', 12);
+  const dModel = int('n_embd');
   return {
-    architecture: 'gpt2',
-    vocabSize: int('vocab_size', 50257),
-    contextLength: int('n_positions', 1024),
+    architecture: {
+      norm: 'layerNorm',
+      mlp,
+      positions: { kind: 'learned' },
+      biases: { qkv: true, attnOut: true, mlp: true },
+      parallelResidual: false,
+      tiedEmbeddings: true,
+    },
+    vocabSize: int('vocab_size'),
+    contextLength: int('n_positions'),
     dModel,
-    nLayers: int('n_layer', 12),
-    nHeads,
-    nKvHeads: nHeads,
+    nLayers: int('n_layer'),
+    nHeads: int('n_head'),
+    nKvHeads: int('n_head'),
     dFf: int('n_inner', 4 * dModel),
     normEps: num('layer_norm_epsilon', 1e-5),
-    ropeTheta: 10000,
-    tiedEmbeddings: true,
     head,
   };
 }
 
-function llamaFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
-  const { fail, int, num, only } = reader(c, file);
-  only('hidden_act', 'silu', 'silu', 'only the SiLU-gated MLP is implemented');
-  only('rope_scaling', null, null, 'RoPE scaling is not implemented (rope_scaling must be null)');
-  only('attention_bias', false, false, 'attention projections have no biases');
-  only('mlp_bias', false, false, 'MLP projections have no biases');
-  const rope = c.rope_parameters;
-  if (rope !== undefined && rope !== null && !isObject(rope)) throw fail('rope_parameters must be an object');
-  if (rope && rope.rope_type !== undefined && rope.rope_type !== 'default')
-    throw fail(`rope_parameters.rope_type ${JSON.stringify(rope.rope_type)} is not supported: only "default" RoPE is implemented`);
-  const dModel = int('hidden_size', 4096);
-  const nHeads = int('num_attention_heads', 32);
+function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: string, head: HeadConfig): ModelConfig {
+  const { fail, int, num, bool, only } = reader(c, file);
+  only('hidden_act', 'silu', 'silu', 'only the SiLU-gated MLP (SwiGLU) is implemented');
+  only('partial_rotary_factor', 1, 1, `${type} rotates whole heads`);
+  const dModel = int('hidden_size');
+  const nHeads = int('num_attention_heads');
   if (c.head_dim !== undefined && c.head_dim !== null && c.head_dim !== dModel / nHeads)
     throw fail(`head_dim ${JSON.stringify(c.head_dim)} is not supported: it must equal hidden_size / num_attention_heads (${dModel / nHeads})`);
-  const tied = c.tie_word_embeddings ?? false;
-  if (typeof tied !== 'boolean') throw fail(`tie_word_embeddings must be a boolean, got ${JSON.stringify(tied)}`);
+  const attentionBias = type === 'llama' && bool('attention_bias', false);
+  const biases =
+    type === 'qwen2' ? { qkv: true, attnOut: false, mlp: false } : { qkv: attentionBias, attnOut: attentionBias, mlp: type === 'llama' && bool('mlp_bias', false) };
+  let contextLength = int('max_position_embeddings');
+  const windowed = type === 'mistral' || (type === 'qwen2' && bool('use_sliding_window', false));
+  if (windowed && c.sliding_window !== null) contextLength = Math.min(contextLength, int('sliding_window', 4096));
   return {
-    architecture: 'llama',
-    vocabSize: int('vocab_size', 32000),
-    contextLength: int('max_position_embeddings', 2048),
+    architecture: {
+      norm: 'rmsNorm',
+      mlp: 'swiglu',
+      positions: ropeFromHf(c, file, 1),
+      biases,
+      parallelResidual: false,
+      tiedEmbeddings: bool('tie_word_embeddings', false),
+    },
+    vocabSize: int('vocab_size'),
+    contextLength,
     dModel,
-    nLayers: int('num_hidden_layers', 32),
+    nLayers: int('num_hidden_layers'),
     nHeads,
     nKvHeads: int('num_key_value_heads', nHeads),
-    dFf: int('intermediate_size', 11008),
+    dFf: int('intermediate_size'),
     normEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: rope && rope.rope_theta !== undefined ? reader(rope, file).num('rope_theta', 10000) : num('rope_theta', 10000),
-    tiedEmbeddings: tied,
+    head,
+  };
+}
+
+function gptNeoxFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
+  const { present, int, num, bool, choose } = reader(c, file);
+  const mlp = choose('hidden_act', 'gelu', { gelu: 'geluExact', gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh' } as const);
+  // rotary_pct, or (newer transformers) partial_rotary_factor, top-level or in rope_parameters.
+  const params = isObject(c.rope_parameters) ? reader(c.rope_parameters, file, 'rope_parameters.') : null;
+  const rotaryFraction = present('rotary_pct')
+    ? num('rotary_pct')
+    : present('partial_rotary_factor') || !params?.present('partial_rotary_factor')
+      ? num('partial_rotary_factor', 0.25)
+      : params.num('partial_rotary_factor');
+  const attentionBias = bool('attention_bias', true);
+  const nHeads = int('num_attention_heads');
+  return {
+    architecture: {
+      norm: 'layerNorm',
+      mlp,
+      positions: ropeFromHf(c, file, rotaryFraction, present('rotary_emb_base') ? 'rotary_emb_base' : 'rope_theta'),
+      biases: { qkv: attentionBias, attnOut: attentionBias, mlp: true },
+      parallelResidual: bool('use_parallel_residual', true),
+      tiedEmbeddings: bool('tie_word_embeddings', false),
+    },
+    vocabSize: int('vocab_size'),
+    contextLength: int('max_position_embeddings'),
+    dModel: int('hidden_size'),
+    nLayers: int('num_hidden_layers'),
+    nHeads,
+    nKvHeads: nHeads,
+    dFf: int('intermediate_size'),
+    normEps: num('layer_norm_eps', 1e-5),
     head,
   };
 }
@@ -109,18 +215,58 @@ function llamaFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
 /** Parses a config.json object into a validated ModelConfig; `file` names it in errors. */
 export function configFromHf(json: unknown, file: string): ModelConfig {
   if (!isObject(json)) throw new CheckpointError(file, 'config is not a JSON object');
+  const type = json.model_type;
+  if (!MODEL_TYPES.includes(type as HfModelType))
+    throw new CheckpointError(file, `unsupported model_type ${JSON.stringify(type)} (expected ${MODEL_TYPES.map((t) => JSON.stringify(t)).join(', ')})`);
   const head = headFromHf(json, file);
-  let config: ModelConfig;
-  if (json.model_type === 'gpt2') config = gpt2FromHf(json, file, head);
-  else if (json.model_type === 'llama') config = llamaFromHf(json, file, head);
-  else throw new CheckpointError(file, `unsupported model_type ${JSON.stringify(json.model_type)} (expected "gpt2" or "llama")`);
+  const config =
+    type === 'gpt2' ? gpt2FromHf(json, file, head) : type === 'gpt_neox' ? gptNeoxFromHf(json, file, head) : llamaFamilyFromHf(type as 'llama' | 'mistral' | 'qwen2', json, file, head);
   return blame(file, () => validateConfig(config));
 }
 
-/** The config.json object for a ModelConfig. */
+/**
+ * The Hugging Face model type that has a config's features: gpt2; gpt_neox (LayerNorm, GELU,
+ * RoPE, biases on the MLP and equal ones on q/k/v and the output); qwen2 (RMSNorm, SwiGLU, whole-head
+ * RoPE, biases on q/k/v only); llama (the same with equal q/k/v and output biases). Throws an
+ * Error naming the architecture for any other.
+ */
+export function hfModelType(config: ModelConfig): Exclude<HfModelType, 'mistral'> {
+  const a: Architecture = config.architecture;
+  const { qkv, attnOut, mlp } = a.biases;
+  const gelu = a.mlp === 'geluTanh' || a.mlp === 'geluExact';
+  if (a.norm === 'layerNorm' && gelu && mlp && qkv && attnOut && a.positions.kind === 'learned' && !a.parallelResidual && a.tiedEmbeddings) return 'gpt2';
+  if (a.norm === 'layerNorm' && gelu && mlp && qkv === attnOut && a.positions.kind === 'rope') return 'gpt_neox';
+  if (a.norm === 'rmsNorm' && a.mlp === 'swiglu' && a.positions.kind === 'rope' && a.positions.rotaryFraction === 1 && !a.parallelResidual) {
+    if (qkv && !attnOut && !mlp) return 'qwen2';
+    if (qkv === attnOut) return 'llama';
+  }
+  throw new Error(`model config: no Hugging Face model type has the architecture ${JSON.stringify(a)} (gpt2, llama, qwen2 and gpt_neox can be written)`);
+}
+
+const ARCHITECTURE_NAMES: Record<Exclude<HfModelType, 'mistral'>, [lm: string, classifier: string]> = {
+  gpt2: ['GPT2LMHeadModel', 'GPT2ForSequenceClassification'],
+  llama: ['LlamaForCausalLM', 'LlamaForSequenceClassification'],
+  qwen2: ['Qwen2ForCausalLM', 'Qwen2ForSequenceClassification'],
+  gpt_neox: ['GPTNeoXForCausalLM', 'GPTNeoXForSequenceClassification'],
+};
+
+function ropeToHf(positions: Positions): Json {
+  if (positions.kind !== 'rope') return {};
+  const s = positions.scaling;
+  return {
+    rope_scaling: s
+      ? { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalContextLength }
+      : null,
+  };
+}
+
+/** The config.json object for a ModelConfig (throws for an architecture no model type has). */
 export function configToHf(config: ModelConfig): Record<string, unknown> {
   validateConfig(config);
+  const type = hfModelType(config);
+  const a = config.architecture;
   const classifier = config.head.kind === 'classifier';
+  const common: Json = { architectures: [ARCHITECTURE_NAMES[type][classifier ? 1 : 0]], model_type: type, vocab_size: config.vocabSize };
   const labels: Json = {};
   if (config.head.kind === 'classifier') {
     const names = Array.from({ length: config.head.numClasses }, (_, i) => `LABEL_${i}`);
@@ -128,40 +274,47 @@ export function configToHf(config: ModelConfig): Record<string, unknown> {
     labels.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
     labels.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
   }
-  if (config.architecture === 'gpt2')
-    return {
-      architectures: [classifier ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel'],
-      model_type: 'gpt2',
-      vocab_size: config.vocabSize,
+  const theta = a.positions.kind === 'rope' ? a.positions.theta : undefined;
+  const gelu = a.mlp === 'geluExact' ? 'gelu' : 'gelu_new';
+  let fields: Json;
+  if (type === 'gpt2')
+    fields = {
       n_positions: config.contextLength,
       n_embd: config.dModel,
       n_layer: config.nLayers,
       n_head: config.nHeads,
       n_inner: config.dFf,
-      activation_function: 'gelu_new',
+      activation_function: gelu,
       layer_norm_epsilon: config.normEps,
-      tie_word_embeddings: true,
-      ...labels,
-      torch_dtype: 'float32',
     };
-  return {
-    architectures: [classifier ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: config.vocabSize,
-    hidden_size: config.dModel,
-    intermediate_size: config.dFf,
-    num_hidden_layers: config.nLayers,
-    num_attention_heads: config.nHeads,
-    num_key_value_heads: config.nKvHeads,
-    max_position_embeddings: config.contextLength,
-    rms_norm_eps: config.normEps,
-    rope_theta: config.ropeTheta,
-    rope_scaling: null,
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    tie_word_embeddings: config.tiedEmbeddings,
-    ...labels,
-    torch_dtype: 'float32',
-  };
+  else if (type === 'gpt_neox')
+    fields = {
+      hidden_size: config.dModel,
+      intermediate_size: config.dFf,
+      num_hidden_layers: config.nLayers,
+      num_attention_heads: config.nHeads,
+      max_position_embeddings: config.contextLength,
+      layer_norm_eps: config.normEps,
+      rotary_pct: a.positions.kind === 'rope' ? a.positions.rotaryFraction : undefined,
+      rotary_emb_base: theta,
+      ...ropeToHf(a.positions),
+      use_parallel_residual: a.parallelResidual,
+      attention_bias: a.biases.qkv,
+      hidden_act: gelu,
+    };
+  else
+    fields = {
+      hidden_size: config.dModel,
+      intermediate_size: config.dFf,
+      num_hidden_layers: config.nLayers,
+      num_attention_heads: config.nHeads,
+      num_key_value_heads: config.nKvHeads,
+      max_position_embeddings: config.contextLength,
+      rms_norm_eps: config.normEps,
+      rope_theta: theta,
+      ...ropeToHf(a.positions),
+      hidden_act: 'silu',
+      ...(type === 'llama' ? { attention_bias: a.biases.qkv, mlp_bias: a.biases.mlp } : { use_sliding_window: false }),
+    };
+  return { ...common, ...fields, tie_word_embeddings: a.tiedEmbeddings, ...labels, torch_dtype: 'float32' };
 }

@@ -1,4 +1,6 @@
 // Hugging Face tensor names and layouts <-> canonical Weights (config.ts; linear weights [out, in]).
+// The family is the model type whose features the config has (hf-config.ts hfModelType; a mistral
+// checkpoint has llama's names).
 //   gpt2 (read with or without the "transformer." prefix, written with it):
 //     wte.weight [V, d]                  tokenEmbedding.weight
 //     wpe.weight [P, d]                  positionEmbedding.weight
@@ -12,7 +14,7 @@
 //     ln_f.{weight,bias}                 finalNorm
 //     score.weight [C, d] (no prefix)    classifier.weight
 //     ignored: the causal-mask buffers h.N.attn.bias and h.N.attn.masked_bias.
-//   llama:
+//   llama, mistral, qwen2 (.bias where the architecture has one):
 //     model.embed_tokens.weight                 tokenEmbedding.weight
 //     model.layers.N.input_layernorm.weight     layers.N.attnNorm.weight
 //     model.layers.N.self_attn.q_proj.weight    rows 0..H·hd-1 of layers.N.attn.qkv.weight; k_proj
@@ -24,9 +26,25 @@
 //     model.norm.weight                         finalNorm.weight
 //     lm_head.weight                            lmHead.weight (LM head, untied)
 //     score.weight                              classifier.weight
-// With tied embeddings, a stored lm_head.weight is ignored if it equals the token embedding.
+//   gpt_neox:
+//     gpt_neox.embed_in.weight                          tokenEmbedding.weight
+//     gpt_neox.layers.N.input_layernorm.{weight,bias}   layers.N.attnNorm
+//     gpt_neox.layers.N.attention.query_key_value       layers.N.attn.qkv, rows permuted: HF row
+//       .weight [3·H·hd, d], .bias [3·H·hd]               (h·3 + s)·hd + e (s = 0 q, 1 k, 2 v) is
+//                                                       canonical row (s·H + h)·hd + e
+//     gpt_neox.layers.N.attention.dense.{weight,bias}   layers.N.attn.out
+//     gpt_neox.layers.N.post_attention_layernorm        layers.N.mlpNorm
+//     gpt_neox.layers.N.mlp.dense_h_to_4h.{weight,bias} layers.N.mlp.up
+//     gpt_neox.layers.N.mlp.dense_4h_to_h.{weight,bias} layers.N.mlp.down
+//     gpt_neox.final_layer_norm.{weight,bias}           finalNorm
+//     embed_out.weight                                  lmHead.weight
+//     score.weight                                      classifier.weight
+//     ignored: the buffers gpt_neox.layers.N.attention.{bias,masked_bias,rotary_emb.inv_freq}.
+// With tied embeddings, a stored lm_head.weight (embed_out.weight) is ignored if it equals the
+// token embedding.
 import { headDim, parameterSpecs, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
 import { CheckpointError } from './errors.js';
+import { hfModelType } from './hf-config.js';
 import type { TensorToWrite } from './safetensors.js';
 import { checkWeights, elementCount } from './weights.js';
 
@@ -37,11 +55,15 @@ export interface HfTensor {
   file?: string;
 }
 
-/** One HF tensor: rows of a canonical parameter, in HF's shape, transposed if a Conv1D weight. */
+/**
+ * One HF tensor: consecutive rows of a canonical parameter, in HF's shape, transposed if a Conv1D
+ * weight, or (rows) a permutation: HF row k is canonical row rows[k].
+ */
 interface HfPart {
   name: string;
   shape: number[];
   transpose: boolean;
+  rows?: Int32Array;
 }
 
 const GPT2_TOP: Record<string, string> = {
@@ -58,7 +80,6 @@ const GPT2_LAYER: Record<string, { name: string; conv1d: boolean }> = {
   'mlp.up': { name: 'mlp.c_fc', conv1d: true },
   'mlp.down': { name: 'mlp.c_proj', conv1d: true },
 };
-const GPT2_MASK = /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/;
 
 const LLAMA_TOP: Record<string, string> = {
   tokenEmbedding: 'model.embed_tokens',
@@ -75,19 +96,59 @@ const LLAMA_LAYER: Record<string, string[]> = {
   'mlp.down': ['mlp.down_proj'],
 };
 
+const NEOX_TOP: Record<string, string> = {
+  tokenEmbedding: 'gpt_neox.embed_in',
+  finalNorm: 'gpt_neox.final_layer_norm',
+  lmHead: 'embed_out',
+  classifier: 'score',
+};
+const NEOX_LAYER: Record<string, string> = {
+  attnNorm: 'input_layernorm',
+  'attn.qkv': 'attention.query_key_value',
+  'attn.out': 'attention.dense',
+  mlpNorm: 'post_attention_layernorm',
+  'mlp.up': 'mlp.dense_h_to_4h',
+  'mlp.down': 'mlp.dense_4h_to_h',
+};
+
+/** Buffers of HF modules that are not parameters: skipped when reading. */
+const BUFFERS = /^(transformer\.h\.\d+\.attn\.(bias|masked_bias)|gpt_neox\.layers\.\d+\.attention\.(bias|masked_bias|rotary_emb\.inv_freq))$/;
+
+/** GPT-NeoX's query_key_value rows, per head [q; k; v]: HF row (h·3 + s)·hd + e is canonical row (s·H + h)·hd + e. */
+function neoxQkvRows(config: ModelConfig): Int32Array {
+  const H = config.nHeads, hd = headDim(config);
+  const rows = new Int32Array(3 * H * hd);
+  for (let h = 0; h < H; h++) for (let s = 0; s < 3; s++) for (let e = 0; e < hd; e++) rows[(h * 3 + s) * hd + e] = (s * H + h) * hd + e;
+  return rows;
+}
+
 function hfParts(config: ModelConfig, spec: ParameterSpec): HfPart[] {
   const [, layer, module, param] = /^(?:layers\.(\d+)\.)?(.+)\.(weight|bias)$/.exec(spec.name)!;
-  if (config.architecture === 'gpt2') {
+  const family = hfModelType(config);
+  if (family === 'gpt2') {
     if (layer === undefined) return [{ name: `${GPT2_TOP[module]}.${param}`, shape: spec.shape, transpose: false }];
     const { name, conv1d } = GPT2_LAYER[module];
     const transpose = conv1d && param === 'weight';
     return [{ name: `transformer.h.${layer}.${name}.${param}`, shape: transpose ? [spec.shape[1], spec.shape[0]] : spec.shape, transpose }];
+  }
+  if (family === 'gpt_neox') {
+    if (layer === undefined) return [{ name: `${NEOX_TOP[module]}.${param}`, shape: spec.shape, transpose: false }];
+    const rows = module === 'attn.qkv' ? neoxQkvRows(config) : undefined;
+    return [{ name: `gpt_neox.layers.${layer}.${NEOX_LAYER[module]}.${param}`, shape: spec.shape, transpose: false, rows }];
   }
   if (layer === undefined) return [{ name: `${LLAMA_TOP[module]}.${param}`, shape: spec.shape, transpose: false }];
   const names = LLAMA_LAYER[module];
   const kvRows = config.nKvHeads * headDim(config);
   const rows = module === 'attn.qkv' ? [config.nHeads * headDim(config), kvRows, kvRows] : names.map(() => spec.shape[0] / names.length);
   return names.map((name, i) => ({ name: `model.layers.${layer}.${name}.${param}`, shape: [rows[i], ...spec.shape.slice(1)], transpose: false }));
+}
+
+/** Copies HF row k of `src` (rows of `width`) to row rows[k] of `out`, or the reverse. */
+function permuteRows(src: Float32Array, rows: Int32Array, width: number, out: Float32Array, toCanonical: boolean): void {
+  for (let k = 0; k < rows.length; k++) {
+    const [from, to] = toCanonical ? [k, rows[k]] : [rows[k], k];
+    out.set(src.subarray(from * width, (from + 1) * width), to * width);
+  }
 }
 
 function transpose(src: Float32Array, rows: number, cols: number, out: Float32Array, offset: number): void {
@@ -108,7 +169,8 @@ const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
  * (or `file`, e.g. the index, when it has none).
  */
 export function weightsFromHf(config: ModelConfig, tensors: Map<string, HfTensor>, file: string): Weights {
-  const gpt2 = config.architecture === 'gpt2';
+  const family = hfModelType(config);
+  const gpt2 = family === 'gpt2';
   const byName = new Map<string, HfTensor & { name: string }>();
   for (const [name, tensor] of tensors) {
     const key = gpt2 && !name.startsWith('transformer.') && name !== 'score.weight' && name !== 'lm_head.weight' ? `transformer.${name}` : name;
@@ -126,6 +188,12 @@ export function weightsFromHf(config: ModelConfig, tensors: Map<string, HfTensor
       byName.delete(part.name);
       return { ...part, data: tensor.data };
     });
+    if (parts.length === 1 && parts[0].rows) {
+      const out = new Float32Array(elementCount(spec.shape));
+      permuteRows(parts[0].data, parts[0].rows, parts[0].data.length / parts[0].rows.length, out, true);
+      weights.set(spec.name, out);
+      continue;
+    }
     if (parts.length === 1 && !parts[0].transpose) {
       weights.set(spec.name, parts[0].data);
       continue;
@@ -140,13 +208,14 @@ export function weightsFromHf(config: ModelConfig, tensors: Map<string, HfTensor
     weights.set(spec.name, out);
   }
 
+  const lmHead = family === 'gpt_neox' ? 'embed_out.weight' : 'lm_head.weight';
   for (const [key, tensor] of byName) {
-    if (gpt2 && GPT2_MASK.test(key)) continue;
-    if (key === 'lm_head.weight' && config.tiedEmbeddings) {
+    if (BUFFERS.test(key)) continue;
+    if (key === lmHead && config.architecture.tiedEmbeddings) {
       if (shapeText(tensor.shape) === shapeText([config.vocabSize, config.dModel]) && sameBits(tensor.data, weights.get('tokenEmbedding.weight')!)) continue;
-      throw new CheckpointError(tensor.file ?? file, 'lm_head.weight differs from the token embedding, but the config ties them');
+      throw new CheckpointError(tensor.file ?? file, `${lmHead} differs from the token embedding, but the config ties them`);
     }
-    throw new CheckpointError(tensor.file ?? file, `unexpected tensor "${tensor.name}" (not a parameter of this ${config.architecture} model)`);
+    throw new CheckpointError(tensor.file ?? file, `unexpected tensor "${tensor.name}" (not a parameter of this ${family} model)`);
   }
   return weights;
 }
@@ -163,7 +232,10 @@ export function weightsToHf(config: ModelConfig, weights: Weights, file: string)
       const rows = source.subarray(offset, offset + n);
       offset += n;
       let data = rows;
-      if (part.transpose) {
+      if (part.rows) {
+        data = new Float32Array(n);
+        permuteRows(rows, part.rows, n / part.rows.length, data, false);
+      } else if (part.transpose) {
         data = new Float32Array(n);
         transpose(rows, part.shape[1], part.shape[0], data, 0);
       }

@@ -1,5 +1,6 @@
-// Checkpoint I/O: safetensors files, Hugging Face GPT-2 / Llama checkpoint directories and
-// llama2.c .bin files, all to and from the canonical ModelConfig and Weights of config.ts.
+// Checkpoint I/O: safetensors files, Hugging Face checkpoint directories (gpt2, llama, mistral,
+// qwen2, gpt_neox) and llama2.c .bin files, all to and from the canonical ModelConfig and Weights
+// of config.ts.
 export { CheckpointError } from './errors.js';
 export {
   MAX_HEADER_BYTES,

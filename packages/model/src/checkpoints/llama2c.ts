@@ -11,9 +11,9 @@
 // that long. llama2.c rotates interleaved pairs (2i, 2i+1) of each head; config.ts uses HF's
 // rotate-half, so the rows of wq and wk are permuted per head as HF's convert_llama_weights_to_hf.py
 // does: w.view(heads, hs/2, 2, d).transpose(1, 2).reshape(heads·hs, d), i.e. new row
-// h·hs + t·hs/2 + i = old row h·hs + 2i + t. The config: llama, normEps 1e-5, ropeTheta 10000,
-// contextLength seq_len, tied embeddings iff shared, an LM head.
-import { validateConfig, type ModelConfig, type Weights } from '../config.js';
+// h·hs + t·hs/2 + i = old row h·hs + 2i + t. The config: ARCHITECTURES.llama (RoPE theta 10000)
+// with tied embeddings iff shared, normEps 1e-5, contextLength seq_len, an LM head.
+import { ARCHITECTURES, validateConfig, type ModelConfig, type Weights } from '../config.js';
 import { CheckpointError } from './errors.js';
 import { readBytes } from './io.js';
 
@@ -38,7 +38,7 @@ export function parseLlama2c(bytes: Uint8Array, file: string): { config: ModelCo
   const [dim, hidden, nLayers, nHeads, nKvHeads, vocab, seqLen] = Array.from({ length: 7 }, (_, i) => header.getInt32(4 * i, true));
   const shared = vocab > 0;
   const config: ModelConfig = {
-    architecture: 'llama',
+    architecture: { ...ARCHITECTURES.llama, tiedEmbeddings: shared },
     vocabSize: Math.abs(vocab),
     contextLength: seqLen,
     dModel: dim,
@@ -47,8 +47,6 @@ export function parseLlama2c(bytes: Uint8Array, file: string): { config: ModelCo
     nKvHeads,
     dFf: hidden,
     normEps: 1e-5,
-    ropeTheta: 10000,
-    tiedEmbeddings: shared,
     head: { kind: 'lm' },
   };
   try {

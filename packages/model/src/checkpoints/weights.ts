@@ -18,5 +18,5 @@ export function checkWeights(config: ModelConfig, weights: Weights, file: string
   }
   const known = new Set(specs.map((s) => s.name));
   for (const name of weights.keys())
-    if (!known.has(name)) throw new CheckpointError(file, `unexpected weight "${name}" (not a parameter of this ${config.architecture} model)`);
+    if (!known.has(name)) throw new CheckpointError(file, `unexpected weight "${name}" (not a parameter of this model)`);
 }

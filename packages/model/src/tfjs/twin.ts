@@ -10,7 +10,7 @@
 //   LM logits [B, T, V] (every position, pads included); classifier logits [B, C] at lengths[b] − 1
 import '@tensorflow/tfjs-backend-cpu';
 import { attentionReference, tf } from '@w2s/kernels';
-import { headDim, parameterSpecs, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
+import { headDim, parameterSpecs, ropeInverseFrequencies, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
 
 export interface Batch {
   /** [batch·seqLen] token ids, row-major. */
@@ -88,38 +88,44 @@ export function twinForward(config: ModelConfig, params: Map<string, tf.Tensor>,
     const { batch: B, seqLen: T } = batch;
     const N = B * T;
     const d = config.dModel;
-    const gpt2 = config.architecture === 'gpt2';
-    const linear = (x: tf.Tensor, prefix: string): tf.Tensor => {
+    const a = config.architecture;
+    const linear = (x: tf.Tensor, prefix: string, bias: boolean): tf.Tensor => {
       const y = tf.matMul(x as tf.Tensor2D, p(`${prefix}.weight`) as tf.Tensor2D, false, true);
-      return gpt2 ? tf.add(y, p(`${prefix}.bias`)) : y;
+      return bias ? tf.add(y, p(`${prefix}.bias`)) : y;
     };
     const norm = (x: tf.Tensor, prefix: string): tf.Tensor =>
-      gpt2
+      a.norm === 'layerNorm'
         ? layerNorm(x, p(`${prefix}.weight`), p(`${prefix}.bias`), config.normEps)
         : rmsNorm(x, p(`${prefix}.weight`), config.normEps);
-    const rope = gpt2 ? null : ropeTables(T, headDim(config), config.ropeTheta);
+    const rope = a.positions.kind === 'rope' ? ropeTables(T, ropeInverseFrequencies(config)) : null;
+    const mlp = (h: tf.Tensor, layer: string): tf.Tensor => {
+      if (a.mlp === 'swiglu') {
+        const [gate, up] = tf.split(linear(h, `${layer}.mlp.gateUp`, a.biases.mlp), 2, 1); // [N, 2F]: gate columns, then up columns
+        return linear(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), `${layer}.mlp.down`, a.biases.mlp);
+      }
+      const u = linear(h, `${layer}.mlp.up`, a.biases.mlp);
+      return linear(a.mlp === 'geluTanh' ? geluTanh(u) : geluExact(u), `${layer}.mlp.down`, a.biases.mlp);
+    };
 
     let x = gatherRows(p('tokenEmbedding.weight'), tf.tensor1d(batch.tokens, 'int32')); // [N, d]
-    if (gpt2) x = tf.reshape(tf.add(tf.reshape(x, [B, T, d]), tf.slice(p('positionEmbedding.weight'), [0, 0], [T, d])), [N, d]);
+    if (a.positions.kind === 'learned')
+      x = tf.reshape(tf.add(tf.reshape(x, [B, T, d]), tf.slice(p('positionEmbedding.weight'), [0, 0], [T, d])), [N, d]);
     for (let i = 0; i < config.nLayers; i++) {
       const layer = `layers.${i}`;
-      x = tf.add(x, linear(attention(config, linear(norm(x, `${layer}.attnNorm`), `${layer}.attn.qkv`), batch, rope), `${layer}.attn.out`));
-      const h = norm(x, `${layer}.mlpNorm`);
-      let act: tf.Tensor;
-      if (gpt2) act = geluTanh(linear(h, `${layer}.mlp.up`));
+      const qkv = linear(norm(x, `${layer}.attnNorm`), `${layer}.attn.qkv`, a.biases.qkv);
+      const attn = linear(attention(config, qkv, batch, rope), `${layer}.attn.out`, a.biases.attnOut);
+      if (a.parallelResidual) x = tf.add(tf.add(x, attn), mlp(norm(x, `${layer}.mlpNorm`), layer));
       else {
-        const gateUp = linear(h, `${layer}.mlp.gateUp`); // [N, 2F]: gate columns, then up columns
-        const [gate, up] = tf.split(gateUp, 2, 1);
-        act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+        x = tf.add(x, attn);
+        x = tf.add(x, mlp(norm(x, `${layer}.mlpNorm`), layer));
       }
-      x = tf.add(x, linear(act, `${layer}.mlp.down`));
     }
     const h = norm(x, 'finalNorm') as tf.Tensor2D; // [N, d]
     if (config.head.kind === 'classifier') {
       const last = tf.tensor1d(Array.from(batch.lengths, (n, b) => b * T + n - 1), 'int32');
       return tf.matMul(gatherRows(h, last) as tf.Tensor2D, p('classifier.weight') as tf.Tensor2D, false, true); // [B, C]
     }
-    const out = p(config.tiedEmbeddings ? 'tokenEmbedding.weight' : 'lmHead.weight') as tf.Tensor2D;
+    const out = p(a.tiedEmbeddings ? 'tokenEmbedding.weight' : 'lmHead.weight') as tf.Tensor2D;
     return tf.reshape(tf.matMul(h, out, false, true), [B, T, config.vocabSize]);
   });
 }
@@ -213,28 +219,39 @@ function geluTanh(u: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(u, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
-// cos and sin of position·θ_j, θ_j = theta^(−2j/hd), as [1, T, 1, hd/2] (computed in float64).
-function ropeTables(T: number, hd: number, theta: number): { cos: tf.Tensor; sin: tf.Tensor } {
-  const half = hd / 2;
+// 0.5·u·(1 + erf(u/√2)); tf.erf is Abramowitz–Stegun 7.1.26 (absolute error below 1.5e-7).
+function geluExact(u: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(u, 0.5), tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1));
+}
+
+type RopeTables = { cos: tf.Tensor; sin: tf.Tensor; rotary: number };
+
+// cos and sin of position·θ_j for the inverse frequencies θ [r/2], as [1, T, 1, r/2] (computed in float64).
+function ropeTables(T: number, inverseFrequencies: Float64Array): RopeTables {
+  const half = inverseFrequencies.length;
   const cos = new Float32Array(T * half);
   const sin = new Float32Array(T * half);
   for (let t = 0; t < T; t++)
     for (let j = 0; j < half; j++) {
-      const angle = t * Math.pow(theta, (-2 * j) / hd);
+      const angle = t * inverseFrequencies[j];
       cos[t * half + j] = Math.cos(angle);
       sin[t * half + j] = Math.sin(angle);
     }
-  return { cos: tf.tensor4d(cos, [1, T, 1, half]), sin: tf.tensor4d(sin, [1, T, 1, half]) };
+  return { cos: tf.tensor4d(cos, [1, T, 1, half]), sin: tf.tensor4d(sin, [1, T, 1, half]), rotary: 2 * half };
 }
 
-// Rotate half: [a; b] → [a·cos − b·sin; b·cos + a·sin] over the last axis of x [B, T, heads, hd].
-function applyRope(x: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }): tf.Tensor {
-  const [a, b] = tf.split(x, 2, -1);
-  return tf.concat([tf.sub(tf.mul(a, rope.cos), tf.mul(b, rope.sin)), tf.add(tf.mul(b, rope.cos), tf.mul(a, rope.sin))], -1);
+// Rotate half on the first `rotary` dims of x's last axis ([B, T, heads, hd]): [a; b; rest] →
+// [a·cos − b·sin; b·cos + a·sin; rest].
+function applyRope(x: tf.Tensor, rope: RopeTables): tf.Tensor {
+  const hd = x.shape[x.rank - 1];
+  const [rotated, rest] = rope.rotary === hd ? [x, null] : tf.split(x, [rope.rotary, hd - rope.rotary], -1);
+  const [a, b] = tf.split(rotated, 2, -1);
+  const out = tf.concat([tf.sub(tf.mul(a, rope.cos), tf.mul(b, rope.sin)), tf.add(tf.mul(b, rope.cos), tf.mul(a, rope.sin))], -1);
+  return rest ? tf.concat([out, rest], -1) : out;
 }
 
 // qkv [N, (H + 2·KV)·hd] → attention output [N, H·hd] (causal, keys masked at ≥ lengths[b]).
-function attention(config: ModelConfig, qkv: tf.Tensor, batch: Batch, rope: { cos: tf.Tensor; sin: tf.Tensor } | null): tf.Tensor {
+function attention(config: ModelConfig, qkv: tf.Tensor, batch: Batch, rope: RopeTables | null): tf.Tensor {
   const { batch: B, seqLen: T } = batch;
   const hd = headDim(config);
   const H = config.nHeads;

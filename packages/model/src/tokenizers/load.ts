@@ -45,7 +45,7 @@ export function checkpointTokenizerSpec(checkpoint: string, config: ModelConfig)
   if (dir === checkpoint && isHfTokenizerFolder(dir)) return resolve(dir);
   const llama2c = join(dir, `tok${config.vocabSize}.bin`);
   if (existsSync(llama2c)) return llama2c;
-  if (config.architecture === 'gpt2' && config.vocabSize === 50257) return 'gpt2';
+  if (config.architecture.positions.kind === 'learned' && config.vocabSize === 50257) return 'gpt2';
   throw new Error(
     `no tokenizer found for ${checkpoint} (looked for ${dir === checkpoint ? 'tokenizer.json, vocab.json + merges.txt and ' : ''}${llama2c}); pass --tokenizer PATH|gpt2|byte`,
   );
