@@ -1,7 +1,9 @@
 // Text generation for language models: greedy decoding (temperature 0) or sampling from
 // softmax(logits / temperature) with a seeded generator. The model is anything that gives the
 // next-token logits of a context: the native engine, or the tfjs twin in tests. Each new token
-// reruns the model on the whole context (no key/value cache), the last contextLength tokens of it.
+// asks for the logits of the whole context, its last contextLength tokens; the native engine
+// answers from its key/value cache (NativeModel.nextTokenLogits), running only the new token
+// while the window has not slid.
 import type { ModelConfig } from './config.js';
 import { mulberry32 } from './random.js';
 
