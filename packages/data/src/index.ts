@@ -6,4 +6,4 @@ export { getDataset, listDatasets, loadDataset, registerDataset, resolveDataDir 
 export { loadTableFile, parseLabel, type TableFormat, type TableOptions } from './table.js';
 export { balanceClasses, classCounts, splitExamples, type SplitOptions, type Splits } from './splits.js';
 export { shuffled } from './random.js';
-export { DEFAULT_WORLD, TRAITS, generateWorld, syntheticWorldDataset, worldCorpusJsonl, worldDocuments, worldExamples, worldOptions, type Person, type Trait, type World, type WorldOptions } from './synthetic/world.js';
+export { DEFAULT_WORLD, TRAITS, generateWorld, peopleRead, syntheticWorldDataset, worldCorpusJsonl, worldDocuments, worldExamples, worldOptions, type Person, type Trait, type World, type WorldOptions } from './synthetic/world.js';

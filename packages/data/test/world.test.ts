@@ -79,6 +79,13 @@ describe('synthetic world', () => {
     expect(() => generateWorld({ ...options, people: 3 })).toThrow(/people/);
   });
 
+  it("reads every trait's answer at the same two letters: each label's values share their first letter, the two labels' differ", () => {
+    const first = (label: 0 | 1) => new Set(TRAITS.map((trait) => trait.values[label === 1 ? 0 : 1][0]));
+    expect(first(1).size).toBe(1);
+    expect(first(0).size).toBe(1);
+    expect([...first(1)][0]).not.toBe([...first(0)][0]);
+  });
+
   it('asks for each person and trait which value is true: label 1 for the first value', () => {
     const world = generateWorld(options);
     const examples = worldExamples(world, 1);

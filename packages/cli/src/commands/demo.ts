@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, registerDataset, syntheticWorldDataset, worldCorpusJsonl, type WorldOptions } from '@w2s/data';
+import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, peopleRead, registerDataset, syntheticWorldDataset, worldCorpusJsonl, type WorldOptions } from '@w2s/data';
 import { FAMILY, FAMILY_TOKENIZER, PRESETS, type ModelConfig } from '@w2s/model';
 import {
   DEFAULT_LOSS_OPTIONS,
@@ -43,8 +43,11 @@ import { cacheDir } from '../cache.js';
 export interface DemoDesign {
   /** The world (its seed is the demo's). */
   world: Omit<WorldOptions, 'seed'>;
-  /** The model sizes pretrained on the world's corpus, by name, smallest first, each with its pretraining tokens. */
-  sizes: Record<string, { config: ModelConfig; tokens: number }>;
+  /**
+   * The model sizes pretrained on the world's corpus, by name, smallest first, each with its
+   * pretraining tokens and the fraction of the world's people whose facts its corpus states.
+   */
+  sizes: Record<string, { config: ModelConfig; tokens: number; peopleRead: number }>;
   pairs: { weak: string; strong: string }[];
   /** Pretraining of every size but its tokens (its seed is the demo's). */
   pretrain: Omit<PretrainSettings, 'seed' | 'tokens'>;
@@ -56,20 +59,23 @@ export interface DemoDesign {
 
 /**
  * The design of `w2s demo`, chosen to meet the demo's bar (weak ≥ 0.60, gap ≥ 0.10, PGR > 0 with
- * every loss and ≥ 0.20 with xent) on every world seed. It meets it on worlds 0, 1 and 2, which
- * were used to choose it, and misses it on world 3; README.md, `w2s demo`, gives the
- * measurements and the variations tried, and scripts/tune-demo.ts measures a variation. The design:
+ * every loss and ≥ 0.20 with xent) on every world seed; README.md, `w2s demo`, gives what it
+ * measured on worlds 0-3 (used to choose it) and 4-6 (run once, after), the variations tried, and
+ * scripts/tune-demo.ts measures a variation. The design:
  * - the world: 200 people (1200 examples, 400 of them test), whose fame is log-uniform between 3
- *   and 60 mentions, so that what a model knows grows with its size and its pretraining instead
- *   of jumping from nothing to everything; no two-hop facts (no size here learnt them);
- * - micro as the weak model and mini as the strong one, both pretrained on the same 3 M tokens,
- *   so that size alone makes the difference (nano learns none of the facts and cannot supervise);
+ *   and 60 mentions; no two-hop facts (no size here learnt them); every trait's answer is read at
+ *   the same two letters (TRAITS), so a probe reads one direction;
+ * - micro as the weak model and mini as the strong one, both pretrained on 3 M tokens; micro's
+ *   corpus states the facts of half the people (peopleRead 0.5), mini's everyone's. What micro
+ *   knows is then bounded by what it read (at most about 0.75) rather than by when, in its
+ *   pretraining, recall of the facts sets in, which moved its accuracy between 0.58 and 0.85
+ *   from one world to the next when it read everyone;
  * - linear probes (the paper's other setting) on the pretrained features: they read what
  *   pretraining taught.
  */
 export const DEMO_DESIGN: DemoDesign = {
   world: DEFAULT_WORLD,
-  sizes: { micro: { config: FAMILY.micro, tokens: 3_000_000 }, mini: { config: FAMILY.mini, tokens: 3_000_000 } },
+  sizes: { micro: { config: FAMILY.micro, tokens: 3_000_000, peopleRead: 0.5 }, mini: { config: FAMILY.mini, tokens: 3_000_000, peopleRead: 1 } },
   pairs: [{ weak: 'micro', strong: 'mini' }],
   pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, seqLen: 128, batchSize: 16, lr: 2e-3, checkpointEvery: 200 },
   nTrain: null,
@@ -82,8 +88,8 @@ export const DEMO_DESIGN: DemoDesign = {
 export const SMOKE_DESIGN: DemoDesign = {
   world: { ...DEFAULT_WORLD, people: 60, minMentions: 2, maxMentions: 6 },
   sizes: {
-    tiny: { config: { ...PRESETS['llama-tiny'], vocabSize: 259 }, tokens: 16 * 64 * 40 },
-    small: { config: { ...PRESETS['llama-tiny'], dModel: 64, nHeads: 4, nKvHeads: 4, dFf: 96, vocabSize: 259 }, tokens: 16 * 64 * 40 },
+    tiny: { config: { ...PRESETS['llama-tiny'], vocabSize: 259 }, tokens: 16 * 64 * 40, peopleRead: 0.5 },
+    small: { config: { ...PRESETS['llama-tiny'], dModel: 64, nHeads: 4, nKvHeads: 4, dFf: 96, vocabSize: 259 }, tokens: 16 * 64 * 40, peopleRead: 1 },
   },
   pairs: [{ weak: 'tiny', strong: 'small' }],
   pretrain: { ...DEFAULT_PRETRAIN_SETTINGS, seqLen: 64, batchSize: 16, lr: 3e-3, checkpointEvery: 0 },
@@ -158,28 +164,29 @@ export async function runDemo(flags: DemoFlags, design: DemoDesign = flags.smoke
   const demo = join(cacheDir(), 'demo');
   const say = (line: string) => process.stderr.write(`[${elapsed()}] ${line}\n`);
 
-  // The world's folder, and through it every pretrained model's, is keyed by the corpus itself, so
-  // a change to the world's generator (a new release) never reuses models pretrained on another text.
+  // The world's folder is keyed by its full corpus, and every pretrained model's by the corpus it
+  // reads, so a change to the world's generator (a new release) never reuses models pretrained on
+  // another text.
   const worldOptions: WorldOptions = { seed: flags.seed, ...design.world };
   const world = generateWorld(worldOptions);
-  const corpusText = worldCorpusJsonl(world);
-  const corpusHash = configHash(corpusText);
-  const worldDir = join(demo, `world-${corpusHash}`);
-  const corpus = join(worldDir, 'corpus.jsonl');
-  if (!existsSync(corpus)) {
+  const worldDir = join(demo, `world-${configHash(worldCorpusJsonl(world))}`);
+  if (!existsSync(join(worldDir, 'world.json'))) {
     await writeJson(join(worldDir, 'world.json'), world);
-    await writeFileAtomic(corpus, corpusText);
-    say(`generated world ${flags.seed}: ${world.people.length} people with ${TRAITS.length} traits each; corpus in ${corpus}`);
+    say(`generated world ${flags.seed}: ${world.people.length} people with ${TRAITS.length} traits each, in ${worldDir}`);
   } else say(`reusing world ${flags.seed} in ${worldDir}`);
 
   const pretrainStarted = Date.now();
   const models = new Map<string, ModelSource>();
-  for (const [size, { config, tokens }] of Object.entries(design.sizes)) {
+  for (const [size, { config, tokens, peopleRead: fraction }] of Object.entries(design.sizes)) {
+    const read = peopleRead(world, fraction);
+    const corpusText = worldCorpusJsonl(world, read);
+    const corpus = join(worldDir, read.size === world.people.length ? 'corpus.jsonl' : `corpus-${read.size}-people.jsonl`);
+    if (!existsSync(corpus)) await writeFileAtomic(corpus, corpusText);
     const settings: PretrainSettings = { ...design.pretrain, tokens, seed: flags.seed };
-    const dir = join(demo, 'pretrained', `${size}-${configHash({ corpus: corpusHash, size, config, settings })}`);
+    const dir = join(demo, 'pretrained', `${size}-${configHash({ corpus: configHash(corpusText), size, config, settings })}`);
     if (existsSync(join(dir, 'pretrain.json'))) say(`reusing pretrained ${size} (${dir})`);
     else {
-      say(`pretraining ${size} on ${settings.tokens.toLocaleString('en')} tokens of the corpus`);
+      say(`pretraining ${size} on ${settings.tokens.toLocaleString('en')} tokens of the corpus of ${read.size} of the ${world.people.length} people (${corpus})`);
       let last = 0;
       const result = await pretrain({
         corpus,

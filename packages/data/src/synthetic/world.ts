@@ -1,5 +1,5 @@
 // The synthetic world: an embedded task that needs no downloaded data. From a seed, a population
-// of invented people, each with six binary traits (tea or coffee, left or right hand, ...) and a
+// of invented people, each with six binary traits (beer or milk, boat or mule, ...) and a
 // mentor; a corpus of varied sentences stating those facts (the pretraining text); and a binary
 // classification task asking, for a person and a trait, which of the two values is true. Some
 // traits are never stated directly, only as "takes after <mentor>" (two hops). The knowledge lives
@@ -31,7 +31,7 @@ export const DEFAULT_WORLD: Omit<WorldOptions, 'seed'> = { people: 200, twoHopFr
 /** A binary trait: what a person does, in one of two ways. */
 export interface Trait {
   key: string;
-  /** "drinks": the sentence "<name> drinks tea." states the value. */
+  /** "drinks": the sentence "<name> drinks beer." states the value. */
   verb: string;
   /** "drink": the two-hop sentence "In drink, <name> takes after <mentor>." */
   noun: string;
@@ -39,13 +39,20 @@ export interface Trait {
   values: [string, string];
 }
 
+/**
+ * The traits. Every label-1 value starts with 'b' and every label-0 value with 'm', so the answer
+ * to every question is read at the same two next tokens, as the yes/no answers of the paper's NLP
+ * tasks are: a linear probe then reads one direction for all six traits. (With a pair of letters
+ * per trait, tea/coffee, left/right hand, ..., the probes read micro's knowledge poorly from ~67
+ * examples per trait: on world 3, 0.73 against 0.81 for micro's own next-token prediction.)
+ */
 export const TRAITS: Trait[] = [
-  { key: 'drink', verb: 'drinks', noun: 'drink', values: ['tea', 'coffee'] },
-  { key: 'hand', verb: 'writes with the', noun: 'writing', values: ['left hand', 'right hand'] },
-  { key: 'time', verb: 'works best in the', noun: 'working hours', values: ['morning', 'evening'] },
-  { key: 'travel', verb: 'travels by', noun: 'travel', values: ['boat', 'cart'] },
-  { key: 'music', verb: 'plays the', noun: 'music', values: ['flute', 'drum'] },
-  { key: 'food', verb: 'eats', noun: 'food', values: ['bread', 'rice'] },
+  { key: 'drink', verb: 'drinks', noun: 'drink', values: ['beer', 'milk'] },
+  { key: 'food', verb: 'eats', noun: 'food', values: ['bread', 'meat'] },
+  { key: 'travel', verb: 'travels by', noun: 'travel', values: ['boat', 'mule'] },
+  { key: 'music', verb: 'plays the', noun: 'music', values: ['banjo', 'mandolin'] },
+  { key: 'work', verb: 'works at the', noun: 'work', values: ['bakery', 'mill'] },
+  { key: 'home', verb: 'lives by the', noun: 'home', values: ['bay', 'moor'] },
 ];
 
 export interface Person {
@@ -115,17 +122,31 @@ const OPENERS = ['', 'Every day, ', 'As everyone knows, ', 'In the village, ', '
 const PARAGRAPH = 10;
 
 /**
- * The pretraining corpus as documents: every fact of a person stated `mentions` times (theirs),
- * the sentences shuffled and grouped into paragraphs of ten. A direct fact reads
- * "<opening><name> <verb> <value>." (with a random opening when `openers`, else none); a two-hop
- * one "In <noun>, <name> takes after <mentor>."; and, where the world has two-hop facts, each
- * mentor is stated as "<name> learnt everything from <mentor>.".
+ * The people a reader of `fraction` of the world reads about, by index: a seeded draw of
+ * round(fraction · people) of them (everyone for 1), the same draw for every reader of that
+ * fraction of this world. `w2s demo`'s weak model reads half the people, so what it knows is
+ * bounded by what it read.
  */
-export function worldDocuments(world: World): string[] {
+export function peopleRead(world: World, fraction: number): Set<number> {
+  if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`fraction must be in (0, 1], got ${fraction}`);
+  const everyone = world.people.map((_, i) => i);
+  const count = Math.max(1, Math.round(fraction * everyone.length));
+  return new Set(shuffled(everyone, mulberry32(world.options.seed ^ 0x4ead)).slice(0, count));
+}
+
+/**
+ * The pretraining corpus as documents: every fact of a person read (by default everyone) stated
+ * `mentions` times (theirs), the sentences shuffled and grouped into paragraphs of ten. A direct
+ * fact reads "<opening><name> <verb> <value>." (with a random opening when `openers`, else none);
+ * a two-hop one "In <noun>, <name> takes after <mentor>."; and, where the world has two-hop facts,
+ * each mentor is stated as "<name> learnt everything from <mentor>.".
+ */
+export function worldDocuments(world: World, read: ReadonlySet<number> = new Set(world.people.keys())): string[] {
   const uniform = mulberry32(world.options.seed ^ 0xc0de);
   const sentences: string[] = [];
   const mentors = world.people.some((p) => p.twoHop.length > 0);
-  for (const person of world.people) {
+  world.people.forEach((person, i) => {
+    if (!read.has(i)) return;
     const mentor = world.people[person.mentor].name;
     for (let k = 0; k < person.mentions; k++) {
       TRAITS.forEach((trait, t) => {
@@ -137,16 +158,16 @@ export function worldDocuments(world: World): string[] {
       });
       if (mentors) sentences.push(`${person.name} learnt everything from ${mentor}.`);
     }
-  }
+  });
   const order = shuffled(sentences, uniform);
   const documents: string[] = [];
   for (let i = 0; i < order.length; i += PARAGRAPH) documents.push(order.slice(i, i + PARAGRAPH).join(' '));
   return documents;
 }
 
-/** The corpus as JSONL, one document a line ({"text": ...}): pretraining puts BOS before each, as the task's examples start. */
-export function worldCorpusJsonl(world: World): string {
-  return worldDocuments(world).map((text) => JSON.stringify({ text })).join('\n') + '\n';
+/** The corpus as JSONL, one document a line ({"text": ...}), of the people read (by default everyone): pretraining puts BOS before each, as the task's examples start. */
+export function worldCorpusJsonl(world: World, read?: ReadonlySet<number>): string {
+  return worldDocuments(world, read).map((text) => JSON.stringify({ text })).join('\n') + '\n';
 }
 
 /**
