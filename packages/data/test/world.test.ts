@@ -2,7 +2,7 @@
 // person's fame says (two-hop traits only through the mentor), examples labelled by the facts,
 // registered as a dataset needing no data folder, world N as synthetic_world:N.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, loadDataset, worldCorpusJsonl, worldDocuments, worldExamples } from '../src/index.js';
+import { DEFAULT_WORLD, TRAITS, generateWorld, getDataset, loadDataset, peopleRead, worldCorpusJsonl, worldDocuments, worldExamples } from '../src/index.js';
 
 const options = { ...DEFAULT_WORLD, seed: 3, people: 60, twoHopFrac: 0.15, minMentions: 2, maxMentions: 5, openers: true };
 
@@ -70,6 +70,21 @@ describe('synthetic world', () => {
     const documents = lines.map((line) => (JSON.parse(line) as { text: string }).text);
     expect(documents).toEqual(worldDocuments(world));
     expect(documents.every((doc) => doc.split(/(?<=\.) /).length <= 10)).toBe(true);
+  });
+
+  it("a reader of a fraction of the world reads a seeded draw of that many people, and the corpus states only theirs", () => {
+    const world = generateWorld(options);
+    const half = peopleRead(world, 0.5);
+    expect(half.size).toBe(Math.round(world.people.length / 2));
+    expect(peopleRead(generateWorld(options), 0.5)).toEqual(half);
+    expect(peopleRead(generateWorld({ ...options, seed: options.seed + 1 }), 0.5)).not.toEqual(half);
+    expect(peopleRead(world, 1).size).toBe(world.people.length);
+    const named = (documents: string[]) => new Set(world.people.flatMap((p, i) => (documents.some((d) => d.includes(`${p.name} `)) ? [i] : [])));
+    expect(named(worldDocuments(world, half))).toEqual(half);
+    expect(named(worldDocuments(world)).size).toBe(world.people.length);
+    expect(worldDocuments(world, peopleRead(world, 1))).toEqual(worldDocuments(world));
+    expect(() => peopleRead(world, 0)).toThrow(/fraction/);
+    expect(() => peopleRead(world, 1.5)).toThrow(/fraction/);
   });
 
   it('refuses bad options, naming them', () => {
