@@ -55,7 +55,7 @@ export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
   const run = (role: RunConfig['role'], model: ModelSource, trainSplit: RunConfig['trainSplit'], supervisor: RunConfig | null, loss: RunConfig['loss']): RunConfig => ({
     role,
     dataset: spec.data,
-    model: { identity: model.identity, tokenizer: model.tokenizerIdentity },
+    model: { identity: model.identity, tokenizer: model.tokenizerIdentity, specials: model.tokenizerSpecials },
     trainSplit,
     supervisor,
     loss,

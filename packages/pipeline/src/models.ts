@@ -29,6 +29,12 @@ export interface ModelSource {
   tokenizerSpec: string;
   /** The tokenizer in run configurations: its spec ('byte', 'gpt2'), or `sha256:<hex>` of a tokenizer file. */
   tokenizerIdentity: string;
+  /**
+   * The special tokens the tokenizer adds to every text (Tokenizer.specials), also in run
+   * configurations: the same files encoded with and without BOS (a new release's encoding) are
+   * different runs.
+   */
+  tokenizerSpecials: { bos: boolean; eos: boolean };
   /** The checkpoint's architecture (its LM head, if any, is replaced by the classifier). */
   config: ModelConfig;
   /** Path to load the body's weights from; null for a randomly initialised family model. */
@@ -46,7 +52,7 @@ export interface LoadedModel {
 export async function resolveModel(spec: string, tokenizerOverride?: string): Promise<ModelSource> {
   if (Object.hasOwn(FAMILY, spec)) {
     const tokenizerSpec = tokenizerOverride ?? FAMILY_TOKENIZER;
-    return { spec, identity: spec, tokenizerSpec, tokenizerIdentity: await tokenizerIdentity(tokenizerSpec), config: FAMILY[spec], checkpoint: null };
+    return { spec, identity: spec, tokenizerSpec, tokenizerIdentity: await tokenizerIdentity(tokenizerSpec), tokenizerSpecials: await specialsOf(tokenizerSpec), config: FAMILY[spec], checkpoint: null };
   }
   if (!existsSync(spec))
     throw new Error(`model ${JSON.stringify(spec)} is neither a named size (${Object.keys(FAMILY).join(', ')}) nor an existing checkpoint path`);
@@ -55,7 +61,15 @@ export async function resolveModel(spec: string, tokenizerOverride?: string): Pr
   const tokenizerSpec = tokenizerOverride ?? checkpointTokenizerSpec(spec, config);
   // A checkpoint folder holding its own tokenizer is hashed once: its identity is the tokenizer's too.
   const sameFolder = tokenizerSpec === resolve(spec);
-  return { spec, identity, tokenizerSpec, tokenizerIdentity: sameFolder ? identity : await tokenizerIdentity(tokenizerSpec), config, checkpoint: spec };
+  return {
+    spec,
+    identity,
+    tokenizerSpec,
+    tokenizerIdentity: sameFolder ? identity : await tokenizerIdentity(tokenizerSpec),
+    tokenizerSpecials: await specialsOf(tokenizerSpec),
+    config,
+    checkpoint: spec,
+  };
 }
 
 /** The classifier config of a source, its starting weights and its tokenizer. */
@@ -73,6 +87,11 @@ export async function loadModel(source: ModelSource, numClasses: number): Promis
     weights.set(spec.name, w);
   }
   return { config, weights, tokenizer };
+}
+
+async function specialsOf(spec: string): Promise<ModelSource['tokenizerSpecials']> {
+  const { bos, eos } = (await loadTokenizer(spec)).specials;
+  return { bos, eos };
 }
 
 /** A tokenizer file or folder (a llama2.c .bin, a Hugging Face tokenizer) by its content, so that moving it changes nothing and editing it does. */

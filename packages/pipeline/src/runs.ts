@@ -20,8 +20,8 @@ export type RunRole = 'weak' | 'ceiling' | 'transfer';
 export interface RunConfig {
   role: RunRole;
   dataset: DataConfig;
-  /** The model's identity (family name or checkpoint hash) and its tokenizer's (spec, or file hash). */
-  model: { identity: string; tokenizer: string };
+  /** The model's identity (family name or checkpoint hash), its tokenizer's (spec, or file hash) and the special tokens that adds to every text. */
+  model: { identity: string; tokenizer: string; specials: { bos: boolean; eos: boolean } };
   /**
    * train1 (the weak model), train2 (ceiling and transfer), or a half of train2: the links of a
    * supervision chain alternate halves, so that every model labels examples it was not trained on.
@@ -147,6 +147,11 @@ async function prepareRun(config: RunConfig, ctx: RunContext) {
   const source = ctx.models.get(config.model.identity);
   if (!source) throw new Error(`no model source for ${config.model.identity}`);
   const model = await loadModel(source, 2);
+  const { bos, eos } = model.tokenizer.specials;
+  if (bos !== config.model.specials.bos || eos !== config.model.specials.eos)
+    throw new Error(
+      `the tokenizer ${source.tokenizerSpec} adds ${JSON.stringify({ bos, eos })} to every text here, but the run was configured with ${JSON.stringify(config.model.specials)}`,
+    );
   const { splits } = await dataFor(config.dataset, ctx);
   const lengthOpts = { maxTokens: config.dataset.maxTokens, policy: config.dataset.lengthPolicy };
   const train = encodeExamples(model.tokenizer, trainingExamples(splits, config.trainSplit), lengthOpts);

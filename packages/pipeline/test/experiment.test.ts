@@ -105,7 +105,9 @@ describe('resolveModel', () => {
   const [stories] = storiesData.paths;
 
   it('a family size is its name, with the byte tokenizer', async () => {
-    expect(await resolveModel('mini')).toMatchObject({ identity: 'mini', tokenizerSpec: 'byte', tokenizerIdentity: 'byte', checkpoint: null });
+    // The byte tokenizer starts every text with BOS; GPT-2's BPE adds nothing (as transformers).
+    expect(await resolveModel('mini')).toMatchObject({ identity: 'mini', tokenizerSpec: 'byte', tokenizerIdentity: 'byte', tokenizerSpecials: { bos: true, eos: false }, checkpoint: null });
+    expect((await resolveModel('mini', 'gpt2')).tokenizerSpecials).toEqual({ bos: false, eos: false });
   });
 
   storiesData.it('a checkpoint and its tokenizer file are identified by content, not by path', async () => {

@@ -83,6 +83,14 @@ describe('experiment wiring', () => {
     expect(summary.data).toEqual({ rows: 96, kept: 96, skipped: {}, balancedAway: 0 });
   });
 
+  it("refuses a run whose tokenizer no longer adds the special tokens its configuration records (a changed encoding is another run)", async () => {
+    const { spec, ctx } = await setup();
+    const plan = planExperiment(spec);
+    expect(plan.weak.model.specials).toEqual({ bos: true, eos: false });
+    const stale = { ...plan.weak, model: { ...plan.weak.model, specials: { bos: false, eos: false } } };
+    await expect(executeRun(stale, ctx)).rejects.toThrow(/adds \{"bos":true,"eos":false\} to every text here, but the run was configured with \{"bos":false,"eos":false\}/);
+  });
+
   it('early stopping holds out part of the training split, never the test split', async () => {
     const { spec, ctx } = await setup({ heldOutFrac: 0.25, training: { ...DEFAULT_TRAIN_SETTINGS, epochs: 1, batchSize: 8, minibatchSize: 8, lr: 1e-3, evalEvery: 1, earlyStopping: 'best' } });
     const plan = planExperiment(spec);

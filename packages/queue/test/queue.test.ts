@@ -162,6 +162,7 @@ describe('LocalResources', () => {
     identity,
     tokenizerSpec: 'byte',
     tokenizerIdentity: 'byte',
+    tokenizerSpecials: { bos: true, eos: false },
     config: FAMILY.nano,
     checkpoint,
   });
