@@ -12,9 +12,13 @@ const here = join(repoRoot, 'tests', 'plain-node');
 const readmeExample = join(here, 'readme-example.mjs');
 afterAll(() => rmSync(readmeExample, { force: true }));
 
-/** `node file` in its folder, with no NODE_OPTIONS (so no loader the test runner may use). */
+/**
+ * `node file` in its folder, as a user runs it: with no NODE_OPTIONS (so no loader the test runner
+ * may use) and no FORCE_COLOR (nx sets it for its tasks, and with it console.log colours a number
+ * even into a pipe).
+ */
 function node(file: string) {
-  const { NODE_OPTIONS: _, ...env } = process.env;
+  const { NODE_OPTIONS: _options, FORCE_COLOR: _color, ...env } = process.env;
   const r = spawnSync(process.execPath, [file], { cwd: here, encoding: 'utf8', env, timeout: 120_000 });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
