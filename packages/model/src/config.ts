@@ -158,7 +158,28 @@ export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
 
 type Fail = (field: string, expected: string, got: unknown) => never;
 
-function validateArchitecture(a: Architecture, fail: Fail): void {
+/** The fields validateConfig checks, as paths into a ModelConfig. */
+export type ConfigField =
+  | 'vocabSize'
+  | 'contextLength'
+  | 'dModel'
+  | 'nLayers'
+  | 'nHeads'
+  | 'nKvHeads'
+  | 'dFf'
+  | 'normEps'
+  | 'architecture.positions.theta'
+  | 'architecture.positions.rotaryFraction'
+  | 'architecture.positions.scaling.factor'
+  | 'architecture.positions.scaling.lowFreqFactor'
+  | 'architecture.positions.scaling.highFreqFactor'
+  | 'architecture.positions.scaling.originalContextLength'
+  | 'head.numClasses';
+
+/** What a source calls some of the fields (e.g. config.json's hidden_size for dModel). */
+export type ConfigFieldNames = Partial<Record<ConfigField, string>>;
+
+function validateArchitecture(a: Architecture, fail: Fail, name: (field: ConfigField) => string, names?: ConfigFieldNames): void {
   if (a === null || typeof a !== 'object') fail('architecture', 'an object (see ARCHITECTURES)', a);
   const oneOf = (field: string, value: unknown, options: readonly string[]) => {
     if (!options.includes(value as string)) fail(`architecture.${field}`, `one of ${options.map((o) => JSON.stringify(o)).join(', ')}`, value);
@@ -172,18 +193,19 @@ function validateArchitecture(a: Architecture, fail: Fail): void {
   if (p === null || typeof p !== 'object') fail('architecture.positions', 'an object', p);
   oneOf('positions.kind', p.kind, ['learned', 'rope']);
   if (p.kind === 'rope') {
-    if (!(p.theta > 1) || !Number.isFinite(p.theta)) fail('architecture.positions.theta', 'a finite number > 1', p.theta);
-    if (!(p.rotaryFraction > 0 && p.rotaryFraction <= 1)) fail('architecture.positions.rotaryFraction', 'a number in (0, 1]', p.rotaryFraction);
+    if (!(p.theta > 1) || !Number.isFinite(p.theta)) fail(name('architecture.positions.theta'), 'a finite number > 1', p.theta);
+    if (!(p.rotaryFraction > 0 && p.rotaryFraction <= 1)) fail(name('architecture.positions.rotaryFraction'), 'a number in (0, 1]', p.rotaryFraction);
     const s = p.scaling;
     if (s !== null) {
       if (typeof s !== 'object') fail('architecture.positions.scaling', 'null or an object', s);
       oneOf('positions.scaling.kind', s.kind, ['llama3']);
-      if (!(s.factor >= 1) || !Number.isFinite(s.factor)) fail('architecture.positions.scaling.factor', 'a finite number >= 1', s.factor);
-      if (!(s.lowFreqFactor > 0)) fail('architecture.positions.scaling.lowFreqFactor', 'a number > 0', s.lowFreqFactor);
+      if (!(s.factor >= 1) || !Number.isFinite(s.factor)) fail(name('architecture.positions.scaling.factor'), 'a finite number >= 1', s.factor);
+      const low = name('architecture.positions.scaling.lowFreqFactor');
+      if (!(s.lowFreqFactor > 0)) fail(low, 'a number > 0', s.lowFreqFactor);
       if (!(s.highFreqFactor > s.lowFreqFactor) || !Number.isFinite(s.highFreqFactor))
-        fail('architecture.positions.scaling.highFreqFactor', `a finite number > lowFreqFactor (${s.lowFreqFactor})`, s.highFreqFactor);
+        fail(name('architecture.positions.scaling.highFreqFactor'), `a finite number > ${names?.['architecture.positions.scaling.lowFreqFactor'] ?? 'lowFreqFactor'} (${s.lowFreqFactor})`, s.highFreqFactor);
       if (!Number.isInteger(s.originalContextLength) || s.originalContextLength < 1)
-        fail('architecture.positions.scaling.originalContextLength', 'a positive integer', s.originalContextLength);
+        fail(name('architecture.positions.scaling.originalContextLength'), 'a positive integer', s.originalContextLength);
     }
   }
   if (a.biases === null || typeof a.biases !== 'object') fail('architecture.biases', 'an object', a.biases);
@@ -194,28 +216,41 @@ function validateArchitecture(a: Architecture, fail: Fail): void {
   bool('tiedEmbeddings', a.tiedEmbeddings);
 }
 
-/** Throws an Error naming the field and what was expected; returns the config for chaining. */
-export function validateConfig(config: ModelConfig): ModelConfig {
+/**
+ * Throws an Error naming the field and what was expected; returns the config for chaining.
+ * `names`: what the config's source calls the fields (configFromHf: config.json's keys); the
+ * message then names those instead of ModelConfig's, without the "model config:" prefix.
+ */
+export function validateConfig(config: ModelConfig, names?: ConfigFieldNames): ModelConfig {
   const fail: Fail = (field, expected, got) => {
-    throw new Error(`model config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+    throw new Error(`${names ? '' : 'model config: '}${field} must be ${expected}, got ${JSON.stringify(got)}`);
   };
+  const name = (field: ConfigField) => names?.[field] ?? field;
   if (config === null || typeof config !== 'object') fail('config', 'an object', config);
-  validateArchitecture(config.architecture, fail);
+  validateArchitecture(config.architecture, fail, name, names);
   const positive = ['vocabSize', 'contextLength', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dFf'] as const;
   for (const key of positive) {
     const v = config[key];
-    if (!Number.isInteger(v) || v < 1 || v > 1 << 24) fail(key, 'an integer in [1, 16777216]', v);
+    if (!Number.isInteger(v) || v < 1 || v > 1 << 24) fail(name(key), 'an integer in [1, 16777216]', v);
   }
-  if (config.dModel % config.nHeads !== 0) fail('dModel', `a multiple of nHeads (${config.nHeads})`, config.dModel);
-  if (headDim(config) > 256) fail('dModel / nHeads', 'at most 256', headDim(config));
+  const heads = name('nHeads');
+  if (config.dModel % config.nHeads !== 0) fail(name('dModel'), `a multiple of ${heads} (${config.nHeads})`, config.dModel);
+  const headSize = `${name('dModel')} / ${heads}`;
+  if (headDim(config) > 256) fail(headSize, 'at most 256', headDim(config));
   if (config.architecture.positions.kind === 'rope' && (rotaryDim(config) < 2 || rotaryDim(config) % 2 !== 0))
-    fail('architecture.positions.rotaryFraction', `such that floor(headDim · rotaryFraction) is even and >= 2 (headDim ${headDim(config)})`, config.architecture.positions.rotaryFraction);
-  if (config.nHeads % config.nKvHeads !== 0) fail('nKvHeads', `a divisor of nHeads (${config.nHeads})`, config.nKvHeads);
-  if (!(config.normEps > 0 && config.normEps < 1)) fail('normEps', 'a number in (0, 1)', config.normEps);
+    fail(
+      name('architecture.positions.rotaryFraction'),
+      names
+        ? `such that floor(${headSize} · ${name('architecture.positions.rotaryFraction')}), the dims RoPE rotates in each head, is even and >= 2 (${headSize} = ${headDim(config)})`
+        : `such that floor(headDim · rotaryFraction) is even and >= 2 (headDim ${headDim(config)})`,
+      config.architecture.positions.rotaryFraction,
+    );
+  if (config.nHeads % config.nKvHeads !== 0) fail(name('nKvHeads'), `a divisor of ${heads} (${config.nHeads})`, config.nKvHeads);
+  if (!(config.normEps > 0 && config.normEps < 1)) fail(name('normEps'), 'a number in (0, 1)', config.normEps);
   const head = config.head;
   if (!head || (head.kind !== 'lm' && head.kind !== 'classifier')) fail('head.kind', '"lm" or "classifier"', (head as { kind?: unknown } | undefined)?.kind);
   if (head.kind === 'classifier' && (!Number.isInteger(head.numClasses) || head.numClasses < 2 || head.numClasses > 65536))
-    fail('head.numClasses', 'an integer in [2, 65536]', head.numClasses);
+    fail(name('head.numClasses'), 'an integer in [2, 65536]', head.numClasses);
   return config;
 }
 

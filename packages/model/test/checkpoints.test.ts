@@ -722,7 +722,8 @@ describe('Hugging Face config.json', () => {
     ['gpt2 layer-index scaling', { ...gpt2Json, scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx true is not supported/],
     ['llama3 rope_scaling without its fields', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling.low_freq_factor is missing/],
     ['unknown rope_scaling type', { ...llamaJson, rope_scaling: { rope_type: 'yarn', factor: 8 } }, /rope_scaling.rope_type "yarn" is not supported: only "default" and "llama3" RoPE are implemented/],
-    ['unknown rope_scaling type (old key)', { ...llamaJson, rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling.rope_type "linear" is not supported/],
+    ['unknown rope_scaling type (old key)', { ...llamaJson, rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling.type "linear" is not supported: only "default" and "llama3" RoPE are implemented/],
+    ['unknown rope_parameters type (old key)', { ...llamaJson, rope_parameters: { type: 'yarn' } }, /rope_parameters.type "yarn" is not supported/],
     ['rope_scaling not an object', { ...llamaJson, rope_scaling: 'llama3' }, /rope_scaling must be null or an object, got "llama3"/],
     ['llama partial rotary', { ...llamaJson, partial_rotary_factor: 0.5 }, /partial_rotary_factor 0.5 is not supported: llama rotates whole heads/],
     ['llama rope_parameters type', { ...llamaJson, rope_parameters: { rope_type: 'yarn' } }, /rope_parameters.rope_type "yarn" is not supported/],
@@ -733,13 +734,34 @@ describe('Hugging Face config.json', () => {
     ['llama head_dim', { ...llamaJson, head_dim: 128 }, /head_dim 128 is not supported/],
     ['non-integer size', { ...llamaJson, hidden_size: 32.5 }, /hidden_size must be a positive integer, got 32.5/],
     ['bad epsilon', { ...gpt2Json, layer_norm_epsilon: -1 }, /layer_norm_epsilon must be a positive number, got -1/],
-    ['invalid model config', { ...gpt2Json, n_embd: 30 }, /model config: dModel must be a multiple of nHeads/],
-    ['too few labels', { ...gpt2Json, architectures: ['GPT2ForSequenceClassification'], num_labels: 1 }, /head.numClasses must be an integer in \[2, 65536\]/],
+    // validateConfig's checks, naming config.json's keys
+    ['gpt2 width not a multiple of the heads', { ...gpt2Json, n_embd: 30 }, /^\/x\/config.json: n_embd must be a multiple of n_head \(4\), got 30$/],
+    ['llama width not a multiple of the heads', { ...llamaJson, hidden_size: 30 }, /hidden_size must be a multiple of num_attention_heads \(4\), got 30/],
+    ['KV heads not a divisor of the heads', { ...llamaJson, num_key_value_heads: 3 }, /num_key_value_heads must be a divisor of num_attention_heads \(4\), got 3/],
+    ['head size over 256', { ...llamaJson, hidden_size: 2048 }, /hidden_size \/ num_attention_heads must be at most 256, got 512/],
+    ['vocabulary too large', { ...llamaJson, vocab_size: 2 ** 25 }, /vocab_size must be an integer in \[1, 16777216\], got 33554432/],
+    ['gpt2 context too large', { ...gpt2Json, n_positions: 2 ** 25 }, /n_positions must be an integer in \[1, 16777216\]/],
+    ['gpt2 MLP too wide', { ...gpt2Json, n_inner: 2 ** 25 }, /n_inner must be an integer in \[1, 16777216\]/],
+    ['epsilon of 1 or more', { ...llamaJson, rms_norm_eps: 2 }, /rms_norm_eps must be a number in \(0, 1\), got 2/],
+    ['gpt_neox epsilon', { ...neoxConfigJson(PRESETS['neox-tiny']), layer_norm_eps: 1 }, /layer_norm_eps must be a number in \(0, 1\), got 1/],
+    ['rope_theta of 1', { ...llamaJson, rope_theta: 1 }, /rope_theta must be a finite number > 1, got 1/],
+    ['rope_parameters.rope_theta of 1', { ...llamaJson, rope_parameters: { rope_type: 'default', rope_theta: 1 } }, /rope_parameters.rope_theta must be a finite number > 1, got 1/],
+    ['gpt_neox rotary_emb_base', { ...neoxConfigJson(PRESETS['neox-tiny']), rotary_emb_base: 0.5 }, /rotary_emb_base must be a finite number > 1, got 0.5/],
+    ['llama3 factor below 1', { ...llamaJson, rope_scaling: { rope_type: 'llama3', factor: 0.5, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } }, /rope_scaling.factor must be a finite number >= 1, got 0.5/],
+    ['llama3 frequency factors out of order', { ...llamaJson, rope_parameters: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 64 } }, /rope_parameters.high_freq_factor must be a finite number > rope_parameters.low_freq_factor \(4\), got 1/],
+    ['rotary_pct over 1', { ...neoxConfigJson(PRESETS['neox-tiny']), rotary_pct: 1.5 }, /rotary_pct must be a number in \(0, 1\], got 1.5/],
+    ['rotary_pct rotating one dim', { ...neoxConfigJson(PRESETS['neox-tiny']), rotary_pct: 0.1 }, /rotary_pct must be such that floor\(hidden_size \/ num_attention_heads · rotary_pct\), the dims RoPE rotates in each head, is even and >= 2 \(hidden_size \/ num_attention_heads = 16\), got 0.1/],
+    ['partial_rotary_factor in rope_parameters', { ...neoxConfigJson(PRESETS['neox-tiny']), rotary_pct: undefined, rope_parameters: { rope_type: 'default', partial_rotary_factor: 2 } }, /rope_parameters.partial_rotary_factor must be a number in \(0, 1\], got 2/],
+    ['too few labels', { ...gpt2Json, architectures: ['GPT2ForSequenceClassification'], num_labels: 1 }, /num_labels must be an integer in \[2, 65536\], got 1/],
+    ['one label in id2label', { ...gpt2Json, architectures: ['GPT2ForSequenceClassification'], id2label: { 0: 'only' } }, /the number of id2label entries must be an integer in \[2, 65536\], got 1/],
     ['labels disagree', { ...gpt2Json, architectures: ['GPT2ForSequenceClassification'], num_labels: 3, id2label: { 0: 'a', 1: 'b' } }, /num_labels 3 disagrees with id2label's 2 labels/],
     ['architectures not strings', { ...gpt2Json, architectures: 'GPT2LMHeadModel' }, /architectures must be a list of strings/],
   ];
-  it.each(rejected)('rejects %s with a clear message', async (_, json, message) => {
-    expect((await checkpointError(() => configFromHf(json, '/x/config.json'), '/x/config.json')).message).toMatch(message);
+  it.each(rejected)('rejects %s with a clear message, naming config.json fields', async (_, json, message) => {
+    const error = await checkpointError(() => configFromHf(json, '/x/config.json'), '/x/config.json');
+    expect(error.message).toMatch(message);
+    // never ModelConfig's own names, which the user's config.json does not have
+    expect(error.message).not.toMatch(/model config|\b(dModel|nHeads|nKvHeads|nLayers|dFf|normEps|vocabSize|contextLength|numClasses|rotaryFraction|theta|head(Dim)?\.|lowFreqFactor|highFreqFactor|originalContextLength|architecture\.)/);
   });
 });
 

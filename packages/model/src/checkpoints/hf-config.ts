@@ -23,10 +23,12 @@
 //     "gelu_new"/"gelu_pytorch_tanh"; RoPE scaling as above.
 //   head: a classifier iff an architectures entry ends with "ForSequenceClassification"
 //     (numClasses: num_labels, else the size of id2label, else 2), otherwise an LM.
+// Refusals name the config.json key (hidden_size, rope_scaling.type), also for the checks of
+// validateConfig, to which each reader passes the keys its fields came from.
 // Writing picks the model type whose features the config has (hfModelType) and emits the same
 // fields, architectures <Type>ForCausalLM (GPT2LMHeadModel) or <Type>ForSequenceClassification,
 // and num_labels, id2label, label2id for a classifier.
-import { validateConfig, type Architecture, type HeadConfig, type ModelConfig, type Positions } from '../config.js';
+import { validateConfig, type Architecture, type ConfigFieldNames, type HeadConfig, type ModelConfig, type Positions } from '../config.js';
 import { blame, CheckpointError } from './errors.js';
 import { isObject } from './io.js';
 
@@ -75,55 +77,75 @@ function reader(c: Json, file: string, prefix = '') {
   return { fail, present, int, num, bool, only, choose };
 }
 
-function headFromHf(c: Json, file: string): HeadConfig {
+/** A ModelConfig read from config.json, with the keys its checked fields came from (validateConfig names them). */
+interface FromHf {
+  config: ModelConfig;
+  names: ConfigFieldNames;
+}
+
+function headFromHf(c: Json, file: string): { head: HeadConfig; names: ConfigFieldNames } {
   const { fail } = reader(c, file);
   const archs = c.architectures ?? [];
   if (!Array.isArray(archs) || !archs.every((a) => typeof a === 'string')) throw fail(`architectures must be a list of strings, got ${JSON.stringify(archs)}`);
-  if (!archs.some((a: string) => a.endsWith('ForSequenceClassification'))) return { kind: 'lm' };
+  if (!archs.some((a: string) => a.endsWith('ForSequenceClassification'))) return { head: { kind: 'lm' }, names: {} };
   const labels = isObject(c.id2label) ? Object.keys(c.id2label).length : undefined;
   const numLabels = c.num_labels ?? labels ?? 2;
   if (labels !== undefined && numLabels !== labels) throw fail(`num_labels ${JSON.stringify(numLabels)} disagrees with id2label's ${labels} labels`);
-  return { kind: 'classifier', numClasses: numLabels as number };
+  const numClasses = c.num_labels === undefined && labels !== undefined ? 'the number of id2label entries' : 'num_labels';
+  return { head: { kind: 'classifier', numClasses: numLabels as number }, names: { 'head.numClasses': numClasses } };
 }
 
 /**
  * RoPE from rope_theta (or `thetaKey`) and the scaling in rope_scaling, or in rope_parameters
  * (transformers' newer form, which also holds rope_theta). Only "default" and "llama3" are implemented.
  */
-function ropeFromHf(c: Json, file: string, rotaryFraction: number, thetaKey = 'rope_theta'): Positions {
+function ropeFromHf(c: Json, file: string, rotaryFraction: number, thetaKey = 'rope_theta'): { positions: Positions; names: ConfigFieldNames } {
   const r = reader(c, file);
   for (const key of ['rope_scaling', 'rope_parameters'])
     if (r.present(key) && !isObject(c[key])) throw r.fail(`${key} must be null or an object, got ${JSON.stringify(c[key])}`);
   const params = isObject(c.rope_parameters) ? c.rope_parameters : null;
-  const theta = params && params.rope_theta !== undefined ? reader(params, file, 'rope_parameters.').num('rope_theta') : r.num(thetaKey, 10000);
+  const thetaInParams = params !== null && params.rope_theta !== undefined;
+  const theta = thetaInParams ? reader(params, file, 'rope_parameters.').num('rope_theta') : r.num(thetaKey, 10000);
+  const names: ConfigFieldNames = { 'architecture.positions.theta': thetaInParams ? 'rope_parameters.rope_theta' : thetaKey };
   const [field, scaling] = isObject(c.rope_scaling) ? ['rope_scaling', c.rope_scaling] : params ? ['rope_parameters', params] : [null, null];
-  if (!field || !scaling) return { kind: 'rope', theta, rotaryFraction, scaling: null };
+  if (!field || !scaling) return { positions: { kind: 'rope', theta, rotaryFraction, scaling: null }, names };
   const s = reader(scaling, file, `${field}.`);
-  const type = scaling.rope_type ?? scaling.type ?? 'default';
-  if (type === 'default') return { kind: 'rope', theta, rotaryFraction, scaling: null };
-  if (type !== 'llama3') throw s.fail(`${field}.rope_type ${JSON.stringify(type)} is not supported: only "default" and "llama3" RoPE are implemented`);
+  // transformers reads the type from rope_type, or from "type" in older configs.
+  const typeKey = s.present('rope_type') ? 'rope_type' : s.present('type') ? 'type' : null;
+  const type = typeKey ? scaling[typeKey] : 'default';
+  if (type === 'default') return { positions: { kind: 'rope', theta, rotaryFraction, scaling: null }, names };
+  if (type !== 'llama3') throw s.fail(`${field}.${typeKey} ${JSON.stringify(type)} is not supported: only "default" and "llama3" RoPE are implemented`);
   return {
-    kind: 'rope',
-    theta,
-    rotaryFraction,
-    scaling: {
-      kind: 'llama3',
-      factor: s.num('factor'),
-      lowFreqFactor: s.num('low_freq_factor'),
-      highFreqFactor: s.num('high_freq_factor'),
-      originalContextLength: s.int('original_max_position_embeddings'),
+    positions: {
+      kind: 'rope',
+      theta,
+      rotaryFraction,
+      scaling: {
+        kind: 'llama3',
+        factor: s.num('factor'),
+        lowFreqFactor: s.num('low_freq_factor'),
+        highFreqFactor: s.num('high_freq_factor'),
+        originalContextLength: s.int('original_max_position_embeddings'),
+      },
+    },
+    names: {
+      ...names,
+      'architecture.positions.scaling.factor': `${field}.factor`,
+      'architecture.positions.scaling.lowFreqFactor': `${field}.low_freq_factor`,
+      'architecture.positions.scaling.highFreqFactor': `${field}.high_freq_factor`,
+      'architecture.positions.scaling.originalContextLength': `${field}.original_max_position_embeddings`,
     },
   };
 }
 
-function gpt2FromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
+function gpt2FromHf(c: Json, file: string, head: HeadConfig): FromHf {
   const { int, num, only, choose } = reader(c, file);
   const mlp = choose('activation_function', 'gelu_new', { gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh', gelu: 'geluExact' } as const);
   only('scale_attn_weights', true, true, 'attention is always scaled by 1/sqrt(head dim)');
   only('scale_attn_by_inverse_layer_idx', false, false, 'attention is never scaled by the layer index');
   only('tie_word_embeddings', true, true, "gpt2's LM head is always the token embedding");
   const dModel = int('n_embd');
-  return {
+  const config: ModelConfig = {
     architecture: {
       norm: 'layerNorm',
       mlp,
@@ -142,9 +164,20 @@ function gpt2FromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
     normEps: num('layer_norm_epsilon', 1e-5),
     head,
   };
+  const names: ConfigFieldNames = {
+    vocabSize: 'vocab_size',
+    contextLength: 'n_positions',
+    dModel: 'n_embd',
+    nLayers: 'n_layer',
+    nHeads: 'n_head',
+    nKvHeads: 'n_head',
+    dFf: 'n_inner',
+    normEps: 'layer_norm_epsilon',
+  };
+  return { config, names };
 }
 
-function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: string, head: HeadConfig): ModelConfig {
+function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: string, head: HeadConfig): FromHf {
   const { fail, int, num, bool, only } = reader(c, file);
   only('hidden_act', 'silu', 'silu', 'only the SiLU-gated MLP (SwiGLU) is implemented');
   only('partial_rotary_factor', 1, 1, `${type} rotates whole heads`);
@@ -157,12 +190,14 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
     type === 'qwen2' ? { qkv: true, attnOut: false, mlp: false } : { qkv: attentionBias, attnOut: attentionBias, mlp: type === 'llama' && bool('mlp_bias', false) };
   let contextLength = int('max_position_embeddings');
   const windowed = type === 'mistral' || (type === 'qwen2' && bool('use_sliding_window', false));
-  if (windowed && c.sliding_window !== null) contextLength = Math.min(contextLength, int('sliding_window', 4096));
-  return {
+  const window = windowed && c.sliding_window !== null ? int('sliding_window', 4096) : null;
+  if (window !== null) contextLength = Math.min(contextLength, window);
+  const rope = ropeFromHf(c, file, 1);
+  const config: ModelConfig = {
     architecture: {
       norm: 'rmsNorm',
       mlp: 'swiglu',
-      positions: ropeFromHf(c, file, 1),
+      positions: rope.positions,
       biases,
       parallelResidual: false,
       tiedEmbeddings: bool('tie_word_embeddings', false),
@@ -177,25 +212,40 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
     normEps: num('rms_norm_eps', 1e-6),
     head,
   };
+  const names: ConfigFieldNames = {
+    ...rope.names,
+    'architecture.positions.rotaryFraction': 'partial_rotary_factor',
+    vocabSize: 'vocab_size',
+    contextLength: window !== null && window < int('max_position_embeddings') ? 'sliding_window' : 'max_position_embeddings',
+    dModel: 'hidden_size',
+    nLayers: 'num_hidden_layers',
+    nHeads: 'num_attention_heads',
+    nKvHeads: 'num_key_value_heads',
+    dFf: 'intermediate_size',
+    normEps: 'rms_norm_eps',
+  };
+  return { config, names };
 }
 
-function gptNeoxFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
+function gptNeoxFromHf(c: Json, file: string, head: HeadConfig): FromHf {
   const { present, int, num, bool, choose } = reader(c, file);
   const mlp = choose('hidden_act', 'gelu', { gelu: 'geluExact', gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh' } as const);
   // rotary_pct, or (newer transformers) partial_rotary_factor, top-level or in rope_parameters.
   const params = isObject(c.rope_parameters) ? reader(c.rope_parameters, file, 'rope_parameters.') : null;
-  const rotaryFraction = present('rotary_pct')
-    ? num('rotary_pct')
+  const rotaryKey = present('rotary_pct')
+    ? 'rotary_pct'
     : present('partial_rotary_factor') || !params?.present('partial_rotary_factor')
-      ? num('partial_rotary_factor', 0.25)
-      : params.num('partial_rotary_factor');
+      ? 'partial_rotary_factor'
+      : 'rope_parameters.partial_rotary_factor';
+  const rotaryFraction = rotaryKey === 'rope_parameters.partial_rotary_factor' ? params!.num('partial_rotary_factor') : num(rotaryKey, 0.25);
   const attentionBias = bool('attention_bias', true);
   const nHeads = int('num_attention_heads');
-  return {
+  const rope = ropeFromHf(c, file, rotaryFraction, present('rotary_emb_base') ? 'rotary_emb_base' : 'rope_theta');
+  const config: ModelConfig = {
     architecture: {
       norm: 'layerNorm',
       mlp,
-      positions: ropeFromHf(c, file, rotaryFraction, present('rotary_emb_base') ? 'rotary_emb_base' : 'rope_theta'),
+      positions: rope.positions,
       biases: { qkv: attentionBias, attnOut: attentionBias, mlp: true },
       parallelResidual: bool('use_parallel_residual', true),
       tiedEmbeddings: bool('tie_word_embeddings', false),
@@ -210,18 +260,38 @@ function gptNeoxFromHf(c: Json, file: string, head: HeadConfig): ModelConfig {
     normEps: num('layer_norm_eps', 1e-5),
     head,
   };
+  const names: ConfigFieldNames = {
+    ...rope.names,
+    'architecture.positions.rotaryFraction': rotaryKey,
+    vocabSize: 'vocab_size',
+    contextLength: 'max_position_embeddings',
+    dModel: 'hidden_size',
+    nLayers: 'num_hidden_layers',
+    nHeads: 'num_attention_heads',
+    nKvHeads: 'num_attention_heads',
+    dFf: 'intermediate_size',
+    normEps: 'layer_norm_eps',
+  };
+  return { config, names };
 }
 
-/** Parses a config.json object into a validated ModelConfig; `file` names it in errors. */
+/**
+ * Parses a config.json object into a validated ModelConfig; `file` names it in errors, which name
+ * the config.json keys (hidden_size, not dModel).
+ */
 export function configFromHf(json: unknown, file: string): ModelConfig {
   if (!isObject(json)) throw new CheckpointError(file, 'config is not a JSON object');
   const type = json.model_type;
   if (!MODEL_TYPES.includes(type as HfModelType))
     throw new CheckpointError(file, `unsupported model_type ${JSON.stringify(type)} (expected ${MODEL_TYPES.map((t) => JSON.stringify(t)).join(', ')})`);
   const head = headFromHf(json, file);
-  const config =
-    type === 'gpt2' ? gpt2FromHf(json, file, head) : type === 'gpt_neox' ? gptNeoxFromHf(json, file, head) : llamaFamilyFromHf(type as 'llama' | 'mistral' | 'qwen2', json, file, head);
-  return blame(file, () => validateConfig(config));
+  const { config, names } =
+    type === 'gpt2'
+      ? gpt2FromHf(json, file, head.head)
+      : type === 'gpt_neox'
+        ? gptNeoxFromHf(json, file, head.head)
+        : llamaFamilyFromHf(type as 'llama' | 'mistral' | 'qwen2', json, file, head.head);
+  return blame(file, () => validateConfig(config, { ...names, ...head.names }));
 }
 
 /**
