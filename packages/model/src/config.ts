@@ -98,6 +98,14 @@ export interface ModelConfig {
   vocabSize: number;
   /** Longest sequence the model accepts (the rows of a learned position table). */
   contextLength: number;
+  /**
+   * Set when contextLength is the model's sliding-window attention span W (Hugging Face's
+   * sliding_window: Mistral, Qwen2 with use_sliding_window), not a limit of its positions. The
+   * engine computes full causal attention, which is exactly the windowed one while a sequence
+   * fits in W tokens, and has no windowed attention beyond it: contextLength <= slidingWindow,
+   * and longer sequences are refused naming the window (slidingWindowProblem).
+   */
+  slidingWindow?: number;
   dModel: number;
   nLayers: number;
   nHeads: number;
@@ -162,6 +170,7 @@ type Fail = (field: string, expected: string, got: unknown) => never;
 export type ConfigField =
   | 'vocabSize'
   | 'contextLength'
+  | 'slidingWindow'
   | 'dModel'
   | 'nLayers'
   | 'nHeads'
@@ -233,6 +242,9 @@ export function validateConfig(config: ModelConfig, names?: ConfigFieldNames): M
     const v = config[key];
     if (!Number.isInteger(v) || v < 1 || v > 1 << 24) fail(name(key), 'an integer in [1, 16777216]', v);
   }
+  const w = config.slidingWindow;
+  if (w !== undefined && (!Number.isInteger(w) || w < config.contextLength || w > 1 << 24))
+    fail(name('slidingWindow'), `undefined or an integer in [${name('contextLength')} (${config.contextLength}), 16777216]: the engine has no windowed attention beyond the window`, w);
   const heads = name('nHeads');
   if (config.dModel % config.nHeads !== 0) fail(name('dModel'), `a multiple of ${heads} (${config.nHeads})`, config.dModel);
   const headSize = `${name('dModel')} / ${heads}`;
@@ -252,6 +264,20 @@ export function validateConfig(config: ModelConfig, names?: ConfigFieldNames): M
   if (head.kind === 'classifier' && (!Number.isInteger(head.numClasses) || head.numClasses < 2 || head.numClasses > 65536))
     fail(name('head.numClasses'), 'an integer in [2, 65536]', head.numClasses);
   return config;
+}
+
+/**
+ * Why `length` tokens are refused by a model whose context limit is its sliding window (a
+ * sentence to follow "… is longer than"), or null: null too when the window is not what limits
+ * the model (its callers' own contextLength checks then apply).
+ */
+export function slidingWindowProblem(config: ModelConfig, length: number): string | null {
+  const w = config.slidingWindow;
+  if (w === undefined || !(length > config.contextLength) || config.contextLength < w) return null;
+  return (
+    `the model's sliding window: its config.json has sliding_window ${w}, and the engine computes full causal attention, ` +
+    `which equals the model's sliding-window attention only while a sequence fits in ${w} tokens; windowed attention beyond it is not supported`
+  );
 }
 
 /** The canonical parameter table, in the order the engine lays parameters out in memory. */

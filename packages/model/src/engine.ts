@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type * as Native from '@w2s/native';
 import type { Batch } from './batch.js';
 import type { NextTokenModel } from './generate.js';
-import { parameterSpecs, validateConfig, type ModelConfig, type ParameterSpec, type Weights } from './config.js';
+import { parameterSpecs, slidingWindowProblem, validateConfig, type ModelConfig, type ParameterSpec, type Weights } from './config.js';
 
 const require = createRequire(import.meta.url);
 const native: typeof Native = require('@w2s/native');
@@ -214,6 +214,7 @@ export class NativeModel implements NextTokenModel {
    * [B, C]. training keeps the activations for backward and applies dropout.
    */
   async forward(batch: Batch, opts: { training?: boolean; logitsAt?: 'all' | 'last' } = {}): Promise<Float32Array> {
+    this.checkWindow('forward', [batch]);
     return await this.engine.forward(batch, opts);
   }
 
@@ -222,11 +223,15 @@ export class NativeModel implements NextTokenModel {
    * goes through the engine's key/value cache (Engine.decode): the longest prefix of `context` that
    * the cache holds is reused and only the rest runs, so a context grown by one token costs one
    * position; any other context (e.g. generation sliding past contextLength) reruns from its start.
+   * A model limited by its sliding window (ModelConfig.slidingWindow) refuses a longer context,
+   * naming the window: sliding it would not compute the model's windowed attention.
    */
   async nextTokenLogits(context: readonly number[]): Promise<Float32Array> {
     const tokens = Int32Array.from(context);
     if (this.config.head.kind !== 'lm')
       return await this.forward({ tokens, lengths: Int32Array.of(tokens.length), batch: 1, seqLen: tokens.length }, { logitsAt: 'last' });
+    const window = slidingWindowProblem(this.config, tokens.length);
+    if (window) throw new RangeError(`nextTokenLogits: a context of ${tokens.length} tokens is longer than ${window}`);
     if (tokens.length < 1 || tokens.length > this.config.contextLength)
       throw new RangeError(`nextTokenLogits: the context must hold 1 to contextLength (${this.config.contextLength}) tokens, got ${tokens.length}`);
     const held = Math.min(this.engine.cachedPositions(), this.cachedTokens.length);
@@ -250,6 +255,7 @@ export class NativeModel implements NextTokenModel {
    * Every minibatch must carry the same loss.
    */
   async accumulate(minibatches: Minibatch[]): Promise<{ loss: number; rows: number; logits?: Float32Array }> {
+    this.checkWindow('accumulate', minibatches);
     return await this.engine.accumulate(minibatches);
   }
 
@@ -261,6 +267,7 @@ export class NativeModel implements NextTokenModel {
    * masks), one extra forward per batch.
    */
   async forwardStep(batches: Batch[]): Promise<Float32Array> {
+    this.checkWindow('forwardStep', batches);
     return await this.engine.forwardStep(batches);
   }
 
@@ -274,6 +281,19 @@ export class NativeModel implements NextTokenModel {
     return await this.engine.optimizerStep(optimizer);
   }
 
+  /**
+   * Refuses batches longer than the sliding window that limits the model, naming it (the engine
+   * would refuse them as longer than contextLength, which does not say why).
+   */
+  private checkWindow(method: string, batches: readonly Batch[]): void {
+    if (!Array.isArray(batches)) return; // the engine says what is wrong
+    for (const [i, batch] of batches.entries()) {
+      const problem = slidingWindowProblem(this.config, batch?.seqLen);
+      const which = batches.length > 1 ? ` (batch ${i})` : '';
+      if (problem) throw new RangeError(`${method}: seqLen ${batch.seqLen}${which} is longer than ${problem}; truncate sequences to their last ${this.config.contextLength} tokens`);
+    }
+  }
+
   /** Frees the native parameters, gradients, optimizer state and activations now, not at garbage collection. */
   dispose(): void {
     this.engine.dispose();
@@ -281,6 +301,7 @@ export class NativeModel implements NextTokenModel {
 
   /** accumulate (the loss over the whole step), then clipping and AdamW. */
   async trainStep(minibatches: Minibatch[], optimizer: OptimizerOptions): Promise<StepResult> {
+    this.checkWindow('trainStep', minibatches);
     return await this.engine.trainStep(minibatches, optimizer);
   }
 }

@@ -3,8 +3,12 @@
 // next-token logits of a context: the native engine, or the tfjs twin in tests. Each new token
 // asks for the logits of the whole context, its last contextLength tokens; the native engine
 // answers from its key/value cache (NativeModel.nextTokenLogits), running only the new token
-// while the window has not slid.
-import type { ModelConfig } from './config.js';
+// while the window has not slid. A model whose contextLength is its sliding window (Mistral,
+// Qwen2: ModelConfig.slidingWindow) cannot slide: transformers attends over the last W positions
+// at their true positions, which dropping the oldest tokens does not compute. Its generation is
+// refused before it starts when the prompt and the new tokens would need more than W tokens of
+// context (the last new token is never fed back: prompt + maxTokens − 1).
+import { slidingWindowProblem, type ModelConfig } from './config.js';
 import { mulberry32 } from './random.js';
 
 export interface NextTokenModel {
@@ -56,6 +60,13 @@ export async function generate(model: NextTokenModel, prompt: readonly number[],
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
   if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new RangeError(`temperature must be a finite number >= 0, got ${temperature}`);
   if (prompt.length === 0) throw new RangeError('the prompt must hold at least one token (start from BOS for an empty prompt)');
+  const needed = prompt.length + Math.max(0, maxTokens - 1);
+  const window = slidingWindowProblem(model.config, needed);
+  if (window) {
+    const most = model.config.contextLength - prompt.length + 1;
+    const advice = most >= 1 ? `ask for at most ${most} new tokens, or shorten the prompt` : `shorten the prompt to at most ${model.config.contextLength} tokens`;
+    throw new RangeError(`generate: a prompt of ${prompt.length} tokens and ${maxTokens} new tokens need a context of ${needed} tokens, longer than ${window}; ${advice}`);
+  }
   const uniform = mulberry32(seed);
   const context = [...prompt];
   const generated: number[] = [];

@@ -11,6 +11,7 @@ import { ARCHITECTURES, parameterSpecs, PRESETS, withArchitecture, withHead, typ
 import {
   CheckpointError,
   configFromHf,
+  configToHf,
   checkWeights,
   encodeSafetensors,
   loadCheckpoint,
@@ -694,10 +695,18 @@ describe('Hugging Face config.json', () => {
     const newer = configFromHf({ ...neox, rotary_pct: undefined, rope_parameters: { rope_type: 'default', rope_theta: 20000, partial_rotary_factor: 0.5 } }, 'c');
     expect(newer.architecture.positions).toEqual({ kind: 'rope', theta: 20000, rotaryFraction: 0.5, scaling: null });
     const mistral = { ...llamaConfigJson(llama), model_type: 'mistral', max_position_embeddings: 8192 };
-    expect(configFromHf(mistral, 'c').contextLength).toBe(4096); // sliding_window's default
+    expect(configFromHf(mistral, 'c')).toMatchObject({ contextLength: 4096, slidingWindow: 4096 }); // sliding_window's default
+    expect(configFromHf({ ...mistral, sliding_window: null }, 'c')).not.toHaveProperty('slidingWindow');
     expect(configFromHf({ ...mistral, sliding_window: null }, 'c').contextLength).toBe(8192);
+    expect(configFromHf({ ...mistral, sliding_window: 16384 }, 'c')).not.toHaveProperty('slidingWindow'); // wider than the positions: no limit
     expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024 }, 'c').contextLength).toBe(8192); // use_sliding_window false
-    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024, use_sliding_window: true }, 'c').contextLength).toBe(1024);
+    expect(configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024 }, 'c')).not.toHaveProperty('slidingWindow');
+    const qwen2Windowed = configFromHf({ ...mistral, model_type: 'qwen2', sliding_window: 1024, use_sliding_window: true }, 'c');
+    expect(qwen2Windowed).toMatchObject({ contextLength: 1024, slidingWindow: 1024 });
+    // Written back, the window stays: mistral's (llama's features, no biases) and qwen2's, every layer windowed.
+    expect(configToHf(configFromHf(mistral, 'c'))).toMatchObject({ model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 4096, max_position_embeddings: 4096 });
+    expect(configToHf(qwen2Windowed)).toMatchObject({ model_type: 'qwen2', use_sliding_window: true, sliding_window: 1024, max_window_layers: 0 });
+    expect(configFromHf(configToHf(qwen2Windowed), 'c')).toEqual(qwen2Windowed);
   });
 
   it('takes the classifier head from architectures, with numClasses from num_labels or id2label', () => {
@@ -761,7 +770,7 @@ describe('Hugging Face config.json', () => {
     const error = await checkpointError(() => configFromHf(json, '/x/config.json'), '/x/config.json');
     expect(error.message).toMatch(message);
     // never ModelConfig's own names, which the user's config.json does not have
-    expect(error.message).not.toMatch(/model config|\b(dModel|nHeads|nKvHeads|nLayers|dFf|normEps|vocabSize|contextLength|numClasses|rotaryFraction|theta|head(Dim)?\.|lowFreqFactor|highFreqFactor|originalContextLength|architecture\.)/);
+    expect(error.message).not.toMatch(/model config|\b(dModel|nHeads|nKvHeads|nLayers|dFf|normEps|vocabSize|contextLength|slidingWindow|numClasses|rotaryFraction|theta|head(Dim)?\.|lowFreqFactor|highFreqFactor|originalContextLength|architecture\.)/);
   });
 });
 

@@ -3,7 +3,7 @@
 // numbers, and statistically, through generate's own seeded draws (fresh seed each run, printed;
 // W2S_TEST_SEED replays it).
 import { describe, expect, it } from 'vitest';
-import { PRESETS, type ModelConfig } from '../src/config.js';
+import { PRESETS, validateConfig, type ModelConfig } from '../src/config.js';
 import { NativeModel } from '../src/engine.js';
 import { argmax, generate, sampleIndex, type NextTokenModel } from '../src/generate.js';
 import { seedFor } from '../../../tests/support/seed.js';
@@ -84,5 +84,35 @@ describe('generation past contextLength', () => {
     }
     expect(seen.slice(-1)[0]).toHaveLength(config.contextLength);
     model.dispose();
+  });
+});
+
+describe('generation with a sliding window (ModelConfig.slidingWindow)', () => {
+  // contextLength is the window W: transformers attends over the last W positions at their true
+  // positions, which dropping the oldest tokens would not compute, so the context never slides.
+  const config: ModelConfig = { ...PRESETS['llama-tiny'], vocabSize: LOGITS.length, contextLength: 8, slidingWindow: 8 };
+
+  it('runs while the prompt and the new tokens fit in the window (the last new token is never fed back), and is refused before any step past it', async () => {
+    const seen: number[] = [];
+    const model: NextTokenModel = { config, nextTokenLogits: async (context) => (seen.push(context.length), Float32Array.from(LOGITS)) };
+    expect(await generate(model, [1, 2, 3], { maxTokens: 6 })).toEqual(new Array(6).fill(0));
+    expect(seen).toEqual([3, 4, 5, 6, 7, 8]);
+    seen.length = 0;
+    await expect(generate(model, [1, 2, 3], { maxTokens: 7, stopIds: [0] })).rejects.toThrow(
+      /^generate: a prompt of 3 tokens and 7 new tokens need a context of 9 tokens, longer than the model's sliding window: its config.json has sliding_window 8, .*; ask for at most 6 new tokens, or shorten the prompt$/,
+    );
+    await expect(generate(model, new Array(9).fill(1), { maxTokens: 0 })).rejects.toThrow(/sliding_window 8.*; shorten the prompt to at most 8 tokens$/);
+    expect(seen).toEqual([]);
+    // Without the window, the same context length slides (the test above).
+    const { slidingWindow: _, ...plain } = config;
+    expect(await generate({ ...model, config: plain }, [1, 2, 3], { maxTokens: 7 })).toHaveLength(7);
+    expect(seen.slice(-1)).toEqual([8]);
+  });
+
+  it('validateConfig refuses a context longer than the window (e.g. a run that lengthens the context), naming both', () => {
+    expect(() => validateConfig({ ...config, contextLength: 16 })).toThrow(
+      /model config: slidingWindow must be undefined or an integer in \[contextLength \(16\), 16777216\]: the engine has no windowed attention beyond the window, got 8/,
+    );
+    expect(validateConfig({ ...config, contextLength: 4 }).slidingWindow).toBe(8);
   });
 });

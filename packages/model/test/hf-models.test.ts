@@ -16,6 +16,7 @@ import { NativeModel } from '../src/engine.js';
 import { CheckpointError, encodeSafetensors, loadCheckpoint, saveCheckpoint } from '../src/checkpoints/index.js';
 import { twinForward, weightsToTensors } from '../src/tfjs/index.js';
 import { mulberry32 } from '../src/random.js';
+import { generate, type NextTokenModel } from '../src/generate.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
 import { hfReferenceLogits, hfTensors, type HfJson, type HfTensors } from './hf-reference64.js';
@@ -134,8 +135,22 @@ const CASES: Case[] = [
       architectures: ['MistralForCausalLM'], model_type: 'mistral', vocab_size: 89, hidden_size: 40, intermediate_size: 72, num_hidden_layers: 2,
       num_attention_heads: 5, num_key_value_heads: 1, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: 'silu', sliding_window: 8, tie_word_embeddings: false,
     },
-    expected: { architecture: llamaArch, vocabSize: 89, contextLength: 8, dModel: 40, nLayers: 2, nHeads: 5, nKvHeads: 1, dFf: 72, normEps: 1e-6, head: lm },
+    expected: { architecture: llamaArch, vocabSize: 89, contextLength: 8, slidingWindow: 8, dModel: 40, nLayers: 2, nHeads: 5, nKvHeads: 1, dFf: 72, normEps: 1e-6, head: lm },
     seqLen: 8,
+  },
+  {
+    name: 'qwen2 with use_sliding_window, window 6 of 32 positions in every layer, BF16',
+    storage: 'BF16',
+    json: {
+      architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 67, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: 'silu',
+      use_sliding_window: true, sliding_window: 6, max_window_layers: 0, tie_word_embeddings: false,
+    },
+    expected: {
+      architecture: { ...llamaArch, biases: { qkv: true, attnOut: false, mlp: false } },
+      vocabSize: 67, contextLength: 6, slidingWindow: 6, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, dFf: 48, normEps: 1e-6, head: lm,
+    },
+    seqLen: 6,
   },
   {
     name: 'qwen2 (q/k/v biases), BF16 sharded',
@@ -239,7 +254,7 @@ describe.each(CASES)('Hugging Face $name', ({ json, storage, expected, seqLen })
     expect(relativeError(await model.forward(batch), reference, config, batch), 'engine').toBeLessThan(1e-4);
     model.dispose();
 
-    // Written back in the model type with these features (a mistral as a llama), it loads the same.
+    // Written back in the model type with these features (a llama without biases and with a window as a mistral), it loads the same.
     const saved = path.join(tmp, `saved-${dirs++}`);
     await saveCheckpoint(saved, config, weights);
     const again = await loadCheckpoint(saved);
@@ -249,16 +264,68 @@ describe.each(CASES)('Hugging Face $name', ({ json, storage, expected, seqLen })
 });
 
 describe('Hugging Face checkpoints: what is refused', () => {
-  it('mistral: a sequence longer than its sliding window (the context) is refused by the model', async () => {
+  it('mistral: a sequence longer than its sliding window is refused naming sliding_window, by the engine and the twin', async () => {
     const mistral = CASES.find((c) => c.json.model_type === 'mistral')!;
     const dir = await writeCheckpoint(mistral.json, hfTensors(mistral.json, mulberry32(seed)), 'F32');
     const { config, weights } = await loadCheckpoint(dir);
     const model = new NativeModel(config, { weights });
-    await expect(model.forward(randomBatch(config.vocabSize, 9, seed))).rejects.toThrow(/seqLen must be <= the model's contextLength 8, got 9/);
+    const window = "longer than the model's sliding window: its config.json has sliding_window 8, and the engine computes full causal attention, which equals the model's sliding-window attention only while a sequence fits in 8 tokens; windowed attention beyond it is not supported";
+    const long = randomBatch(config.vocabSize, 9, seed);
+    await expect(model.forward(long)).rejects.toThrow(`forward: seqLen 9 is ${window}; truncate sequences to their last 8 tokens`);
+    const targets = new Int32Array(long.batch * long.seqLen).fill(-1);
+    await expect(model.trainStep([randomBatch(config.vocabSize, 8, seed), long].map((b) => ({ ...b, loss: 'token' as const, targets: targets.subarray(0, b.batch * b.seqLen) })), { lr: 1e-3 })).rejects.toThrow(
+      `trainStep: seqLen 9 (batch 1) is ${window}`,
+    );
+    await expect(model.accumulate([{ ...long, loss: 'token', targets }])).rejects.toThrow(`accumulate: seqLen 9 is ${window}`);
+    await expect(model.nextTokenLogits(new Array(9).fill(1))).rejects.toThrow(`nextTokenLogits: a context of 9 tokens is ${window}`);
+    expect(() => tf.tidy(() => twinForward(config, weightsToTensors(config, weights), long))).toThrow(`batch: seqLen 9 is ${window}`);
+    // Up to the window it runs (the float64 comparison above is at seqLen 8).
+    expect(await model.forward(randomBatch(config.vocabSize, 8, seed))).toHaveLength(3 * 8 * config.vocabSize);
     model.dispose();
     // sliding_window null (Mistral v0.2 onwards): full attention over max_position_embeddings.
     const full = await writeCheckpoint({ ...mistral.json, sliding_window: null }, hfTensors(mistral.json, mulberry32(seed)), 'F32');
-    expect((await loadCheckpoint(full)).config.contextLength).toBe(64);
+    const fullConfig = (await loadCheckpoint(full)).config;
+    expect(fullConfig.contextLength).toBe(64);
+    expect(fullConfig).not.toHaveProperty('slidingWindow');
+  });
+
+  it(`mistral: generation is transformers' while its context fits in the window, and refused before it starts past it (seed ${seed})`, async () => {
+    const mistral = CASES.find((c) => c.json.model_type === 'mistral')!;
+    const tensors = hfTensors(mistral.json, mulberry32(seed), true);
+    const { config, weights } = await loadCheckpoint(await writeCheckpoint(mistral.json, tensors, 'F32'));
+    const model = new NativeModel(config, { weights });
+    const V = config.vocabSize;
+    const prompt = [3, 1, 4, 1, 5];
+    // Every step's logits (through the key/value cache) against the float64 forward on the same context.
+    const errors: number[] = [];
+    const checked: NextTokenModel = {
+      config,
+      async nextTokenLogits(context) {
+        const logits = await model.nextTokenLogits(context);
+        const reference = hfReferenceLogits(mistral.json, tensors, { tokens: Int32Array.from(context), lengths: Int32Array.of(context.length), batch: 1, seqLen: context.length });
+        let diff = 0, norm = 0;
+        for (let v = 0; v < V; v++) {
+          const r = reference[(context.length - 1) * V + v];
+          diff += (logits[v] - r) ** 2;
+          norm += r ** 2;
+        }
+        errors.push(Math.sqrt(diff / norm));
+        return logits;
+      },
+    };
+    // 5 + 4 tokens: the last step reads 8, the window (the fourth new token is never fed back).
+    expect(await generate(checked, prompt, { maxTokens: 4 })).toHaveLength(4);
+    expect(errors).toHaveLength(4);
+    for (const e of errors) expect(e).toBeLessThan(1e-4);
+    // One more would read 9: refused before any token is computed, saying how many can be asked for.
+    const calls: number[] = [];
+    const counting: NextTokenModel = { config, nextTokenLogits: (context) => (calls.push(context.length), model.nextTokenLogits(context)) };
+    await expect(generate(counting, prompt, { maxTokens: 5 })).rejects.toThrow(
+      /^generate: a prompt of 5 tokens and 5 new tokens need a context of 9 tokens, longer than the model's sliding window: its config.json has sliding_window 8, .*windowed attention beyond it is not supported; ask for at most 4 new tokens, or shorten the prompt$/,
+    );
+    await expect(generate(counting, new Array(9).fill(1), { maxTokens: 1 })).rejects.toThrow(/sliding_window 8.*; shorten the prompt to at most 8 tokens$/);
+    expect(calls).toEqual([]);
+    model.dispose();
   });
 
   it('gpt_neox: a query_key_value of the wrong shape names the tensor and the expected shape', async () => {

@@ -13,9 +13,10 @@
 //     high_freq_factor, original_max_position_embeddings). Biases: llama's attention_bias (q, k,
 //     v, o) and mlp_bias (default false); qwen2 always q/k/v, never o or the MLP; mistral none.
 //     Sliding-window attention (mistral's sliding_window, default 4096; qwen2's when
-//     use_sliding_window): a window W < max_position_embeddings makes contextLength W, where full
-//     causal attention is exactly the windowed one; a longer sequence is refused by the model
-//     as longer than its contextLength.
+//     use_sliding_window, in every layer whatever max_window_layers says): a window
+//     W <= max_position_embeddings makes contextLength W and slidingWindow W: full causal
+//     attention is exactly the windowed one up to W tokens; a longer sequence, or a generation
+//     whose context would pass W, is refused naming sliding_window (config.ts slidingWindowProblem).
 //   gpt_neox: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 //     max_position_embeddings; layer_norm_eps 1e-5, rotary_pct 0.25 (or partial_rotary_factor,
 //     also in rope_parameters), rotary_emb_base 10000 (or rope_theta), use_parallel_residual true,
@@ -25,9 +26,10 @@
 //     (numClasses: num_labels, else the size of id2label, else 2), otherwise an LM.
 // Refusals name the config.json key (hidden_size, rope_scaling.type), also for the checks of
 // validateConfig, to which each reader passes the keys its fields came from.
-// Writing picks the model type whose features the config has (hfModelType) and emits the same
-// fields, architectures <Type>ForCausalLM (GPT2LMHeadModel) or <Type>ForSequenceClassification,
-// and num_labels, id2label, label2id for a classifier.
+// Writing picks the model type whose features the config has (hfModelType; mistral for llama's
+// features without biases and a slidingWindow) and emits the same fields, architectures
+// <Type>ForCausalLM (GPT2LMHeadModel) or <Type>ForSequenceClassification, and num_labels,
+// id2label, label2id for a classifier.
 import { validateConfig, type Architecture, type ConfigFieldNames, type HeadConfig, type ModelConfig, type Positions } from '../config.js';
 import { blame, CheckpointError } from './errors.js';
 import { isObject } from './io.js';
@@ -188,10 +190,12 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
   const attentionBias = type === 'llama' && bool('attention_bias', false);
   const biases =
     type === 'qwen2' ? { qkv: true, attnOut: false, mlp: false } : { qkv: attentionBias, attnOut: attentionBias, mlp: type === 'llama' && bool('mlp_bias', false) };
-  let contextLength = int('max_position_embeddings');
+  // A window W up to max_position_embeddings becomes the context length, recorded as the model's
+  // slidingWindow so that longer sequences are refused naming it.
+  const maxPositions = int('max_position_embeddings');
   const windowed = type === 'mistral' || (type === 'qwen2' && bool('use_sliding_window', false));
   const window = windowed && c.sliding_window !== null ? int('sliding_window', 4096) : null;
-  if (window !== null) contextLength = Math.min(contextLength, window);
+  const slidingWindow = window !== null && window <= maxPositions ? window : undefined;
   const rope = ropeFromHf(c, file, 1);
   const config: ModelConfig = {
     architecture: {
@@ -203,7 +207,8 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
       tiedEmbeddings: bool('tie_word_embeddings', false),
     },
     vocabSize: int('vocab_size'),
-    contextLength,
+    contextLength: slidingWindow ?? maxPositions,
+    ...(slidingWindow !== undefined && { slidingWindow }),
     dModel,
     nLayers: int('num_hidden_layers'),
     nHeads,
@@ -216,7 +221,8 @@ function llamaFamilyFromHf(type: 'llama' | 'mistral' | 'qwen2', c: Json, file: s
     ...rope.names,
     'architecture.positions.rotaryFraction': 'partial_rotary_factor',
     vocabSize: 'vocab_size',
-    contextLength: window !== null && window < int('max_position_embeddings') ? 'sliding_window' : 'max_position_embeddings',
+    contextLength: slidingWindow !== undefined ? 'sliding_window' : 'max_position_embeddings',
+    slidingWindow: 'sliding_window',
     dModel: 'hidden_size',
     nLayers: 'num_hidden_layers',
     nHeads: 'num_attention_heads',
@@ -313,9 +319,10 @@ export function hfModelType(config: ModelConfig): Exclude<HfModelType, 'mistral'
   throw new Error(`model config: no Hugging Face model type has the architecture ${JSON.stringify(a)} (gpt2, llama, qwen2 and gpt_neox can be written)`);
 }
 
-const ARCHITECTURE_NAMES: Record<Exclude<HfModelType, 'mistral'>, [lm: string, classifier: string]> = {
+const ARCHITECTURE_NAMES: Record<HfModelType, [lm: string, classifier: string]> = {
   gpt2: ['GPT2LMHeadModel', 'GPT2ForSequenceClassification'],
   llama: ['LlamaForCausalLM', 'LlamaForSequenceClassification'],
+  mistral: ['MistralForCausalLM', 'MistralForSequenceClassification'],
   qwen2: ['Qwen2ForCausalLM', 'Qwen2ForSequenceClassification'],
   gpt_neox: ['GPTNeoXForCausalLM', 'GPTNeoXForSequenceClassification'],
 };
@@ -330,11 +337,20 @@ function ropeToHf(positions: Positions): Json {
   };
 }
 
-/** The config.json object for a ModelConfig (throws for an architecture no model type has). */
+/**
+ * The config.json object for a ModelConfig (throws for an architecture no model type has). A
+ * sliding window is written as mistral's (llama's features without biases) or qwen2's
+ * sliding_window, with max_position_embeddings the context length.
+ */
 export function configToHf(config: ModelConfig): Record<string, unknown> {
   validateConfig(config);
-  const type = hfModelType(config);
+  const features = hfModelType(config);
+  const windowed = config.slidingWindow !== undefined;
   const a = config.architecture;
+  if (windowed && features === 'llama' && (a.biases.qkv || a.biases.mlp))
+    throw new Error('model config: a sliding window with attention or MLP biases has no Hugging Face model type (mistral has no biases, qwen2 only q/k/v ones)');
+  if (windowed && features !== 'llama' && features !== 'qwen2') throw new Error(`model config: ${features} has no sliding window`);
+  const type: HfModelType = windowed && features === 'llama' ? 'mistral' : features;
   const classifier = config.head.kind === 'classifier';
   const common: Json = { architectures: [ARCHITECTURE_NAMES[type][classifier ? 1 : 0]], model_type: type, vocab_size: config.vocabSize };
   const labels: Json = {};
@@ -384,7 +400,10 @@ export function configToHf(config: ModelConfig): Record<string, unknown> {
       rope_theta: theta,
       ...ropeToHf(a.positions),
       hidden_act: 'silu',
-      ...(type === 'llama' ? { attention_bias: a.biases.qkv, mlp_bias: a.biases.mlp } : { use_sliding_window: false }),
+      ...(type === 'llama' ? { attention_bias: a.biases.qkv, mlp_bias: a.biases.mlp } : {}),
+      ...(type === 'qwen2' && { use_sliding_window: windowed }),
+      // qwen2 windows the layers from max_window_layers on: 0, every layer, as the engine assumes.
+      ...(windowed && { sliding_window: config.slidingWindow, ...(type === 'qwen2' && { max_window_layers: 0 }) }),
     };
   return { ...common, ...fields, tie_word_embeddings: a.tiedEmbeddings, ...labels, torch_dtype: 'float32' };
 }

@@ -10,7 +10,7 @@
 //   LM logits [B, T, V] (every position, pads included); classifier logits [B, C] at lengths[b] − 1
 import '@tensorflow/tfjs-backend-cpu';
 import { attentionReference, tf } from '@w2s/kernels';
-import { headDim, parameterSpecs, ropeInverseFrequencies, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
+import { headDim, parameterSpecs, ropeInverseFrequencies, slidingWindowProblem, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
 
 export interface Batch {
   /** [batch·seqLen] token ids, row-major. */
@@ -48,6 +48,8 @@ export function trainableSpecs(config: ModelConfig, opts: TwinOptions = {}): Par
 export function validateBatch(config: ModelConfig, batch: Batch): void {
   const { tokens, lengths, batch: b, seqLen } = batch;
   if (!Number.isInteger(b) || b < 1) throw new Error(`batch: batch must be a positive integer, got ${b}`);
+  const window = slidingWindowProblem(config, seqLen);
+  if (window) throw new Error(`batch: seqLen ${seqLen} is longer than ${window}; truncate sequences to their last ${config.contextLength} tokens`);
   if (!Number.isInteger(seqLen) || seqLen < 1 || seqLen > config.contextLength)
     throw new Error(`batch: seqLen must be an integer in [1, ${config.contextLength}], got ${seqLen}`);
   if (tokens.length !== b * seqLen) throw new Error(`batch: tokens has ${tokens.length} entries, expected ${b * seqLen}`);
