@@ -7,6 +7,7 @@ import { pretrainCommand } from './commands/pretrain.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 import { sweepCommand, sweepWorkerCommand } from './commands/sweep.js';
+import { shrinkTokenizerCommand } from './commands/shrink-tokenizer.js';
 import { tokenizeCommand } from './commands/tokenize.js';
 import { workerCommand } from './commands/worker.js';
 
@@ -15,7 +16,7 @@ const program = new Command()
   .description('Weak-to-strong generalization experiments on a native transformer engine')
   .showHelpAfterError()
   .exitOverride();
-for (const command of [demoCommand(), runCommand(), sweepCommand(), workerCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand(), tokenizeCommand()]) program.addCommand(command);
+for (const command of [demoCommand(), runCommand(), sweepCommand(), workerCommand(), reportCommand(), dataCommand(), pretrainCommand(), generateCommand(), tokenizeCommand(), shrinkTokenizerCommand()]) program.addCommand(command);
 program.addCommand(sweepWorkerCommand(), { hidden: true });
 // Subcommands report errors the same way (exitOverride and the help after an error do not inherit).
 // Commander prints the errors it finds while parsing; an InvalidArgumentError thrown later by a

@@ -96,6 +96,17 @@ async function readOptionalJson(path: string): Promise<Json> {
   return existsSync(path) ? readJson(path) : {};
 }
 
+/**
+ * The tokenizer class of a folder (without the Fast suffix), as AutoTokenizer finds it:
+ * tokenizer_config.json's tokenizer_class, else config.json's model_type; undefined where neither says.
+ */
+export async function hfTokenizerClass(dir: string): Promise<string | undefined> {
+  const named = (await readOptionalJson(join(dir, 'tokenizer_config.json'))).tokenizer_class;
+  if (typeof named === 'string') return named.replace(/Fast$/, '');
+  const modelType = (await readOptionalJson(join(dir, 'config.json'))).model_type;
+  return typeof modelType === 'string' ? MODEL_TYPE_CLASS[modelType] : undefined;
+}
+
 /** Whether a folder holds a Hugging Face tokenizer (tokenizer.json, or vocab.json + merges.txt). */
 export function isHfTokenizerFolder(dir: string): boolean {
   return existsSync(join(dir, 'tokenizer.json')) || (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')));
@@ -216,9 +227,7 @@ export class HfTokenizer implements Tokenizer {
     const dir = file === null ? path : dirname(path);
     const configPath = join(dir, 'tokenizer_config.json');
     const tokenizerConfig = await readOptionalJson(configPath);
-    const modelType = (await readOptionalJson(join(dir, 'config.json'))).model_type;
-    const named = typeof tokenizerConfig.tokenizer_class === 'string' ? tokenizerConfig.tokenizer_class.replace(/Fast$/, '') : undefined;
-    const tokenizerClass = named ?? (typeof modelType === 'string' ? MODEL_TYPE_CLASS[modelType] : undefined);
+    const tokenizerClass = await hfTokenizerClass(dir);
     const config: Json & ClassDefaults = { ...(tokenizerClass ? CLASS_DEFAULTS[tokenizerClass] : {}), ...tokenizerConfig };
 
     const jsonPath = file ?? join(dir, 'tokenizer.json');

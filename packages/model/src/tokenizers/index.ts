@@ -7,4 +7,5 @@ export { Gpt2Tokenizer } from './gpt2.js';
 export { HfTokenizer } from './hf.js';
 export { Llama2cTokenizer } from './llama2c.js';
 export { encodeBatch, type BatchOptions, type EncodedBatch } from './batch.js';
+export { shrinkBpeTokenizer, type ShrunkTokenizer } from './shrink.js';
 export { TOKENIZER_FILE, checkpointTokenizerSpec, loadTokenizer } from './load.js';
