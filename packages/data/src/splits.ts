@@ -54,3 +54,14 @@ export function balanceClasses(examples: readonly Example[], seed: number): Exam
   const keep = new Set(shuffled(examples.filter((e) => e.label === majority), mulberry32(seed)).slice(0, counts[majority === 1 ? 0 : 1]));
   return examples.filter((e) => e.label !== majority || keep.has(e));
 }
+
+/**
+ * The texts of a dataset's training rows, for a pretraining corpus that never holds a test text:
+ * only datasets whose rows carry their source's split qualify (a split drawn per seed could test
+ * on any row).
+ */
+export function trainingTexts(name: string, examples: readonly Example[]): string[] {
+  if (!examples.some((e) => e.split === 'test'))
+    throw new RangeError(`${name} has no fixed test split, so any of its texts may be tested on; only datasets with one (sst2, imdb, amazon_polarity) can give a corpus`);
+  return examples.filter((e) => e.split === 'train').map((e) => e.text);
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataError, getDataset, listDatasets, loadDataset, registerDataset, resolveDataDir } from '../src/index.js';
+import { DataError, getDataset, listDatasets, loadDataset, registerDataset, resolveDataDir, trainingTexts } from '../src/index.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'w2s-data-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -34,7 +34,7 @@ beforeAll(() => {
     'c1,"A day, with a comma\nand a newline",Why?,Because,No idea,Rain,Sun,0\n' +
     'c2,Ctx,What?,None of the above choices .,x,y,z,0\n' +
     'c3,Ctx,What?,a,b,c,d,9\n');
-  write('amazon_polarity/train.ft.txt', '__label__2 Great: loved it\n__label__1 Bad: broke\n__label__3 odd\n');
+  write('amazon_polarity/train.ft.txt', '__label__2 Great: loved it\n__label__1 Bad: broke\n__label__3 odd\n__label__2 Good: works\n__label__1 Poor: late\n__label__2 Fine: ok\n');
   write('sst2/train.tsv', 'label\tsentence\n1\ta "quoted" gem\n0\tdull\n');
   write('sst2/dev.tsv', 'label\tcontent\n1\tfine\n0\t DULL \n');
   write('sst2/test.tsv', 'label\tcontent\nx\tno label\n0\t   \n');
@@ -92,10 +92,15 @@ describe('formatters on fixtures in the real formats', () => {
 
   it('amazon_polarity, sst2, imdb, ethics_commonsense: labels and texts as in the files', async () => {
     const amazon = await loadDataset('amazon_polarity', { dataDir });
-    expect(amazon.examples.map((e) => [e.text, e.label])).toEqual([['Great: loved it', 1], ['Bad: broke', 0]]);
+    // Every third row of the file (3 and 6 here; 3 is skipped) is the fixed test split.
+    expect(amazon.examples.map((e) => [e.text, e.label, e.split])).toEqual([['Great: loved it', 1, 'train'], ['Bad: broke', 0, 'train'], ['Good: works', 1, 'train'], ['Poor: late', 0, 'train'], ['Fine: ok', 1, 'test']]);
+    expect(trainingTexts('amazon_polarity', amazon.examples)).toEqual(['Great: loved it', 'Bad: broke', 'Good: works', 'Poor: late']);
     expect(amazon.report.skipped).toEqual({ 'invalid label': 1 });
     const sst2 = await loadDataset('sst2', { dataDir });
     expect(sst2.examples.map((e) => [e.text, e.label, e.split])).toEqual([['a "quoted" gem', 1, 'train'], ['dull', 0, 'train'], ['fine', 1, 'test']]);
+    expect(trainingTexts('sst2', sst2.examples)).toEqual(['a "quoted" gem', 'dull']);
+    const sciq = await loadDataset('sciq', { dataDir });
+    expect(() => trainingTexts('sciq', sciq.examples)).toThrow('sciq has no fixed test split, so any of its texts may be tested on');
     expect(sst2.report.skipped).toEqual({ 'invalid label': 1, 'empty text': 1, 'duplicate text': 1 });
     const imdb = await loadDataset('imdb', { dataDir });
     expect(imdb.examples.map((e) => [e.id, e.split])).toEqual([['imdb/test/a', 'test'], ['imdb/train/a', 'train'], ['imdb/train/b', 'train']]);

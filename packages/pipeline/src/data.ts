@@ -16,7 +16,7 @@ export interface DataConfig {
   table?: { sha256: string; textColumn: string; labelColumn: string };
   /** Set for a registered dataset read from files: the SHA-256 of their hashes, in path order. */
   filesSha256?: string;
-  /** Set for a generated registered dataset (no files): the SHA-256 of its examples, so a change to its generator is another set of runs. */
+  /** Set for a registered dataset: the SHA-256 of its examples, so a change to its generator or reader (texts, labels, source splits) is another set of runs. */
   examplesSha256?: string;
   /** Seed of the formatter's choices and of the splits. */
   seed: number;
@@ -44,9 +44,9 @@ export interface PreparedData {
 }
 
 /**
- * The DataConfig of a source. A registered dataset is identified by its name and the SHA-256 of
- * the files it reads (so another copy of the data is another set of runs), or, when generated, of
- * its examples; a local table file by its content hash and columns.
+ * The DataConfig of a source. A registered dataset is identified by its name, the SHA-256 of the
+ * files it reads (so another copy of the data is another set of runs) and that of the examples it
+ * gives (so a changed reader or generator is too); a local table file by its content hash and columns.
  */
 export async function dataConfigFor(
   source: DataSource,
@@ -57,7 +57,7 @@ export async function dataConfigFor(
   if (typeof source.dataset === 'string') {
     const { report, examples } = await loadRegistered(source.dataset, source.dataDir, opts.seed);
     if (report.files.length === 0) return { name: source.dataset, examplesSha256: examplesSha256(examples), ...opts };
-    return { name: source.dataset, filesSha256: await filesSha256(report.files), ...opts };
+    return { name: source.dataset, filesSha256: await filesSha256(report.files), examplesSha256: examplesSha256(examples), ...opts };
   }
   const { path, textColumn, labelColumn } = source.dataset;
   return { name: basename(path), table: { sha256: await sha256File(path), textColumn, labelColumn }, ...opts };
@@ -73,10 +73,11 @@ export async function prepareData(config: DataConfig, source: DataSource): Promi
       if (hash !== config.filesSha256)
         throw new DataMismatchError(`the files of ${source.dataset} read here (${dataset.report.files.join(', ')}) are not the ones the run was configured with (sha256 ${hash}, expected ${config.filesSha256})`);
     }
-    if (config.examplesSha256 !== undefined && dataset.report.files.length === 0) {
+    if (config.examplesSha256 !== undefined) {
       const hash = examplesSha256(dataset.examples);
+      const changed = dataset.report.files.length === 0 ? 'its generator changed' : 'its reader changed';
       if (hash !== config.examplesSha256)
-        throw new DataMismatchError(`the examples ${source.dataset} generates here are not the ones the run was configured with (sha256 ${hash}, expected ${config.examplesSha256}): its generator changed`);
+        throw new DataMismatchError(`the examples ${source.dataset} gives here are not the ones the run was configured with (sha256 ${hash}, expected ${config.examplesSha256}): ${changed}`);
     }
   } else {
     const hash = await sha256File(source.dataset.path);
