@@ -13,9 +13,9 @@
 //                                      (AdamW moments), state.json; written to a temporary folder
 //                                      and renamed into place, so a kill leaves the previous one
 //   pretrain.json                     written at the end: settings, loss curve, tokens/s
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   NativeModel,
   loadCheckpoint,
@@ -107,7 +107,9 @@ export async function corpusTokens(file: string, tokenizer: Tokenizer, textField
   } else {
     documents.push(text);
   }
-  const encoded = documents.map((doc) => tokenizer.encode(doc, { bos: tokenizer.bosId !== null, eos: tokenizer.eosId !== null }));
+  // One separator between documents where BOS and EOS are one token (GPT-2's <|endoftext|>).
+  const bos = tokenizer.bosId !== null && tokenizer.bosId !== tokenizer.eosId;
+  const encoded = documents.map((doc) => tokenizer.encode(doc, { bos, eos: tokenizer.eosId !== null }));
   const stream = new Int32Array(encoded.reduce((n, ids) => n + ids.length, 0));
   let offset = 0;
   for (const ids of encoded) {
@@ -170,10 +172,30 @@ async function writeCheckpoint(out: string, model: NativeModel, state: ResumeSta
   await saveModel(out, model.config, weights, state.tokenizerSpec);
 }
 
-/** A loadable checkpoint folder, with the file naming its tokenizer. */
+/**
+ * A loadable checkpoint folder with its tokenizer: a Hugging Face tokenizer's files copied in (so
+ * the folder is complete, as transformers' from_pretrained expects), else the file naming the
+ * tokenizer's spec.
+ */
 async function saveModel(dir: string, config: ModelConfig, weights: Weights, tokenizerSpec: string): Promise<void> {
   await saveCheckpoint(dir, config, weights);
-  await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerSpec + '\n');
+  const files = hfTokenizerFiles(tokenizerSpec);
+  if (files.length === 0) {
+    await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerSpec + '\n');
+    return;
+  }
+  await rm(join(dir, TOKENIZER_FILE), { force: true });
+  for (const [from, name] of files) await writeFileAtomic(join(dir, name), await readFile(from));
+}
+
+/** A Hugging Face tokenizer spec's files, as [path, name in a checkpoint folder]; none for other specs. */
+function hfTokenizerFiles(spec: string): [string, string][] {
+  if (!existsSync(spec)) return [];
+  const dir = statSync(spec).isDirectory() ? spec : dirname(spec);
+  const named: [string, string][] = statSync(spec).isDirectory() ? [[join(dir, 'tokenizer.json'), 'tokenizer.json']] : spec.endsWith('.json') ? [[spec, 'tokenizer.json']] : [];
+  if (named.length === 0) return [];
+  const others = ['tokenizer_config.json', 'vocab.json', 'merges.txt'].map((name): [string, string] => [join(dir, name), name]);
+  return [...named, ...others].filter(([path]) => existsSync(path));
 }
 
 async function readCheckpoint(dir: string): Promise<{ weights: Weights; optimizer: OptimizerState; state: ResumeState }> {
@@ -197,9 +219,13 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   if (input.config.architecture.positions.kind === 'learned' && s.seqLen > input.config.contextLength)
     throw new RangeError(`seqLen ${s.seqLen} is longer than the model's learned positions (${input.config.contextLength})`);
   const tokenizer = await loadTokenizer(input.tokenizerSpec);
+  if (tokenizer.vocabSize > config.vocabSize)
+    throw new RangeError(`the tokenizer ${input.tokenizerSpec} has ${tokenizer.vocabSize} ids but the model's vocabSize is ${config.vocabSize}`);
   const stream = await corpusTokens(input.corpus, tokenizer, input.textField);
   const totalSteps = Math.ceil(s.tokens / (s.batchSize * s.seqLen));
-  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', settings: s });
+  // A Hugging Face tokenizer by its files' content too (absent for the built-in specs).
+  const tokenizerFiles = await Promise.all(hfTokenizerFiles(input.tokenizerSpec).map(([path]) => sha256File(path)));
+  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', settings: s });
 
   await mkdir(input.out, { recursive: true });
   let model = new NativeModel(config, { seed: s.seed });

@@ -1,12 +1,13 @@
 // Pretraining: the loss falls on a learnable corpus, an interrupted run resumes from its last
 // checkpoint to exactly the weights of an uninterrupted one, the output folder loads as a model
 // with its tokenizer, and a folder holding another run is refused.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FAMILY, FAMILY_TOKENIZER, checkpointTokenizerSpec, loadCheckpoint } from '@w2s/model';
-import { DEFAULT_PRETRAIN_SETTINGS, pretrain, type PretrainInput } from '../src/pretrain.js';
+import { FAMILY, FAMILY_TOKENIZER, TOKENIZER_FILE, checkpointTokenizerSpec, loadCheckpoint, loadTokenizer } from '@w2s/model';
+import { DEFAULT_PRETRAIN_SETTINGS, corpusTokens, pretrain, type PretrainInput } from '../src/pretrain.js';
+import { tinyTokenizer } from '../../../tests/support/tokenizers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-pretrain-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -58,5 +59,30 @@ describe('pretrain', () => {
     const tiny = join(scratch, 'tiny.txt');
     writeFileSync(tiny, 'short');
     await expect(pretrain({ ...input(join(scratch, 'tiny')), corpus: tiny })).rejects.toThrow(/the corpus has 7 tokens, fewer than seqLen \+ 1 = 33/);
+  });
+
+  it('with a Hugging Face tokenizer: the vocabulary is checked, its files are copied into the folder, which then loads with them; one EOS between documents where BOS is EOS', async () => {
+    const tokenizerDir = tinyTokenizer(join(scratch, 'tok'), [['Ġ', 't'], ['o', 'n'], ['Ġ', 'a']]);
+    const tokenizer = await loadTokenizer(tokenizerDir);
+    const eot = tokenizer.eosId!;
+    expect(tokenizer.bosId).toBe(eot);
+    const twoDocs = join(scratch, 'two.jsonl');
+    writeFileSync(twoDocs, '{"text":"on"}\n{"text":"to"}\n');
+    expect(Array.from(await corpusTokens(twoDocs, tokenizer))).toEqual([257, eot, 't'.charCodeAt(0), 'o'.charCodeAt(0), eot]);
+    // The byte tokenizer's BOS and EOS differ: each document is wrapped in both.
+    const bytes = await loadTokenizer(FAMILY_TOKENIZER);
+    expect(Array.from(await corpusTokens(twoDocs, bytes))).toEqual([bytes.bosId, ...bytes.encode('on'), bytes.eosId, bytes.bosId, ...bytes.encode('to'), bytes.eosId]);
+
+    const out = join(scratch, 'hf');
+    const hf = { ...input(out), tokenizerSpec: tokenizerDir, settings: { ...input(out).settings, tokens: 8 * 32 * 4 } };
+    await expect(pretrain(hf)).rejects.toThrow(`the tokenizer ${tokenizerDir} has ${tokenizer.vocabSize} ids but the model's vocabSize is ${FAMILY.nano.vocabSize}`);
+    await pretrain({ ...hf, config: { ...FAMILY.nano, vocabSize: tokenizer.vocabSize } });
+    expect(existsSync(join(out, TOKENIZER_FILE))).toBe(false);
+    for (const name of ['tokenizer.json', 'tokenizer_config.json']) expect(readFileSync(join(out, name), 'utf8')).toBe(readFileSync(join(tokenizerDir, name), 'utf8'));
+    const { config } = await loadCheckpoint(out);
+    expect(checkpointTokenizerSpec(out, config)).toBe(resolve(out));
+    // Beside the checkpoint's config.json (model_type llama), the tokenizer is still GPT-2's kind.
+    const own = await loadTokenizer(out);
+    expect([own.vocabSize, own.bosId, own.eosId, own.specials]).toEqual([tokenizer.vocabSize, eot, eot, tokenizer.specials]);
   });
 });

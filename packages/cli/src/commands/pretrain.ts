@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_PRETRAIN_SETTINGS, pretrain } from '@w2s/pipeline';
-import { FAMILY, FAMILY_TOKENIZER } from '@w2s/model';
+import { FAMILY, FAMILY_TOKENIZER, loadTokenizer } from '@w2s/model';
 import { integerOption, numberOption } from '../options.js';
 import { addDeviceOptions, useDevice, type DeviceFlags } from '../device.js';
 import { applyThreads } from '../threads.js';
@@ -14,6 +14,7 @@ interface PretrainFlags extends DeviceFlags {
   corpus: string;
   textField: string;
   model: string;
+  tokenizer: string;
   tokens: number;
   out: string;
   seqLen: number;
@@ -37,11 +38,19 @@ export async function runPretrain(flags: PretrainFlags): Promise<void> {
     ? new cliProgress.SingleBar({ stream: process.stderr, format: ' {bar} {value}/{total} steps | loss {loss} | {rate} tokens/s | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   let lastLine = 0;
+  // The family's architecture over the tokenizer's vocabulary.
+  const tokenizerSpec = flags.tokenizer === FAMILY_TOKENIZER || flags.tokenizer === 'gpt2' ? flags.tokenizer : resolve(flags.tokenizer);
+  let vocabSize: number;
+  try {
+    vocabSize = (await loadTokenizer(tokenizerSpec)).vocabSize;
+  } catch (e) {
+    throw new Error(`--tokenizer: ${(e as Error).message}`, { cause: e });
+  }
   const result = await pretrain({
     corpus: resolve(flags.corpus),
     textField: flags.textField,
-    config: FAMILY[flags.model],
-    tokenizerSpec: FAMILY_TOKENIZER,
+    config: { ...FAMILY[flags.model], vocabSize },
+    tokenizerSpec,
     modelName: flags.model,
     out: resolve(flags.out),
     settings: { ...DEFAULT_PRETRAIN_SETTINGS, tokens: flags.tokens, seqLen: flags.seqLen, batchSize: flags.batchSize, lr: flags.lr, checkpointEvery: flags.checkpointEvery, seed: flags.seed },
@@ -69,6 +78,7 @@ export function pretrainCommand(): Command {
     .requiredOption('--corpus <path>', 'plain text, or JSONL with one document per line')
     .option('--text-field <name>', 'JSONL: the field holding the text', 'text')
     .requiredOption('--model <size>', `a family size: ${Object.keys(FAMILY).join(', ')}`, familyName)
+    .option('--tokenizer <spec>', `the tokenizer, whose vocabulary sizes the model: a Hugging Face tokenizer folder (copied into --out), "gpt2" or "${FAMILY_TOKENIZER}"`, FAMILY_TOKENIZER)
     .requiredOption('--tokens <n>', 'tokens to train on', integerOption(1))
     .requiredOption('--out <dir>', 'checkpoint folder (also holds the resumable state)')
     .option('--seq-len <n>', 'tokens per training window', integerOption(2, 65536), d.seqLen)
