@@ -8,7 +8,8 @@ import os from 'node:os';
 import Table from 'cli-table3';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeBackend, logconfLossReference, setNumThreads, tf } from '@w2s/kernels';
-import { FAMILY, NativeModel, mulberry32, withHead, type Minibatch } from '@w2s/model';
+import { FAMILY, NativeModel, withHead, type Minibatch } from '@w2s/model';
+import { mulberry32 } from '@w2s/random';
 
 function positiveInteger(value: string): number {
   const n = Number(value);

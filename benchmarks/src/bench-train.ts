@@ -18,11 +18,11 @@ import {
   TwinAdamW,
   headDim,
   lmLoss,
-  mulberry32,
   twinLossAndGradients,
   type Minibatch,
   type ModelConfig,
 } from '@w2s/model';
+import { mulberry32 } from '@w2s/random';
 
 type Impl = 'native' | 'tfjs-cpu' | 'tfjs-wasm';
 

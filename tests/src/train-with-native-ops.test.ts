@@ -12,22 +12,13 @@ import {
   xentLossReference,
   tf,
 } from '@w2s/kernels';
+import { mulberry32 } from '@w2s/random';
 import { testSeed } from '../support/seed.js';
 
 const [B, T, H, HKV, D, CLASSES] = [6, 11, 4, 2, 16, 2];
 const MODEL = H * D;
 const STEPS = 8;
 const LEARNING_RATE = 0.1;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seed = testSeed; // fresh each run, printed, W2S_TEST_SEED replays it (../support/seed.ts)
 

@@ -3,7 +3,7 @@
 // ground truth) and train2 (what the weak model labels); the three are disjoint. Where examples
 // carry their source's split, test comes only from 'test' examples (all of them by default) and
 // training only from the others.
-import { mulberry32, shuffled } from './random.js';
+import { mulberry32, shuffled } from '@w2s/random';
 import type { Example } from './types.js';
 
 export interface Splits {

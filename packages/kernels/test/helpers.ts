@@ -2,22 +2,16 @@
 // of the kernels written independently of the native code, and error measures.
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/index.js';
+import { mulberry32 } from '@w2s/random';
 import { seedFor, testSeed } from '../../../tests/support/seed.js';
 
 /** The run's seed (W2S_TEST_SEED, or fresh and printed): tests/support/seed.ts. */
 export const seed = testSeed;
 export { seedFor };
 
-/** mulberry32: small, fast, good enough for test data. */
+/** Uniforms in [0, 1) from @w2s/random's mulberry32, seeded by the run's seed unless told. */
 export function rng(s: number = seed): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(s);
 }
 
 export function uniform(random: () => number, n: number, lo = -1, hi = 1): Float32Array {

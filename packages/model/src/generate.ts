@@ -9,7 +9,7 @@
 // refused before it starts when the prompt and the new tokens would need more than W tokens of
 // context (the last new token is never fed back: prompt + maxTokens − 1).
 import { slidingWindowProblem, type ModelConfig } from './config.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '@w2s/random';
 
 export interface NextTokenModel {
   readonly config: ModelConfig;

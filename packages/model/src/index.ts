@@ -4,7 +4,7 @@ export { NativeModel, computeDevice, computeDeviceProblem, setComputeDevice } fr
 export type { ClassifierLoss, ComputeDevice, Minibatch, NativeModelOptions, OptimizerOptions, OptimizerState, StepResult } from './engine.js';
 export { argmax, generate, sampleIndex } from './generate.js';
 export type { GenerateOptions, NextTokenModel } from './generate.js';
-export { mulberry32, normalSource } from './random.js';
+export { mulberry32, normalSource } from '@w2s/random'; // re-exported: the seeded generator lives in @w2s/random
 export * from './checkpoints/index.js';
 export * from './tokenizers/index.js';
 export * from './tfjs/index.js';

@@ -25,21 +25,10 @@ import {
   writeSafetensors,
 } from '../src/checkpoints/index.js';
 import { needsData } from '../../../tests/support/data.js';
+import { mulberry32 } from '@w2s/random'; // seeded, so failures replay
 
 const stories = needsData('the stories260K.bin checkpoint tests', 'stories260K/stories260K.bin');
 const [storiesFile] = stories.paths;
-
-/** mulberry32: a tiny seeded PRNG, so failures replay. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, rng: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => rng() * 2 - 1);

@@ -9,7 +9,7 @@ import { FAMILY, PRESETS, parameterSpecs, validateConfig, withArchitecture, with
 import { createRequire } from 'node:module';
 import type * as Native from '@w2s/native';
 import { NativeModel, checkParameterTable, type Minibatch } from '../src/engine.js';
-import { mulberry32, normalSource } from '../src/random.js';
+import { mulberry32, normalSource } from '@w2s/random';
 import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';

@@ -15,7 +15,7 @@ import { ARCHITECTURES, type ModelConfig } from '../src/config.js';
 import { NativeModel } from '../src/engine.js';
 import { CheckpointError, encodeSafetensors, loadCheckpoint, saveCheckpoint } from '../src/checkpoints/index.js';
 import { twinForward, weightsToTensors } from '../src/tfjs/index.js';
-import { mulberry32 } from '../src/random.js';
+import { mulberry32 } from '@w2s/random';
 import { generate, type NextTokenModel } from '../src/generate.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';

@@ -9,7 +9,7 @@ import type * as Native from '@w2s/native';
 import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { NativeModel } from '../src/engine.js';
 import { argmax, generate, type NextTokenModel } from '../src/generate.js';
-import { mulberry32, normalSource } from '../src/random.js';
+import { mulberry32, normalSource } from '@w2s/random';
 import { testSeed } from '../../../tests/support/seed.js';
 
 const seed = testSeed;

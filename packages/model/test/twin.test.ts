@@ -7,7 +7,7 @@ import { xentLossReference, tf } from '@w2s/kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parameterSpecs, PRESETS, withArchitecture, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { initWeights } from '../src/tfjs/init.js';
-import { mulberry32, normalSource } from '../src/random.js';
+import { mulberry32, normalSource } from '@w2s/random';
 import { TwinAdamW } from '../src/tfjs/adamw.js';
 import { lmLoss, twinForward, twinLossAndGradients, weightsToTensors, type Batch } from '../src/tfjs/twin.js';
 import { testSeed } from '../../../tests/support/seed.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { logconfLossReference, productLossReference, xentLossReference, tf } from '@w2s/kernels';
 import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
 import { NativeModel, type Minibatch } from '../src/engine.js';
-import { mulberry32, normalSource } from '../src/random.js';
+import { mulberry32, normalSource } from '@w2s/random';
 import { twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';

@@ -3,8 +3,8 @@
 // later run may use as weak labels). Runs are cached in the results store by their full
 // configuration; a run's supervisor is part of its configuration, so chains (weak → transfer,
 // bootstrapping, strong-to-strong) are cached link by link.
-import { mulberry32 } from '@w2s/model';
-import { shuffled, type Example } from '@w2s/data';
+import { mulberry32, shuffled } from '@w2s/random';
+import type { Example } from '@w2s/data';
 import { StoreError, canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
 import { prepareData, type DataConfig, type DataSource, type PreparedData } from './data.js';
 import { encodeExamples, type EncodedExample } from './encode.js';

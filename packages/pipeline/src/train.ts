@@ -5,9 +5,9 @@
 // gradients accumulate, then clips and applies AdamW with the step's learning rate: one engine call
 // per step for the built-in losses. Targets are soft labels [n, 2] (one-hot for ground truth).
 // Every loss is computed over the step's whole batch, however it is split into minibatches.
-import { NativeModel, mulberry32, type Minibatch, type OptimizerOptions, type Weights } from '@w2s/model';
+import { NativeModel, type Minibatch, type OptimizerOptions, type Weights } from '@w2s/model';
+import { mulberry32, shuffled } from '@w2s/random';
 import { tf } from '@w2s/kernels';
-import { shuffled } from '@w2s/data';
 import { batchOf, type EncodedExample } from './encode.js';
 import { accuracy } from './metrics.js';
 import type { LoadedModel } from './models.js';

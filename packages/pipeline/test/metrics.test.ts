@@ -1,7 +1,7 @@
 // Metrics (accuracy, AUROC, PGR, agreement) and the schedules (learning rate, logconf α), each
 // checked against an independent computation or the formula's defining cases.
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '@w2s/model';
+import { mulberry32 } from '@w2s/random';
 import { accuracy, agreement, auroc, pgr } from '../src/metrics.js';
 import { learningRate } from '../src/schedules.js';
 import { logconfAlpha } from '../src/losses.js';

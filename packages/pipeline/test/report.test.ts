@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '@w2s/model';
+import { mulberry32, shuffled as shuffledBy } from '@w2s/random';
 import {
   buildTables,
   loadSummaries,
@@ -221,13 +221,7 @@ function shownCount(experiments: readonly ExperimentSummary[]): string {
 }
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const random = mulberry32(seed);
-  const copy = [...items];
-  for (let index = copy.length - 1; index > 0; index -= 1) {
-    const other = Math.floor(random() * (index + 1));
-    [copy[index], copy[other]] = [copy[other], copy[index]];
-  }
-  return copy;
+  return shuffledBy(items, mulberry32(seed));
 }
 
 /** The accessible labels of the marks vega drew in layer `layer` (its group of class `${layer}_marks`); none when the layer is absent. */

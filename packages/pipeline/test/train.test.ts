@@ -2,7 +2,8 @@
 // hook (a tfjs loss on the logits) trains exactly like the built-in loss it reimplements, logconf's
 // α follows its schedule, early stopping keeps the best weights, and the length policies count.
 import { describe, expect, it } from 'vitest';
-import { ByteTokenizer, FAMILY, Gpt2Tokenizer, NativeModel, mulberry32, parameterSpecs, withHead } from '@w2s/model';
+import { ByteTokenizer, FAMILY, Gpt2Tokenizer, NativeModel, parameterSpecs, withHead } from '@w2s/model';
+import { mulberry32 } from '@w2s/random';
 import { tf } from '@w2s/kernels';
 import { batchOf, encodeExamples } from '../src/encode.js';
 import { accuracy } from '../src/metrics.js';

@@ -2,7 +2,7 @@
 // the reference formatter: one example per pair, the chosen conversation (label 1) or the rejected
 // one (label 0) with probability ½ each.
 import { ExampleCollector } from '../collect.js';
-import { mulberry32 } from '../random.js';
+import { mulberry32 } from '@w2s/random';
 import { datasetPath, jsonLines } from '../readers.js';
 import type { DatasetSpec } from '../types.js';
 

@@ -5,7 +5,7 @@
 // "Position (FEN): {fen}\nMove: {uci}".
 import { Chess, type Move } from 'chess.js';
 import { ExampleCollector } from '../collect.js';
-import { choice, mulberry32 } from '../random.js';
+import { choice, mulberry32 } from '@w2s/random';
 import { datasetPath, delimitedRecords } from '../readers.js';
 import type { DatasetSpec } from '../types.js';
 

@@ -3,7 +3,7 @@
 // a right answer "None of the above choices ." always gives a wrong-answer example.
 // "Context: {context}\nQuestion: {question}\nAnswer: {answer}".
 import { ExampleCollector } from '../collect.js';
-import { choice, mulberry32 } from '../random.js';
+import { choice, mulberry32 } from '@w2s/random';
 import { datasetPath, delimitedObjects } from '../readers.js';
 import type { DatasetSpec } from '../types.js';
 

@@ -4,7 +4,7 @@
 // else a random other one (label 0). "Context: {text}\nQuestion: {question}\nAnswer: {answer}".
 import { XMLParser } from 'fast-xml-parser';
 import { ExampleCollector } from '../collect.js';
-import { choice, mulberry32 } from '../random.js';
+import { choice, mulberry32 } from '@w2s/random';
 import { datasetPath, jsonLines, readText } from '../readers.js';
 import { DataError, type DatasetSpec } from '../types.js';
 

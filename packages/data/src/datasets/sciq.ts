@@ -2,7 +2,7 @@
 // 13,679 questions, splits pooled). As the reference formatter: with probability ½ the right
 // answer (label 1), else a random distractor (label 0): "Q: {question} A: {answer}".
 import { ExampleCollector } from '../collect.js';
-import { choice, mulberry32 } from '../random.js';
+import { choice, mulberry32 } from '@w2s/random';
 import { datasetPath, readJson } from '../readers.js';
 import { DataError, type DatasetSpec } from '../types.js';
 

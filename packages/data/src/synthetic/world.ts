@@ -5,7 +5,7 @@
 // traits are never stated directly, only as "takes after <mentor>" (two hops). The knowledge lives
 // in the corpus, not in the task's training split: a model answers about a person well only if
 // pretraining taught it that person's facts, which bigger models learn better.
-import { choice, mulberry32, shuffled } from '../random.js';
+import { choice, mulberry32, shuffled } from '@w2s/random';
 import type { Dataset, DatasetSpec, Example } from '../types.js';
 
 export interface WorldOptions {

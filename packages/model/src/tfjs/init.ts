@@ -3,7 +3,7 @@
 // parameterSpecs order (row-major within each), so a (config, seed) pair always gives the same
 // weights. The native engine has its own initialiser; tests pass weights between the two.
 import { parameterSpecs, type ModelConfig, type Weights } from '../config.js';
-import { mulberry32, normalSource } from '../random.js';
+import { mulberry32, normalSource } from '@w2s/random';
 
 /** Every parameter of the config, initialised as its spec says. */
 export function initWeights(config: ModelConfig, seed: number): Weights {

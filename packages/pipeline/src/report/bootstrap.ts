@@ -3,7 +3,7 @@
 // percentiles of the resampled statistics. The resampling draws from mulberry32 with a fixed seed,
 // so the same summaries always give the same interval.
 
-import { mulberry32 } from '@w2s/model';
+import { mulberry32 } from '@w2s/random';
 import { quantileOfSorted } from './quantile.js';
 
 /** Resamples drawn for every interval. */
