@@ -1,10 +1,10 @@
 // Bundles one benchmark, src/<name>.ts (the first argument: bench-kernels, bench-train,
-// bench-batch-loss or bench-generate), with esbuild (it is TypeScript) and runs it, passing the
-// remaining command-line arguments through.
+// bench-batch-loss or bench-generate), with esbuild (it is TypeScript; the repository's setup:
+// ../../esbuild.node.mjs) and runs it, passing the remaining command-line arguments through.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleProgram } from '../../esbuild.node.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
@@ -13,26 +13,6 @@ if (!['bench-kernels', 'bench-train', 'bench-batch-loss', 'bench-generate'].incl
   process.exit(2);
 }
 const outfile = join(root, 'dist', `${name}.mjs`);
-await build({
-  entryPoints: [join(root, 'src', `${name}.ts`)],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  mainFields: ['module', 'main'],
-  external: ['@w2s/native'],
-  // CommonJS dependencies (tfjs-backend-wasm's Emscripten glue) use require() and __dirname.
-  banner: {
-    js: [
-      "import { createRequire as __w2sCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __w2sFileURLToPath } from 'node:url';",
-      'const require = __w2sCreateRequire(import.meta.url);',
-      'const __filename = __w2sFileURLToPath(import.meta.url);',
-      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
-    ].join(' '),
-  },
-  logLevel: 'warning',
-});
+await bundleProgram(join(root, 'src', `${name}.ts`), outfile);
 const result = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
