@@ -2,7 +2,9 @@
 // twin and the checkpoint readers and writers.
 //
 // An architecture is data: the Architecture record below (mirrored by native/include/w2s/engine.h
-// Architecture), with the presets ARCHITECTURES.gpt2 and ARCHITECTURES.llama.
+// Architecture), with the presets ARCHITECTURES.gpt2 and ARCHITECTURES.llama. ModelConfig is also
+// written in native/index.d.ts, engine.h and the binding's parse_config: test/native-declarations.test.ts
+// fails, naming the field and the file, when they stop declaring the same fields.
 //
 // Canonical names and layouts (every linear weight is [out, in], as torch.nn.Linear stores it):
 //   tokenEmbedding.weight            [V, d]

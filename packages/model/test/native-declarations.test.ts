@@ -1,0 +1,205 @@
+// The records the TypeScript packages hand to the native engine are written four times: the
+// TypeScript declaration (packages/model/src), the addon's type declarations (native/index.d.ts),
+// the binding that reads them from JS (native/src/napi/engine_binding.cpp) and the C++ struct the
+// engine computes with (native/include/w2s/engine.h, layers.h). This test reads all four as text
+// and fails, naming the field and the file, when a field is added to (or removed from) one of them
+// and not the others. The TypeScript declaration is the reference; the C++ names are derived from
+// its names (camelCase to snake_case) except where listed below, each exception stating how the
+// C++ struct lays the field out. Fields that exist on one side only are listed with the reason.
+import { describe, expect, it } from 'vitest';
+import type { Batch } from '../src/batch.js';
+import { PRESETS } from '../src/config.js';
+import { NativeModel } from '../src/engine.js';
+import { validateBatch } from '../src/tfjs/twin.js';
+import { bindingReads, cppFields, snakeCase, tsFields } from './declarations.js';
+
+const DTS = 'native/index.d.ts';
+const BINDING = 'native/src/napi/engine_binding.cpp';
+const HEADERS = ['native/include/w2s/engine.h', 'native/include/w2s/layers.h'];
+
+interface Record4 {
+  /** The TypeScript declaration: the files it (and the types it uses) are declared in, and its name. */
+  ts: { files: string[]; name: string; only?: Record<string, string> };
+  /** Its name in native/index.d.ts. */
+  dts: string;
+  /** The binding functions that read it from JS, the message prefix of its paths, and parameters they cannot tell. */
+  binding: { functions: string[]; root: string; known?: Record<string, string> };
+  /** The C++ struct, the TypeScript fields it lays out under other names (a key ending in '.' renames a prefix), and its own fields. */
+  cpp: { name: string; renames?: Record<string, string>; only?: Record<string, string> };
+}
+
+const RECORDS: Record<string, Record4> = {
+  ModelConfig: {
+    ts: {
+      files: ['packages/model/src/config.ts'],
+      name: 'ModelConfig',
+      only: {
+        slidingWindow:
+          'the engine is not told the window: NativeModel and the twin refuse longer sequences (slidingWindowProblem), and up to the window full causal attention is the windowed one',
+      },
+    },
+    dts: 'RawModelConfig',
+    binding: { functions: ['parse_config', 'parse_architecture'], root: 'config' },
+    cpp: {
+      name: 'ModelConfig',
+      renames: {
+        'architecture.positions.kind': 'architecture.positions', // enum Positions
+        'architecture.positions.theta': 'architecture.rope_theta',
+        'architecture.positions.rotaryFraction': 'architecture.rotary_fraction',
+        'architecture.positions.scaling.kind': 'architecture.rope_scaling.factor', // llama3, the only kind: on where factor > 0
+        'architecture.positions.scaling.': 'architecture.rope_scaling.',
+        'architecture.biases.qkv': 'architecture.qkv_bias',
+        'architecture.biases.attnOut': 'architecture.attn_out_bias',
+        'architecture.biases.mlp': 'architecture.mlp_bias',
+        'head.kind': 'num_classes', // 0: a language-model head
+        'head.numClasses': 'num_classes',
+      },
+    },
+  },
+  Batch: {
+    ts: { files: ['packages/model/src/batch.ts'], name: 'Batch' },
+    dts: 'RawBatch',
+    binding: { functions: ['parse_batch'], root: 'batch', known: { o: 'batch', name: 'batch' } },
+    cpp: { name: 'Batch' },
+  },
+  Minibatch: {
+    ts: { files: ['packages/model/src/engine.ts', 'packages/model/src/batch.ts'], name: 'Minibatch' },
+    dts: 'RawMinibatch',
+    binding: { functions: ['parse_batch', 'parse_loss'], root: 'minibatch', known: { o: 'minibatch', name: 'minibatch' } },
+    cpp: {
+      name: 'Minibatch',
+      renames: {
+        tokens: 'batch.tokens',
+        lengths: 'batch.lengths',
+        batch: 'batch.batch',
+        seqLen: 'batch.seq_len',
+        loss: 'loss.kind', // enum LossKind
+        targets: 'loss.token_targets',
+        softTargets: 'loss.soft_targets',
+        alpha: 'loss.alpha',
+        beta: 'loss.beta',
+      },
+    },
+  },
+  OptimizerOptions: {
+    ts: { files: ['packages/model/src/engine.ts'], name: 'OptimizerOptions' },
+    dts: 'RawOptimizer',
+    binding: { functions: ['parse_optimizer'], root: 'optimizer' },
+    cpp: {
+      name: 'OptimizerOptions',
+      renames: { lr: 'adamw.lr', beta1: 'adamw.beta1', beta2: 'adamw.beta2', eps: 'adamw.eps', weightDecay: 'adamw.weight_decay' },
+      only: { 'adamw.step': "the model's step counter (bias correction), set by the engine, not an option" },
+    },
+  },
+};
+
+/** The C++ path of TypeScript field `path`: its rename (exact, else the longest prefix), else its snake_case. */
+function cppPath(path: string, renames: Record<string, string>): string {
+  if (renames[path] !== undefined) return renames[path];
+  const prefix = Object.keys(renames)
+    .filter((key) => key.endsWith('.') && path.startsWith(key))
+    .sort((a, b) => b.length - a.length)[0];
+  return prefix ? renames[prefix] + snakeCase(path.slice(prefix.length)) : snakeCase(path);
+}
+
+/** Every disagreement between the four declarations of `record`, one sentence each. */
+function drift(what: string, record: Record4): string[] {
+  const tsWhere = `${record.ts.files[0]} (${record.ts.name})`;
+  const dtsWhere = `${DTS} (${record.dts})`;
+  const bindingWhere = `${BINDING} (${record.binding.functions.join(', ')})`;
+  const cppWhere = `${HEADERS[0]} (struct ${record.cpp.name})`;
+  const tsOnly = new Set(Object.keys(record.ts.only ?? {}));
+  const cppOnly = new Set(Object.keys(record.cpp.only ?? {}));
+  const renames = record.cpp.renames ?? {};
+
+  const declared = tsFields(record.ts.files, record.ts.name);
+  const shared = declared.filter((field) => !tsOnly.has(field));
+  const dts = tsFields([DTS], record.dts);
+  const read = bindingReads(BINDING, record.binding.functions, record.binding.root, record.binding.known);
+  const cpp = cppFields(HEADERS, record.cpp.name);
+
+  const problems: string[] = [];
+  const compare = (fields: readonly string[], where: string) => {
+    for (const field of shared)
+      if (!fields.includes(field)) problems.push(`${what} field '${field}' is declared in ${tsWhere} but missing from ${where}`);
+    for (const field of fields)
+      if (!shared.includes(field))
+        problems.push(
+          tsOnly.has(field)
+            ? `${what} field '${field}' is in ${where}, but ${tsWhere} declares it TypeScript-only (${record.ts.only![field]})`
+            : `${what} field '${field}' is in ${where} but not declared in ${tsWhere}`,
+        );
+  };
+  compare(dts, dtsWhere);
+  compare(read, bindingWhere);
+
+  const mapped = new Set<string>();
+  for (const field of shared) {
+    const member = cppPath(field, renames);
+    mapped.add(member);
+    if (!cpp.includes(member))
+      problems.push(`${what} field '${field}' is declared in ${tsWhere} but ${cppWhere} has no member '${member}' for it`);
+  }
+  for (const member of cpp)
+    if (!mapped.has(member) && !cppOnly.has(member))
+      problems.push(`${what} member '${member}' of ${cppWhere} matches no field of ${tsWhere}`);
+  for (const member of cppOnly)
+    if (!cpp.includes(member)) problems.push(`${what}: '${member}' is listed as C++-only but ${cppWhere} has no such member`);
+  for (const field of tsOnly)
+    if (!declared.includes(field)) problems.push(`${what}: '${field}' is listed as TypeScript-only but ${tsWhere} does not declare it`);
+  for (const key of Object.keys(renames))
+    if (!declared.some((field) => field === key || (key.endsWith('.') && field.startsWith(key))))
+      problems.push(`${what}: the C++ name given for '${key}' matches no field of ${tsWhere}`);
+  return problems;
+}
+
+describe('the records the engine takes are declared alike in TypeScript, index.d.ts, the binding and C++', () => {
+  it.each(Object.keys(RECORDS))('%s', (what) => {
+    expect(drift(what, RECORDS[what]), `${what}: the declarations disagree`).toEqual([]);
+  });
+
+  it('the readers find the fields (so that agreement is not between empty lists)', () => {
+    expect(tsFields(['packages/model/src/config.ts'], 'ModelConfig')).toEqual(
+      expect.arrayContaining(['vocabSize', 'head.numClasses', 'architecture.positions.scaling.factor', 'architecture.biases.attnOut']),
+    );
+    expect(tsFields([DTS], 'RawMinibatch')).toEqual(expect.arrayContaining(['tokens', 'seqLen', 'softTargets', 'alpha']));
+    expect(bindingReads(BINDING, ['parse_config', 'parse_architecture'], 'config')).toEqual(
+      expect.arrayContaining(['nKvHeads', 'head.kind', 'architecture.positions.scaling.originalContextLength']),
+    );
+    expect(cppFields(HEADERS, 'ModelConfig')).toEqual(expect.arrayContaining(['d_ff', 'num_classes', 'architecture.rope_scaling.low_freq_factor']));
+    expect(cppFields(HEADERS, 'OptimizerOptions')).toEqual(expect.arrayContaining(['adamw.weight_decay', 'max_grad_norm']));
+  });
+});
+
+// The batch checks are written in the binding (parse_batch), the engine (Model::upload_batch, behind
+// the binding, so not reachable from JS) and the twin (validateBatch). One list of malformed
+// batches: the binding, through NativeModel, and the twin must refuse each, naming the same thing;
+// and accept the well-formed one.
+describe('Batch checks: the binding and the twin refuse the same batches', () => {
+  const config = PRESETS['gpt2-tiny']; // vocabulary 97, context 64
+  const good: Batch = { tokens: Int32Array.of(1, 2, 3, 4, 5, 6, 0, 0), lengths: Int32Array.of(4, 2), batch: 2, seqLen: 4 };
+  const cases: [string, Partial<Batch>, RegExp][] = [
+    ['batch 0', { batch: 0, tokens: new Int32Array(0), lengths: new Int32Array(0) }, /batch/],
+    ['batch 1.5', { batch: 1.5 }, /batch/],
+    ['seqLen 0', { seqLen: 0, batch: 2, tokens: new Int32Array(0) }, /seqLen/],
+    ['seqLen past contextLength', { batch: 1, seqLen: 65, tokens: new Int32Array(65), lengths: Int32Array.of(65) }, /seqLen.*64|64.*seqLen/],
+    ['too few tokens', { tokens: Int32Array.of(1, 2, 3, 4, 5, 6, 7) }, /tokens.*\b8\b|\b8\b.*tokens/],
+    ['too many lengths', { lengths: Int32Array.of(4, 2, 1) }, /lengths/],
+    ['a token id of -1', { tokens: Int32Array.of(1, 2, 3, -1, 5, 6, 0, 0) }, /tokens\[3\]/],
+    ['a token id of V', { tokens: Int32Array.of(1, 2, 3, 4, 5, 97, 0, 0) }, /tokens\[5\].*97/],
+    ['a length of 0', { lengths: Int32Array.of(4, 0) }, /lengths\[1\]/],
+    ['a length past seqLen', { lengths: Int32Array.of(5, 2) }, /lengths\[0\]/],
+  ];
+
+  it('both accept the well-formed batch', async () => {
+    expect(() => validateBatch(config, good)).not.toThrow();
+    expect(await new NativeModel(config, { seed: 1 }).forward(good)).toHaveLength(2 * 4 * 97);
+  });
+
+  it.each(cases)('%s', async (_, change, names) => {
+    const batch = { ...good, ...change };
+    const model = new NativeModel(config, { seed: 1 });
+    await expect(model.forward(batch), 'the binding').rejects.toThrow(names);
+    expect(() => validateBatch(config, batch), 'the twin').toThrow(names);
+  });
+});
