@@ -1,5 +1,5 @@
-// The dataset registry: every built-in dataset by name, open to registration (later issues add a
-// synthetic dataset), and the data folder's resolution.
+// The dataset registry: every built-in dataset by name (the synthetic world's of any seed too, as
+// synthetic_world:N), open to registration, and the data folder's resolution.
 import { amazonPolarity } from './datasets/amazon-polarity.js';
 import { anthropicHh } from './datasets/anthropic-hh.js';
 import { boolq } from './datasets/boolq.js';

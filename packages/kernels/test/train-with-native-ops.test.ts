@@ -1,6 +1,6 @@
-// Cross-package: a small tfjs attention classifier trained with the native kernels as tfjs ops
-// (attentionOp, logconfLossOp, xentLossOp) follows, step by step, the same model trained with
-// the pure-tfjs references, and its loss goes down.
+// The tfjs ops in training: a small tfjs attention classifier trained with the native kernels as
+// tfjs ops (attentionOp, logconfLossOp, xentLossOp) follows, step by step, the same model trained
+// with the pure-tfjs references, and its loss goes down.
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, expect, test } from 'vitest';
 import {
@@ -11,16 +11,16 @@ import {
   xentLossOp,
   xentLossReference,
   tf,
-} from '@w2s/kernels';
+} from '../src/index.js';
 import { mulberry32 } from '@w2s/random';
-import { testSeed } from '../support/seed.js';
+import { testSeed } from '../../../tests/support/seed.js';
 
 const [B, T, H, HKV, D, CLASSES] = [6, 11, 4, 2, 16, 2];
 const MODEL = H * D;
 const STEPS = 8;
 const LEARNING_RATE = 0.1;
 
-const seed = testSeed; // fresh each run, printed, W2S_TEST_SEED replays it (../support/seed.ts)
+const seed = testSeed; // fresh each run, printed, W2S_TEST_SEED replays it (tests/support/seed.ts)
 
 interface Impl {
   attention: typeof attentionReference;
