@@ -7,17 +7,11 @@
 //   m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;  m̂ = m / (1 − β1^t);  v̂ = v / (1 − β2^t);
 //   p = p − lr·(m̂ / (sqrt(v̂) + eps) + (spec.decay ? weightDecay·p : 0)).
 import { type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
+import type { OptimizerOptions } from '../engine.js';
 import { trainableSpecs, type TwinOptions } from './twin.js';
 
-export interface AdamWOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** Clip the global gradient norm to this; 0 = no clipping. */
-  maxGradNorm?: number;
-}
+/** The engine's optimizer options (engine.ts), which the twin takes as they are. */
+export type AdamWOptions = OptimizerOptions;
 
 export interface Moments {
   m: Float32Array;
