@@ -23,7 +23,7 @@ export class ExampleCollector {
   row(example: Example | { skip: string }): void {
     this.rows++;
     if ('skip' in example) return this.skip(example.skip);
-    const normalised = example.text.trim().replace(/\s+/g, ' ').toLowerCase();
+    const normalised = normalisedText(example.text);
     if (normalised === '') return this.skip('empty text');
     if (this.seen.has(normalised)) return this.skip('duplicate text');
     this.seen.add(normalised);
@@ -37,4 +37,9 @@ export class ExampleCollector {
   done(): Dataset {
     return { name: this.name, examples: this.examples, report: { files: this.files, rows: this.rows, kept: this.examples.length, skipped: this.skipped } };
   }
+}
+
+/** A text with case and spacing normalised: how readers find duplicates, and corpora test texts. */
+export function normalisedText(text: string): string {
+  return text.trim().replace(/\s+/g, ' ').toLowerCase();
 }

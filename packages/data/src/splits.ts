@@ -4,6 +4,7 @@
 // carry their source's split, test comes only from 'test' examples (all of them by default) and
 // training only from the others.
 import { mulberry32, shuffled } from '@w2s/random';
+import { normalisedText } from './collect.js';
 import type { Example } from './types.js';
 
 export interface Splits {
@@ -62,6 +63,22 @@ export function balanceClasses(examples: readonly Example[], seed: number): Exam
  */
 export function trainingTexts(name: string, examples: readonly Example[]): string[] {
   if (!examples.some((e) => e.split === 'test'))
-    throw new RangeError(`${name} has no fixed test split, so any of its texts may be tested on; only datasets with one (sst2, imdb, amazon_polarity) can give a corpus`);
+    throw new RangeError(`${name} has no fixed test split, so any of its texts may be tested on; only datasets whose rows carry a fixed split (such as sst2, imdb, amazon_polarity) can give a corpus`);
   return examples.filter((e) => e.split === 'train').map((e) => e.text);
+}
+
+/**
+ * A pretraining corpus of several datasets: each one's training texts, less any that is a test
+ * text of another of them (compared as readers compare duplicates, normalisedText).
+ */
+export function corpusTexts(datasets: readonly { name: string; examples: readonly Example[] }[]): { texts: { dataset: string; text: string }[]; dropped: number } {
+  const tested = new Set(datasets.flatMap(({ examples }) => examples.filter((e) => e.split === 'test').map((e) => normalisedText(e.text))));
+  const texts: { dataset: string; text: string }[] = [];
+  let dropped = 0;
+  for (const { name, examples } of datasets)
+    for (const text of trainingTexts(name, examples)) {
+      if (tested.has(normalisedText(text))) dropped++;
+      else texts.push({ dataset: name, text });
+    }
+  return { texts, dropped };
 }

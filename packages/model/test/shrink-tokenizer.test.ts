@@ -22,11 +22,14 @@ const MERGES: [string, string][] = [['Ġ', 't'], ['h', 'e'], ['Ġt', 'he'], ['Ġ
 describe('shrinkBpeTokenizer on a tiny byte-level tokenizer', () => {
   const full = tinyTokenizer(join(scratch, 'tiny'), MERGES);
 
-  it('keeps the first merges and renumbers the added token after them', async () => {
+  it('keeps the first merges and renumbers the added token after them, in tokenizer_config.json too', async () => {
     const out = join(scratch, 'tiny-3');
+    const token = { content: '<|endoftext|>', special: true };
+    writeFileSync(join(full, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', added_tokens_decoder: { '260': token } }));
     const result = await shrinkBpeTokenizer(full, 256 + 2 + 1, out);
     expect(result).toEqual({ vocabSize: 259, merges: 2, addedTokens: [{ content: '<|endoftext|>', id: 258 }] });
     const [big, small] = [await loadTokenizer(full), await loadTokenizer(out)];
+    expect(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual({ tokenizer_class: 'GPT2Tokenizer', added_tokens_decoder: { '258': token } });
     expect(small.vocabSize).toBe(259);
     expect(small.eosId).toBe(258);
     const t = (c: string) => c.codePointAt(0)!; // a printable ASCII byte's id is its code
@@ -44,6 +47,7 @@ describe('shrinkBpeTokenizer on a tiny byte-level tokenizer', () => {
     await expect(shrinkBpeTokenizer(full, 257, join(scratch, 'x'))).rejects.toThrow('vocabSize must be an integer in [258, 261]');
     await expect(shrinkBpeTokenizer(full, 262, join(scratch, 'x'))).rejects.toThrow('vocabSize must be an integer in [258, 261]');
     await expect(shrinkBpeTokenizer(join(scratch, 'none'), 300, join(scratch, 'x'))).rejects.toThrow('has no tokenizer.json');
+    await expect(shrinkBpeTokenizer(full, 259, full)).rejects.toThrow('is the source folder');
     // Merges listed out of their ids' order: merge 1 (h e) would make id 257, but its token has id 258.
     const swapped = tinyTokenizer(join(scratch, 'swapped'), MERGES);
     const spec = JSON.parse(readFileSync(join(swapped, 'tokenizer.json'), 'utf8'));

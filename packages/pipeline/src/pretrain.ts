@@ -1,7 +1,8 @@
 // Causal language-model pretraining on a text corpus with the native engine, resumable.
 //
 // The corpus (plain text: one document; JSONL: one document per line, from a text field) becomes
-// one token stream: BOS, the document's tokens, EOS, for each document. Step s trains on B windows
+// one token stream: for each document BOS, its tokens, EOS (BOS left out where it is EOS, as
+// GPT-2's <|endoftext|>, so one token separates documents; a tokenizer without EOS is refused). Step s trains on B windows
 // of T + 1 tokens at positions drawn from a generator seeded by (seed, s), so the data of a step
 // does not depend on what ran before it, and a resumed run sees exactly what an uninterrupted one
 // would. AdamW with a linear warm-up then cosine decay, global-norm clipping.
@@ -9,6 +10,9 @@
 // Output folder:
 //   config.json, model.safetensors    the model (a Hugging Face directory, loadable as a MODEL),
 //                                      rewritten at every checkpoint and at the end
+//   tokenizer.json, tokenizer_config.json (and vocab.json, merges.txt where the tokenizer has them)
+//                                      a Hugging Face tokenizer's files, its class stated
+//   w2s-tokenizer.txt                 instead, for the built-in and llama2.c tokenizers: their spec
 //   resume/step-<k>/                  the latest complete checkpoint: model, optimizer.safetensors
 //                                      (AdamW moments), state.json; written to a temporary folder
 //                                      and renamed into place, so a kill leaves the previous one
@@ -24,6 +28,7 @@ import {
   readSafetensors,
   saveCheckpoint,
   TOKENIZER_FILE,
+  statedTokenizerConfig,
   writeSafetensors,
   type ModelConfig,
   type OptimizerState,
@@ -153,12 +158,12 @@ function latestCheckpoint(out: string): { dir: string; step: number } | null {
   return steps.length ? { dir: join(resumeDir(out), `step-${steps[0]}`), step: steps[0] } : null;
 }
 
-async function writeCheckpoint(out: string, model: NativeModel, state: ResumeState): Promise<void> {
+async function writeCheckpoint(out: string, model: NativeModel, state: ResumeState, tokenizer: SavedTokenizer): Promise<void> {
   const final = join(resumeDir(out), `step-${state.step}`);
   const tmp = `${final}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   const weights = model.exportWeights();
-  await saveModel(tmp, model.config, weights, state.tokenizerSpec);
+  await saveModel(tmp, model.config, weights, tokenizer);
   const optimizer = model.exportOptimizerState();
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, { m, v }] of optimizer.moments) {
@@ -169,33 +174,43 @@ async function writeCheckpoint(out: string, model: NativeModel, state: ResumeSta
   await writeJson(join(tmp, 'state.json'), state);
   await rename(tmp, final);
   for (const name of readdirSync(resumeDir(out))) if (name !== `step-${state.step}`) await rm(join(resumeDir(out), name), { recursive: true, force: true });
-  await saveModel(out, model.config, weights, state.tokenizerSpec);
+  await saveModel(out, model.config, weights, tokenizer);
 }
 
 /**
- * A loadable checkpoint folder with its tokenizer: a Hugging Face tokenizer's files copied in (so
- * the folder is complete, as transformers' from_pretrained expects), else the file naming the
- * tokenizer's spec.
+ * What a checkpoint folder holds of its tokenizer: a Hugging Face tokenizer's files (so the folder
+ * is complete, as transformers' from_pretrained expects; tokenizer_config.json with its class
+ * stated, so the family's config.json beside it does not choose another), or the file naming a
+ * built-in or llama2.c tokenizer's spec.
  */
-async function saveModel(dir: string, config: ModelConfig, weights: Weights, tokenizerSpec: string): Promise<void> {
+type SavedTokenizer = { files: [string, Buffer][] } | { spec: string };
+
+async function savedTokenizer(spec: string, tokenizer: Tokenizer): Promise<SavedTokenizer> {
+  if (tokenizer.kind !== 'hf') return { spec };
+  const files: [string, Buffer][] = [];
+  for (const [path, name] of hfTokenizerFiles(spec)) if (name !== 'tokenizer_config.json') files.push([name, await readFile(path)]);
+  const config = await statedTokenizerConfig(statSync(spec).isDirectory() ? spec : dirname(spec), 'PreTrainedTokenizerFast');
+  files.push(['tokenizer_config.json', Buffer.from(JSON.stringify(config, null, 2) + '\n')]);
+  return { files };
+}
+
+/** A loadable checkpoint folder with its tokenizer. */
+async function saveModel(dir: string, config: ModelConfig, weights: Weights, tokenizer: SavedTokenizer): Promise<void> {
   await saveCheckpoint(dir, config, weights);
-  const files = hfTokenizerFiles(tokenizerSpec);
-  if (files.length === 0) {
-    await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerSpec + '\n');
+  if ('spec' in tokenizer) {
+    await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizer.spec + '\n');
     return;
   }
   await rm(join(dir, TOKENIZER_FILE), { force: true });
-  for (const [from, name] of files) await writeFileAtomic(join(dir, name), await readFile(from));
+  for (const [name, content] of tokenizer.files) await writeFileAtomic(join(dir, name), content);
 }
 
-/** A Hugging Face tokenizer spec's files, as [path, name in a checkpoint folder]; none for other specs. */
+/** A Hugging Face tokenizer spec's files (a folder, or a tokenizer.json), as [path, name in a checkpoint folder]. */
 function hfTokenizerFiles(spec: string): [string, string][] {
-  if (!existsSync(spec)) return [];
-  const dir = statSync(spec).isDirectory() ? spec : dirname(spec);
-  const named: [string, string][] = statSync(spec).isDirectory() ? [[join(dir, 'tokenizer.json'), 'tokenizer.json']] : spec.endsWith('.json') ? [[spec, 'tokenizer.json']] : [];
-  if (named.length === 0) return [];
+  const folder = statSync(spec).isDirectory();
+  const dir = folder ? spec : dirname(spec);
   const others = ['tokenizer_config.json', 'vocab.json', 'merges.txt'].map((name): [string, string] => [join(dir, name), name]);
-  return [...named, ...others].filter(([path]) => existsSync(path));
+  return [[folder ? join(dir, 'tokenizer.json') : spec, 'tokenizer.json'] as [string, string], ...others].filter(([path]) => existsSync(path));
 }
 
 async function readCheckpoint(dir: string): Promise<{ weights: Weights; optimizer: OptimizerState; state: ResumeState }> {
@@ -221,10 +236,15 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   const tokenizer = await loadTokenizer(input.tokenizerSpec);
   if (tokenizer.vocabSize > config.vocabSize)
     throw new RangeError(`the tokenizer ${input.tokenizerSpec} has ${tokenizer.vocabSize} ids but the model's vocabSize is ${config.vocabSize}`);
+  if (tokenizer.eosId === null)
+    throw new Error(
+      `the tokenizer ${input.tokenizerSpec} has no EOS token to end each document with: name one (eos_token, or tokenizer_class) in its tokenizer_config.json`,
+    );
   const stream = await corpusTokens(input.corpus, tokenizer, input.textField);
   const totalSteps = Math.ceil(s.tokens / (s.batchSize * s.seqLen));
+  const saved = await savedTokenizer(input.tokenizerSpec, tokenizer);
   // A Hugging Face tokenizer by its files' content too (absent for the built-in specs).
-  const tokenizerFiles = await Promise.all(hfTokenizerFiles(input.tokenizerSpec).map(([path]) => sha256File(path)));
+  const tokenizerFiles = tokenizer.kind === 'hf' ? await Promise.all(hfTokenizerFiles(input.tokenizerSpec).map(([path]) => sha256File(path))) : [];
   const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', settings: s });
 
   await mkdir(input.out, { recursive: true });
@@ -265,7 +285,7 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
         lossCurve.push([step, intervalLoss / intervalSteps]);
         intervalLoss = 0;
         intervalSteps = 0;
-        await writeCheckpoint(input.out, model, { fingerprint, tokenizerSpec: input.tokenizerSpec, step, lossCurve });
+        await writeCheckpoint(input.out, model, { fingerprint, tokenizerSpec: input.tokenizerSpec, step, lossCurve }, saved);
       }
     }
     const seconds = (performance.now() - started) / 1000;

@@ -1,6 +1,7 @@
 // A run's data identity: a registered dataset is identified by the content of the files it reads,
 // so another copy of the data (or an edited file) is a different set of runs; a generated one
-// reads no files and is identified by its examples, so a changed generator is a different set of runs.
+// reads no files and is identified by its examples, so a changed generator is a different set of runs;
+// both are also identified by the examples they give, so a changed reader is too.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +12,15 @@ import { DataMismatchError, dataConfigFor, prepareData } from '../src/data.js';
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-data-id-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** How the file dataset's reader labels rows: changed by the test, as a new release's reader would be. */
+let labelShift = 0;
 registerDataset({
   name: 'file_identity_test',
   description: 'test',
   license: 'test',
   load: async ({ dataDir }) => {
     const file = join(dataDir, 'rows.txt');
-    const examples = readFileSync(file, 'utf8').trim().split('\n').map((text, i) => ({ id: `r/${i}`, text, label: (i % 2) as 0 | 1 }));
+    const examples = readFileSync(file, 'utf8').trim().split('\n').map((text, i) => ({ id: `r/${i}`, text, label: ((i + labelShift) % 2) as 0 | 1 }));
     return { name: 'file_identity_test', examples, report: { files: [file], rows: examples.length, kept: examples.length, skipped: {} } };
   },
 });
@@ -95,5 +98,28 @@ describe('prepareData', () => {
     const mismatch = prepareData(config, { dataset: 'generated_identity_test', dataDir: scratch });
     await expect(mismatch).rejects.toBeInstanceOf(DataMismatchError);
     await expect(mismatch).rejects.toThrow('its generator changed');
+  });
+
+  it('refuses a registered dataset whose reader no longer gives the examples the run was configured with (same files)', async () => {
+    const dir = mkdtempSync(join(scratch, 'reader-'));
+    writeFileSync(join(dir, 'rows.txt'), 'a\nb\nc\nd\n');
+    const source = { dataset: 'file_identity_test', dataDir: dir };
+    const config = await dataConfigFor(source, { ...opts, seed: 3 });
+    expect(config.filesSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(config.examplesSha256).toMatch(/^[0-9a-f]{64}$/);
+    labelShift = 1;
+    try {
+      const changed = await dataConfigFor(source, { ...opts, seed: 4 }); // another seed: not the load memoized above
+      expect(changed.filesSha256).toBe(config.filesSha256);
+      expect(changed.examplesSha256).not.toBe(config.examplesSha256);
+      // (the same rows in another folder, so that this load is not the one memoized above)
+      const copy = mkdtempSync(join(scratch, 'reader-copy-'));
+      writeFileSync(join(copy, 'rows.txt'), 'a\nb\nc\nd\n');
+      const mismatch = prepareData(config, { ...source, dataDir: copy });
+      await expect(mismatch).rejects.toBeInstanceOf(DataMismatchError);
+      await expect(mismatch).rejects.toThrow('its reader changed');
+    } finally {
+      labelShift = 0;
+    }
   });
 });

@@ -78,11 +78,42 @@ describe('pretrain', () => {
     await expect(pretrain(hf)).rejects.toThrow(`the tokenizer ${tokenizerDir} has ${tokenizer.vocabSize} ids but the model's vocabSize is ${FAMILY.nano.vocabSize}`);
     await pretrain({ ...hf, config: { ...FAMILY.nano, vocabSize: tokenizer.vocabSize } });
     expect(existsSync(join(out, TOKENIZER_FILE))).toBe(false);
-    for (const name of ['tokenizer.json', 'tokenizer_config.json']) expect(readFileSync(join(out, name), 'utf8')).toBe(readFileSync(join(tokenizerDir, name), 'utf8'));
+    expect(readFileSync(join(out, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(tokenizerDir, 'tokenizer.json'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(tokenizerDir, 'tokenizer_config.json'), 'utf8')));
     const { config } = await loadCheckpoint(out);
     expect(checkpointTokenizerSpec(out, config)).toBe(resolve(out));
     // Beside the checkpoint's config.json (model_type llama), the tokenizer is still GPT-2's kind.
     const own = await loadTokenizer(out);
     expect([own.vocabSize, own.bosId, own.eosId, own.specials]).toEqual([tokenizer.vocabSize, eot, eot, tokenizer.specials]);
+  });
+
+  it('a Hugging Face tokenizer folder naming no class: refused without EOS; with eos_token, saved with its class stated so that it reads the same beside the config.json', async () => {
+    const bare = tinyTokenizer(join(scratch, 'bare'), [['Ġ', 't'], ['o', 'n'], ['Ġ', 'a']]);
+    rmSync(join(bare, 'tokenizer_config.json'));
+    const config = { ...FAMILY.nano, vocabSize: 260 };
+    const out = join(scratch, 'bare-out');
+    const run = { ...input(out), config, tokenizerSpec: bare, settings: { ...input(out).settings, tokens: 8 * 32 * 2 } };
+    await expect(pretrain(run)).rejects.toThrow(`the tokenizer ${bare} has no EOS token to end each document with`);
+    writeFileSync(join(bare, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>' }));
+    await pretrain(run);
+    expect(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual({ eos_token: '<|endoftext|>', tokenizer_class: 'PreTrainedTokenizerFast' });
+    const [source, own] = [await loadTokenizer(bare), await loadTokenizer(out)];
+    expect([own.bosId, own.eosId, own.padId, own.specials]).toEqual([source.bosId, source.eosId, source.padId, source.specials]);
+    expect(own.eosId).toBe(259);
+  });
+
+  it("built-in specs stay built-in even where a folder of that name is in the working directory", async () => {
+    const cwd = process.cwd();
+    const dir = join(scratch, 'cwd');
+    tinyTokenizer(join(dir, FAMILY_TOKENIZER), [['Ġ', 't']]);
+    process.chdir(dir);
+    try {
+      const out = join(scratch, 'builtin');
+      await pretrain({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 2 } });
+      expect(readFileSync(join(out, TOKENIZER_FILE), 'utf8')).toBe(`${FAMILY_TOKENIZER}\n`);
+      expect(existsSync(join(out, 'tokenizer.json'))).toBe(false);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });

@@ -1,12 +1,12 @@
 // `w2s data list` and `w2s data show NAME`: the registered datasets, and one dataset's counts,
 // class balance, skipped rows by reason and three formatted examples. `w2s data corpus NAME...`:
 // a pretraining corpus (JSONL, one {dataset, text} per line) of the datasets' training texts,
-// labels dropped and test texts left out.
+// labels dropped, and no text that is a test text of any of them (corpusTexts).
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { classCounts, listDatasets, loadDataset, trainingTexts, type Example } from '@w2s/data';
+import { classCounts, corpusTexts, listDatasets, loadDataset, type Example } from '@w2s/data';
 import { integerOption } from '../options.js';
 
 const SHOWN_CHARS = 300;
@@ -36,16 +36,12 @@ export async function runDataShow(name: string, flags: { dataDir?: string; seed:
 }
 
 export async function runDataCorpus(names: string[], flags: { dataDir?: string; out: string }, write: (text: string) => void): Promise<void> {
-  const lines: string[] = [];
-  const counts: string[] = [];
-  for (const name of names) {
-    const dataset = await loadDataset(name, flags.dataDir ? { dataDir: flags.dataDir } : {});
-    const texts = trainingTexts(name, dataset.examples);
-    for (const text of texts) lines.push(JSON.stringify({ dataset: name, text }));
-    counts.push(`${name} ${texts.length} (of ${dataset.examples.length})`);
-  }
-  await writeFileAtomic(resolve(flags.out), lines.join('\n') + '\n');
-  write(`${resolve(flags.out)}: ${lines.length} training texts, labels dropped, test texts left out: ${counts.join(', ')}\n`);
+  const datasets = [];
+  for (const name of names) datasets.push({ name, examples: (await loadDataset(name, flags.dataDir ? { dataDir: flags.dataDir } : {})).examples });
+  const { texts, dropped } = corpusTexts(datasets);
+  await writeFileAtomic(resolve(flags.out), texts.map((t) => JSON.stringify(t)).join('\n') + '\n');
+  const counts = datasets.map(({ name, examples }) => `${name} ${texts.filter((t) => t.dataset === name).length} (of ${examples.length})`);
+  write(`${resolve(flags.out)}: ${texts.length} training texts, labels dropped, test texts left out (${dropped} training texts equal to another dataset's test text): ${counts.join(', ')}\n`);
 }
 
 export function dataCommand(): Command {
@@ -75,7 +71,7 @@ export function dataCommand(): Command {
   data
     .command('corpus')
     .description("write a pretraining corpus of datasets' training texts (JSONL, field text): labels dropped, test texts left out")
-    .argument('<names...>', 'registered datasets with a fixed test split: sst2, imdb, amazon_polarity')
+    .argument('<names...>', 'registered datasets with a fixed test split (e.g. sst2, imdb, amazon_polarity)')
     .requiredOption('--out <file>', 'the JSONL file to write')
     .option('--data-dir <dir>', 'where the datasets are (default: $W2S_DATA_DIR)')
     .action(async (names: string[], flags: { dataDir?: string; out: string }) => runDataCorpus(names, flags, (text) => process.stdout.write(text)));

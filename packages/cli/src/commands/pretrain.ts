@@ -78,7 +78,7 @@ export function pretrainCommand(): Command {
     .requiredOption('--corpus <path>', 'plain text, or JSONL with one document per line')
     .option('--text-field <name>', 'JSONL: the field holding the text', 'text')
     .requiredOption('--model <size>', `a family size: ${Object.keys(FAMILY).join(', ')}`, familyName)
-    .option('--tokenizer <spec>', `the tokenizer, whose vocabulary sizes the model: a Hugging Face tokenizer folder (copied into --out), "gpt2" or "${FAMILY_TOKENIZER}"`, FAMILY_TOKENIZER)
+    .option('--tokenizer <spec>', `the tokenizer, whose vocabulary sizes the model: a Hugging Face tokenizer folder or tokenizer.json (its files copied into --out), a llama2.c tokenizer .bin, "gpt2" or "${FAMILY_TOKENIZER}"`, FAMILY_TOKENIZER)
     .requiredOption('--tokens <n>', 'tokens to train on', integerOption(1))
     .requiredOption('--out <dir>', 'checkpoint folder (also holds the resumable state)')
     .option('--seq-len <n>', 'tokens per training window', integerOption(2, 65536), d.seqLen)

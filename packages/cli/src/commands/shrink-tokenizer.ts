@@ -1,6 +1,7 @@
-// `w2s shrink-tokenizer --from DIR --vocab-size N --out DIR`: a byte-level BPE tokenizer (GPT-2's,
-// Pythia's, ...) cut to its first merges (shrinkBpeTokenizer), for models whose LM head should cost
-// less than a 50k-row vocabulary.
+// `w2s shrink-tokenizer --from DIR --vocab-size N --out DIR`: a byte-level BPE tokenizer laid out
+// as GPT-2's (byte tokens at ids 0-255, merge r making id 256 + r; Pythia's, with special tokens
+// first, is refused) cut to its first merges (shrinkBpeTokenizer), for models whose LM head should
+// cost less than a 50k-row vocabulary.
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { shrinkBpeTokenizer } from '@w2s/model';
@@ -15,7 +16,7 @@ export async function runShrinkTokenizer(flags: { from: string; vocabSize: numbe
 export function shrinkTokenizerCommand(): Command {
   return new Command('shrink-tokenizer')
     .description("write a byte-level BPE tokenizer cut to a smaller vocabulary: its byte tokens, its first merges and its added tokens")
-    .requiredOption('--from <dir>', 'a Hugging Face tokenizer folder with a byte-level BPE tokenizer.json (GPT-2, Pythia, ...)')
+    .requiredOption('--from <dir>', 'a Hugging Face tokenizer folder whose tokenizer.json is a byte-level BPE laid out as GPT-2\'s (byte tokens at ids 0-255)')
     .requiredOption('--vocab-size <n>', 'ids in the new vocabulary, added tokens included', integerOption(258))
     .requiredOption('--out <dir>', 'the folder to write tokenizer.json (and tokenizer_config.json) into')
     .action(async (flags: { from: string; vocabSize: number; out: string }) => runShrinkTokenizer(flags, (text) => process.stdout.write(text)));

@@ -107,6 +107,16 @@ export async function hfTokenizerClass(dir: string): Promise<string | undefined>
   return typeof modelType === 'string' ? MODEL_TYPE_CLASS[modelType] : undefined;
 }
 
+/**
+ * A folder's tokenizer_config.json with its class stated (hfTokenizerClass, else `fallbackClass`),
+ * for a copy of its tokenizer that reads the same beside any config.json (a checkpoint's
+ * model_type would otherwise choose the class, and with it the special tokens).
+ */
+export async function statedTokenizerConfig(dir: string, fallbackClass: string): Promise<Json> {
+  const config = await readOptionalJson(join(dir, 'tokenizer_config.json'));
+  return { ...config, tokenizer_class: (await hfTokenizerClass(dir)) ?? fallbackClass };
+}
+
 /** Whether a folder holds a Hugging Face tokenizer (tokenizer.json, or vocab.json + merges.txt). */
 export function isHfTokenizerFolder(dir: string): boolean {
   return existsSync(join(dir, 'tokenizer.json')) || (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')));

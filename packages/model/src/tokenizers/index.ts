@@ -4,7 +4,7 @@
 export type { EncodeOptions, Tokenizer } from './tokenizer.js';
 export { ByteTokenizer } from './byte.js';
 export { Gpt2Tokenizer } from './gpt2.js';
-export { HfTokenizer } from './hf.js';
+export { HfTokenizer, statedTokenizerConfig } from './hf.js';
 export { Llama2cTokenizer } from './llama2c.js';
 export { encodeBatch, type BatchOptions, type EncodedBatch } from './batch.js';
 export { shrinkBpeTokenizer, type ShrunkTokenizer } from './shrink.js';

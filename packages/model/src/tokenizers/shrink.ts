@@ -15,8 +15,8 @@
 // words whole at a sixth of that cost.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { hfTokenizerClass } from './hf.js';
+import { join, resolve } from 'node:path';
+import { statedTokenizerConfig } from './hf.js';
 
 const BYTE_TOKENS = 256;
 
@@ -34,6 +34,7 @@ export interface ShrunkTokenizer {
  * first merges, its added tokens): tokenizer.json, and tokenizer_config.json with its class stated.
  */
 export async function shrinkBpeTokenizer(from: string, vocabSize: number, out: string): Promise<ShrunkTokenizer> {
+  if (resolve(from) === resolve(out)) throw new Error(`the output folder ${out} is the source folder: shrinking would overwrite the tokenizer it reads`);
   const source = join(from, 'tokenizer.json');
   if (!existsSync(source)) throw new Error(`${from} has no tokenizer.json (a byte-level BPE tokenizer folder is expected)`);
   let spec: Json;
@@ -84,13 +85,14 @@ export async function shrinkBpeTokenizer(from: string, vocabSize: number, out: s
   const tmp = join(out, `.tokenizer.json.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(shrunk));
   await rename(tmp, join(out, 'tokenizer.json'));
-  // The class stated, so that the folder reads the same beside any config.json (a checkpoint's
-  // model_type would otherwise choose it): the source's, else GPT2Tokenizer, transformers' class
-  // for a byte-level BPE tokenizer.json with nothing else said.
-  const configPath = join(from, 'tokenizer_config.json');
-  const config = existsSync(configPath) ? (JSON.parse(await readFile(configPath, 'utf8')) as Json) : {};
-  const tokenizerClass = (await hfTokenizerClass(from)) ?? 'GPT2Tokenizer';
-  await writeFile(join(out, 'tokenizer_config.json'), JSON.stringify({ ...config, tokenizer_class: tokenizerClass }, null, 2) + '\n');
+  // The class stated: the source's, else GPT2Tokenizer, transformers' class for a byte-level BPE
+  // tokenizer.json with nothing else said. Its added_tokens_decoder, if any, renumbered as above.
+  const config = await statedTokenizerConfig(from, 'GPT2Tokenizer');
+  if (typeof config.added_tokens_decoder === 'object' && config.added_tokens_decoder !== null)
+    config.added_tokens_decoder = Object.fromEntries(
+      Object.entries(config.added_tokens_decoder as Record<string, unknown>).flatMap(([id, token]) => (renumber.has(Number(id)) ? [[String(renumber.get(Number(id))), token]] : [])),
+    );
+  await writeFile(join(out, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
   return { vocabSize, merges: kept, addedTokens: addedTokens.map(({ content, id }) => ({ content, id })) };
 }
 
