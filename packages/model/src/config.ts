@@ -359,7 +359,7 @@ function llamaConfig(dModel: number, nLayers: number, nHeads: number, nKvHeads: 
   };
 }
 
-/** Named architectures: tiny ones for tests, and the published GPT-2 shapes. */
+/** Named architectures: tiny ones for tests, and the published GPT-2 and Qwen2.5-0.5B shapes. */
 export const PRESETS: Record<string, ModelConfig> = {
   // Head sizes 16 and 8: the engine's attention runs 16-wide tiles directly and pads smaller heads.
   'gpt2-tiny': gpt2Config(64, 2, 4, 97, 64),
@@ -390,6 +390,19 @@ export const PRESETS: Record<string, ModelConfig> = {
   'gpt2-bench': gpt2Config(256, 4, 8, 8192, 128),
   'gpt2-small': gpt2Config(768, 12, 12),
   'gpt2-medium': gpt2Config(1024, 24, 16),
+  // Qwen2.5-0.5B's shape (its config.json: hidden 896, 24 layers, 14 heads, 2 KV heads,
+  // intermediate 4864, vocabulary 151936, tied embeddings, q/k/v biases, RoPE theta 1e6,
+  // rms_norm_eps 1e-6, 32768 positions); for benchmarks, with the engine's random weights.
+  'qwen2.5-0.5b': {
+    ...llamaConfig(896, 24, 14, 2, 4864, 151936, 32768),
+    normEps: 1e-6,
+    architecture: {
+      ...ARCHITECTURES.llama,
+      positions: { kind: 'rope', theta: 1e6, rotaryFraction: 1, scaling: null },
+      biases: { qkv: true, attnOut: false, mlp: false },
+      tiedEmbeddings: true,
+    },
+  },
 };
 
 /**
