@@ -19,9 +19,13 @@
 // Not counted: the decode key/value cache (generation only), and the process itself (Node, the
 // addon): it is already resident when the check runs, so it is not part of what is available.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import type * as Native from '@w2s/native';
 import { computeDevice } from './engine.js';
 import { headDim, parameterCount, parameterSpecs, rotaryDim, type ModelConfig } from './config.js';
+
+const native: typeof Native = createRequire(import.meta.url)('@w2s/native');
 
 /** The shape of the largest step a run takes: B sequences of T tokens. */
 export interface TrainingShape {
@@ -245,11 +249,14 @@ export function checkTrainingMemory(what: string, estimate: MemoryEstimate, opts
 
 /**
  * The check before a run builds its model on the CPU (a model on the GPU keeps its parameters and
- * activations in the card's memory, which this does not estimate: skipped).
+ * activations in the card's memory, which this does not estimate: skipped). `shape.threads`
+ * defaults to the native pool's thread count; `opts.minSeqLen`, where the run's sequences may be
+ * shorter than `shape.seqLen`, gives the lower bound (see MemoryCheckOptions.lowerBound).
  */
 export function assertTrainingFits(what: string, config: ModelConfig, shape: TrainingShape, opts: MemoryCheckOptions & { minSeqLen?: number } = {}): MemoryCheckResult {
   if (computeDevice().device !== 'cpu') return 'skipped';
-  const estimate = estimateTrainingMemory(config, shape);
-  const lowerBound = opts.minSeqLen !== undefined && opts.minSeqLen < shape.seqLen ? estimateTrainingMemory(config, { ...shape, seqLen: opts.minSeqLen }) : undefined;
+  const full = { ...shape, threads: shape.threads ?? native.backendInfo().threads };
+  const estimate = estimateTrainingMemory(config, full);
+  const lowerBound = opts.minSeqLen !== undefined && opts.minSeqLen < shape.seqLen ? estimateTrainingMemory(config, { ...full, seqLen: opts.minSeqLen }) : undefined;
   return checkTrainingMemory(what, estimate, { ...opts, ...(lowerBound ? { lowerBound } : {}) });
 }

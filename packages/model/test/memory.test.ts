@@ -128,10 +128,10 @@ describe('checkTrainingMemory', () => {
   });
 
   it('assertTrainingFits estimates the shape and takes the shortest sequences as the lower bound', () => {
-    const available = { bytes: estimateTrainingMemory(config, { batch: 8, seqLen: 4 }).total + 1, source: 'a test' };
-    expect(() => assertTrainingFits('gpt2-medium', config, { batch: 8, seqLen: 512 }, { available, mode: '' })).toThrow(/not enough memory: gpt2-medium/);
+    const available = { bytes: estimateTrainingMemory(config, { batch: 8, seqLen: 4, threads: 1 }).total + 1, source: 'a test' };
+    expect(() => assertTrainingFits('gpt2-medium', config, { batch: 8, seqLen: 512, threads: 1 }, { available, mode: '' })).toThrow(/not enough memory: gpt2-medium/);
     const warnings: string[] = [];
-    expect(assertTrainingFits('gpt2-medium', config, { batch: 8, seqLen: 512 }, { available, minSeqLen: 2, warn: (m) => warnings.push(m), mode: '' })).toBe('warned');
+    expect(assertTrainingFits('gpt2-medium', config, { batch: 8, seqLen: 512, threads: 1 }, { available, minSeqLen: 2, warn: (m) => warnings.push(m), mode: '' })).toBe('warned');
     expect(warnings).toHaveLength(1);
   });
 });

@@ -10,16 +10,19 @@ import { resolve } from 'node:path';
 import {
   FAMILY,
   FAMILY_TOKENIZER,
+  assertTrainingFits,
   checkpointTokenizerSpec,
   loadCheckpoint,
   loadTokenizer,
   parameterSpecs,
   withHead,
+  type MemoryCheckOptions,
   type ModelConfig,
   type Tokenizer,
   type Weights,
 } from '@w2s/model';
 import { sha256Path } from './hash.js';
+import type { TrainSettings } from './settings.js';
 
 export interface ModelSource {
   /** As given: a family name or a checkpoint path. */
@@ -97,4 +100,32 @@ async function specialsOf(spec: string): Promise<ModelSource['tokenizerSpecials'
 /** A tokenizer file or folder (a llama2.c .bin, a Hugging Face tokenizer) by its content, so that moving it changes nothing and editing it does. */
 async function tokenizerIdentity(spec: string): Promise<string> {
   return existsSync(spec) ? `sha256:${await sha256Path(spec)}` : spec;
+}
+
+/**
+ * Refuses, before anything is trained, an experiment one of whose models would not fit in memory
+ * as a classifier (@w2s/model assertTrainingFits): the engine's buffers grow to the larger of a
+ * training minibatch and an evaluation batch, at most `maxTokens` long; a checkpoint's weights
+ * stay loaded in JavaScript beside the model, and early stopping 'best' keeps one more copy.
+ * Examples may be shorter than maxTokens: a model that fits at the shortest is warned about
+ * instead. Each model is checked alone (the experiment trains one at a time).
+ */
+export function checkModelsFitMemory(
+  models: readonly ModelSource[],
+  training: Pick<TrainSettings, 'batchSize' | 'minibatchSize' | 'evalBatchSize' | 'earlyStopping'>,
+  maxTokens: number,
+  opts: MemoryCheckOptions = {},
+): void {
+  const batch = Math.max(training.minibatchSize, training.evalBatchSize);
+  for (const m of new Map(models.map((m) => [m.identity, m])).values()) {
+    const config = withHead(m.config, { kind: 'classifier', numClasses: 2 });
+    const seqLen = Math.min(maxTokens, config.contextLength);
+    const hostWeightCopies = (m.checkpoint === null ? 0 : 1) + (training.earlyStopping === 'best' ? 1 : 0);
+    assertTrainingFits(
+      `model ${m.spec} (a classifier, batches of ${batch} sequences of up to ${seqLen} tokens)`,
+      config,
+      { batch, seqLen, stepRows: training.batchSize, hostWeightCopies },
+      { ...opts, minSeqLen: 1 },
+    );
+  }
 }

@@ -30,6 +30,7 @@ import {
   TOKENIZER_FILE,
   statedTokenizerConfig,
   writeSafetensors,
+  assertTrainingFits,
   type ModelConfig,
   type OptimizerState,
   type Tokenizer,
@@ -233,6 +234,7 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   const config: ModelConfig = { ...input.config, head: { kind: 'lm' }, contextLength: Math.max(input.config.contextLength, s.seqLen) };
   if (input.config.architecture.positions.kind === 'learned' && s.seqLen > input.config.contextLength)
     throw new RangeError(`seqLen ${s.seqLen} is longer than the model's learned positions (${input.config.contextLength})`);
+  assertTrainingFits(`model ${input.modelName} (pretraining, batches of ${s.batchSize} x ${s.seqLen} tokens)`, config, { batch: s.batchSize, seqLen: s.seqLen });
   const tokenizer = await loadTokenizer(input.tokenizerSpec);
   if (tokenizer.vocabSize > config.vocabSize)
     throw new RangeError(`the tokenizer ${input.tokenizerSpec} has ${tokenizer.vocabSize} ids but the model's vocabSize is ${config.vocabSize}`);

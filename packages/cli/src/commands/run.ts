@@ -10,6 +10,7 @@ import {
   EXPERIMENT_SETTINGS,
   ResultsStore,
   builtinLoss,
+  checkModelsFitMemory,
   isLossModule,
   resolveLosses,
   dataConfigFor,
@@ -101,6 +102,7 @@ export async function runRun(flags: RunFlags): Promise<void> {
   const weak = await resolveModel(flags.weak);
   const strong = await resolveModel(flags.strong);
   const bootstrap = await Promise.all(flags.bootstrap.map((m) => resolveModel(m)));
+  checkModelsFitMemory([weak, strong, ...bootstrap], training.training, flags.maxTokens);
   const models = new Map([weak, strong, ...bootstrap].map((m) => [m.identity, m]));
   const spec = {
     data: await dataConfigFor(data, {
