@@ -26,6 +26,7 @@ import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendInfo, describeBackend, setNumThreads, sgemm, tf } from '@w2s/kernels';
 import {
+  InsufficientMemoryError,
   NativeModel,
   PRESETS,
   TwinAdamW,
@@ -502,4 +503,10 @@ function printRatios(rows: Row[], threads: number[]): void {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  if (!(err instanceof InsufficientMemoryError)) throw err;
+  console.error(`bench:train: ${err.message}`);
+  process.exit(2);
+}
