@@ -74,7 +74,7 @@ describe('estimateTrainingMemory', () => {
   });
 
   it('is within 10% of the resident memory a model takes through a training step', async () => {
-    const config = PRESETS['gpt2-bench']; // 3.4 M parameters, LM logits of 8192
+    const config = PRESETS['gpt2-bench']; // 5.3 M parameters, LM logits of 8192
     const shape = { batch: 4, seqLen: 64 };
     const e = estimateTrainingMemory(config, shape);
     const engine = e.total - THREAD_ALLOWANCE_BYTES;
