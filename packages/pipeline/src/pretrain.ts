@@ -17,6 +17,7 @@
 //                                      (AdamW moments), state.json; written to a temporary folder
 //                                      and renamed into place, so a kill leaves the previous one
 //   pretrain.json                     written at the end: settings, loss curve, tokens/s
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -247,7 +248,10 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   const saved = await savedTokenizer(input.tokenizerSpec, tokenizer);
   // A Hugging Face tokenizer by its files' content too (absent for the built-in specs).
   const tokenizerFiles = tokenizer.kind === 'hf' ? await Promise.all(hfTokenizerFiles(input.tokenizerSpec).map(([path]) => sha256File(path))) : [];
-  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', settings: s });
+  // The token stream itself too: a resumed run must train on the very tokens it started on, however
+  // the corpus is read and tokenized.
+  const streamSha256 = createHash('sha256').update(new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength)).digest('hex');
+  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', stream: streamSha256, settings: s });
 
   await mkdir(input.out, { recursive: true });
   let model = new NativeModel(config, { seed: s.seed });

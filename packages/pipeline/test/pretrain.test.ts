@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FAMILY, FAMILY_TOKENIZER, TOKENIZER_FILE, checkpointTokenizerSpec, loadCheckpoint, loadTokenizer } from '@w2s/model';
 import { DEFAULT_PRETRAIN_SETTINGS, corpusTokens, pretrain, type PretrainInput } from '../src/pretrain.js';
+import { canonicalJson } from '../src/store.js';
 import { tinyTokenizer } from '../../../tests/support/tokenizers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-pretrain-'));
@@ -52,6 +53,21 @@ describe('pretrain', () => {
     const a = (await loadCheckpoint(full)).weights;
     const b = (await loadCheckpoint(cut)).weights;
     for (const [name, w] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(w));
+  });
+
+  it('refuses to resume a checkpoint made from another token stream (the same corpus file read or tokenized otherwise)', async () => {
+    const out = join(scratch, 'stream');
+    await pretrain({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 10 } });
+    const stateFile = join(out, 'resume', 'step-10', 'state.json');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+    const fingerprint = JSON.parse(state.fingerprint);
+    expect(fingerprint.stream).toMatch(/^[0-9a-f]{64}$/);
+    expect(canonicalJson(fingerprint)).toBe(state.fingerprint);
+    // The finished run resumes at its last step with nothing to do...
+    expect((await pretrain({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 10 } })).resumedFrom).toBe(10);
+    // ...but not once its recorded stream is another.
+    writeFileSync(stateFile, JSON.stringify({ ...state, fingerprint: canonicalJson({ ...fingerprint, stream: '0'.repeat(64) }) }));
+    await expect(pretrain({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 10 } })).rejects.toThrow(/holds a pretraining run with other settings/);
   });
 
   it('refuses a folder that holds a run with other settings, and a corpus shorter than a window', async () => {
