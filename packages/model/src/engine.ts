@@ -16,20 +16,12 @@ export type ClassifierLoss =
   | { loss: 'logconf'; /** α of the auxiliary confidence loss, in [0, 1] */ alpha: number }
   | { loss: 'product'; /** exponent of the targets (default 1) */ alpha?: number; /** exponent of the student's probabilities (default 1) */ beta?: number };
 
+import type { OptimizerOptions } from './optimizer.js';
+export type { OptimizerOptions } from './optimizer.js';
+
 /** Classifier losses take soft targets [batch, numClasses]; the LM loss takes next-token targets. */
 export type Minibatch = Batch &
   ({ loss: 'token'; /** [batch·seqLen] next-token ids, −1 = ignored */ targets: Int32Array } | (ClassifierLoss & { softTargets: Float32Array }));
-
-export interface OptimizerOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** Decoupled weight decay on matrices and embeddings (never on biases and norm weights). */
-  weightDecay?: number;
-  /** Clip the global gradient norm to this (0 or absent: no clipping). */
-  maxGradNorm?: number;
-}
 
 export interface StepResult {
   /** Mean loss over every row (classifier) or target token (LM) of the step's minibatches. */

@@ -6,10 +6,13 @@
 // and not the others. The TypeScript declaration is the reference; the C++ names are derived from
 // its names (camelCase to snake_case) except where listed below, each exception stating how the
 // C++ struct lays the field out. Fields that exist on one side only are listed with the reason.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/batch.js';
-import { PRESETS } from '../src/config.js';
+import { PRESETS, withHead } from '../src/config.js';
 import { NativeModel } from '../src/engine.js';
+import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from '../src/optimizer.js';
+import { TwinAdamW } from '../src/tfjs/adamw.js';
 import { validateBatch } from '../src/tfjs/twin.js';
 import { bindingReads, cppFields, snakeCase, tsFields } from './declarations.js';
 
@@ -82,7 +85,7 @@ const RECORDS: Record<string, Record4> = {
     },
   },
   OptimizerOptions: {
-    ts: { files: ['packages/model/src/engine.ts'], name: 'OptimizerOptions' },
+    ts: { files: ['packages/model/src/optimizer.ts'], name: 'OptimizerOptions' },
     dts: 'RawOptimizer',
     binding: { functions: ['parse_optimizer'], root: 'optimizer' },
     cpp: {
@@ -201,5 +204,41 @@ describe('Batch checks: the binding and the twin refuse the same batches', () =>
     const model = new NativeModel(config, { seed: 1 });
     await expect(model.forward(batch), 'the binding').rejects.toThrow(names);
     expect(() => validateBatch(config, batch), 'the twin').toThrow(names);
+  });
+});
+
+// The optimizer's bounds are declared once in TypeScript (optimizer.ts, which the twin's AdamW
+// uses) and enforced again by the binding (parse_optimizer): each out-of-bounds option is refused
+// by both, with the same message.
+describe('Optimizer checks: the binding and the twin refuse the same options, in the same words', () => {
+  const config = PRESETS['gpt2-tiny'];
+  const batch: Batch = { tokens: Int32Array.of(1, 2, 3, 4), lengths: Int32Array.of(4), batch: 1, seqLen: 4 };
+  const cases: [string, OptimizerOptions][] = [
+    ['lr -1', { lr: -1 }],
+    ['beta1 1', { lr: 1e-3, beta1: 1 }],
+    ['beta2 -0.5', { lr: 1e-3, beta2: -0.5 }],
+    ['eps 0', { lr: 1e-3, eps: 0 }],
+    ['weightDecay -1', { lr: 1e-3, weightDecay: -1 }],
+    ['maxGradNorm -1', { lr: 1e-3, maxGradNorm: -1 }],
+  ];
+
+  it.each(cases)('%s', async (_, options) => {
+    let twinMessage = '';
+    try {
+      new TwinAdamW(config, options);
+    } catch (e) {
+      twinMessage = (e as Error).message;
+    }
+    expect(twinMessage).toMatch(/^optimizer\./);
+    const model = new NativeModel(withHead(config, { kind: 'lm' }), { seed: 1 });
+    await expect(model.trainStep([{ ...batch, loss: 'token', targets: Int32Array.of(2, 3, 4, 5) }], options)).rejects.toThrow(twinMessage);
+    model.dispose();
+  });
+
+  it("the defaults are the binding's (read from its source)", () => {
+    const source = readFileSync(new URL('../../../native/src/napi/engine_binding.cpp', import.meta.url), 'utf8');
+    const defaults = Object.fromEntries([...source.matchAll(/o\.Get\("(\w+)"\), "optimizer\.\w+", ([-0-9.e]+)\)/g)].map((m) => [m[1], Number(m[2])]));
+    expect(defaults).toEqual(OPTIMIZER_DEFAULTS);
+    expect(new TwinAdamW(config, { lr: 1e-3 }).options).toEqual({ lr: 1e-3, ...OPTIMIZER_DEFAULTS });
   });
 });

@@ -7,10 +7,10 @@
 //   m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;  m̂ = m / (1 − β1^t);  v̂ = v / (1 − β2^t);
 //   p = p − lr·(m̂ / (sqrt(v̂) + eps) + (spec.decay ? weightDecay·p : 0)).
 import { type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
-import type { OptimizerOptions } from '../engine.js';
+import { checkOptimizerOptions, type OptimizerOptions } from '../optimizer.js';
 import { trainableSpecs, type TwinOptions } from './twin.js';
 
-/** The engine's optimizer options (engine.ts), which the twin takes as they are. */
+/** The engine's optimizer options (optimizer.ts), which the twin takes as they are. */
 export type AdamWOptions = OptimizerOptions;
 
 export interface Moments {
@@ -26,17 +26,7 @@ export class TwinAdamW {
   private steps = 0;
 
   constructor(config: ModelConfig, options: AdamWOptions, opts: TwinOptions = {}) {
-    this.options = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0, ...options };
-    const { lr, beta1, beta2, eps, weightDecay, maxGradNorm } = this.options;
-    const check = (name: string, ok: boolean, value: number) => {
-      if (!ok) throw new Error(`AdamW: ${name} out of range, got ${value}`);
-    };
-    check('lr', lr >= 0, lr);
-    check('beta1', beta1 >= 0 && beta1 < 1, beta1);
-    check('beta2', beta2 >= 0 && beta2 < 1, beta2);
-    check('eps', eps >= 0, eps);
-    check('weightDecay', weightDecay >= 0, weightDecay);
-    check('maxGradNorm', maxGradNorm >= 0, maxGradNorm);
+    this.options = checkOptimizerOptions(options);
     this.trainable = trainableSpecs(config, opts);
     for (const spec of this.trainable) {
       const size = spec.shape.reduce((a, b) => a * b, 1);
