@@ -99,7 +99,11 @@ describe.each(configs)('the loss over the whole batch (%s classifier)', (_, conf
     const largest = Math.max(...parameterSpecs(config).map((s) => Math.hypot(...ga.get(s.name)!)));
     for (const spec of parameterSpecs(config)) {
       expect(relativeError(gb.get(spec.name)!, ga.get(spec.name)!, 1e-4 * largest), spec.name).toBeLessThan(1e-5);
-      expect(relativeError(gb.get(spec.name)!, twin.gradients.get(spec.name)!, 1e-3 * largest), spec.name).toBeLessThan(1e-4);
+      // Against the twin (float32 too, summing in another order) the floor is 1% of the largest
+      // gradient: a tensor whose rows' terms cancel to a small sum keeps the absolute rounding of
+      // the terms (W2S_TEST_SEED=1549871222, 'product', gpt2: finalNorm.bias sums to 0.016 against
+      // a largest gradient of 3.7, and differs by 1.9e-6, as it does under xent, where it sums to 2.5).
+      expect(relativeError(gb.get(spec.name)!, twin.gradients.get(spec.name)!, 1e-2 * largest), spec.name).toBeLessThan(1e-4);
     }
     if (name === 'logconf') {
       // What the test tells apart: logconf per minibatch of 8 (the mean of its four losses) is another loss.
