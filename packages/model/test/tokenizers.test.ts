@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '@w2s/random';
 
 import {
   ByteTokenizer,
@@ -100,12 +101,9 @@ function runcEncode(tok: Llama2cTokenizer, text: string): number[] {
 /** A deterministic pseudo-random text over a mixed alphabet (long enough to exercise the merge queue). */
 function pseudoRandomText(length: number, seed: number): string {
   const alphabet = [...'abcdefghijklmnopqrstuvwxyz     ,.!?\'\nTHESaeiou', 'é', '中', '😀'];
-  let x = seed;
+  const uniform = mulberry32(seed);
   let s = '';
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    s += alphabet[x % alphabet.length];
-  }
+  for (let i = 0; i < length; i++) s += alphabet[Math.floor(uniform() * alphabet.length)];
   return s;
 }
 
