@@ -9,7 +9,7 @@ import { ethicsCommonsense } from './datasets/ethics.js';
 import { imdb } from './datasets/imdb.js';
 import { quail } from './datasets/quail.js';
 import { sciq } from './datasets/sciq.js';
-import { sst2 } from './datasets/sst2.js';
+import { sst2, sst2Sentences } from './datasets/sst2.js';
 import { syntheticWorld, syntheticWorldNamed } from './synthetic/world.js';
 import { DataError, type Dataset, type DatasetSpec, type LoadOptions } from './types.js';
 
@@ -20,7 +20,7 @@ export function registerDataset(spec: DatasetSpec): void {
   registry.set(spec.name, spec);
 }
 
-for (const spec of [sciq, boolq, cosmosQa, amazonPolarity, sst2, imdb, ethicsCommonsense, anthropicHh, quail, chessPuzzles, syntheticWorld]) registerDataset(spec);
+for (const spec of [sciq, boolq, cosmosQa, amazonPolarity, sst2, sst2Sentences, imdb, ethicsCommonsense, anthropicHh, quail, chessPuzzles, syntheticWorld]) registerDataset(spec);
 
 export function listDatasets(): DatasetSpec[] {
   return [...registry.values()];

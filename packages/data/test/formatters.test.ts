@@ -35,7 +35,7 @@ beforeAll(() => {
     'c2,Ctx,What?,None of the above choices .,x,y,z,0\n' +
     'c3,Ctx,What?,a,b,c,d,9\n');
   write('amazon_polarity/train.ft.txt', '__label__2 Great: loved it\n__label__1 Bad: broke\n__label__3 odd\n__label__2 Good: works\n__label__1 Poor: late\n__label__2 Fine: ok\n');
-  write('sst2/train.tsv', 'label\tsentence\n1\ta "quoted" gem\n0\tdull\n');
+  write('sst2/train.tsv', 'label\tsentence\n1\ta "quoted" gem\n0\tdull\n0\tit drags . \n1\ta gem ... or not ?\n');
   write('sst2/dev.tsv', 'label\tcontent\n1\tfine\n0\t DULL \n');
   write('sst2/test.tsv', 'label\tcontent\nx\tno label\n0\t   \n');
   write('imdb/imdb_train_part00.jsonl', jsonl([{ text: 'Great film', label: 1, id: 'a' }, { text: 'Awful', label: 0, id: 'b' }]));
@@ -97,8 +97,12 @@ describe('formatters on fixtures in the real formats', () => {
     expect(trainingTexts('amazon_polarity', amazon.examples)).toEqual(['Great: loved it', 'Bad: broke', 'Good: works', 'Poor: late']);
     expect(amazon.report.skipped).toEqual({ 'invalid label': 1 });
     const sst2 = await loadDataset('sst2', { dataDir });
-    expect(sst2.examples.map((e) => [e.text, e.label, e.split])).toEqual([['a "quoted" gem', 1, 'train'], ['dull', 0, 'train'], ['fine', 1, 'test']]);
-    expect(trainingTexts('sst2', sst2.examples)).toEqual(['a "quoted" gem', 'dull']);
+    expect(sst2.examples.map((e) => [e.text, e.label, e.split])).toEqual([['a "quoted" gem', 1, 'train'], ['dull', 0, 'train'], ['it drags . ', 0, 'train'], ['a gem ... or not ?', 1, 'train'], ['fine', 1, 'test']]);
+    expect(trainingTexts('sst2', sst2.examples)).toEqual(['a "quoted" gem', 'dull', 'it drags . ', 'a gem ... or not ?']);
+    // sst2_sentences: the training rows whose last word is sentence-final punctuation; the same test rows.
+    const sentences = await loadDataset('sst2_sentences', { dataDir });
+    expect(sentences.examples.map((e) => [e.id, e.text, e.split])).toEqual([['sst2/train/4', 'it drags . ', 'train'], ['sst2/train/5', 'a gem ... or not ?', 'train'], ['sst2/dev/2', 'fine', 'test']]);
+    expect(sentences.report.skipped).toEqual({ 'training phrase, not a sentence': 2, 'invalid label': 1, 'empty text': 1, 'duplicate text': 1 });
     const sciq = await loadDataset('sciq', { dataDir });
     expect(() => trainingTexts('sciq', sciq.examples)).toThrow('sciq has no fixed test split, so any of its texts may be tested on');
     expect(sst2.report.skipped).toEqual({ 'invalid label': 1, 'empty text': 1, 'duplicate text': 1 });
@@ -183,7 +187,7 @@ describe('bad data', () => {
 
 describe('registry', () => {
   it('lists the eleven datasets, rejects unknown and duplicate names, and accepts new ones', async () => {
-    expect(listDatasets().map((d) => d.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
+    expect(listDatasets().map((d) => d.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'sst2_sentences', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
     expect(() => getDataset('squad')).toThrow(/unknown dataset "squad": known datasets are sciq, boolq/);
     expect(() => registerDataset(getDataset('sciq'))).toThrow(/already registered/);
     registerDataset({ name: 'tiny_test', description: 'd', license: 'l', load: async () => ({ name: 'tiny_test', examples: [{ id: 'a', text: 't', label: 1 }], report: { files: [], rows: 1, kept: 1, skipped: {} } }) });

@@ -14,6 +14,7 @@ const counts: Record<string, number> = {
   cosmos_qa: 2_985,
   amazon_polarity: 6_459,
   sst2: 67_349 + 872 + 1_821,
+  sst2_sentences: 67_349 + 872 + 1_821,
   imdb: 50_000,
   ethics_commonsense: 3_885 + 3_964,
   quail: 2_164 + 556,
@@ -28,15 +29,30 @@ realData.describe('real datasets', () => {
       expect(ds.report.kept + skipped).toBe(ds.report.rows);
       if (name in counts) expect(ds.report.rows).toBe(counts[name]);
       else expect(ds.report.rows).toBeGreaterThan(8_000); // HH test splits: 8,552 pairs
-      // Rows are kept unless empty, invalid or repeating an earlier text.
-      for (const reason of Object.keys(ds.report.skipped)) expect(['duplicate text', 'empty text', 'invalid label']).toContain(reason);
-      expect(ds.report.kept / ds.report.rows).toBeGreaterThan(0.97);
+      // Rows are kept unless empty, invalid or repeating an earlier text (or, in sst2_sentences, a
+      // training phrase that is not a sentence).
+      const phrases = ds.report.skipped['training phrase, not a sentence'] ?? 0;
+      expect(phrases > 0).toBe(name === 'sst2_sentences');
+      for (const reason of Object.keys(ds.report.skipped)) expect(['duplicate text', 'empty text', 'invalid label', 'training phrase, not a sentence']).toContain(reason);
+      expect(ds.report.kept / (ds.report.rows - phrases)).toBeGreaterThan(0.97);
       const classes = classCounts(ds.examples);
       expect(Math.min(classes[0], classes[1]) / ds.examples.length).toBeGreaterThan(0.25);
       expect(new Set(ds.examples.map((e) => e.id)).size).toBe(ds.examples.length);
       for (const e of ds.examples.slice(0, 10)) expect(e.text.trim().length).toBeGreaterThan(0);
     }, 60_000);
   }
+
+  it("sst2_sentences: sst2's training examples that end in sentence-final punctuation, and sst2's test examples", async () => {
+    const all = await loadDataset('sst2', { dataDir, seed: 0 });
+    const sentences = await loadDataset('sst2_sentences', { dataDir, seed: 0 });
+    const lastWord = (text: string) => text.trim().split(/\s+/).at(-1) ?? '';
+    const expected = all.examples.filter((e) => e.split === 'test' || /^[.!?]+$/.test(lastWord(e.text)));
+    expect(sentences.examples.map((e) => e.id)).toEqual(expected.map((e) => e.id));
+    // About 13,000 training sentences (GLUE's 67,349 rows are mostly shorter phrases).
+    const train = sentences.examples.filter((e) => e.split === 'train').length;
+    expect(train).toBeGreaterThan(12_000);
+    expect(train).toBeLessThan(14_000);
+  }, 60_000);
 
   it('SST-2, IMDB and Amazon polarity test only on their fixed test splits: no text shared between train (or a corpus of the training texts) and test', async () => {
     const normal = (t: string) => t.trim().replace(/\s+/g, ' ').toLowerCase();
