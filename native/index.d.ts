@@ -148,6 +148,31 @@ export interface RawStepResult {
   step: number;
   logits?: Float32Array;
 }
+/** One (category, phase) counter of an engine profile (native/src/engine/profiling_device.h). */
+export interface EngineProfileEntry {
+  /** The kernel family: 'matmul', 'matmul: weight gradient', 'attention', 'layer norm', 'adamw (token embedding)', ...; 'other': the operations' wall time outside any device call. */
+  category: string;
+  /** 'forward', 'loss', 'backward', 'clip', 'optimizer', 'outside' (calls outside the profiled operations); 'step' for 'other'. */
+  phase: string;
+  /** Wall time inside the device's calls. */
+  seconds: number;
+  calls: number;
+}
+/** Where the time of the operations run since setProfiling(true) went (CPU device only). */
+export interface EngineProfile {
+  /** Wall time of the profiled operations (trainStep, forward, backward, ...: every call that returns a promise). */
+  wallSeconds: number;
+  operations: number;
+  /** The counters with calls, then category 'other'. */
+  entries: EngineProfileEntry[];
+  /**
+   * The kernels' thread pool over the same time (process-wide): its parallel regions' wall time,
+   * that time × threads, and the threads' time running items; regionThreadSeconds − busySeconds is
+   * thread-time idle inside regions. Outside regions the pool is idle (OpenBLAS's own threads run
+   * the matrix products).
+   */
+  pool: { threads: number; regions: number; regionSeconds: number; regionThreadSeconds: number; busySeconds: number };
+}
 /** The native transformer engine (native/include/w2s/engine.h). Use @w2s/model's NativeModel. */
 export class Engine {
   /**
@@ -187,6 +212,10 @@ export class Engine {
   forwardStep(batches: RawBatch[]): Promise<Float32Array>;
   backwardStep(dLogits: Float32Array): Promise<void>;
   optimizerStep(optimizer: RawOptimizer): Promise<{ gradNorm: number; step: number }>;
+  /** on: resets the profile and starts it; off: stops it (off by default). Throws on a CUDA engine. */
+  setProfiling(on: boolean): void;
+  /** The profile since setProfiling(true); entries is empty if profiling was never on. */
+  profile(): EngineProfile;
   /** Frees the native memory now; later calls (but dispose) throw. Throws while a call is in flight. */
   dispose(): void;
 }

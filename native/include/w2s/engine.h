@@ -19,6 +19,7 @@
 namespace w2s::engine {
 
 class Device;
+class ProfilingDevice;
 
 // An architecture as data: the features that tell one transformer family from another (the
 // mirror of packages/model/src/config.ts Architecture; presets gpt2 and llama there).
@@ -142,6 +143,31 @@ struct StepResult {
 
 enum class LogitsAt { AllPositions, LastToken };
 
+// The model's phase, to which a profile attributes each device call (Model::set_profiling).
+// Outside: calls outside the profiled operations (reading parameters, say).
+enum class Phase { Outside, Forward, Loss, Backward, Clip, Optimizer };
+
+// Where the time of the profiled operations went (CPU device only; what is measured and what is
+// not: src/engine/profiling_device.h).
+struct ProfileEntry {
+  std::string category;  // the kernel family: "matmul", "attention", "layer norm", "adamw", ...
+  std::string phase;     // "forward", "loss", "backward", "clip", "optimizer", "outside"
+  double seconds = 0.0;  // wall time inside the device's calls
+  int64_t calls = 0;
+};
+struct Profile {
+  double wall_seconds = 0.0;  // wall time of the profiled operations (trainStep, forward, ...)
+  int64_t operations = 0;
+  // The (category, phase) pairs with calls, then category "other", phase "step": the operations'
+  // wall time outside any device call (host work: batch checks, the model's orchestration).
+  std::vector<ProfileEntry> entries;
+  // The kernels' thread pool over the same time (parallel.h Profile): its regions' wall time, that
+  // time × threads, and the threads' time running items.
+  int pool_threads = 1;
+  int64_t pool_regions = 0;
+  double pool_region_seconds = 0.0, pool_region_thread_seconds = 0.0, pool_busy_seconds = 0.0;
+};
+
 class Model {
  public:
   Model(const ModelConfig& config, std::unique_ptr<Device> device, uint64_t seed);
@@ -209,6 +235,17 @@ class Model {
   StepResult train_step(const std::vector<Minibatch>& minibatches, const OptimizerOptions& options,
                         float* host_logits);
 
+  // Profiling (CPU device; a CUDA model refuses, its launches being asynchronous). on: resets the
+  // counters and starts counting (the kernel pool's too, process-wide); off: stops. Off by
+  // default, when no clock is read. The first `on` puts a ProfilingDevice in front of the device
+  // (it stays, counting nothing while off); it changes no computation.
+  void set_profiling(bool on);
+  bool profiling() const;
+  Profile profile() const;
+  // Runs `work` (a call of the methods above) as one profiled operation: while profiling, its wall
+  // time is the time the profile divides.
+  void run_profiled(const std::function<void()>& work);
+
  private:
   struct Buffers;
   void ensure_capacity(int64_t batch, int64_t seq_len);
@@ -232,9 +269,15 @@ class Model {
   void upload_batch(const Batch& batch);
   void backward_pass();
   bool trainable(const ParameterInfo& p) const { return !linear_probe_ || p.head; }
+  // Tells the profiler (if any) the phase of the next device calls; token_embedding: they touch
+  // the token embedding's parameter alone (its update covers the whole [V, d] table).
+  void tag(Phase phase, bool token_embedding = false);
 
   ModelConfig config_;
   std::unique_ptr<Device> device_;
+  ProfilingDevice* profiler_ = nullptr;  // device_ itself, once profiling was turned on
+  double profile_wall_ = 0.0;            // run_profiled's wall time since profiling was turned on
+  int64_t profile_operations_ = 0;
   ParameterSlots slots_;  // filled with params_
   std::vector<ParameterInfo> params_;
   int64_t total_params_ = 0;

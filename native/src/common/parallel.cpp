@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -17,6 +18,17 @@ namespace w2s::parallel {
 namespace {
 
 thread_local bool in_parallel_region = false;
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Profiling (parallel.h): the switch is read without a lock; the counters change under run_mutex,
+// which every region holds.
+std::atomic<bool> profiling_on{false};
+Profile& counters() {
+  static Profile p;
+  return p;
+}
 
 class Pool {
  public:
@@ -33,9 +45,12 @@ class Pool {
   }
   int threads() const { return threads_; }
 
-  void run(int64_t n, const std::function<void(int64_t, int)>& fn) {
+  // Returns the seconds the threads spent running items when `timed` (else 0).
+  double run(int64_t n, const std::function<void(int64_t, int)>& fn, bool timed) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      timed_ = timed;
+      busy_seconds_ = 0.0;
       job_ = &fn;
       job_items_ = n;
       next_item_.store(0);
@@ -45,15 +60,19 @@ class Pool {
       ++generation_;
     }
     wake_.notify_all();
-    work(0);
+    const double own = work(0);
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return busy_workers_ == 0; });
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
+    return busy_seconds_ + own;
   }
 
  private:
-  void work(int worker) {
+  // Runs items until none is left; returns the seconds that took when the job is timed (else 0).
+  double work(int worker) {
+    const bool timed = timed_;  // set with the job, before the generation the workers waited for
+    const Clock::time_point start = timed ? Clock::now() : Clock::time_point{};
     in_parallel_region = true;
     for (;;) {
       if (failed_.load(std::memory_order_relaxed)) break;
@@ -68,6 +87,7 @@ class Pool {
       }
     }
     in_parallel_region = false;
+    return timed ? seconds_since(start) : 0.0;
   }
 
   void worker_loop(int worker) {
@@ -79,9 +99,10 @@ class Pool {
         if (stopping_) return;
         seen = generation_;
       }
-      work(worker);
+      const double busy = work(worker);
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        busy_seconds_ += busy;
         --busy_workers_;
       }
       done_.notify_one();
@@ -95,6 +116,8 @@ class Pool {
   bool stopping_ = false;
   uint64_t generation_ = 0;
   int busy_workers_ = 0;
+  bool timed_ = false;         // the job's threads time themselves (profiling)
+  double busy_seconds_ = 0.0;  // the workers' time running the job's items, when timed
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t job_items_ = 0;
   std::atomic<int64_t> next_item_{0};
@@ -139,6 +162,9 @@ void for_each(int64_t n, const std::function<void(int64_t, int)>& fn) {
   }
   std::lock_guard<std::mutex> lock(run_mutex());
   Pool& p = current_pool();
+  const bool timed = profiling_on.load(std::memory_order_relaxed);
+  const Clock::time_point start = timed ? Clock::now() : Clock::time_point{};
+  double busy = 0.0;
   if (p.threads() == 1 || n == 1) {
     in_parallel_region = true;
     try {
@@ -148,9 +174,17 @@ void for_each(int64_t n, const std::function<void(int64_t, int)>& fn) {
       throw;
     }
     in_parallel_region = false;
-    return;
+    if (timed) busy = seconds_since(start);
+  } else {
+    busy = p.run(n, fn, timed);
   }
-  p.run(n, fn);
+  if (!timed) return;
+  const double wall = seconds_since(start);
+  Profile& c = counters();
+  ++c.regions;
+  c.region_seconds += wall;
+  c.region_thread_seconds += wall * p.threads();
+  c.busy_seconds += busy;
 }
 
 void for_ranges(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
@@ -172,6 +206,17 @@ void set_threads(int n) {
   if (p && p->threads() == n) return;
   p.reset();
   p = std::make_unique<Pool>(n);
+}
+
+void set_profiling(bool on) {
+  std::lock_guard<std::mutex> lock(run_mutex());
+  if (on) counters() = Profile{};
+  profiling_on.store(on);
+}
+
+Profile profile() {
+  std::lock_guard<std::mutex> lock(run_mutex());
+  return counters();
 }
 
 }  // namespace w2s::parallel

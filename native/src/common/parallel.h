@@ -23,4 +23,20 @@ int threads();
 // Resizes the pool (n >= 1); waits for a running for_each to finish first.
 void set_threads(int n);
 
+// The pool's time accounting, for the engine's profiler. Off by default, and then no clock is
+// read. While on, every parallel region (a for_each or for_ranges from outside the pool) adds its
+// wall time, that time × the pool's threads, and the time the threads spent running its items;
+// nested calls are part of their item's time. The difference is thread-time the pool held idle:
+// threads waiting at the region's end for the last items, or waking late. Time outside regions
+// (serial code, OpenBLAS's own threads) is not seen here.
+struct Profile {
+  int64_t regions = 0;
+  double region_seconds = 0.0;         // Σ wall time of the regions
+  double region_thread_seconds = 0.0;  // Σ wall time × threads
+  double busy_seconds = 0.0;           // Σ time the threads spent running items
+};
+// on: resets the counters and starts counting; off: stops counting (the counters stay readable).
+void set_profiling(bool on);
+Profile profile();
+
 }  // namespace w2s::parallel

@@ -13,11 +13,14 @@
 // and the final norm's output `hidden` [N, d] with its statistics. Buffers grow to the largest
 // batch seen and are then reused: no allocation per step.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "../common/parallel.h"
 #include "device.h"
+#include "profiling_device.h"
 #include "w2s/engine.h"
 
 namespace w2s::engine {
@@ -313,6 +316,7 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
     invalid("training forward passes compute the logits at every position");
   backward_ready_ = false;
+  tag(Phase::Forward);
   upload_batch(batch);
   Buffers& b = *buf_;
   Device& dev = *device_;
@@ -385,6 +389,7 @@ void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* h
     invalid("decode: start + count = " + std::to_string(start + count) + " must be in [start + 1, contextLength " +
             std::to_string(c.context_length) + "]");
   step_minibatches_.clear();
+  tag(Phase::Forward);
   std::vector<int32_t> lengths{static_cast<int32_t>(count)};
   upload_batch(Batch{tokens, lengths.data(), 1, count});  // validates the tokens
   backward_ready_ = false;
@@ -434,6 +439,7 @@ void Model::decode(const int32_t* tokens, int64_t count, int64_t start, float* h
 void Model::backward(const float* host_dlogits) {
   step_minibatches_.clear();
   if (!backward_ready_) invalid("backward needs a training forward pass first (forward with training: true)");
+  tag(Phase::Backward);
   device_->upload(buf_->logits.get(), host_dlogits, logits_count(last_batch_, LogitsAt::AllPositions) * 4);
   backward_pass();
 }
@@ -441,6 +447,7 @@ void Model::backward(const float* host_dlogits) {
 // The loss gradient sits in the logits buffer (written there by backward or accumulate).
 void Model::backward_pass() {
   backward_ready_ = false;
+  tag(Phase::Backward);
   Buffers& b = *buf_;
   const ModelConfig& c = config_;
   const Architecture& a = c.architecture;
@@ -584,6 +591,7 @@ std::pair<double, int64_t> Model::accumulate_rowwise(const Minibatch& mb, double
   const Batch& batch = mb.batch;
   const bool token_loss = mb.loss.kind == LossKind::Token;
   forward(batch, true, LogitsAt::AllPositions, host_logits);
+  tag(Phase::Loss);
   Buffers& b = *buf_;
   Device& dev = *device_;
   double loss = 0.0;
@@ -616,7 +624,10 @@ std::pair<double, int64_t> Model::accumulate_rowwise(const Minibatch& mb, double
   return {loss, rows};
 }
 
-void Model::zero_grad() { device_->fill_zero(buf_->grads.get(), total_params_ * 4); }
+void Model::zero_grad() {
+  tag(Phase::Optimizer);
+  device_->fill_zero(buf_->grads.get(), total_params_ * 4);
+}
 
 double Model::optimizer_step(const OptimizerOptions& options) {
   const AdamWStep& a = options.adamw;
@@ -629,15 +640,22 @@ double Model::optimizer_step(const OptimizerOptions& options) {
   if (!(options.max_grad_norm >= 0.0f)) invalid("maxGradNorm must be >= 0, got " + std::to_string(options.max_grad_norm));
   Buffers& b = *buf_;
   Device& dev = *device_;
+  const int64_t embedding = params_[slots_.token_embedding].offset;
   double sum = 0.0;
   for (const auto& p : params_)
-    if (trainable(p)) sum += dev.sum_squares(b.grads.get() + p.offset, p.count);
+    if (trainable(p)) {
+      tag(Phase::Clip, p.offset == embedding);
+      sum += dev.sum_squares(b.grads.get() + p.offset, p.count);
+    }
   const double norm = std::sqrt(sum);
   if (!std::isfinite(norm)) invalid("the gradient holds NaN or Inf; the parameters were left unchanged");
   if (options.max_grad_norm > 0.0f && norm > options.max_grad_norm) {
     const float factor = static_cast<float>(options.max_grad_norm / (norm + 1e-6));
     for (const auto& p : params_)
-      if (trainable(p)) dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
+      if (trainable(p)) {
+        tag(Phase::Clip, p.offset == embedding);
+        dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
+      }
   }
   ++step_;
   cached_ = 0;
@@ -646,6 +664,7 @@ double Model::optimizer_step(const OptimizerOptions& options) {
     AdamWStep s = a;
     s.step = step_;
     if (!p.decay) s.weight_decay = 0.0f;
+    tag(Phase::Optimizer, p.offset == embedding);
     dev.adamw_update(b.params.get() + p.offset, b.grads.get() + p.offset, b.adam_m.get() + p.offset,
                      b.adam_v.get() + p.offset, p.count, s);
   }
@@ -656,6 +675,7 @@ double Model::optimizer_step(const OptimizerOptions& options) {
 void Model::forward_minibatches(const std::vector<Batch>& batches) {
   if (config_.num_classes == 0) invalid("a whole-batch step needs a classifier head");
   if (batches.empty()) invalid("a step needs at least one minibatch");
+  tag(Phase::Forward);
   int64_t rows = 0;
   for (const auto& batch : batches) rows += batch.batch;
   ensure_step_capacity(rows);
@@ -710,6 +730,7 @@ void Model::forward_step(const std::vector<Batch>& batches, float* host_logits) 
 
 void Model::backward_step(const std::vector<Batch>& batches, const float* host_dlogits) {
   const std::vector<StepMinibatch> saved = take_step_minibatches(batches);
+  tag(Phase::Backward);
   int64_t rows = 0;
   for (const auto& batch : batches) rows += batch.batch;
   device_->upload(buf_->step_dlogits.get(), host_dlogits, rows * config_.num_classes * 4);
@@ -731,6 +752,7 @@ StepResult Model::accumulate_whole_batch(const std::vector<Minibatch>& minibatch
     rows += mb.batch.batch;
   }
   forward_minibatches(batches);
+  tag(Phase::Loss);
   Buffers& b = *buf_;
   int64_t offset = 0;
   for (const auto& mb : minibatches) {
@@ -794,6 +816,65 @@ StepResult Model::train_step(const std::vector<Minibatch>& minibatches, const Op
   StepResult result = accumulate_step(minibatches, host_logits);
   result.grad_norm = optimizer_step(options);
   return result;
+}
+
+void Model::tag(Phase phase, bool token_embedding) {
+  if (profiler_) profiler_->set_phase(phase, token_embedding);
+}
+
+void Model::set_profiling(bool on) {
+  if (on && device_->name() != "cpu")
+    invalid("profiling measures the CPU device only: on " + device_->name() +
+            " the kernels run asynchronously, and a call's wall time is its launch");
+  if (on && !profiler_) {
+    auto wrapper = std::make_unique<ProfilingDevice>(std::move(device_));
+    profiler_ = wrapper.get();
+    device_ = std::move(wrapper);
+  }
+  if (!profiler_) return;
+  profiler_->set_on(on);
+  profiler_->set_phase(Phase::Outside, false);
+  parallel::set_profiling(on);
+  if (on) {
+    profile_wall_ = 0.0;
+    profile_operations_ = 0;
+  }
+}
+
+bool Model::profiling() const { return profiler_ && profiler_->on(); }
+
+void Model::run_profiled(const std::function<void()>& work) {
+  if (!profiling()) return work();
+  using Clock = std::chrono::steady_clock;
+  struct Stop {
+    Model& self;
+    Clock::time_point start;
+    ~Stop() {
+      self.profile_wall_ += std::chrono::duration<double>(Clock::now() - start).count();
+      ++self.profile_operations_;
+      self.tag(Phase::Outside);
+    }
+  } stop{*this, Clock::now()};
+  work();
+}
+
+Profile Model::profile() const {
+  Profile out;
+  if (!profiler_) return out;
+  out.wall_seconds = profile_wall_;
+  out.operations = profile_operations_;
+  out.entries = profiler_->entries();
+  double inside = 0.0;
+  for (const auto& e : out.entries)
+    if (e.phase != "outside") inside += e.seconds;
+  out.entries.push_back({"other", "step", std::max(0.0, profile_wall_ - inside), profile_operations_});
+  const parallel::Profile pool = parallel::profile();
+  out.pool_threads = parallel::threads();
+  out.pool_regions = pool.regions;
+  out.pool_region_seconds = pool.region_seconds;
+  out.pool_region_thread_seconds = pool.region_thread_seconds;
+  out.pool_busy_seconds = pool.busy_seconds;
+  return out;
 }
 
 }  // namespace w2s::engine

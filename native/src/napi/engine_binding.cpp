@@ -286,6 +286,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod<&Engine::guarded<&Engine::backward_step>>("backwardStep"),
                         InstanceMethod<&Engine::guarded<&Engine::optimizer_step>>("optimizerStep"),
                         InstanceMethod<&Engine::guarded<&Engine::device_name>>("deviceName"),
+                        InstanceMethod<&Engine::guarded<&Engine::set_profiling>>("setProfiling"),
+                        InstanceMethod<&Engine::guarded<&Engine::profile>>("profile"),
                         InstanceMethod<&Engine::dispose>("dispose")});
   }
 
@@ -472,6 +474,45 @@ class Engine : public Napi::ObjectWrap<Engine> {
     if (!info[0].IsBoolean()) type_error(env, "on must be a boolean, got " + describe(info[0]));
     model_->set_linear_probe(info[0].As<Napi::Boolean>().Value());
     return env.Undefined();
+  }
+
+  // setProfiling(on): on resets the profile's counters and starts them (CPU device only: a CUDA
+  // engine throws); off stops them. Off by default.
+  Napi::Value set_profiling(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (!info[0].IsBoolean()) type_error(env, "on must be a boolean, got " + describe(info[0]));
+    model_->set_profiling(info[0].As<Napi::Boolean>().Value());
+    return env.Undefined();
+  }
+
+  // profile() -> {wallSeconds, operations, entries: [{category, phase, seconds, calls}], pool}
+  // (index.d.ts EngineProfile): the counters since setProfiling(true).
+  Napi::Value profile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    const eng::Profile p = model_->profile();
+    Napi::Array entries = Napi::Array::New(env, p.entries.size());
+    for (size_t i = 0; i < p.entries.size(); ++i) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("category", p.entries[i].category);
+      e.Set("phase", p.entries[i].phase);
+      e.Set("seconds", p.entries[i].seconds);
+      e.Set("calls", Napi::Number::New(env, static_cast<double>(p.entries[i].calls)));
+      entries.Set(static_cast<uint32_t>(i), e);
+    }
+    Napi::Object pool = Napi::Object::New(env);
+    pool.Set("threads", p.pool_threads);
+    pool.Set("regions", Napi::Number::New(env, static_cast<double>(p.pool_regions)));
+    pool.Set("regionSeconds", p.pool_region_seconds);
+    pool.Set("regionThreadSeconds", p.pool_region_thread_seconds);
+    pool.Set("busySeconds", p.pool_busy_seconds);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("wallSeconds", p.wall_seconds);
+    out.Set("operations", Napi::Number::New(env, static_cast<double>(p.operations)));
+    out.Set("entries", entries);
+    out.Set("pool", pool);
+    return out;
   }
 
   Napi::Value zero_grad(const Napi::CallbackInfo& info) {
@@ -705,7 +746,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value launch(const Napi::CallbackInfo& info, std::function<void()> work,
                      std::function<Napi::Value(Napi::Env)> result) {
     busy_ = true;
-    auto* worker = new EngineWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(work), std::move(result));
+    eng::Model* model = model_.get();
+    auto profiled = [model, work = std::move(work)] { model->run_profiled(work); };
+    auto* worker = new EngineWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(profiled), std::move(result));
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
