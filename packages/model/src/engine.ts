@@ -35,6 +35,10 @@ export interface StepResult {
   logits?: Float32Array;
 }
 
+/** A profile of the engine's work (NativeModel.profile; native/index.d.ts). */
+export type EngineProfile = Native.EngineProfile;
+export type EngineProfileEntry = Native.EngineProfileEntry;
+
 /** AdamW's state: the optimizer steps taken and each parameter's first and second moments. */
 export interface OptimizerState {
   step: number;
@@ -284,6 +288,26 @@ export class NativeModel implements NextTokenModel {
       const which = batches.length > 1 ? ` (batch ${i})` : '';
       if (problem) throw new RangeError(`${method}: seqLen ${batch.seqLen}${which} is longer than ${problem}; truncate sequences to their last ${this.config.contextLength} tokens`);
     }
+  }
+
+  /**
+   * Profiling (CPU device only; a CUDA model throws: its kernels run asynchronously). `true` resets
+   * the counters and starts them, `false` stops them; off by default, when the engine reads no
+   * clock. While on, each device call's wall time is added to its kernel family and the model's
+   * phase (forward, loss, backward, clip, optimizer), and the kernels' thread pool counts its
+   * busy and idle thread-time (process-wide). Computation is unchanged: results are bit-identical.
+   */
+  setProfiling(on: boolean): void {
+    this.engine.setProfiling(on);
+  }
+
+  /**
+   * The profile since setProfiling(true): wall time of the operations (trainStep, forward, ...),
+   * seconds and calls per (category, phase), 'other' (the operations' time outside device calls),
+   * and the pool's totals. See native/index.d.ts EngineProfile.
+   */
+  profile(): Native.EngineProfile {
+    return this.engine.profile();
   }
 
   /** Frees the native parameters, gradients, optimizer state and activations now, not at garbage collection. */

@@ -1,7 +1,7 @@
 export * from './config.js';
 export type { Batch } from './batch.js';
 export { NativeModel, computeDevice, computeDeviceProblem, setComputeDevice } from './engine.js';
-export type { ClassifierLoss, ComputeDevice, Minibatch, NativeModelOptions, OptimizerOptions, OptimizerState, StepResult } from './engine.js';
+export type { ClassifierLoss, ComputeDevice, EngineProfile, EngineProfileEntry, Minibatch, NativeModelOptions, OptimizerOptions, OptimizerState, StepResult } from './engine.js';
 export {
   activationBytes,
   assertTrainingFits,
