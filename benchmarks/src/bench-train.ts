@@ -14,6 +14,9 @@
 // factors, or --peak-gflops) and, beside it, against the sgemm yardstick; the resident memory of
 // each row (the process's peak RSS during the row less its RSS before it, per parameter) beside the
 // estimate of packages/model/src/memory.ts, which also refuses a run that would not fit.
+// --profile: after each thread count's timed steps, --profile-steps more steps on the same model
+// with the engine's profiler on (CPU only), printed after the timing rows as a table of where a
+// step's time goes (src/profile-table.ts) and written to --json as 'profile' rows.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -45,6 +48,7 @@ import {
 } from '@w2s/model';
 import { mulberry32 } from '@w2s/random';
 import { cpuPeak, peakGflops, type CpuPeak } from './cpu-peak.js';
+import { printProfile, profileSteps, type ProfileRow } from './profile-table.js';
 
 type Impl = 'native' | 'pytorch' | 'tfjs-cpu' | 'tfjs-wasm';
 type Task = 'lm' | 'classifier';
@@ -97,6 +101,7 @@ type Row =
       note?: string;
     } & Shape)
   | { impl: 'sgemm'; threads: number; gflops: number; shape: number[] }
+  | ProfileRow
   | { impl: 'machine'; cpu: string; logicalCores: number; memoryBytes: number; node: string; backend: string; loadAverage: number[]; peak: { perCoreGflops: number; physicalCores: number; derivation: string[] } };
 
 interface Options {
@@ -116,6 +121,8 @@ interface Options {
   peakGflops?: number;
   json?: string;
   quick: boolean;
+  profile: boolean;
+  profileSteps: number;
 }
 
 function positiveInteger(value: string): number {
@@ -156,6 +163,8 @@ function parseOptions(): Options {
     .option('--peak-gflops <x>', 'the CPU\'s peak float32 GFLOP/s over all its physical cores, instead of the rate derived from /proc/cpuinfo', positiveNumber)
     .option('--json <file>', 'also write the rows as a JSON array to this file')
     .option('--quick', 'batch 4 and at most 5 timed steps: a smoke run', false)
+    .option('--profile', "after each thread count's timed steps, profile --profile-steps more (where a step's time goes, by kernel and phase; the pool's idle time)", false)
+    .option('--profile-steps <n>', 'profiled steps per thread count (with --profile)', positiveInteger, 3)
     .parse()
     .opts<Options>();
 }
@@ -331,6 +340,7 @@ async function main(): Promise<void> {
   const torch = opts.pytorch ? findTorch(opts.python) : null;
   if (torch && 'problem' in torch) console.log(`  PyTorch rows skipped: ${torch.problem}`);
   const data = randomMinibatch(config, batch, seqLen, 1);
+  const profiles: ProfileRow[] = [];
   const timedRow = (impl: Impl, threads: number, ms: number, b: number, n: number, memory: Memory, note?: string): Row => {
     const f = stepFlops(config, b, seqLen);
     const gflops = f / (ms * 1e6);
@@ -360,6 +370,7 @@ async function main(): Promise<void> {
     }
     const rssAfter = statusBytes('VmRSS');
     const peakRss = reset ? statusBytes('VmHWM') : rssAfter;
+    if (opts.profile) profiles.push(await profileSteps(model, [data], optimizer, opts.profileSteps, threads));
     model.dispose();
     const ms = median(times);
     const memory: Memory = {
@@ -449,6 +460,8 @@ async function main(): Promise<void> {
   console.log(`\nload average at the end (1, 5, 15 min): ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   printTable(rows);
   printRatios(rows, opts.threads);
+  for (const profile of profiles) printProfile(profile);
+  rows.push(...profiles);
   if (opts.json) {
     const tmp = `${opts.json}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(rows, null, 2) + '\n');
