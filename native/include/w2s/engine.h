@@ -268,6 +268,7 @@ class Model {
   StepResult accumulate_whole_batch(const std::vector<Minibatch>& minibatches, float* host_logits);
   void upload_batch(const Batch& batch);
   void backward_pass();
+  bool head_backward();
   bool trainable(const ParameterInfo& p) const { return !linear_probe_ || p.head; }
   // Tells the profiler (if any) the phase of the next device calls; token_embedding: they touch
   // the token embedding's parameter alone (its update covers the whole [V, d] table).

@@ -444,6 +444,37 @@ void Model::backward(const float* host_dlogits) {
   backward_pass();
 }
 
+// The heads' backward: the head's parameter gradient from the loss gradient in the logits buffer,
+// then (unless probing, when it returns false) the gradient of the final hidden states, written
+// to d_norm [B·T, d].
+bool Model::head_backward() {
+  Buffers& b = *buf_;
+  const ModelConfig& c = config_;
+  Device& dev = *device_;
+  const int64_t B = last_batch_.batch, n = B * last_batch_.seq_len, d = c.d_model;
+  float* W = b.params.get();
+  float* G = b.grads.get();
+  const float* dlogits = b.logits.get();
+  float* d_hidden = b.d_norm.get();
+  if (c.num_classes > 0) {
+    dev.matmul(true, false, c.num_classes, d, B, 1.0f, dlogits, c.num_classes, b.pooled.get(), d, 1.0f,
+               G + params_[slots_.classifier].offset, d);
+    if (linear_probe_) return false;
+    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, W + params_[slots_.classifier].offset, d,
+               0.0f, b.d_pooled.get(), d);
+    dev.fill_zero(d_hidden, n * d * 4);
+    dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
+  } else {
+    const int out = c.architecture.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
+    dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f,
+               G + params_[out].offset, d);
+    if (linear_probe_) return false;
+    dev.matmul(false, false, n, d, c.vocab_size, 1.0f, dlogits, c.vocab_size, W + params_[out].offset, d, 0.0f,
+               d_hidden, d);
+  }
+  return true;
+}
+
 // The loss gradient sits in the logits buffer (written there by backward or accumulate).
 void Model::backward_pass() {
   backward_ready_ = false;
@@ -476,27 +507,10 @@ void Model::backward_pass() {
     else
       dev.rms_norm_backward(dy, x, param(weight), rstd, n, d, dx, grad(weight));
   };
-  float* dlogits = b.logits.get();
-  float* d_hidden = b.d_norm.get();
-
-  // Heads: parameter gradient, then the gradient of the final hidden states (unless probing).
-  if (c.num_classes > 0) {
-    dev.matmul(true, false, c.num_classes, d, B, 1.0f, dlogits, c.num_classes, b.pooled.get(), d, 1.0f,
-               grad(slots_.classifier), d);
-    if (linear_probe_) return;
-    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, param(slots_.classifier), d, 0.0f,
-               b.d_pooled.get(), d);
-    dev.fill_zero(d_hidden, n * d * 4);
-    dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
-  } else {
-    const int out = a.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
-    dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f, grad(out), d);
-    if (linear_probe_) return;
-    dev.matmul(false, false, n, d, c.vocab_size, 1.0f, dlogits, c.vocab_size, param(out), d, 0.0f, d_hidden, d);
-  }
+  if (!head_backward()) return;
   float* d_resid = b.d_resid.get();
   dev.fill_zero(d_resid, n * d * 4);
-  norm_backward(d_hidden, b.resid.get() + c.n_layers * n * d, slots_.final_norm_w, slots_.final_norm_b, b.mean_f.get(),
+  norm_backward(b.d_norm.get(), b.resid.get() + c.n_layers * n * d, slots_.final_norm_w, slots_.final_norm_b, b.mean_f.get(),
                 b.rstd_f.get(), d_resid);
 
   AttentionShape shape{B, T, T, H, KV, hd};
