@@ -16,6 +16,7 @@ import { mulberry32, shuffled as shuffledBy } from '@w2s/random';
 import {
   buildTables,
   loadSummaries,
+  shortModelLabels,
   loadSweepFailures,
   quantileOfSorted,
   renderMarkdown,
@@ -571,6 +572,45 @@ describe('loadSummaries', () => {
 
   it('rejects a folder that does not exist', async () => {
     await expect(loadSummaries(join(scratchFolder, 'missing'))).rejects.toThrow(/cannot read the summaries folder/);
+  });
+
+  it('names checkpoint paths by their shortest distinct ending, and says what each label stands for', async () => {
+    const root = join(scratchFolder, 'labels');
+    const [first] = summaries;
+    const named = (weak: string, ceiling: string, seed: number) => ({ ...first, seed, weak: { ...first.weak, model: weak }, ceiling: { ...first.ceiling, model: ceiling } });
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, 'a.summary.json'), JSON.stringify(named('real-data/models/nano', 'real-data/models/mini/', 0)));
+    await writeFile(join(root, 'b.summary.json'), JSON.stringify(named('real-data/random/nano', 'mini', 1)));
+    const loaded = await loadSummaries(root);
+    // 'mini' (a named size) keeps its name; the checkpoint folder of that name grows a folder.
+    expect(loaded.summaries.map((s) => [s.weak.model, s.ceiling.model])).toEqual([['models/nano', 'models/mini'], ['random/nano', 'mini']]);
+    expect(loaded.models).toEqual([
+      { label: 'models/nano', model: 'real-data/models/nano' },
+      { label: 'models/mini', model: 'real-data/models/mini/' },
+      { label: 'random/nano', model: 'real-data/random/nano' },
+    ]);
+    expect(loaded.summaries[0].transfer).toEqual(first.transfer);
+    const tables = buildTables(loaded.summaries);
+    expect(renderMarkdown(tables, [], [], loaded.models)).toContain('Models: models/nano is `real-data/models/nano`; models/mini is `real-data/models/mini/`; random/nano is `real-data/random/nano`.');
+    expect(renderTerminal(tables, [], loaded.models)).toContain('Models: models/nano = real-data/models/nano, models/mini = real-data/models/mini/, random/nano = real-data/random/nano');
+    expect(renderMarkdown(tables, [], [], [])).not.toContain('Models:');
+  });
+});
+
+describe('shortModelLabels', () => {
+  it('keeps named sizes, shortens paths to the fewest trailing folder names that stay distinct', () => {
+    const labels = shortModelLabels(['nano', 'runs/a/mini', 'runs/b/mini', 'x/small', '/abs/path/base']);
+    expect([...labels]).toEqual([
+      ['nano', 'nano'],
+      ['runs/a/mini', 'a/mini'],
+      ['runs/b/mini', 'b/mini'],
+      ['x/small', 'small'],
+      ['/abs/path/base', 'base'],
+    ]);
+    // A size named outright and a checkpoint folder of that name: the folder's label grows.
+    expect([...shortModelLabels(['mini', 'ckpt/mini'])]).toEqual([['mini', 'mini'], ['ckpt/mini', 'ckpt/mini']]);
+    // Names that differ only in empty segments cannot be told apart by their folders: kept whole.
+    expect([...shortModelLabels(['a/b', 'a//b'])]).toEqual([['a/b', 'a/b'], ['a//b', 'a//b']]);
   });
 });
 

@@ -13,10 +13,10 @@ interface ReportFlags {
 export async function runReport(dir: string, flags: ReportFlags): Promise<number> {
   const root = resolve(dir);
   const outDir = resolve(flags.out ?? resolve(root, 'report'));
-  const { summaries, problems } = await loadSummaries(root);
+  const { summaries, models, problems } = await loadSummaries(root);
   const sweep = await loadSweepFailures(root);
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ tables: buildTables(summaries), failedRuns: sweep.failures, problems: [...problems, ...sweep.problems] }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ tables: buildTables(summaries), models, failedRuns: sweep.failures, problems: [...problems, ...sweep.problems] }, null, 2) + '\n');
     return summaries.length > 0 ? 0 : 1;
   }
   for (const problem of [...problems, ...sweep.problems]) process.stderr.write(`w2s report: skipped ${problem}\n`);

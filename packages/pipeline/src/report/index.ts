@@ -3,6 +3,7 @@
 // within noise) and the pairs' scores, render them for a terminal and as Markdown, draw the
 // paper-style transfer plots and the PGR plots as SVG, and write the whole report to a folder.
 
+export { shortModelLabels, type ModelLabel } from './labels.js';
 export { loadSummaries, loadSweepFailures, type FailedRun, type LoadedSummaries } from './load.js';
 export { buildTables, type ReportTables, type TableData } from './tables.js';
 export { renderTerminal } from './terminal.js';

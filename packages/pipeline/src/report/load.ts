@@ -5,11 +5,17 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExperimentSummary } from '../summary.js';
+import { shortModelLabels, type ModelLabel } from './labels.js';
 import { parseSummary } from './validate.js';
 
 export interface LoadedSummaries {
-  /** In the order of their files' paths (sorted), duplicates left out. */
+  /**
+   * In the order of their files' paths (sorted), duplicates left out, each model named by its
+   * short label (labels.ts).
+   */
   summaries: ExperimentSummary[];
+  /** The labels that stand for a longer name: what each means. */
+  models: ModelLabel[];
   /** One line per file or folder that could not be used: `path: reason`. */
   problems: string[];
 }
@@ -87,7 +93,13 @@ export async function loadSummaries(dir: string): Promise<LoadedSummaries> {
     fileOfExperiment.set(key, file);
     summaries.push(summary);
   }
-  return { summaries, problems };
+  const labels = shortModelLabels(summaries.flatMap((summary) => [summary.weak.model, summary.ceiling.model]));
+  const relabel = (result: ExperimentSummary['weak']) => ({ ...result, model: labels.get(result.model)! });
+  return {
+    summaries: summaries.map((summary) => ({ ...summary, weak: relabel(summary.weak), ceiling: relabel(summary.ceiling) })),
+    models: [...labels].filter(([model, label]) => label !== model).map(([model, label]): ModelLabel => ({ label, model })),
+    problems,
+  };
 }
 
 /** A run a sweep could not complete, as its sweep.json records it. */

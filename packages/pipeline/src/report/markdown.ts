@@ -2,6 +2,7 @@
 // tables (accuracy, AUROC) and the pairs' scores in GitHub's table syntax, and a link to every
 // plot's SVG file, which sits beside report.md.
 
+import type { ModelLabel } from './labels.js';
 import type { FailedRun } from './load.js';
 import { METHOD_PARAGRAPHS } from './method.js';
 import type { PlotFile } from './plots.js';
@@ -31,10 +32,11 @@ function markdownTable(table: TableData): string {
 }
 
 /** The complete report.md text; each plot is linked by its file name, relative to report.md. */
-export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[], failures: readonly FailedRun[] = []): string {
+export function renderMarkdown(tables: ReportTables, plots: readonly PlotFile[], failures: readonly FailedRun[] = [], models: readonly ModelLabel[] = []): string {
   const sections = [
     '# Weak-to-strong generalization report',
     ...METHOD_PARAGRAPHS,
+    ...(models.length === 0 ? [] : [`Models: ${models.map(({ label, model }) => `${escapeInline(label)} is \`${model}\``).join('; ')}.`]),
     ...SCORE_NAMES.flatMap((score) => [`## Performance gap recovered on ${SCORE_LABELS[score]}, per model pair`, markdownTable(tables.pgr[score])]),
     '## Weak and strong-ceiling scores, per model pair',
     markdownTable(tables.scores),

@@ -2,6 +2,7 @@
 // reads the same on a terminal, in a pipe and in a log file.
 
 import Table from 'cli-table3';
+import type { ModelLabel } from './labels.js';
 import type { FailedRun } from './load.js';
 import { TERMINAL_LEGEND } from './method.js';
 import { SCORE_LABELS, SCORE_NAMES } from './scores.js';
@@ -19,8 +20,9 @@ function renderTable(title: string, table: TableData): string {
 }
 
 /** The tables, each under its title, a legend, and the failed runs, as one block of text ending in a newline. */
-export function renderTerminal(tables: ReportTables, failures: readonly FailedRun[] = []): string {
+export function renderTerminal(tables: ReportTables, failures: readonly FailedRun[] = [], models: readonly ModelLabel[] = []): string {
   const parts = [
+    ...(models.length === 0 ? [] : [`Models: ${models.map(({ label, model }) => `${label} = ${model}`).join(', ')}`]),
     ...SCORE_NAMES.map((score) => renderTable(`Performance gap recovered (PGR) on ${SCORE_LABELS[score]}, per model pair, over seeds`, tables.pgr[score])),
     renderTable('Weak and strong-ceiling test scores, per model pair, medians over seeds', tables.scores),
     TERMINAL_LEGEND.join('\n'),

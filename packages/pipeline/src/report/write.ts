@@ -25,7 +25,7 @@ export interface WrittenReport {
 
 /** The report of the summaries under `dir`, written into `outDir` (created if missing). */
 export async function writeReport(dir: string, outDir: string): Promise<WrittenReport> {
-  const { summaries, problems } = await loadSummaries(dir);
+  const { summaries, models, problems } = await loadSummaries(dir);
   const sweep = await loadSweepFailures(dir);
   const tables = buildTables(summaries);
   const plots = await renderPlots(summaries);
@@ -37,6 +37,6 @@ export async function writeReport(dir: string, outDir: string): Promise<WrittenR
     plotPaths.push(plotPath);
   }
   const markdownPath = join(outDir, 'report.md');
-  await writeFileAtomic(markdownPath, renderMarkdown(tables, plots, sweep.failures));
-  return { markdownPath, plotPaths, problems: [...problems, ...sweep.problems], failures: sweep.failures, terminal: renderTerminal(tables, sweep.failures) };
+  await writeFileAtomic(markdownPath, renderMarkdown(tables, plots, sweep.failures, models));
+  return { markdownPath, plotPaths, problems: [...problems, ...sweep.problems], failures: sweep.failures, terminal: renderTerminal(tables, sweep.failures, models) };
 }
