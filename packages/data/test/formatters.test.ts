@@ -186,7 +186,7 @@ describe('bad data', () => {
 });
 
 describe('registry', () => {
-  it('lists the eleven datasets, rejects unknown and duplicate names, and accepts new ones', async () => {
+  it('lists the twelve datasets, rejects unknown and duplicate names, and accepts new ones', async () => {
     expect(listDatasets().map((d) => d.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'sst2_sentences', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
     expect(() => getDataset('squad')).toThrow(/unknown dataset "squad": known datasets are sciq, boolq/);
     expect(() => registerDataset(getDataset('sciq'))).toThrow(/already registered/);

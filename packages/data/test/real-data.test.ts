@@ -1,4 +1,4 @@
-// The ten datasets on the real files in ../shared/data (or $W2S_DATA_DIR): counts as the data
+// The registered datasets on the real files in ../shared/data (or $W2S_DATA_DIR): counts as the data
 // README states them, both labels present, unique ids, non-empty formatted texts. Skipped, with a
 // message, where the folder is absent (a user's fresh clone); failing there under W2S_REQUIRE_DATA=1.
 import { expect, it } from 'vitest';

@@ -39,8 +39,9 @@ export const sst2: DatasetSpec = {
   },
 };
 
-// sst2's examples less its training phrases, so that its duplicates are sst2's (a test sentence
-// equal to a training phrase stays out of both, as it stays out of sst2's corpus).
+// sst2's examples less its training phrases, so that its duplicates are sst2's: a test sentence
+// equal to an earlier training phrase is dropped there as a duplicate, so it is in neither split
+// here, and sst2's corpus (which holds the phrase) holds no test text of sst2_sentences.
 export const sst2Sentences: DatasetSpec = {
   name: 'sst2_sentences',
   description: "SST-2, trained on its training sentences only (not GLUE's phrases): is the sentiment positive?",
