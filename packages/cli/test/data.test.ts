@@ -8,11 +8,11 @@ import { dataDir, needsData, w2s } from './fixtures.js';
 const sciq = needsData('`w2s data show sciq`', 'sciq/sciq.json');
 
 describe('w2s data', () => {
-  it('list: the eleven datasets, as a table and as JSON', () => {
+  it('list: the twelve datasets, as a table and as JSON', () => {
     const json = w2s('data', 'list', '--json');
     expect(json.status, json.stderr).toBe(0);
     const specs = JSON.parse(json.stdout) as { name: string; description: string; license: string }[];
-    expect(specs.map((s) => s.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
+    expect(specs.map((s) => s.name)).toEqual(['sciq', 'boolq', 'cosmos_qa', 'amazon_polarity', 'sst2', 'sst2_sentences', 'imdb', 'ethics_commonsense', 'anthropic_hh', 'quail', 'chess_puzzles', 'synthetic_world']);
     for (const s of specs) expect(s.description.length).toBeGreaterThan(10);
     const table = w2s('data', 'list');
     for (const s of specs) expect(table.stdout).toContain(s.name);
