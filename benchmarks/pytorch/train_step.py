@@ -5,7 +5,14 @@ one JSON object.
     /usr/bin/python3 train_step.py < request.json
 
 request.json: {"config": ModelConfig, "task": "lm" | "classifier", "batch": B, "seqLen": T,
-"steps": N, "warmup": W, "threads": n, "optimizer": {"lr", "weightDecay", "maxGradNorm"}, "seed": s}
+"steps": N, "warmup": W, "threads": n, "blasThreads": m (default n), "optimizer": {"lr", "weightDecay",
+"maxGradNorm"}, "seed": s}
+
+Threads: `threads` is PyTorch's intra-op (OpenMP) thread count, torch.set_num_threads. The matrix
+products of Debian's torch run in the system BLAS (OpenBLAS), whose own thread count is read from
+OPENBLAS_NUM_THREADS when it loads and is otherwise one per core, whatever set_num_threads says: a
+"1-thread" PyTorch would run its products on every core. So this script sets the BLAS's count to
+`blasThreads` before it imports torch, and reports the count the loaded OpenBLAS runs.
 
 The model follows config.ts's mathematics, nanoGPT-style (one nn.Linear per fused projection):
 LayerNorm or RMSNorm, GELU (tanh or exact) or SwiGLU, learned positions or RoPE (rotate-half on the
@@ -20,14 +27,21 @@ engine), in float32. The time of each step after `warmup` steps; the median is r
 Memory: the process's resident set after torch is imported and before the model is built, and its
 peak (VmHWM, reset after the import) at the end; the model's memory is their difference.
 """
+import ctypes
 import json
 import math
+import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+REQUEST = json.load(sys.stdin) if __name__ == "__main__" else None
+if REQUEST is not None:
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(REQUEST.get("blasThreads", REQUEST["threads"]))
+
+import torch  # noqa: E402 (after the BLAS thread count is set)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def status_kib(field):
@@ -36,6 +50,18 @@ def status_kib(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def blas_threads():
+    """The thread count of the OpenBLAS this process loaded (None when the BLAS is another)."""
+    with open("/proc/self/maps") as f:
+        libs = sorted({line.split()[-1] for line in f if "blas" in line and ".so" in line})
+    for lib in libs:
+        try:
+            return int(ctypes.CDLL(lib).openblas_get_num_threads())
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def reset_peak():
@@ -176,8 +202,7 @@ class Model(nn.Module):
         return h @ self.tok.weight.T if self.head is None else self.head(h)
 
 
-def main():
-    req = json.load(sys.stdin)
+def main(req):
     c, task, B, T = req["config"], req["task"], req["batch"], req["seqLen"]
     opt_cfg = req.get("optimizer", {})
     torch.set_num_threads(req["threads"])
@@ -223,6 +248,7 @@ def main():
         "impl": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "blasThreads": blas_threads(),
         "attention": "scaled_dot_product_attention" if hasattr(F, "scaled_dot_product_attention") else "explicit softmax",
         "parameters": params,
         "batch": B,
@@ -238,4 +264,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(REQUEST)
