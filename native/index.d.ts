@@ -92,34 +92,64 @@ export function numThreads(): number;
 export function backendInfo(): RawBackendInfo;
 export function attentionWorkspaceBytes(headDim: number, threads: number): { forward: number; backward: number };
 
-/** The feature record of packages/model/src/config.ts Architecture. */
+// The records the engine takes, declared once here: @w2s/model's ModelConfig, Architecture, Batch
+// and OptimizerOptions are these types (imported with `import type`), and the binding's parsing
+// (native/src/napi/engine_binding.cpp) and the C++ structs (native/include/w2s/engine.h) are
+// compared with them by packages/model/test/native-declarations.test.ts, which fails, naming the
+// field and the file, when they drift.
+
+/** Llama 3's RoPE frequency scaling (transformers' rope_type "llama3"). */
+export interface RawLlama3RopeScaling {
+  kind: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalContextLength: number;
+}
+export type RawPositions =
+  | { kind: 'learned' }
+  | {
+      kind: 'rope';
+      theta: number;
+      /** RoPE rotates the first floor(headDim · rotaryFraction) dims of each head (GPT-NeoX: rotary_pct). */
+      rotaryFraction: number;
+      scaling: RawLlama3RopeScaling | null;
+    };
+/** The features that tell one transformer family from another (@w2s/model's Architecture; presets in its ARCHITECTURES). */
 export interface RawArchitecture {
+  /** LayerNorm carries a bias; RMSNorm has none. */
   norm: 'layerNorm' | 'rmsNorm';
   mlp: 'geluTanh' | 'geluExact' | 'swiglu';
-  positions:
-    | { kind: 'learned' }
-    | {
-        kind: 'rope';
-        theta: number;
-        rotaryFraction: number;
-        scaling: null | { kind: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContextLength: number };
-      };
+  positions: RawPositions;
+  /** Which projections carry a bias: the fused q/k/v, the attention output, both MLP projections. */
   biases: { qkv: boolean; attnOut: boolean; mlp: boolean };
+  /** Attention and MLP read the same residual stream (GPT-NeoX), instead of one after the other. */
   parallelResidual: boolean;
+  /** The LM head is the token embedding. */
   tiedEmbeddings: boolean;
 }
+export type RawHeadConfig = { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
+/** A model's shape (@w2s/model's ModelConfig adds slidingWindow, which the engine is not told; check a config with its validateConfig). */
 export interface RawModelConfig {
   architecture: RawArchitecture;
   vocabSize: number;
+  /** Longest sequence the model accepts (the rows of a learned position table). */
   contextLength: number;
   dModel: number;
   nLayers: number;
   nHeads: number;
+  /** Key/value heads (grouped-query attention). */
   nKvHeads: number;
+  /** Hidden width of the MLP. */
   dFf: number;
   normEps: number;
-  head: { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
+  head: RawHeadConfig;
 }
+/**
+ * A batch of token sequences, as the native engine and @w2s/model's tfjs twin both take it (its Batch).
+ * Layouts: tokens [batch·seqLen] int32, row-major, right-padded (pad positions hold any valid id);
+ * lengths [batch], each in 1..seqLen (positions ≥ lengths[b] are padding).
+ */
 export interface RawBatch {
   tokens: Int32Array;
   lengths: Int32Array;
@@ -133,12 +163,19 @@ export type RawMinibatch = RawBatch & {
   alpha?: number;
   beta?: number;
 };
+/**
+ * AdamW's hyper-parameters and global-norm clipping (@w2s/model's OptimizerOptions). The defaults and
+ * bounds are the binding's (parse_optimizer); @w2s/model's OPTIMIZER_DEFAULTS and
+ * checkOptimizerOptions state them for the tfjs twin, in the binding's words.
+ */
 export interface RawOptimizer {
   lr: number;
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** Decoupled weight decay on matrices and embeddings (never on biases and norm weights). */
   weightDecay?: number;
+  /** Clip the global gradient norm to this (0 or absent: no clipping). */
   maxGradNorm?: number;
 }
 export interface RawStepResult {

@@ -1,10 +1,11 @@
 // Model configurations and the canonical parameter table shared by the native engine, the tfjs
 // twin and the checkpoint readers and writers.
 //
-// An architecture is data: the Architecture record below (mirrored by native/include/w2s/engine.h
-// Architecture), with the presets ARCHITECTURES.gpt2 and ARCHITECTURES.llama. ModelConfig is also
-// written in native/index.d.ts, engine.h and the binding's parse_config: test/native-declarations.test.ts
-// fails, naming the field and the file, when they stop declaring the same fields.
+// An architecture is data: the Architecture record (declared, with ModelConfig's other fields, once,
+// in native/index.d.ts, and imported here as types only), with the presets ARCHITECTURES.gpt2 and
+// ARCHITECTURES.llama. The binding's parse_config and engine.h's structs are checked against that
+// declaration by test/native-declarations.test.ts, which fails, naming the field and the file, when
+// they stop declaring the same fields.
 //
 // Canonical names and layouts (every linear weight is [out, in], as torch.nn.Linear stores it):
 //   tokenEmbedding.weight            [V, d]
@@ -40,38 +41,13 @@
 //   heads: LM logits [B, T, V] = h · E^T (tied) or h · lmHead^T; classifier logits [B, C] =
 //          h[b, length_b − 1] · classifier^T (the hidden state at the last non-pad token).
 
+import type { RawArchitecture, RawHeadConfig, RawLlama3RopeScaling, RawModelConfig, RawPositions } from '@w2s/native';
+
 /** Llama 3's RoPE frequency scaling (transformers' rope_type "llama3"). */
-export interface Llama3RopeScaling {
-  kind: 'llama3';
-  factor: number;
-  lowFreqFactor: number;
-  highFreqFactor: number;
-  originalContextLength: number;
-}
-
-export type Positions =
-  | { kind: 'learned' }
-  | {
-      kind: 'rope';
-      theta: number;
-      /** RoPE rotates the first floor(headDim · rotaryFraction) dims of each head (GPT-NeoX: rotary_pct). */
-      rotaryFraction: number;
-      scaling: Llama3RopeScaling | null;
-    };
-
-/** The features that tell one transformer family from another. */
-export interface Architecture {
-  /** LayerNorm carries a bias; RMSNorm has none. */
-  norm: 'layerNorm' | 'rmsNorm';
-  mlp: 'geluTanh' | 'geluExact' | 'swiglu';
-  positions: Positions;
-  /** Which projections carry a bias: the fused q/k/v, the attention output, both MLP projections. */
-  biases: { qkv: boolean; attnOut: boolean; mlp: boolean };
-  /** Attention and MLP read the same residual stream (GPT-NeoX), instead of one after the other. */
-  parallelResidual: boolean;
-  /** The LM head is the token embedding. */
-  tiedEmbeddings: boolean;
-}
+export type Llama3RopeScaling = RawLlama3RopeScaling;
+export type Positions = RawPositions;
+/** The features that tell one transformer family from another (declared in native/index.d.ts). */
+export type Architecture = RawArchitecture;
 
 /** The two presets: GPT-2 and Llama (RoPE theta 10000, untied head). */
 export const ARCHITECTURES = {
@@ -93,13 +69,10 @@ export const ARCHITECTURES = {
   },
 } as const satisfies Record<string, Architecture>;
 
-export type HeadConfig = { kind: 'lm' } | { kind: 'classifier'; numClasses: number };
+export type HeadConfig = RawHeadConfig;
 
-export interface ModelConfig {
-  architecture: Architecture;
-  vocabSize: number;
-  /** Longest sequence the model accepts (the rows of a learned position table). */
-  contextLength: number;
+/** A model's shape: the engine's RawModelConfig (native/index.d.ts, where its fields are documented), and slidingWindow. */
+export interface ModelConfig extends RawModelConfig {
   /**
    * Set when contextLength is the model's sliding-window attention span W (Hugging Face's
    * sliding_window: Mistral, Qwen2 with use_sliding_window), not a limit of its positions. The
@@ -108,15 +81,6 @@ export interface ModelConfig {
    * and longer sequences are refused naming the window (slidingWindowProblem).
    */
   slidingWindow?: number;
-  dModel: number;
-  nLayers: number;
-  nHeads: number;
-  /** Key/value heads (grouped-query attention). */
-  nKvHeads: number;
-  /** Hidden width of the MLP. */
-  dFf: number;
-  normEps: number;
-  head: HeadConfig;
 }
 
 export interface ParameterSpec {

@@ -1,19 +1,13 @@
-// The optimizer's options, declared once: AdamW's hyper-parameters and global-norm clipping, their
-// defaults, and the bounds the engine's binding enforces (native/src/napi/engine_binding.cpp,
-// parse_optimizer), worded as the binding words its refusals. The tfjs twin checks its options here,
-// so the two accept and refuse the same values with the same messages (engine.test.ts compares
+// The optimizer's options: AdamW's hyper-parameters and global-norm clipping, declared once, in
+// native/index.d.ts (RawOptimizer, imported here as a type only); here, their defaults and the
+// bounds the engine's binding enforces (native/src/napi/engine_binding.cpp, parse_optimizer),
+// worded as the binding words its refusals. The tfjs twin checks its options here, so the two
+// accept and refuse the same values with the same messages (native-declarations.test.ts compares
 // them). No native code is loaded by this module.
+import type { RawOptimizer } from '@w2s/native';
 
-export interface OptimizerOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** Decoupled weight decay on matrices and embeddings (never on biases and norm weights). */
-  weightDecay?: number;
-  /** Clip the global gradient norm to this (0 or absent: no clipping). */
-  maxGradNorm?: number;
-}
+/** AdamW's options (native/index.d.ts, RawOptimizer, documents each). */
+export type OptimizerOptions = RawOptimizer;
 
 export const OPTIMIZER_DEFAULTS: Required<Omit<OptimizerOptions, 'lr'>> = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0 };
 

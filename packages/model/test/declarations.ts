@@ -20,8 +20,9 @@ type TsDeclaration = ts.InterfaceDeclaration | ts.TypeAliasDeclaration;
 
 /**
  * The leaf fields of the interface or type alias `name`, declared in one of `files`; type names
- * used by its fields are looked up in the same files (so a record split over several declarations
- * is followed), and any other type (number, Int32Array, a string union) is a leaf.
+ * used by its fields, or that it extends or aliases, are looked up in the same files (so a record
+ * split over several declarations, or files, is followed), and any other type (number, Int32Array,
+ * a string union, a type declared in none of `files`) is a leaf or contributes no fields.
  */
 export function tsFields(files: readonly string[], name: string): string[] {
   const declarations = new Map<string, TsDeclaration>();
@@ -45,7 +46,15 @@ export function tsFields(files: readonly string[], name: string): string[] {
       for (const part of parts)
         for (const [key, types] of properties(part, seen)) out.set(key, [...(out.get(key) ?? []), ...types]);
     };
-    if (ts.isInterfaceDeclaration(type)) add(type.members);
+    if (ts.isInterfaceDeclaration(type)) {
+      for (const clause of type.heritageClauses ?? [])
+        for (const base of clause.types) {
+          const referenced = declarations.get(base.expression.getText());
+          if (referenced && !seen.has(base.expression.getText()))
+            for (const [key, types] of properties(referenced, new Set([...seen, base.expression.getText()]))) out.set(key, types);
+        }
+      add(type.members);
+    }
     else if (ts.isTypeAliasDeclaration(type)) merge([type.type]);
     else if (ts.isTypeLiteralNode(type)) add(type.members);
     else if (ts.isUnionTypeNode(type) || ts.isIntersectionTypeNode(type)) merge(type.types);

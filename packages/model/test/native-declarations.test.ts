@@ -1,11 +1,14 @@
-// The records the TypeScript packages hand to the native engine are written four times: the
-// TypeScript declaration (packages/model/src), the addon's type declarations (native/index.d.ts),
-// the binding that reads them from JS (native/src/napi/engine_binding.cpp) and the C++ struct the
-// engine computes with (native/include/w2s/engine.h, layers.h). This test reads all four as text
-// and fails, naming the field and the file, when a field is added to (or removed from) one of them
-// and not the others. The TypeScript declaration is the reference; the C++ names are derived from
-// its names (camelCase to snake_case) except where listed below, each exception stating how the
-// C++ struct lays the field out. Fields that exist on one side only are listed with the reason.
+// The records the TypeScript packages hand to the native engine are declared once, in the addon's
+// type declarations (native/index.d.ts), which @w2s/model imports as types only (ModelConfig,
+// Architecture, Batch, OptimizerOptions). Two other places must still agree with that declaration,
+// and cannot be derived from it: the binding that reads the records from JS
+// (native/src/napi/engine_binding.cpp) and the C++ structs the engine computes with
+// (native/include/w2s/engine.h, layers.h). This test reads all three as text and fails, naming the
+// field and the file, when a field is added to (or removed from) one of them and not the others.
+// It also fails when @w2s/model's type declares fields again, beyond the TypeScript-only ones
+// listed with their reasons (Minibatch, a narrower union than RawMinibatch, is compared field by
+// field instead). The C++ names are derived from the declaration's names (camelCase to snake_case)
+// except where listed below, each exception stating how the C++ struct lays the field out.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/batch.js';
@@ -20,20 +23,25 @@ const DTS = 'native/index.d.ts';
 const BINDING = 'native/src/napi/engine_binding.cpp';
 const HEADERS = ['native/include/w2s/engine.h', 'native/include/w2s/layers.h'];
 
-interface Record4 {
-  /** The TypeScript declaration: the files it (and the types it uses) are declared in, and its name. */
-  ts: { files: string[]; name: string; only?: Record<string, string> };
-  /** Its name in native/index.d.ts. */
+interface Declared {
+  /** The declaration in native/index.d.ts: the reference. */
   dts: string;
+  /**
+   * @w2s/model's type: the files it (and the types it uses) are declared in, its name, the fields it
+   * adds to the declaration, with the reason, and, where it states the declaration's fields again,
+   * why (otherwise it may declare no fields but its `only`).
+   */
+  model: { files: string[]; name: string; only?: Record<string, string>; restates?: string };
   /** The binding functions that read it from JS, the message prefix of its paths, and parameters they cannot tell. */
   binding: { functions: string[]; root: string; known?: Record<string, string> };
-  /** The C++ struct, the TypeScript fields it lays out under other names (a key ending in '.' renames a prefix), and its own fields. */
+  /** The C++ struct, the declared fields it lays out under other names (a key ending in '.' renames a prefix), and its own fields. */
   cpp: { name: string; renames?: Record<string, string>; only?: Record<string, string> };
 }
 
-const RECORDS: Record<string, Record4> = {
+const RECORDS: Record<string, Declared> = {
   ModelConfig: {
-    ts: {
+    dts: 'RawModelConfig',
+    model: {
       files: ['packages/model/src/config.ts'],
       name: 'ModelConfig',
       only: {
@@ -41,7 +49,6 @@ const RECORDS: Record<string, Record4> = {
           'the engine is not told the window: NativeModel and the twin refuse longer sequences (slidingWindowProblem), and up to the window full causal attention is the windowed one',
       },
     },
-    dts: 'RawModelConfig',
     binding: { functions: ['parse_config', 'parse_architecture'], root: 'config' },
     cpp: {
       name: 'ModelConfig',
@@ -60,14 +67,18 @@ const RECORDS: Record<string, Record4> = {
     },
   },
   Batch: {
-    ts: { files: ['packages/model/src/batch.ts'], name: 'Batch' },
     dts: 'RawBatch',
+    model: { files: ['packages/model/src/batch.ts'], name: 'Batch' },
     binding: { functions: ['parse_batch'], root: 'batch', known: { o: 'batch', name: 'batch' } },
     cpp: { name: 'Batch' },
   },
   Minibatch: {
-    ts: { files: ['packages/model/src/engine.ts', 'packages/model/src/batch.ts'], name: 'Minibatch' },
     dts: 'RawMinibatch',
+    model: {
+      files: ['packages/model/src/engine.ts', 'packages/model/src/batch.ts'],
+      name: 'Minibatch',
+      restates: "a union over the loss that ties each loss to its targets and parameters, narrower than RawMinibatch's optional fields",
+    },
     binding: { functions: ['parse_batch', 'parse_loss'], root: 'minibatch', known: { o: 'minibatch', name: 'minibatch' } },
     cpp: {
       name: 'Minibatch',
@@ -85,8 +96,8 @@ const RECORDS: Record<string, Record4> = {
     },
   },
   OptimizerOptions: {
-    ts: { files: ['packages/model/src/optimizer.ts'], name: 'OptimizerOptions' },
     dts: 'RawOptimizer',
+    model: { files: ['packages/model/src/optimizer.ts'], name: 'OptimizerOptions' },
     binding: { functions: ['parse_optimizer'], root: 'optimizer' },
     cpp: {
       name: 'OptimizerOptions',
@@ -96,7 +107,7 @@ const RECORDS: Record<string, Record4> = {
   },
 };
 
-/** The C++ path of TypeScript field `path`: its rename (exact, else the longest prefix), else its snake_case. */
+/** The C++ path of declared field `path`: its rename (exact, else the longest prefix), else its snake_case. */
 function cppPath(path: string, renames: Record<string, string>): string {
   if (renames[path] !== undefined) return renames[path];
   const prefix = Object.keys(renames)
@@ -105,66 +116,75 @@ function cppPath(path: string, renames: Record<string, string>): string {
   return prefix ? renames[prefix] + snakeCase(path.slice(prefix.length)) : snakeCase(path);
 }
 
-/** Every disagreement between the four declarations of `record`, one sentence each. */
-function drift(what: string, record: Record4): string[] {
-  const tsWhere = `${record.ts.files[0]} (${record.ts.name})`;
+/** Every disagreement between the declaration of `record`, @w2s/model's type, the binding and the C++ struct, one sentence each. */
+function drift(what: string, record: Declared): string[] {
   const dtsWhere = `${DTS} (${record.dts})`;
+  const modelWhere = `${record.model.files[0]} (${record.model.name})`;
   const bindingWhere = `${BINDING} (${record.binding.functions.join(', ')})`;
   const cppWhere = `${HEADERS[0]} (struct ${record.cpp.name})`;
-  const tsOnly = new Set(Object.keys(record.ts.only ?? {}));
+  const modelOnly = new Set(Object.keys(record.model.only ?? {}));
   const cppOnly = new Set(Object.keys(record.cpp.only ?? {}));
   const renames = record.cpp.renames ?? {};
 
-  const declared = tsFields(record.ts.files, record.ts.name);
-  const shared = declared.filter((field) => !tsOnly.has(field));
-  const dts = tsFields([DTS], record.dts);
+  const declared = tsFields([DTS], record.dts);
+  const model = tsFields([...record.model.files, DTS], record.model.name);
+  const own = tsFields(record.model.files, record.model.name); // without the declaration's types
   const read = bindingReads(BINDING, record.binding.functions, record.binding.root, record.binding.known);
   const cpp = cppFields(HEADERS, record.cpp.name);
 
   const problems: string[] = [];
   const compare = (fields: readonly string[], where: string) => {
-    for (const field of shared)
-      if (!fields.includes(field)) problems.push(`${what} field '${field}' is declared in ${tsWhere} but missing from ${where}`);
+    for (const field of declared)
+      if (!fields.includes(field)) problems.push(`${what} field '${field}' is declared in ${dtsWhere} but missing from ${where}`);
     for (const field of fields)
-      if (!shared.includes(field))
+      if (!declared.includes(field))
         problems.push(
-          tsOnly.has(field)
-            ? `${what} field '${field}' is in ${where}, but ${tsWhere} declares it TypeScript-only (${record.ts.only![field]})`
-            : `${what} field '${field}' is in ${where} but not declared in ${tsWhere}`,
+          modelOnly.has(field)
+            ? `${what} field '${field}' is in ${where}, but ${modelWhere} declares it TypeScript-only (${record.model.only![field]})`
+            : `${what} field '${field}' is in ${where} but not declared in ${dtsWhere}`,
         );
   };
-  compare(dts, dtsWhere);
+  compare(
+    model.filter((field) => !modelOnly.has(field)),
+    modelWhere,
+  );
   compare(read, bindingWhere);
+  if (!record.model.restates)
+    for (const field of own)
+      if (!modelOnly.has(field))
+        problems.push(`${what} field '${field}' is declared again in ${modelWhere}: import it from ${dtsWhere} (import type) instead`);
 
   const mapped = new Set<string>();
-  for (const field of shared) {
+  for (const field of declared) {
     const member = cppPath(field, renames);
     mapped.add(member);
     if (!cpp.includes(member))
-      problems.push(`${what} field '${field}' is declared in ${tsWhere} but ${cppWhere} has no member '${member}' for it`);
+      problems.push(`${what} field '${field}' is declared in ${dtsWhere} but ${cppWhere} has no member '${member}' for it`);
   }
   for (const member of cpp)
-    if (!mapped.has(member) && !cppOnly.has(member))
-      problems.push(`${what} member '${member}' of ${cppWhere} matches no field of ${tsWhere}`);
+    if (!mapped.has(member) && !cppOnly.has(member)) problems.push(`${what} member '${member}' of ${cppWhere} matches no field of ${dtsWhere}`);
   for (const member of cppOnly)
     if (!cpp.includes(member)) problems.push(`${what}: '${member}' is listed as C++-only but ${cppWhere} has no such member`);
-  for (const field of tsOnly)
-    if (!declared.includes(field)) problems.push(`${what}: '${field}' is listed as TypeScript-only but ${tsWhere} does not declare it`);
+  for (const field of modelOnly)
+    if (!model.includes(field)) problems.push(`${what}: '${field}' is listed as TypeScript-only but ${modelWhere} does not declare it`);
   for (const key of Object.keys(renames))
     if (!declared.some((field) => field === key || (key.endsWith('.') && field.startsWith(key))))
-      problems.push(`${what}: the C++ name given for '${key}' matches no field of ${tsWhere}`);
+      problems.push(`${what}: the C++ name given for '${key}' matches no field of ${dtsWhere}`);
   return problems;
 }
 
-describe('the records the engine takes are declared alike in TypeScript, index.d.ts, the binding and C++', () => {
+describe('the records the engine takes: index.d.ts declares them, @w2s/model imports them, the binding and C++ agree', () => {
   it.each(Object.keys(RECORDS))('%s', (what) => {
     expect(drift(what, RECORDS[what]), `${what}: the declarations disagree`).toEqual([]);
   });
 
   it('the readers find the fields (so that agreement is not between empty lists)', () => {
-    expect(tsFields(['packages/model/src/config.ts'], 'ModelConfig')).toEqual(
+    expect(tsFields([DTS], 'RawModelConfig')).toEqual(
       expect.arrayContaining(['vocabSize', 'head.numClasses', 'architecture.positions.scaling.factor', 'architecture.biases.attnOut']),
     );
+    expect(tsFields(['packages/model/src/config.ts', DTS], 'ModelConfig')).toEqual(expect.arrayContaining(['vocabSize', 'slidingWindow']));
+    expect(tsFields(['packages/model/src/batch.ts', DTS], 'Batch')).toEqual(['batch', 'lengths', 'seqLen', 'tokens']);
+    expect(tsFields(['packages/model/src/optimizer.ts', DTS], 'OptimizerOptions')).toEqual(expect.arrayContaining(['lr', 'maxGradNorm']));
     expect(tsFields([DTS], 'RawMinibatch')).toEqual(expect.arrayContaining(['tokens', 'seqLen', 'softTargets', 'alpha']));
     expect(bindingReads(BINDING, ['parse_config', 'parse_architecture'], 'config')).toEqual(
       expect.arrayContaining(['nKvHeads', 'head.kind', 'architecture.positions.scaling.originalContextLength']),
