@@ -55,7 +55,8 @@ export interface LoadedModel {
 export async function resolveModel(spec: string, tokenizerOverride?: string): Promise<ModelSource> {
   if (Object.hasOwn(FAMILY, spec)) {
     const tokenizerSpec = tokenizerOverride ?? FAMILY_TOKENIZER;
-    return { spec, identity: spec, tokenizerSpec, tokenizerIdentity: await tokenizerIdentity(tokenizerSpec), tokenizerSpecials: await specialsOf(tokenizerSpec), config: FAMILY[spec], checkpoint: null };
+    const tokenizer = await tokenizerIdentity(tokenizerSpec);
+    return { spec, identity: spec, tokenizerSpec, tokenizerIdentity: tokenizer, tokenizerSpecials: await specialsOf(tokenizerSpec, tokenizer), config: FAMILY[spec], checkpoint: null };
   }
   if (!existsSync(spec))
     throw new Error(`model ${JSON.stringify(spec)} is neither a named size (${Object.keys(FAMILY).join(', ')}) nor an existing checkpoint path`);
@@ -63,22 +64,14 @@ export async function resolveModel(spec: string, tokenizerOverride?: string): Pr
   const identity = `sha256:${await sha256Path(spec)}`;
   const tokenizerSpec = tokenizerOverride ?? checkpointTokenizerSpec(spec, config);
   // A checkpoint folder holding its own tokenizer is hashed once: its identity is the tokenizer's too.
-  const sameFolder = tokenizerSpec === resolve(spec);
-  return {
-    spec,
-    identity,
-    tokenizerSpec,
-    tokenizerIdentity: sameFolder ? identity : await tokenizerIdentity(tokenizerSpec),
-    tokenizerSpecials: await specialsOf(tokenizerSpec),
-    config,
-    checkpoint: spec,
-  };
+  const tokenizer = tokenizerSpec === resolve(spec) ? identity : await tokenizerIdentity(tokenizerSpec);
+  return { spec, identity, tokenizerSpec, tokenizerIdentity: tokenizer, tokenizerSpecials: await specialsOf(tokenizerSpec, tokenizer), config, checkpoint: spec };
 }
 
 /** The classifier config of a source, its starting weights and its tokenizer. */
 export async function loadModel(source: ModelSource, numClasses: number): Promise<LoadedModel> {
   const config = withHead(source.config, { kind: 'classifier', numClasses });
-  const tokenizer = await loadTokenizer(source.tokenizerSpec);
+  const tokenizer = await tokenizerOf(source.tokenizerSpec, source.tokenizerIdentity);
   if (tokenizer.vocabSize > config.vocabSize)
     throw new Error(`model ${source.spec}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
   if (source.checkpoint === null) return { config, weights: null, tokenizer };
@@ -92,9 +85,29 @@ export async function loadModel(source: ModelSource, numClasses: number): Promis
   return { config, weights, tokenizer };
 }
 
-async function specialsOf(spec: string): Promise<ModelSource['tokenizerSpecials']> {
-  const { bos, eos } = (await loadTokenizer(spec)).specials;
+async function specialsOf(spec: string, identity: string): Promise<ModelSource['tokenizerSpecials']> {
+  const { bos, eos } = (await tokenizerOf(spec, identity)).specials;
   return { bos, eos };
+}
+
+/**
+ * The tokenizers read in this process, by identity (the files' hash) and spec, the last few kept:
+ * resolveModel reads a tokenizer's specials and loadModel gives its runs the same tokenizer, so its
+ * files are read once, not once more per run. Files edited since have another identity and are
+ * read anew. Tokenizers are not changed after loading, so runs can share one.
+ */
+const tokenizers = new Map<string, Promise<Tokenizer>>();
+const TOKENIZERS_KEPT = 4;
+
+function tokenizerOf(spec: string, identity: string): Promise<Tokenizer> {
+  const key = `${identity}\n${spec}`;
+  const kept = tokenizers.get(key);
+  if (kept) return kept;
+  const loading = loadTokenizer(spec);
+  loading.catch(() => tokenizers.get(key) === loading && tokenizers.delete(key));
+  tokenizers.set(key, loading);
+  for (const old of tokenizers.keys()) if (tokenizers.size > TOKENIZERS_KEPT) tokenizers.delete(old);
+  return loading;
 }
 
 /** A tokenizer file or folder (a llama2.c .bin, a Hugging Face tokenizer) by its content, so that moving it changes nothing and editing it does. */

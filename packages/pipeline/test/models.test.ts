@@ -5,7 +5,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, expect } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { HfTokenizer, NativeModel, PRESETS, saveCheckpoint } from '@w2s/model';
 import { loadModel, resolveModel } from '../src/models.js';
 import { needsData } from '../../../tests/support/data.js';
@@ -30,4 +30,13 @@ gpt2.it("a checkpoint folder's own tokenizer is its tokenizer, identified with i
   // GPT-2's files name no pad token: EOS, <|endoftext|> = 50256 (../shared/data/tokenizers/README.md).
   expect(tokenizer.padId).toBe(50256);
   expect(tokenizer.specials).toEqual({ bos: false, eos: false });
+  // Its files are read once in a process: resolveModel's tokenizer is every run's.
+  expect((await loadModel(source, 2)).tokenizer).toBe(tokenizer);
+});
+
+it("a family model's tokenizer is loaded once in a process, and shared by every run of the model", async () => {
+  const source = await resolveModel('nano');
+  const first = await loadModel(source, 2);
+  expect((await loadModel(source, 2)).tokenizer).toBe(first.tokenizer);
+  expect(source.tokenizerSpecials).toEqual({ bos: first.tokenizer.specials.bos, eos: first.tokenizer.specials.eos });
 });
