@@ -178,11 +178,16 @@ export interface RawOptimizer {
   /** Clip the global gradient norm to this (0 or absent: no clipping). */
   maxGradNorm?: number;
 }
+/** One optimizer step's result (@w2s/model's StepResult). */
 export interface RawStepResult {
+  /** Mean loss over every row (classifier) or target token (LM) of the step's minibatches. */
   loss: number;
+  /** Global L2 norm of the trainable gradients before clipping. */
   gradNorm: number;
   rows: number;
+  /** Optimizer steps taken so far, this one included. */
   step: number;
+  /** Classifier heads: the logits of every minibatch, concatenated, [rows, numClasses]. */
   logits?: Float32Array;
 }
 /** One (category, phase) counter of an engine profile (native/src/engine/profiling_device.h). */

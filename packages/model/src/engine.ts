@@ -23,17 +23,8 @@ export type { OptimizerOptions } from './optimizer.js';
 export type Minibatch = Batch &
   ({ loss: 'token'; /** [batch·seqLen] next-token ids, −1 = ignored */ targets: Int32Array } | (ClassifierLoss & { softTargets: Float32Array }));
 
-export interface StepResult {
-  /** Mean loss over every row (classifier) or target token (LM) of the step's minibatches. */
-  loss: number;
-  /** Global L2 norm of the trainable gradients before clipping. */
-  gradNorm: number;
-  rows: number;
-  /** Optimizer steps taken so far, this one included. */
-  step: number;
-  /** Classifier heads: the logits of every minibatch, concatenated, [rows, numClasses]. */
-  logits?: Float32Array;
-}
+/** One optimizer step's result (native/index.d.ts, RawStepResult, documents each field). */
+export type StepResult = Native.RawStepResult;
 
 /** A profile of the engine's work (NativeModel.profile; native/index.d.ts). */
 export type EngineProfile = Native.EngineProfile;

@@ -10,16 +10,10 @@
 //   LM logits [B, T, V] (every position, pads included); classifier logits [B, C] at lengths[b] − 1
 import '@tensorflow/tfjs-backend-cpu';
 import { attentionReference, tf } from '@w2s/kernels';
+import type { Batch } from '../batch.js';
 import { headDim, parameterSpecs, ropeInverseFrequencies, slidingWindowProblem, type ModelConfig, type ParameterSpec, type Weights } from '../config.js';
 
-export interface Batch {
-  /** [batch·seqLen] token ids, row-major. */
-  tokens: Int32Array;
-  /** [batch] valid lengths, each in 1..seqLen. */
-  lengths: Int32Array;
-  batch: number;
-  seqLen: number;
-}
+export type { Batch };
 
 export interface TwinOptions {
   /** Linear-probe mode: only parameters with spec.head = true are trainable. */

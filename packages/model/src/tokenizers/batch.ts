@@ -12,6 +12,7 @@
 // Padding is always on the right, with the tokenizer's padId. Every sequence needs at least one
 // token (the classifier reads the last one): an empty text without BOS or EOS is an error naming
 // its index.
+import type { Batch } from '../batch.js';
 import { requireBos, requireEos, type Tokenizer } from './tokenizer.js';
 
 export interface BatchOptions {
@@ -22,13 +23,8 @@ export interface BatchOptions {
   eos?: boolean;
 }
 
-export interface EncodedBatch {
-  /** [batch * seqLen], row-major, right-padded with the tokenizer's padId. */
-  tokens: Int32Array;
-  /** [batch]: each sequence's length after truncation, ≥ 1. */
-  lengths: Int32Array;
-  batch: number;
-  seqLen: number;
+/** A Batch (../batch.ts): tokens right-padded with the tokenizer's padId, lengths after truncation. */
+export interface EncodedBatch extends Batch {
   /** How many texts were cut to fit maxLength. */
   truncated: number;
 }
