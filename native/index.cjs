@@ -5,14 +5,6 @@
 // paths can be tested end to end without a GPU. For tests only: it is slow.
 const path = require('node:path');
 
-// OpenBLAS's worker threads spin (sched_yield in a loop) for about 2^28 cycles after each matrix
-// product before they sleep. With as many threads as cores, that spinning takes the cores from the
-// kernels' own pool, which runs right after a product (attention, norms, AdamW): on 2 cores a GPT-2
-// small step was 10% slower, and the pool's kernels no faster on 2 threads than on 1. OpenBLAS
-// reads OPENBLAS_THREAD_TIMEOUT (log2 of the cycles; 4 is its minimum) once, when it is loaded, that
-// is when the addon is required below. A value the user set is kept.
-if (process.env.OPENBLAS_THREAD_TIMEOUT === undefined) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
-
 const variant = process.env.W2S_NATIVE_ADDON;
 if (variant !== undefined && variant !== '' && variant !== 'emulated')
   throw new Error(`@w2s/native: W2S_NATIVE_ADDON must be unset or "emulated", got ${JSON.stringify(variant)}`);

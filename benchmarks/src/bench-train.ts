@@ -8,7 +8,8 @@
 //   was faster on 2 cores (OpenBLAS's spinning threads slow OpenMP's). Ratios are to the faster;
 //   the tfjs twin on tfjs-backend-cpu and tfjs-backend-wasm (one thread; skipped with --no-tfjs or
 //   when its estimated time exceeds --tfjs-budget);
-//   OpenBLAS sgemm 1024³ on each thread count, as a yardstick measured in the same run.
+//   the BLAS's sgemm 1024³ (through the engine's sgemm) on each thread count, as a yardstick
+//   measured in the same run.
 // The model: a preset (packages/model/src/config.ts PRESETS: gpt2-bench, gpt2-small, gpt2-medium,
 // qwen2.5-0.5b, …) or a Hugging Face folder's config.json, with random weights; the task: the LM
 // loss on every position, or a 2-class head on the last token (soft-target cross-entropy). Each

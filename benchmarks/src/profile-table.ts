@@ -30,7 +30,7 @@ export interface ProfileRow {
     regionFractionOfStep: number;
     /** Thread-time idle inside the regions (waiting at a region's end, waking late), of the regions' thread-time. */
     idleFractionInRegions: number;
-    /** Thread-time the pool spent idle, of the step's wall time × threads (outside regions the pool is idle: serial code, OpenBLAS's threads). */
+    /** Thread-time the pool spent idle, of the step's wall time × threads (outside regions the pool is idle: serial code). */
     idleFractionOfStep: number;
     busySeconds: number;
     regionSeconds: number;
@@ -92,6 +92,6 @@ export function printProfile(row: ProfileRow): void {
   console.log(
     `  thread pool (${pool.threads} threads): ${pool.regionsPerStep.toFixed(0)} parallel regions per step, ${pct(pool.regionFractionOfStep)} of the step's wall time; ` +
       `idle ${pct(pool.idleFractionInRegions)} of the regions' thread-time (waiting at region ends); ` +
-      `idle ${pct(pool.idleFractionOfStep)} of the step's thread-time overall (outside its regions: the matrix products on OpenBLAS's own threads, ${pct(matmul)} of the step, and serial code)`,
+      `idle ${pct(pool.idleFractionOfStep)} of the step's thread-time overall (outside its regions: serial code; the matrix products, ${pct(matmul)} of the step, run inside them)`,
   );
 }

@@ -88,7 +88,6 @@ int main(int argc, char** argv) {
     const double l = median_ms([&] { w2s::logconf_loss(z.data(), y.data(), n, c, 0.5f, dz.data()); }, reps);
     const double p = median_ms([&] { w2s::product_loss(z.data(), y.data(), n, c, 1, 1, dz.data()); }, reps);
     std::printf("  losses N=1e6 C=2: xent %.2f ms, logconf %.2f ms, product %.2f ms\n", x, l, p);
-    // Last: OpenBLAS's threads spin for a while after a call and would slow the kernels after it.
     const double g = median_ms([&] { w2s::sgemm(false, false, 1024, 1024, 1024, 1, a.data(), 1024, b.data(), 1024, 0, cm.data(), 1024); }, reps);
     std::printf("  sgemm 1024^3                %8.2f ms %7.1f GFLOP/s\n", g, 2.0 * 1024 * 1024 * 1024 / g / 1e6);
     const double bg = median_ms([&] { w2s::blocked_sgemm(false, false, 1024, 1024, 1024, 1, a.data(), 1024, b.data(), 1024, 0, cm.data(), 1024); }, reps);

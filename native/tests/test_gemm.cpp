@@ -1,5 +1,6 @@
 // sgemm (BLAS or fallback) and the portable blocked GEMM against a float64 product, all four
-// transpose combinations, odd sizes, row strides larger than the rows, alpha and beta.
+// transpose combinations, odd sizes, row strides larger than the rows, alpha and beta, K = 0, and
+// the split over 1, 2 and 3 threads.
 #include "check.h"
 #include "w2s/kernels.h"
 
@@ -39,6 +40,14 @@ int main() {
       run(ta, tb, 37, 45, 300, 1.0f, 0.0f, rng);
       run(ta, tb, 130, 600, 70, 0.5f, 2.0f, rng);
       run(ta, tb, 5, 17, 1000, -1.0f, 1.0f, rng);
+      run(ta, tb, 40, 30, 0, 1.0f, 0.5f, rng);  // K = 0: C = beta·C
+      // sgemm splits products over the pool's threads, by rows when M >= N, else by columns, in
+      // blocks of 16 with a shorter last one: 1, 2 and 3 threads, both directions.
+      for (int threads : {1, 2, 3}) {
+        w2s::set_num_threads(threads);
+        run(ta, tb, 601, 131, 70, 1.0f, 0.5f, rng);
+        run(ta, tb, 131, 601, 70, 0.5f, 2.0f, rng);
+      }
     }
   w2s_test::expect_throw<w2s::InvalidArgument>(
       "negative size", [] { w2s::blocked_sgemm(false, false, -1, 2, 2, 1, nullptr, 2, nullptr, 2, 0, nullptr, 2); },

@@ -6,7 +6,9 @@
 #include "parallel.h"
 #include "w2s/kernels.h"
 
-#ifdef W2S_HAVE_OPENBLAS
+#if defined(W2S_HAVE_ONEDNN)
+#include <dnnl.h>
+#elif defined(W2S_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
 
@@ -14,23 +16,25 @@ namespace w2s {
 
 void set_num_threads(int n) {
   if (n < 1) throw InvalidArgument(InvalidArgument::Kind::Range, "threads must be an integer >= 1, got " + std::to_string(n));
-  parallel::set_threads(n);
-#ifdef W2S_HAVE_OPENBLAS
-  openblas_set_num_threads(n);
-#endif
+  parallel::set_threads(n);  // the BLAS runs single-threaded on the pool's threads (src/cpu/gemm.cpp)
 }
 
 int num_threads() { return parallel::threads(); }
 
 BackendInfo backend_info() {
   BackendInfo info;
-#ifdef W2S_HAVE_OPENBLAS
-  info.blas = std::string("openblas (") + openblas_get_corename() + ", " + openblas_get_config() + ")";
+#if defined(W2S_HAVE_ONEDNN)
+  const dnnl_version_t* v = dnnl_version();
+  info.blas = "onednn " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+              " (sgemm, one thread per block of a product)";
+#elif defined(W2S_HAVE_OPENBLAS)
+  info.blas = std::string("openblas (") + openblas_get_corename() + ", " + openblas_get_config() +
+              "; one thread per block of a product)";
 #else
   info.blas = "blocked-gemm";
   info.blas_note =
-      "no BLAS found at build time: large matrix products use the portable blocked GEMM; install OpenBLAS "
-      "(Debian/Ubuntu: apt-get install libopenblas-dev) and rebuild for full speed";
+      "no BLAS found at build time: large matrix products use the portable blocked GEMM; install oneDNN or OpenBLAS "
+      "(Debian/Ubuntu: apt-get install libdnnl-dev, or libopenblas-dev) and rebuild for full speed";
 #endif
   info.threads = num_threads();
   info.simd = simd::isa_name();

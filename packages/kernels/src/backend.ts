@@ -5,7 +5,7 @@ import { native } from './native.js';
 /** BLAS in use, threads, SIMD, and whether CUDA was compiled and a device found (and if not, why). */
 export type BackendInfo = RawBackendInfo;
 
-/** Sets the threads of the kernels and of OpenBLAS (default: all cores). */
+/** Sets the threads of the kernels' pool, on which the BLAS's products run too (default: all cores). */
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
