@@ -738,9 +738,11 @@ void adamw_cases(std::mt19937_64& rng) {
       const Vf g_copy = g;
       const Vd rp_before = rp;
       const Vf p_before = p;
+      s.grad_scale = step == 2 ? 0.37f : 1.0f;  // the clipping factor, on step 2
       for (int64_t i = 0; i < count; ++i) {
-        rm[i] = b1 * rm[i] + (1 - b1) * g[i];
-        rv[i] = b2 * rv[i] + (1 - b2) * static_cast<double>(g[i]) * g[i];
+        const double gi = static_cast<double>(g[i]) * s.grad_scale;
+        rm[i] = b1 * rm[i] + (1 - b1) * gi;
+        rv[i] = b2 * rv[i] + (1 - b2) * gi * gi;
         const double mh = rm[i] / (1 - std::pow(b1, step)), vh = rv[i] / (1 - std::pow(b2, step));
         rp[i] -= lr * (mh / (std::sqrt(vh) + eps) + wd * rp[i]);
       }

@@ -22,7 +22,7 @@ class Device;
 class ProfilingDevice;
 
 // An architecture as data: the features that tell one transformer family from another (the
-// mirror of packages/model/src/config.ts Architecture; presets gpt2 and llama there).
+// mirror of native/index.d.ts RawArchitecture; presets gpt2 and llama in packages/model/src/config.ts).
 enum class Norm { LayerNorm, RmsNorm };          // LayerNorm carries a bias, RMSNorm does not
 enum class Mlp { GeluTanh, GeluExact, SwiGlu };  // SwiGLU's first projection is [gate; up]
 enum class Positions { Learned, Rope };

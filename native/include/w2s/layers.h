@@ -77,15 +77,17 @@ void dropout_apply(float* x, int64_t count, float p, uint64_t seed);
 double token_xent_loss(const float* logits, const int32_t* targets, int64_t n, int64_t v, float scale,
                        float* dlogits);
 
-// AdamW on one tensor, decoupled weight decay, bias correction with step t >= 1:
+// AdamW on one tensor, decoupled weight decay, bias correction with step t >= 1, on the gradient
+// g·grad_scale (the engine's clipping factor, applied here instead of in a pass of its own):
 //   m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p −= lr·(m̂/(sqrt(v̂) + eps) + weight_decay·p).
-//   p, g, m, v [count]; g is read only.
+//   p, g, m, v [count], four separate arrays; g is read only.
 struct AdamWStep {
   float lr = 1e-3f;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
+  float grad_scale = 1.0f;
   int64_t step = 1;
 };
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t count, const AdamWStep& s);

@@ -210,7 +210,7 @@ __global__ void dropout_kernel(float* __restrict__ x, int64_t count, uint64_t th
 __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                              float* __restrict__ v, int64_t count, AdamWStep s, float inv_bc1, float inv_bc2) {
   W2S_GRID_STRIDE(i, count) {
-    const float gi = g[i];
+    const float gi = g[i] * s.grad_scale;
     const float mi = s.beta1 * m[i] + (1.0f - s.beta1) * gi;
     const float vi = s.beta2 * v[i] + (1.0f - s.beta2) * gi * gi;
     m[i] = mi;

@@ -663,20 +663,16 @@ double Model::optimizer_step(const OptimizerOptions& options) {
     }
   const double norm = std::sqrt(sum);
   if (!std::isfinite(norm)) invalid("the gradient holds NaN or Inf; the parameters were left unchanged");
-  if (options.max_grad_norm > 0.0f && norm > options.max_grad_norm) {
-    const float factor = static_cast<float>(options.max_grad_norm / (norm + 1e-6));
-    for (const auto& p : params_)
-      if (trainable(p)) {
-        tag(Phase::Clip, p.offset == embedding);
-        dev.scale_inplace(b.grads.get() + p.offset, p.count, factor);
-      }
-  }
+  // Clipping scales the gradient inside AdamW (AdamWStep::grad_scale), not in a pass of its own.
+  const bool clip = options.max_grad_norm > 0.0f && norm > options.max_grad_norm;
+  const float grad_scale = clip ? static_cast<float>(options.max_grad_norm / (norm + 1e-6)) : 1.0f;
   ++step_;
   cached_ = 0;
   for (const auto& p : params_) {
     if (!trainable(p)) continue;
     AdamWStep s = a;
     s.step = step_;
+    s.grad_scale = grad_scale;
     if (!p.decay) s.weight_decay = 0.0f;
     tag(Phase::Optimizer, p.offset == embedding);
     dev.adamw_update(b.params.get() + p.offset, b.grads.get() + p.offset, b.adam_m.get() + p.offset,

@@ -67,7 +67,7 @@ double required_number(Napi::Env env, const Napi::Value& v, const std::string& n
   return number(env, v, name, 0.0);
 }
 
-// config.architecture: the feature record of packages/model/src/config.ts.
+// config.architecture: the feature record RawArchitecture of native/index.d.ts.
 eng::Architecture parse_architecture(Napi::Env env, const Napi::Value& value) {
   const std::string name = "config.architecture";
   const Napi::Object o = object(env, value, name);

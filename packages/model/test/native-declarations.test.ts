@@ -102,7 +102,10 @@ const RECORDS: Record<string, Declared> = {
     cpp: {
       name: 'OptimizerOptions',
       renames: { lr: 'adamw.lr', beta1: 'adamw.beta1', beta2: 'adamw.beta2', eps: 'adamw.eps', weightDecay: 'adamw.weight_decay' },
-      only: { 'adamw.step': "the model's step counter (bias correction), set by the engine, not an option" },
+      only: {
+        'adamw.step': "the model's step counter (bias correction), set by the engine, not an option",
+        'adamw.grad_scale': "the step's clipping factor, set by the engine, not an option",
+      },
     },
   },
 };
