@@ -103,6 +103,8 @@ type Row =
       memory: Memory;
       /** PyTorch rows: its version and attention implementation. */
       note?: string;
+      /** Native rows: each timed step's milliseconds, in order. */
+      stepMs?: number[];
       /** PyTorch rows: its own (intra-op) thread count and its BLAS's; `threads` is the larger. */
       pytorchThreads?: { intraOp: number; blas: number | null };
     } & Shape)
@@ -383,7 +385,7 @@ async function main(): Promise<void> {
       rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params,
       estimateBytes: estimate.total, growthAcrossSteps: rssAfter / rssWarm - 1,
     };
-    rows.push(timedRow('native', threads, ms, batch, steps, memory));
+    rows.push({ ...timedRow('native', threads, ms, batch, steps, memory), stepMs: times } as Row);
     console.log(`  native on ${threads} thread(s): ${ms3(ms)} ms/step over ${steps} steps; ${formatBytes(memory.rowBytes)} resident (${memory.bytesPerParameter.toFixed(1)} bytes/parameter, estimated ${estimate.bytesPerParameter.toFixed(1)})`);
 
     if (torch && 'version' in torch) {

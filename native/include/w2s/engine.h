@@ -269,6 +269,15 @@ class Model {
   void upload_batch(const Batch& batch);
   void backward_pass();
   bool head_backward();
+  // A classifier without dropout runs its last layer on each sequence's last token alone (its keys
+  // and values on every token): only those rows reach the head (model.cpp).
+  void last_layer_forward(int64_t batch, int64_t seq_len, const float* x, float* x_next);
+  void last_layer_backward(int64_t batch, int64_t seq_len, float* d_resid);
+  // The backward pieces on `rows` rows (model.cpp).
+  void linear_backward(const float* dy, int64_t rows, int64_t out, const float* x, int64_t in, int weight, int bias,
+                       float* dx);
+  void norm_backward(const float* dy, const float* x, int64_t rows, int weight, int bias, const float* mean,
+                     const float* rstd, float* dx);
   bool trainable(const ParameterInfo& p) const { return !linear_probe_ || p.head; }
   // Tells the profiler (if any) the phase of the next device calls; token_embedding: they touch
   // the token embedding's parameter alone (its update covers the whole [V, d] table).
@@ -290,6 +299,7 @@ class Model {
   uint64_t dropout_seed_ = 0;  // of the last training forward, replayed by backward
   uint64_t forwards_ = 0;
   Batch last_batch_;           // shape of the last training forward (data pointers not kept)
+  bool last_layer_at_last_tokens_ = false;  // how the last training forward ran its last layer
   bool backward_ready_ = false;
   int64_t cached_ = 0;         // positions held by the key/value cache (decode)
   // forward_step's minibatches, for backward_step: each one's dropout seed and a fingerprint of its

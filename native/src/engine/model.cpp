@@ -73,6 +73,9 @@ struct Model::Buffers {
   DeviceArray<float> soft_targets;
   DeviceArray<float> resid, mid, norm1, norm2, mean1, rstd1, mean2, rstd2, qkv, attn, lse, pre, act;
   DeviceArray<float> hidden, mean_f, rstd_f, pooled, logits, branch;
+  // A classifier's last layer on the last tokens (last_layer_forward): their rows of x [B, d] and of
+  // the q/k/v projection [B, R], and the backward's gradients of both.
+  DeviceArray<float> last_x, last_qkv, d_last, d_last_qkv;
   DeviceArray<float> rope_cos, rope_sin;
   // decode's key/value cache, per layer [contextLength, KV, hd] each (allocated by the first decode)
   DeviceArray<float> k_cache, v_cache;
@@ -214,6 +217,12 @@ void Model::ensure_capacity(int64_t batch, int64_t seq_len) {
   b.d_act = f32(n * f);
   b.d_pooled = f32(nb * d);
   b.d_class_logits = f32(nb * std::max<int64_t>(classes, 1));
+  if (classes > 0) {
+    b.last_x = f32(nb * d);
+    b.last_qkv = f32(nb * r);
+    b.d_last = f32(nb * d);
+    b.d_last_qkv = f32(nb * r);
+  }
 }
 
 void Model::ensure_step_capacity(int64_t rows) {
@@ -312,6 +321,54 @@ void Model::layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t fir
   dev.add_inplace(t.x_next, b.branch.get(), n * d);
 }
 
+// A classifier's last layer (layer L − 1 of x [n, d], n = B·T) on the B rows that reach its head,
+// row b at last_rows[b]. norm1 and the fused q/k/v projection (with RoPE) run on all n rows, since
+// every key and value is read; attention of each last token alone over its sequence's keys
+// j < lengths[b] (the causal mask of the last real token); the rest on B rows. Layouts as in
+// layer_forward, with the B-row activations in the first B rows of the layer's buffers, last_x
+// [B, d] and last_qkv [B, R] the last tokens' rows of x and of q/k/v; x_next [B, d]. No dropout.
+void Model::last_layer_forward(int64_t B, int64_t T, const float* x, float* x_next) {
+  const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
+  Device& dev = *device_;
+  Buffers& b = *buf_;
+  const int64_t l = c.n_layers - 1, n = B * T, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
+  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
+  float* qkv = b.qkv.get() + l * n * R;
+  float* attn = b.attn.get() + l * n * HA;
+  float* mid = b.mid.get() + l * n * d;
+  float* norm2 = b.norm2.get() + l * n * d;
+  float* pre = b.pre.get() + l * n * P;
+  float* act = b.act.get() + l * n * F;
+  norm_forward(x, n, s.attn_norm_w, s.attn_norm_b, b.norm1.get() + l * n * d, b.mean1.get() + l * n,
+               b.rstd1.get() + l * n);
+  linear_forward(b.norm1.get() + l * n * d, n, d, s.qkv_w, s.qkv_b, R, qkv);
+  if (a.positions == Positions::Rope)
+    dev.rope_apply(qkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), false);
+  dev.gather_rows(qkv, b.last_rows.get(), B, R, b.last_qkv.get());
+  dev.gather_rows(x, b.last_rows.get(), B, d, b.last_x.get());
+  const AttentionShape shape{B, 1, T, H, KV, hd};
+  AttentionOptions options;
+  options.kv_lengths = b.lengths.get();
+  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}},
+      v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+  dev.attention_forward(shape, q, k, v, options, contiguous_view(attn, 1, H, hd), b.lse.get() + l * n * H);
+  linear_forward(attn, B, HA, s.out_w, s.out_b, d, b.branch.get());
+  dev.copy(mid, b.last_x.get(), B * d * 4);
+  dev.add_inplace(mid, b.branch.get(), B * d);
+  norm_forward(a.parallel_residual ? b.last_x.get() : mid, B, s.mlp_norm_w, s.mlp_norm_b, norm2, b.mean2.get() + l * n,
+               b.rstd2.get() + l * n);
+  linear_forward(norm2, B, d, s.up_w, s.up_b, P, pre);
+  if (a.mlp == Mlp::SwiGlu)
+    dev.swiglu_forward(pre, B, F, act);
+  else
+    dev.gelu_forward(pre, B * F, a.mlp == Mlp::GeluExact, act);
+  linear_forward(act, B, F, s.down_w, s.down_b, d, b.branch.get());
+  dev.copy(x_next, mid, B * d * 4);
+  dev.add_inplace(x_next, b.branch.get(), B * d);
+}
+
 void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
     invalid("training forward passes compute the logits at every position");
@@ -342,7 +399,10 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
     ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
     dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, T, H, hd), lse);
   };
-  for (int64_t l = 0; l < c.n_layers; ++l) {
+  // A classifier's head reads each sequence's last token alone: its last layer runs on those rows,
+  // unless dropout is on (its masks are drawn per element of [n, d] and must be replayed).
+  const bool last_only = c.num_classes > 0 && drop == 0.0f;
+  for (int64_t l = 0; l < c.n_layers - (last_only ? 1 : 0); ++l) {
     const LayerActivations t{b.resid.get() + l * n * d, b.mid.get() + l * n * d, b.resid.get() + (l + 1) * n * d,
                              b.norm1.get() + l * n * d,  b.norm2.get() + l * n * d, b.mean1.get() + l * n,
                              b.rstd1.get() + l * n,      b.mean2.get() + l * n,     b.rstd2.get() + l * n,
@@ -350,12 +410,17 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
                              b.pre.get() + l * n * P,    b.act.get() + l * n * F};
     layer_forward(l, n, T, 0, t, drop, dropout_seed_ + 2 * l, attend);
   }
-  norm_forward(b.resid.get() + c.n_layers * n * d, n, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(),
-               b.mean_f.get(), b.rstd_f.get());
+  float* x_final = b.resid.get() + c.n_layers * n * d;
+  if (last_only) last_layer_forward(B, T, x_final - n * d, x_final);
+  norm_forward(x_final, last_only ? B : n, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(), b.mean_f.get(),
+               b.rstd_f.get());
 
   // Heads.
   if (c.num_classes > 0) {
-    dev.gather_rows(b.hidden.get(), b.last_rows.get(), B, d, b.pooled.get());
+    if (last_only)
+      dev.copy(b.pooled.get(), b.hidden.get(), B * d * 4);
+    else
+      dev.gather_rows(b.hidden.get(), b.last_rows.get(), B, d, b.pooled.get());
     dev.matmul(false, true, B, c.num_classes, d, 1.0f, b.pooled.get(), d, param(slots_.classifier), d, 0.0f,
                b.logits.get(), c.num_classes);
   } else {
@@ -372,6 +437,7 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   if (host_logits) dev.download(host_logits, b.logits.get(), logits_count(batch, at) * 4);
   if (training) {
     last_batch_ = Batch{nullptr, nullptr, B, T};
+    last_layer_at_last_tokens_ = last_only;
     backward_ready_ = true;
   }
 }
@@ -462,8 +528,12 @@ bool Model::head_backward() {
     if (linear_probe_) return false;
     dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, W + params_[slots_.classifier].offset, d,
                0.0f, b.d_pooled.get(), d);
-    dev.fill_zero(d_hidden, n * d * 4);
-    dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
+    if (last_layer_at_last_tokens_) {  // the final hidden states are the last tokens' rows alone
+      dev.copy(d_hidden, b.d_pooled.get(), B * d * 4);
+    } else {
+      dev.fill_zero(d_hidden, n * d * 4);
+      dev.scatter_add_rows(b.d_pooled.get(), b.last_rows.get(), B, d, d_hidden);
+    }
   } else {
     const int out = c.architecture.tied_embeddings ? slots_.token_embedding : slots_.lm_head;
     dev.matmul(true, false, c.vocab_size, d, n, 1.0f, dlogits, c.vocab_size, b.hidden.get(), d, 1.0f,
@@ -473,6 +543,83 @@ bool Model::head_backward() {
                d_hidden, d);
   }
   return true;
+}
+
+// The backward of y = x · Wᵀ (+ bias), dy [rows, out], x [rows, in]: accumulates the parameter
+// gradients and writes dx [rows, in].
+void Model::linear_backward(const float* dy, int64_t rows, int64_t out, const float* x, int64_t in, int weight,
+                            int bias, float* dx) {
+  Device& dev = *device_;
+  float* G = buf_->grads.get();
+  dev.matmul(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, G + params_[weight].offset, in);
+  if (bias >= 0) dev.bias_backward(dy, rows, out, G + params_[bias].offset);
+  dev.matmul(false, false, rows, in, out, 1.0f, dy, out, buf_->params.get() + params_[weight].offset, in, 0.0f, dx,
+             in);
+}
+
+// The backward of the architecture's norm of x [rows, d]: accumulates its parameter gradients and
+// adds dx to `dx`.
+void Model::norm_backward(const float* dy, const float* x, int64_t rows, int weight, int bias, const float* mean,
+                          const float* rstd, float* dx) {
+  const float* W = buf_->params.get();
+  float* G = buf_->grads.get();
+  const int64_t d = config_.d_model;
+  if (config_.architecture.norm == Norm::LayerNorm)
+    device_->layer_norm_backward(dy, x, W + params_[weight].offset, mean, rstd, rows, d, dx, G + params_[weight].offset,
+                                 G + params_[bias].offset);
+  else
+    device_->rms_norm_backward(dy, x, W + params_[weight].offset, rstd, rows, d, dx, G + params_[weight].offset);
+}
+
+// The backward of last_layer_forward: d_last [B, d] holds the gradient at its B output rows (it is
+// overwritten); writes the gradient at its input x [n, d] to d_resid.
+void Model::last_layer_backward(int64_t B, int64_t T, float* d_resid) {
+  const ModelConfig& c = config_;
+  const Architecture& a = c.architecture;
+  Device& dev = *device_;
+  Buffers& b = *buf_;
+  const int64_t l = c.n_layers - 1, n = B * T, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
+  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
+  const float* qkv = b.qkv.get() + l * n * R;
+  const float* attn = b.attn.get() + l * n * HA;
+  const float* mid = b.mid.get() + l * n * d;
+  const float* pre = b.pre.get() + l * n * P;
+  float* d_out = b.d_last.get();  // at x_next; after the MLP's norm, at mid (or, parallel, at x but for attention)
+  if (a.parallel_residual) dev.copy(b.d_branch_out.get(), d_out, B * d * 4);
+  linear_backward(d_out, B, d, b.act.get() + l * n * F, F, s.down_w, s.down_b, b.d_act.get());
+  if (a.mlp == Mlp::SwiGlu)
+    dev.swiglu_backward(pre, b.d_act.get(), B, F, b.d_pre.get());
+  else
+    dev.gelu_backward(pre, b.d_act.get(), B * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
+  linear_backward(b.d_pre.get(), B, P, b.norm2.get() + l * n * d, d, s.up_w, s.up_b, b.d_norm.get());
+  norm_backward(b.d_norm.get(), a.parallel_residual ? b.last_x.get() : mid, B, s.mlp_norm_w, s.mlp_norm_b,
+                b.mean2.get() + l * n, b.rstd2.get() + l * n, d_out);
+  linear_backward(a.parallel_residual ? b.d_branch_out.get() : d_out, B, d, attn, HA, s.out_w, s.out_b,
+                  b.d_attn.get());
+  // Attention: the last tokens' query gradients into d_last_qkv, every token's key and value
+  // gradients into d_qkv (both zeroed first: each view covers only its own columns).
+  float* dq_last = b.d_last_qkv.get();
+  float* dqkv = b.d_qkv.get();
+  dev.fill_zero(dq_last, B * R * 4);
+  dev.fill_zero(dqkv, n * R * 4);
+  const AttentionShape shape{B, 1, T, H, KV, hd};
+  AttentionOptions options;
+  options.kv_lengths = b.lengths.get();
+  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}},
+      v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+  dev.attention_backward(shape, q, k, v, contiguous_view(attn, 1, H, hd), b.lse.get() + l * n * H,
+                         contiguous_view(static_cast<const float*>(b.d_attn.get()), 1, H, hd), options,
+                         View4{dq_last, {R, R, hd, 1}}, View4{dqkv + HA, {T * R, R, hd, 1}},
+                         View4{dqkv + (H + KV) * hd, {T * R, R, hd, 1}});
+  dev.scatter_add_rows(dq_last, b.last_rows.get(), B, R, dqkv);
+  if (a.positions == Positions::Rope)
+    dev.rope_apply(dqkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
+  linear_backward(dqkv, n, R, b.norm1.get() + l * n * d, d, s.qkv_w, s.qkv_b, b.d_norm.get());
+  dev.fill_zero(d_resid, n * d * 4);
+  dev.scatter_add_rows(d_out, b.last_rows.get(), B, d, d_resid);  // the residual path of the last tokens
+  norm_backward(b.d_norm.get(), b.resid.get() + l * n * d, n, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n,
+                b.rstd1.get() + l * n, d_resid);
 }
 
 // The loss gradient sits in the logits buffer (written there by backward or accumulate).
@@ -487,31 +634,17 @@ void Model::backward_pass() {
   const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
   const int64_t P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
   const float drop = dropout_;
-  float* W = b.params.get();
   float* G = b.grads.get();
-  const auto param = [&](int slot) -> float* { return slot < 0 ? nullptr : W + params_[slot].offset; };
   const auto grad = [&](int slot) -> float* { return slot < 0 ? nullptr : G + params_[slot].offset; };
-  // The backward of y = x · Wᵀ (+ bias), dy [n, out], x [n, in]: accumulates the parameter
-  // gradients and writes dx [n, in].
-  const auto linear_backward = [&](const float* dy, int64_t out, const float* x, int64_t in, int weight, int bias,
-                                   float* dx) {
-    dev.matmul(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, grad(weight), in);
-    if (bias >= 0) dev.bias_backward(dy, n, out, grad(bias));
-    dev.matmul(false, false, n, in, out, 1.0f, dy, out, param(weight), in, 0.0f, dx, in);
-  };
-  // The backward of a norm of x: adds dx to `dx`.
-  const auto norm_backward = [&](const float* dy, const float* x, int weight, int bias, const float* mean,
-                                 const float* rstd, float* dx) {
-    if (a.norm == Norm::LayerNorm)
-      dev.layer_norm_backward(dy, x, param(weight), mean, rstd, n, d, dx, grad(weight), grad(bias));
-    else
-      dev.rms_norm_backward(dy, x, param(weight), rstd, n, d, dx, grad(weight));
-  };
   if (!head_backward()) return;
   float* d_resid = b.d_resid.get();
-  dev.fill_zero(d_resid, n * d * 4);
-  norm_backward(b.d_norm.get(), b.resid.get() + c.n_layers * n * d, slots_.final_norm_w, slots_.final_norm_b, b.mean_f.get(),
-                b.rstd_f.get(), d_resid);
+  const bool last_only = last_layer_at_last_tokens_;
+  float* d_final = last_only ? b.d_last.get() : d_resid;  // the gradient at the final norm's input
+  const int64_t final_rows = last_only ? B : n;
+  dev.fill_zero(d_final, final_rows * d * 4);
+  norm_backward(b.d_norm.get(), b.resid.get() + c.n_layers * n * d, final_rows, slots_.final_norm_w,
+                slots_.final_norm_b, b.mean_f.get(), b.rstd_f.get(), d_final);
+  if (last_only) last_layer_backward(B, T, d_resid);
 
   AttentionShape shape{B, T, T, H, KV, hd};
   AttentionOptions attention_options;
@@ -524,7 +657,7 @@ void Model::backward_pass() {
     dev.dropout_apply(b.branch.get(), n * d, drop, seed);
     return b.branch.get();
   };
-  for (int64_t l = c.n_layers - 1; l >= 0; --l) {
+  for (int64_t l = c.n_layers - (last_only ? 2 : 1); l >= 0; --l) {
     const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
     const float* x = b.resid.get() + l * n * d;
     const float* mid = b.mid.get() + l * n * d;
@@ -540,17 +673,17 @@ void Model::backward_pass() {
     if (a.parallel_residual) dev.copy(b.d_branch_out.get(), d_resid, n * d * 4);
     // MLP branch: x_next = mid + down(act(up(norm2(mid or x)))).
     const float* g = branch_gradient(d_resid, dropout_seed_ + 2 * l + 2);
-    linear_backward(g, d, act, F, s.down_w, s.down_b, b.d_act.get());
+    linear_backward(g, n, d, act, F, s.down_w, s.down_b, b.d_act.get());
     if (a.mlp == Mlp::SwiGlu)
       dev.swiglu_backward(pre, b.d_act.get(), n, F, b.d_pre.get());
     else
       dev.gelu_backward(pre, b.d_act.get(), n * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
-    linear_backward(b.d_pre.get(), P, norm2, d, s.up_w, s.up_b, b.d_norm.get());
-    norm_backward(b.d_norm.get(), a.parallel_residual ? x : mid, s.mlp_norm_w, s.mlp_norm_b, b.mean2.get() + l * n,
+    linear_backward(b.d_pre.get(), n, P, norm2, d, s.up_w, s.up_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), a.parallel_residual ? x : mid, n, s.mlp_norm_w, s.mlp_norm_b, b.mean2.get() + l * n,
                   b.rstd2.get() + l * n, d_resid);
     // Attention branch: mid = x + out(attention(rope(qkv(norm1(x))))).
     g = branch_gradient(a.parallel_residual ? b.d_branch_out.get() : d_resid, dropout_seed_ + 2 * l + 1);
-    linear_backward(g, d, attn, HA, s.out_w, s.out_b, b.d_attn.get());
+    linear_backward(g, n, d, attn, HA, s.out_w, s.out_b, b.d_attn.get());
     ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
     float* dq = b.d_qkv.get();
     View4 dqv{dq, {T * R, R, hd, 1}}, dkv{dq + HA, {T * R, R, hd, 1}}, dvv{dq + (H + KV) * hd, {T * R, R, hd, 1}};
@@ -559,8 +692,8 @@ void Model::backward_pass() {
                            dkv, dvv);
     if (a.positions == Positions::Rope)
       dev.rope_apply(dq, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
-    linear_backward(dq, R, norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
-    norm_backward(b.d_norm.get(), x, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n, b.rstd1.get() + l * n,
+    linear_backward(dq, n, R, norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), x, n, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n, b.rstd1.get() + l * n,
                   d_resid);
   }
   const float* g = branch_gradient(d_resid, dropout_seed_);

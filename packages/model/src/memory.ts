@@ -99,6 +99,7 @@ export function activationBytes(config: ModelConfig, batch: number, seqLen: numb
     ...(config.architecture.parallelResidual ? [n * d] : []), // d_branch_out
     n * d, n * ha, n * r, n * p, n * f, // d_norm, d_attn, d_qkv, d_pre, d_act
     nb * d, nb * Math.max(classes, 1), // d_pooled, d_class_logits
+    ...(classes > 0 ? [nb * d, nb * r, nb * d, nb * r] : []), // last_x, last_qkv, d_last, d_last_qkv
   ];
   return counts.reduce((sum, c) => sum + allocation(c), 0);
 }

@@ -58,6 +58,12 @@ describe('estimateTrainingMemory', () => {
     expect(e.total).toBe(16 * params + activations + THREAD_ALLOWANCE_BYTES);
     expect(e.parameters).toBe(params);
     expect(e.bytesPerParameter).toBeCloseTo(e.total / params, 9);
+
+    // As a 3-class classifier: logits [B, 3] instead of [N, V], and the last layer's buffers for the
+    // last tokens: last_x and d_last [B, d], last_qkv and d_last_qkv [B, R].
+    const classifier = withHead(config, { kind: 'classifier', numClasses: 3 });
+    const lastTokens = 2 * buf(2 * d) + 2 * buf(2 * R);
+    expect(activationBytes(classifier, 2, 8)).toBe(activations - buf(N * V) + buf(2 * 3) + lastTokens);
   });
 
   it('adds RoPE tables, padded-head scratch, classifier step buffers and JavaScript weight copies', () => {
