@@ -7,7 +7,7 @@
 // 6·L·B·T²·D for causal attention forward and backward). The batch is the largest of 64, 48, 32, 24,
 // 16 whose training uses at most --memory-gib of device memory (default 16).
 //   bench_engine [--steps N] [--memory-gib G] [--tokens FILE] [--json FILE]
-// --tokens writes the batch (int32 [B, T + 1]) for benchmarks/gpu/gpt2_train_pytorch.py.
+// --tokens writes the batch (int32 [B, T + 1]) for native/scripts/gpt2_train_pytorch.py.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -1,8 +1,8 @@
-# Shared by the GPU checks (native/scripts/gpu-check.sh, benchmarks/gpu/train-check.sh); sourced
-# from the repository root. start_check finds the card, unpacks the Node.js that
-# prepare-gpu-check.sh packed (the addon is then built too), configures and builds native/ with
-# CUDA for the card; step runs one command with a time limit and its log in $out; finish_check
-# prints the total and fails when a step did.
+# Shared by the GPU checks (native/scripts/gpu-check.sh, and native/scripts/train-check.sh, which
+# benchmarks/gpu/train-check.sh forwards to); sourced from the repository root. start_check finds
+# the card, unpacks the Node.js that prepare-gpu-check.sh packed (the addon is then built too),
+# configures and builds native/ with CUDA for the card; step runs one command with a time limit and
+# its log in $out; finish_check prints the total and fails when a step did.
 root=$(pwd)
 out=${OUT:-/tmp/w2s-gpu-check}
 mkdir -p "$out"

@@ -1,5 +1,5 @@
 # Shared by the GPU checks' table scripts (native/scripts/gpu_table.py,
-# benchmarks/gpu/train_table.py): reading the measurements, and printing a table that is also
+# native/scripts/train_table.py): reading the measurements, and printing a table that is also
 # written as Markdown rows for benchmarks/RESULTS.md.
 import json
 import os

@@ -1,4 +1,4 @@
-# The final table of benchmarks/gpu/train-check.sh: the engine's training throughput
+# The final table of native/scripts/train-check.sh: the engine's training throughput
 # (bench_engine.jsonl) beside PyTorch eager's on the same card, model and tokens
 # (gpt2_train_pytorch.json), with the ratios against the target (>= 0.8x in float32 and in mixed
 # precision) and the model FLOP utilisation; the same rows as Markdown in training-results.md.
@@ -6,8 +6,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "native", "scripts"))
-from result_tables import load_rows, publish  # noqa: E402
+from result_tables import load_rows, publish
 
 out, card = sys.argv[1], sys.argv[2]
 
@@ -30,4 +29,4 @@ if not rows:
     print("no measurements (see bench_engine.log and pytorch.log)")
     sys.exit(0)
 publish(os.path.join(out, "training-results.md"), f"GPT-2 small training (d 768, 12 layers, 12 heads, T 256, AdamW) on {card}",
-        "benchmarks/gpu/train-check.sh; median step after warm-up", header, rows)
+        "native/scripts/train-check.sh; median step after warm-up", header, rows)

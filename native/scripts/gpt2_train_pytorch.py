@@ -1,11 +1,12 @@
 # PyTorch eager training of the model native/bench/bench_engine.cpp trains, on the same card in the
-# same GPU check: GPT-2 small (vocabulary 50304, d 768, 12 layers, 12 heads, T 256, pre-LayerNorm
-# blocks with biases, GELU (tanh), learned positions, tied embeddings), AdamW (lr 3e-4, no weight
-# decay, fused), the same batch of tokens (the file bench_engine --tokens writes: int32 [B, T + 1]).
+# same GPU check (native/scripts/train-check.sh): GPT-2 small (vocabulary 50304, d 768, 12 layers,
+# 12 heads, T 256, pre-LayerNorm blocks with biases, GELU (tanh), learned positions, tied
+# embeddings), AdamW (lr 3e-4, no weight decay, fused), the same batch of tokens (the file
+# bench_engine --tokens writes: int32 [B, T + 1]).
 # Modes: float32 (TF32 off), tf32, bf16 (autocast, float32 master weights). Prints one JSON object
 # per mode (tokens/s, ms per step, TFLOP/s counted as bench_engine counts them) and writes them to
 # $OUT/gpt2_train_pytorch.json.
-#   python3 gpt2_train_pytorch.py TOKENS_FILE
+#   python3 native/scripts/gpt2_train_pytorch.py TOKENS_FILE
 import json, os, sys, time
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
