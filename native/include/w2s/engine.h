@@ -273,6 +273,7 @@ class Model {
   // and values on every token): only those rows reach the head (model.cpp).
   void last_layer_forward(int64_t batch, int64_t seq_len, const float* x, float* x_next);
   void last_layer_backward(int64_t batch, int64_t seq_len, float* d_resid);
+  LayerActivations layer_activations(int64_t layer, int64_t n) const;
   // The backward pieces on `rows` rows (model.cpp).
   void linear_backward(const float* dy, int64_t rows, int64_t out, const float* x, int64_t in, int weight, int bias,
                        float* dx);

@@ -38,6 +38,25 @@ uint64_t mix(uint64_t z) {
   throw InvalidArgument(InvalidArgument::Kind::Range, message);
 }
 
+// The widths of a layer's rows (layouts in this file's header): d; head size hd; H query and KV
+// key/value heads; R = (H + 2·KV)·hd of the fused q/k/v; HA = H·hd of attention's output; F of the
+// MLP's hidden layer and P of its first projection (2F for SwiGLU's [gate; up]).
+struct Widths {
+  int64_t d, hd, H, KV, R, HA, F, P;
+};
+Widths widths(const ModelConfig& c) {
+  const int64_t hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads, F = c.d_ff;
+  return {c.d_model, hd, H, KV, (H + 2 * KV) * hd, H * hd, F, c.architecture.mlp == Mlp::SwiGlu ? 2 * F : F};
+}
+
+// The attention of each sequence's last token alone: every key before the sequence's length
+// (lengths [B], on the device), and no causal mask beyond that, since it is the last real token.
+AttentionOptions last_token_attention(const int32_t* lengths) {
+  AttentionOptions options;
+  options.kv_lengths = lengths;
+  return options;
+}
+
 }  // namespace
 
 // A device allocation of `count` elements of T, released with its device.
@@ -297,8 +316,8 @@ void Model::layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t fir
   Device& dev = *device_;
   Buffers& b = *buf_;
   const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(layer)];
-  const int64_t d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd;
-  const int64_t F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F, half = c.rotary_dim() / 2;
+  const auto [d, hd, H, KV, R, HA, F, P] = widths(c);
+  const int64_t half = c.rotary_dim() / 2;
   norm_forward(t.x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
   linear_forward(t.norm1, n, d, s.qkv_w, s.qkv_b, R, t.qkv);
   if (a.positions == Positions::Rope)
@@ -332,42 +351,43 @@ void Model::last_layer_forward(int64_t B, int64_t T, const float* x, float* x_ne
   const Architecture& a = c.architecture;
   Device& dev = *device_;
   Buffers& b = *buf_;
-  const int64_t l = c.n_layers - 1, n = B * T, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
-  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const auto [d, hd, H, KV, R, HA, F, P] = widths(c);
+  const int64_t l = c.n_layers - 1, n = B * T;
   const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
-  float* qkv = b.qkv.get() + l * n * R;
-  float* attn = b.attn.get() + l * n * HA;
-  float* mid = b.mid.get() + l * n * d;
-  float* norm2 = b.norm2.get() + l * n * d;
-  float* pre = b.pre.get() + l * n * P;
-  float* act = b.act.get() + l * n * F;
-  norm_forward(x, n, s.attn_norm_w, s.attn_norm_b, b.norm1.get() + l * n * d, b.mean1.get() + l * n,
-               b.rstd1.get() + l * n);
-  linear_forward(b.norm1.get() + l * n * d, n, d, s.qkv_w, s.qkv_b, R, qkv);
+  const LayerActivations t = layer_activations(l, n);
+  norm_forward(x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
+  linear_forward(t.norm1, n, d, s.qkv_w, s.qkv_b, R, t.qkv);
   if (a.positions == Positions::Rope)
-    dev.rope_apply(qkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), false);
-  dev.gather_rows(qkv, b.last_rows.get(), B, R, b.last_qkv.get());
+    dev.rope_apply(t.qkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), false);
+  dev.gather_rows(t.qkv, b.last_rows.get(), B, R, b.last_qkv.get());
   dev.gather_rows(x, b.last_rows.get(), B, d, b.last_x.get());
-  const AttentionShape shape{B, 1, T, H, KV, hd};
-  AttentionOptions options;
-  options.kv_lengths = b.lengths.get();
-  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}},
-      v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
-  dev.attention_forward(shape, q, k, v, options, contiguous_view(attn, 1, H, hd), b.lse.get() + l * n * H);
-  linear_forward(attn, B, HA, s.out_w, s.out_b, d, b.branch.get());
-  dev.copy(mid, b.last_x.get(), B * d * 4);
-  dev.add_inplace(mid, b.branch.get(), B * d);
-  norm_forward(a.parallel_residual ? b.last_x.get() : mid, B, s.mlp_norm_w, s.mlp_norm_b, norm2, b.mean2.get() + l * n,
-               b.rstd2.get() + l * n);
-  linear_forward(norm2, B, d, s.up_w, s.up_b, P, pre);
+  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{t.qkv + HA, {T * R, R, hd, 1}},
+      v{t.qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+  dev.attention_forward({B, 1, T, H, KV, hd}, q, k, v, last_token_attention(b.lengths.get()), contiguous_view(t.attn, 1, H, hd), t.lse);
+  linear_forward(t.attn, B, HA, s.out_w, s.out_b, d, b.branch.get());
+  dev.copy(t.mid, b.last_x.get(), B * d * 4);
+  dev.add_inplace(t.mid, b.branch.get(), B * d);
+  norm_forward(a.parallel_residual ? b.last_x.get() : t.mid, B, s.mlp_norm_w, s.mlp_norm_b, t.norm2, t.mean2, t.rstd2);
+  linear_forward(t.norm2, B, d, s.up_w, s.up_b, P, t.pre);
   if (a.mlp == Mlp::SwiGlu)
-    dev.swiglu_forward(pre, B, F, act);
+    dev.swiglu_forward(t.pre, B, F, t.act);
   else
-    dev.gelu_forward(pre, B * F, a.mlp == Mlp::GeluExact, act);
-  linear_forward(act, B, F, s.down_w, s.down_b, d, b.branch.get());
-  dev.copy(x_next, mid, B * d * 4);
+    dev.gelu_forward(t.pre, B * F, a.mlp == Mlp::GeluExact, t.act);
+  linear_forward(t.act, B, F, s.down_w, s.down_b, d, b.branch.get());
+  dev.copy(x_next, t.mid, B * d * 4);
   dev.add_inplace(x_next, b.branch.get(), B * d);
 }
+
+// Layer `l`'s activations on n rows, in forward_pass's buffers.
+Model::LayerActivations Model::layer_activations(int64_t l, int64_t n) const {
+  const Buffers& b = *buf_;
+  const auto [d, hd, H, KV, R, HA, F, P] = widths(config_);
+  return {b.resid.get() + l * n * d, b.mid.get() + l * n * d,  b.resid.get() + (l + 1) * n * d, b.norm1.get() + l * n * d,
+          b.norm2.get() + l * n * d, b.mean1.get() + l * n,     b.rstd1.get() + l * n,           b.mean2.get() + l * n,
+          b.rstd2.get() + l * n,     b.qkv.get() + l * n * R,   b.attn.get() + l * n * HA,       b.lse.get() + l * n * H,
+          b.pre.get() + l * n * P,   b.act.get() + l * n * F};
+}
+
 
 void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
@@ -379,9 +399,9 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   Device& dev = *device_;
   const ModelConfig& c = config_;
   const Architecture& a = c.architecture;
-  const int64_t B = batch.batch, T = batch.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
-  const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
-  const int64_t P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const int64_t B = batch.batch, T = batch.seq_len, n = B * T;
+  const Widths w = widths(c);  // named copies: the attend lambda captures them (no structured bindings)
+  const int64_t d = w.d, hd = w.hd, H = w.H, KV = w.KV, R = w.R, HA = w.HA;
   const float drop = training ? dropout_ : 0.0f;
   dropout_seed_ = dropout_seed;
   const float* W = b.params.get();
@@ -403,11 +423,7 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   // unless dropout is on (its masks are drawn per element of [n, d] and must be replayed).
   const bool last_only = c.num_classes > 0 && drop == 0.0f;
   for (int64_t l = 0; l < c.n_layers - (last_only ? 1 : 0); ++l) {
-    const LayerActivations t{b.resid.get() + l * n * d, b.mid.get() + l * n * d, b.resid.get() + (l + 1) * n * d,
-                             b.norm1.get() + l * n * d,  b.norm2.get() + l * n * d, b.mean1.get() + l * n,
-                             b.rstd1.get() + l * n,      b.mean2.get() + l * n,     b.rstd2.get() + l * n,
-                             b.qkv.get() + l * n * R,    b.attn.get() + l * n * HA, b.lse.get() + l * n * H,
-                             b.pre.get() + l * n * P,    b.act.get() + l * n * F};
+    const LayerActivations t = layer_activations(l, n);
     layer_forward(l, n, T, 0, t, drop, dropout_seed_ + 2 * l, attend);
   }
   float* x_final = b.resid.get() + c.n_layers * n * d;
@@ -578,24 +594,21 @@ void Model::last_layer_backward(int64_t B, int64_t T, float* d_resid) {
   const Architecture& a = c.architecture;
   Device& dev = *device_;
   Buffers& b = *buf_;
-  const int64_t l = c.n_layers - 1, n = B * T, d = c.d_model, hd = c.head_dim(), H = c.n_heads, KV = c.n_kv_heads;
-  const int64_t R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff, P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const auto [d, hd, H, KV, R, HA, F, P] = widths(c);
+  const int64_t l = c.n_layers - 1, n = B * T;
   const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
-  const float* qkv = b.qkv.get() + l * n * R;
-  const float* attn = b.attn.get() + l * n * HA;
-  const float* mid = b.mid.get() + l * n * d;
-  const float* pre = b.pre.get() + l * n * P;
+  const LayerActivations t = layer_activations(l, n);
   float* d_out = b.d_last.get();  // at x_next; after the MLP's norm, at mid (or, parallel, at x but for attention)
   if (a.parallel_residual) dev.copy(b.d_branch_out.get(), d_out, B * d * 4);
-  linear_backward(d_out, B, d, b.act.get() + l * n * F, F, s.down_w, s.down_b, b.d_act.get());
+  linear_backward(d_out, B, d, t.act, F, s.down_w, s.down_b, b.d_act.get());
   if (a.mlp == Mlp::SwiGlu)
-    dev.swiglu_backward(pre, b.d_act.get(), B, F, b.d_pre.get());
+    dev.swiglu_backward(t.pre, b.d_act.get(), B, F, b.d_pre.get());
   else
-    dev.gelu_backward(pre, b.d_act.get(), B * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
-  linear_backward(b.d_pre.get(), B, P, b.norm2.get() + l * n * d, d, s.up_w, s.up_b, b.d_norm.get());
-  norm_backward(b.d_norm.get(), a.parallel_residual ? b.last_x.get() : mid, B, s.mlp_norm_w, s.mlp_norm_b,
-                b.mean2.get() + l * n, b.rstd2.get() + l * n, d_out);
-  linear_backward(a.parallel_residual ? b.d_branch_out.get() : d_out, B, d, attn, HA, s.out_w, s.out_b,
+    dev.gelu_backward(t.pre, b.d_act.get(), B * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
+  linear_backward(b.d_pre.get(), B, P, t.norm2, d, s.up_w, s.up_b, b.d_norm.get());
+  norm_backward(b.d_norm.get(), a.parallel_residual ? b.last_x.get() : t.mid, B, s.mlp_norm_w, s.mlp_norm_b, t.mean2,
+                t.rstd2, d_out);
+  linear_backward(a.parallel_residual ? b.d_branch_out.get() : d_out, B, d, t.attn, HA, s.out_w, s.out_b,
                   b.d_attn.get());
   // Attention: the last tokens' query gradients into d_last_qkv, every token's key and value
   // gradients into d_qkv (both zeroed first: each view covers only its own columns).
@@ -603,23 +616,19 @@ void Model::last_layer_backward(int64_t B, int64_t T, float* d_resid) {
   float* dqkv = b.d_qkv.get();
   dev.fill_zero(dq_last, B * R * 4);
   dev.fill_zero(dqkv, n * R * 4);
-  const AttentionShape shape{B, 1, T, H, KV, hd};
-  AttentionOptions options;
-  options.kv_lengths = b.lengths.get();
-  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}},
-      v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
-  dev.attention_backward(shape, q, k, v, contiguous_view(attn, 1, H, hd), b.lse.get() + l * n * H,
-                         contiguous_view(static_cast<const float*>(b.d_attn.get()), 1, H, hd), options,
-                         View4{dq_last, {R, R, hd, 1}}, View4{dqkv + HA, {T * R, R, hd, 1}},
+  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{t.qkv + HA, {T * R, R, hd, 1}},
+      v{t.qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+  dev.attention_backward({B, 1, T, H, KV, hd}, q, k, v, contiguous_view(static_cast<const float*>(t.attn), 1, H, hd),
+                         t.lse, contiguous_view(static_cast<const float*>(b.d_attn.get()), 1, H, hd),
+                         last_token_attention(b.lengths.get()), View4{dq_last, {R, R, hd, 1}}, View4{dqkv + HA, {T * R, R, hd, 1}},
                          View4{dqkv + (H + KV) * hd, {T * R, R, hd, 1}});
   dev.scatter_add_rows(dq_last, b.last_rows.get(), B, R, dqkv);
   if (a.positions == Positions::Rope)
     dev.rope_apply(dqkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
-  linear_backward(dqkv, n, R, b.norm1.get() + l * n * d, d, s.qkv_w, s.qkv_b, b.d_norm.get());
+  linear_backward(dqkv, n, R, t.norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
   dev.fill_zero(d_resid, n * d * 4);
   dev.scatter_add_rows(d_out, b.last_rows.get(), B, d, d_resid);  // the residual path of the last tokens
-  norm_backward(b.d_norm.get(), b.resid.get() + l * n * d, n, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n,
-                b.rstd1.get() + l * n, d_resid);
+  norm_backward(b.d_norm.get(), t.x, n, s.attn_norm_w, s.attn_norm_b, t.mean1, t.rstd1, d_resid);
 }
 
 // The loss gradient sits in the logits buffer (written there by backward or accumulate).
