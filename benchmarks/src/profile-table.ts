@@ -92,6 +92,6 @@ export function printProfile(row: ProfileRow): void {
   console.log(
     `  thread pool (${pool.threads} threads): ${pool.regionsPerStep.toFixed(0)} parallel regions per step, ${pct(pool.regionFractionOfStep)} of the step's wall time; ` +
       `idle ${pct(pool.idleFractionInRegions)} of the regions' thread-time (waiting at region ends); ` +
-      `idle ${pct(pool.idleFractionOfStep)} of the step's thread-time overall (outside its regions: serial code; the matrix products, ${pct(matmul)} of the step, run inside them)`,
+      `idle ${pct(pool.idleFractionOfStep)} of the step's thread-time overall (outside its regions: serial code${pool.threads > 1 ? `; the matrix products, ${pct(matmul)} of the step, run inside them` : `, the matrix products (${pct(matmul)} of the step) included: on 1 thread they need no region`})`,
   );
 }

@@ -28,7 +28,8 @@ void set_threads(int n);
 // wall time, that time × the pool's threads, and the time the threads spent running its items;
 // nested calls are part of their item's time. The difference is thread-time the pool held idle:
 // threads waiting at the region's end for the last items, or waking late. Time outside regions
-// (serial code) is not seen here; the matrix products run in regions (src/cpu/gemm.cpp).
+// (serial code, and the matrix products on 1 thread, which need none) is not seen here; on more
+// threads the products run in regions (src/cpu/gemm.cpp).
 struct Profile {
   int64_t regions = 0;
   double region_seconds = 0.0;         // Σ wall time of the regions
