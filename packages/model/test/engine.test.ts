@@ -14,25 +14,12 @@ import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
 import { engineDropout, finiteDifferenceFailures, refLogits, to64 } from './reference64.js';
+import { relativeError } from './relative-error.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
 const TOLERANCE = 1e-4;
 
-/**
- * ‖a − b‖ / max(‖b‖, floor): the floor (default 1e-6) makes an all-zero reference demand an
- * all-zero result; the gradients pass a larger one (see below).
- */
-function relativeError(a: Float32Array, b: Float32Array, floor = 1e-6): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), floor);
-}
 
 const norm = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0));
 

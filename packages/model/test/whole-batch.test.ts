@@ -11,6 +11,7 @@ import { mulberry32, normalSource } from '@w2s/random';
 import { twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
+import { relativeError } from './relative-error.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
@@ -18,16 +19,6 @@ const seed = testSeed;
 const ROWS = 32;
 const SEQ = 6;
 
-function relativeError(a: Float32Array, b: Float32Array, floor: number): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), floor);
-}
 
 function randomWeights(config: ModelConfig, s: number): Weights {
   const normal = normalSource(mulberry32(s));
