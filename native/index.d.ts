@@ -38,7 +38,7 @@ export interface RawTensorN {
   offset?: number;
 }
 export interface RawBackendInfo {
-  /** The BLAS in use, e.g. "openblas (Haswell, ...)", or "blocked-gemm" (the portable fallback). */
+  /** The BLAS in use, e.g. "onednn 2.6.3 (...)" or "openblas (Haswell, ...)", or "blocked-gemm" (the portable fallback). */
   blas: string;
   /** Empty, or one line naming the package to install when no BLAS was found. */
   blasNote: string;

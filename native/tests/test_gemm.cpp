@@ -2,6 +2,7 @@
 // transpose combinations, odd sizes, row strides larger than the rows, alpha and beta, K = 0, and
 // the split over 1, 2 and 3 threads.
 #include "check.h"
+#include "../src/common/parallel.h"
 #include "w2s/kernels.h"
 
 namespace {
@@ -49,6 +50,12 @@ int main() {
         run(ta, tb, 131, 601, 70, 0.5f, 2.0f, rng);
       }
     }
+  // A product large enough to split, called from inside the pool's items: it runs on the item's
+  // thread alone (nested calls are serial), and neither deadlocks nor changes the result.
+  w2s::set_num_threads(2);
+  std::vector<std::mt19937_64> rngs;
+  for (int i = 0; i < 4; ++i) rngs.emplace_back(rng());
+  w2s::parallel::for_each(4, [&](int64_t item, int) { run(item & 1, item & 2, 300, 200, 100, 1.0f, 0.0f, rngs[item]); });
   w2s_test::expect_throw<w2s::InvalidArgument>(
       "negative size", [] { w2s::blocked_sgemm(false, false, -1, 2, 2, 1, nullptr, 2, nullptr, 2, 0, nullptr, 2); },
       "sizes must be >= 0");

@@ -39,7 +39,7 @@ int num_threads();
 
 // One line per fact: which BLAS, threads, CUDA status. Stable keys, human-readable values.
 struct BackendInfo {
-  std::string blas;          // "openblas 0.3.21 (Haswell)" or "blocked-gemm"
+  std::string blas;          // "onednn 2.6.3 (...)", "openblas (Haswell, ...)" or "blocked-gemm"
   std::string blas_note;     // empty, or the one-line hint naming the package to install
   int threads = 1;
   std::string simd;          // the vector ISA the kernels were compiled for, e.g. "avx512f"

@@ -189,13 +189,15 @@ void for_each(int64_t n, const std::function<void(int64_t, int)>& fn) {
 
 void for_ranges(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  const int64_t per_thread = 4 * static_cast<int64_t>(in_parallel_region ? 1 : threads());
+  const int64_t per_thread = 4 * static_cast<int64_t>(threads());
   const int64_t chunk = std::max<int64_t>(std::max<int64_t>(grain, 1), (n + per_thread - 1) / per_thread);
   const int64_t chunks = (n + chunk - 1) / chunk;
   for_each(chunks, [&](int64_t c, int worker) { fn(c * chunk, std::min(n, (c + 1) * chunk), worker); });
 }
 
 int threads() {
+  // Inside a region a call runs serially (and the region holds run_mutex): one thread.
+  if (in_parallel_region) return 1;
   std::lock_guard<std::mutex> lock(run_mutex());
   return current_pool().threads();
 }

@@ -17,7 +17,8 @@ void for_each(int64_t n, const std::function<void(int64_t item, int worker)>& fn
 // fn(begin, end, worker) for each, in parallel as for_each does.
 void for_ranges(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end, int worker)>& fn);
 
-// Threads that for_each uses (the caller included).
+// Threads that for_each uses from here (the caller included): the pool's size, or 1 when called
+// from inside a for_each item, where nested calls run serially.
 int threads();
 
 // Resizes the pool (n >= 1); waits for a running for_each to finish first.

@@ -14,8 +14,11 @@
 //   - the CPU device's attention scratch when the head size is not a multiple of 16 (the heads are
 //     padded into 8 buffers, cpu_device.cpp);
 //   - the whole-step classifier buffers (logits, their gradient and the soft targets);
-//   - an allowance per thread for the BLAS's and the kernels' own buffers (32 MiB, OpenBLAS's
-//     default per-thread buffer on x86-64).
+//   - an allowance per thread for the BLAS's and the kernels' own buffers (32 MiB: OpenBLAS's
+//     default per-thread buffer on x86-64, and more than oneDNN's packing buffers for a GPT-2
+//     step's products, about 22 MB on one thread). On one thread glibc can keep oneDNN's freed
+//     buffers resident on top of it (0.5–1.0 bytes per parameter at GPT-2 sizes, benchmarks/
+//     RESULTS.md), which this does not count.
 // Not counted: the decode key/value cache (generation only), and the process itself (Node, the
 // addon): it is already resident when the check runs, so it is not part of what is available.
 import { readFileSync } from 'node:fs';
@@ -57,7 +60,7 @@ export interface MemoryEstimate {
   bytesPerParameter: number;
 }
 
-/** OpenBLAS's default per-thread buffer on x86-64 (BUFFER_SIZE, 32 MiB), as an allowance per thread. */
+/** The allowance per thread for the BLAS's and the kernels' buffers (OpenBLAS's BUFFER_SIZE on x86-64, 32 MiB). */
 export const THREAD_ALLOWANCE_BYTES = 32 * 2 ** 20;
 
 /** Bytes of one engine allocation of `count` elements of `size` bytes (CpuDevice::allocate). */
