@@ -25,8 +25,11 @@ BackendInfo backend_info() {
   BackendInfo info;
 #if defined(W2S_HAVE_ONEDNN)
   const dnnl_version_t* v = dnnl_version();
+  // gemm.cpp holds oneDNN to one thread per block through OpenMP; another runtime would not listen.
+  const bool openmp = v->cpu_runtime == DNNL_RUNTIME_OMP;
   info.blas = "onednn " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
-              " (sgemm, one thread per block of a product)";
+              (openmp ? " (sgemm, one thread per block of a product)"
+                      : " (sgemm; its CPU runtime is not OpenMP, so its own threads are not held to one per block)");
 #elif defined(W2S_HAVE_OPENBLAS)
   info.blas = std::string("openblas (") + openblas_get_corename() + ", " + openblas_get_config() +
               "; one thread per block of a product)";
