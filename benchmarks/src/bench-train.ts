@@ -349,13 +349,14 @@ async function main(): Promise<void> {
   if (torch && 'problem' in torch) console.log(`  PyTorch rows skipped: ${torch.problem}`);
   const data = randomMinibatch(config, batch, seqLen, 1);
   const profiles: ProfileRow[] = [];
-  const timedRow = (impl: Impl, threads: number, ms: number, b: number, n: number, memory: Memory, note?: string): Row => {
+  // A timed row; `extra`: the fields only some implementations have (note, stepMs, pytorchThreads).
+  const timedRow = (impl: Impl, threads: number, ms: number, b: number, n: number, memory: Memory, extra: Partial<TimedRow> = {}): Row => {
     const f = stepFlops(config, b, seqLen);
     const gflops = f / (ms * 1e6);
     const p = peakGflops(peak, threads);
     return {
       impl, threads, batch: b, seqLen, steps: n, msPerStep: ms, tokensPerSecond: (b * seqLen) / (ms / 1000), gflopPerStep: f / 1e9, gflops,
-      mfu: gflops / p, peakGflops: p, mfuSgemm: gflops / (sgemmByThreads.get(threads) ?? sgemmByThreads.get(1) ?? NaN), memory, ...(note ? { note } : {}), ...shape,
+      mfu: gflops / p, peakGflops: p, mfuSgemm: gflops / (sgemmByThreads.get(threads) ?? sgemmByThreads.get(1) ?? NaN), memory, ...extra, ...shape,
     };
   };
 
@@ -385,7 +386,7 @@ async function main(): Promise<void> {
       rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params,
       estimateBytes: estimate.total, growthAcrossSteps: rssAfter / rssWarm - 1,
     };
-    rows.push({ ...timedRow('native', threads, ms, batch, steps, memory), stepMs: times } as Row);
+    rows.push(timedRow('native', threads, ms, batch, steps, memory, { stepMs: times }));
     console.log(`  native on ${threads} thread(s): ${ms3(ms)} ms/step over ${steps} steps; ${formatBytes(memory.rowBytes)} resident (${memory.bytesPerParameter.toFixed(1)} bytes/parameter, estimated ${estimate.bytesPerParameter.toFixed(1)})`);
 
     if (torch && 'version' in torch) {
@@ -407,8 +408,9 @@ async function main(): Promise<void> {
         if (out.parameters !== params) console.log(`  warning: PyTorch's model has ${out.parameters} parameters, the engine's ${params}`);
         if (out.blasThreads !== null && out.blasThreads !== threads) console.log(`  warning: PyTorch's OpenBLAS runs ${out.blasThreads} threads, ${threads} were asked for`);
         const rowBytes = out.peakRssBytes - out.rssBeforeBytes;
-        const row = timedRow('pytorch', threads, out.msPerStep, batch, out.steps, { rssBeforeBytes: out.rssBeforeBytes, peakRssBytes: out.peakRssBytes, rowBytes, bytesPerParameter: rowBytes / params, estimateBytes: estimate.total }, `torch ${out.torch}, ${out.attention}`);
-        rows.push({ ...row, pytorchThreads: { intraOp: out.threads, blas: out.blasThreads } } as Row);
+        const torchMemory = { rssBeforeBytes: out.rssBeforeBytes, peakRssBytes: out.peakRssBytes, rowBytes, bytesPerParameter: rowBytes / params, estimateBytes: estimate.total };
+        const note = `torch ${out.torch}, ${out.attention}`;
+        rows.push(timedRow('pytorch', threads, out.msPerStep, batch, out.steps, torchMemory, { note, pytorchThreads: { intraOp: out.threads, blas: out.blasThreads } }));
         console.log(`  pytorch ${out.torch} on ${out.threads} thread(s), BLAS on ${out.blasThreads ?? 'unknown'}: ${ms3(out.msPerStep)} ms/step over ${out.steps} steps; ${formatBytes(rowBytes)} resident (${(rowBytes / params).toFixed(1)} bytes/parameter)`);
       }
     }

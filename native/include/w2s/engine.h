@@ -271,7 +271,7 @@ class Model {
   bool head_backward();
   // A classifier without dropout runs its last layer on each sequence's last token alone (its keys
   // and values on every token): only those rows reach the head (model.cpp).
-  void last_layer_forward(int64_t batch, int64_t seq_len, const float* x, float* x_next);
+  void last_layer_forward(int64_t batch, int64_t seq_len);
   void last_layer_backward(int64_t batch, int64_t seq_len, float* d_resid);
   LayerActivations layer_activations(int64_t layer, int64_t n) const;
   // The backward pieces on `rows` rows (model.cpp).

@@ -49,6 +49,19 @@ Widths widths(const ModelConfig& c) {
   return {c.d_model, hd, H, KV, (H + 2 * KV) * hd, H * hd, F, c.architecture.mlp == Mlp::SwiGlu ? 2 * F : F};
 }
 
+// The q, k and v heads of fused q/k/v rows, T per batch element: q's H heads from column 0, k's
+// and v's KV heads from HA and HA + KV·hd, as attention's [B, T, heads, hd] views (View4 or
+// ConstView4).
+template <typename View>
+struct QkvViews {
+  View q, k, v;
+};
+template <typename View>
+QkvViews<View> qkv_views(decltype(View::data) qkv, int64_t T, const Widths& w) {
+  const auto heads = [&](decltype(View::data) p) { return View{p, {T * w.R, w.R, w.hd, 1}}; };
+  return {heads(qkv), heads(qkv + w.HA), heads(qkv + w.HA + w.KV * w.hd)};
+}
+
 // The attention of each sequence's last token alone: every key before the sequence's length
 // (lengths [B], on the device), and no causal mask beyond that, since it is the last real token.
 AttentionOptions last_token_attention(const int32_t* lengths) {
@@ -346,48 +359,50 @@ void Model::layer_forward(int64_t layer, int64_t n, int64_t seq_len, int64_t fir
 // j < lengths[b] (the causal mask of the last real token); the rest on B rows. Layouts as in
 // layer_forward, with the B-row activations in the first B rows of the layer's buffers, last_x
 // [B, d] and last_qkv [B, R] the last tokens' rows of x and of q/k/v; x_next [B, d]. No dropout.
-void Model::last_layer_forward(int64_t B, int64_t T, const float* x, float* x_next) {
+void Model::last_layer_forward(int64_t B, int64_t T) {
   const ModelConfig& c = config_;
   const Architecture& a = c.architecture;
   Device& dev = *device_;
   Buffers& b = *buf_;
-  const auto [d, hd, H, KV, R, HA, F, P] = widths(c);
+  const Widths w = widths(c);
+  const auto [d, hd, H, KV, R, HA, F, P] = w;
   const int64_t l = c.n_layers - 1, n = B * T;
   const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
   const LayerActivations t = layer_activations(l, n);
-  norm_forward(x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
+  norm_forward(t.x, n, s.attn_norm_w, s.attn_norm_b, t.norm1, t.mean1, t.rstd1);
   linear_forward(t.norm1, n, d, s.qkv_w, s.qkv_b, R, t.qkv);
   if (a.positions == Positions::Rope)
     dev.rope_apply(t.qkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), false);
   dev.gather_rows(t.qkv, b.last_rows.get(), B, R, b.last_qkv.get());
-  dev.gather_rows(x, b.last_rows.get(), B, d, b.last_x.get());
-  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{t.qkv + HA, {T * R, R, hd, 1}},
-      v{t.qkv + (H + KV) * hd, {T * R, R, hd, 1}};
-  dev.attention_forward({B, 1, T, H, KV, hd}, q, k, v, last_token_attention(b.lengths.get()), contiguous_view(t.attn, 1, H, hd), t.lse);
+  dev.gather_rows(t.x, b.last_rows.get(), B, d, b.last_x.get());
+  const auto all = qkv_views<ConstView4>(t.qkv, T, w), last = qkv_views<ConstView4>(b.last_qkv.get(), 1, w);
+  dev.attention_forward({B, 1, T, H, KV, hd}, last.q, all.k, all.v, last_token_attention(b.lengths.get()),
+                        contiguous_view(t.attn, 1, H, hd), t.lse);
   linear_forward(t.attn, B, HA, s.out_w, s.out_b, d, b.branch.get());
   dev.copy(t.mid, b.last_x.get(), B * d * 4);
   dev.add_inplace(t.mid, b.branch.get(), B * d);
-  norm_forward(a.parallel_residual ? b.last_x.get() : t.mid, B, s.mlp_norm_w, s.mlp_norm_b, t.norm2, t.mean2, t.rstd2);
+  norm_forward(a.parallel_residual ? b.last_x.get() : t.mid, B, s.mlp_norm_w, s.mlp_norm_b, t.norm2, t.mean2,
+               t.rstd2);
   linear_forward(t.norm2, B, d, s.up_w, s.up_b, P, t.pre);
   if (a.mlp == Mlp::SwiGlu)
     dev.swiglu_forward(t.pre, B, F, t.act);
   else
     dev.gelu_forward(t.pre, B * F, a.mlp == Mlp::GeluExact, t.act);
   linear_forward(t.act, B, F, s.down_w, s.down_b, d, b.branch.get());
-  dev.copy(x_next, t.mid, B * d * 4);
-  dev.add_inplace(x_next, b.branch.get(), B * d);
+  dev.copy(t.x_next, t.mid, B * d * 4);
+  dev.add_inplace(t.x_next, b.branch.get(), B * d);
 }
 
 // Layer `l`'s activations on n rows, in forward_pass's buffers.
 Model::LayerActivations Model::layer_activations(int64_t l, int64_t n) const {
   const Buffers& b = *buf_;
   const auto [d, hd, H, KV, R, HA, F, P] = widths(config_);
-  return {b.resid.get() + l * n * d, b.mid.get() + l * n * d,  b.resid.get() + (l + 1) * n * d, b.norm1.get() + l * n * d,
-          b.norm2.get() + l * n * d, b.mean1.get() + l * n,     b.rstd1.get() + l * n,           b.mean2.get() + l * n,
-          b.rstd2.get() + l * n,     b.qkv.get() + l * n * R,   b.attn.get() + l * n * HA,       b.lse.get() + l * n * H,
+  return {b.resid.get() + l * n * d, b.mid.get() + l * n * d,  b.resid.get() + (l + 1) * n * d,
+          b.norm1.get() + l * n * d, b.norm2.get() + l * n * d, b.mean1.get() + l * n,
+          b.rstd1.get() + l * n,     b.mean2.get() + l * n,     b.rstd2.get() + l * n,
+          b.qkv.get() + l * n * R,   b.attn.get() + l * n * HA, b.lse.get() + l * n * H,
           b.pre.get() + l * n * P,   b.act.get() + l * n * F};
 }
-
 
 void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* host_logits, uint64_t dropout_seed) {
   if (training && at != LogitsAt::AllPositions && config_.num_classes == 0)
@@ -401,7 +416,7 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   const Architecture& a = c.architecture;
   const int64_t B = batch.batch, T = batch.seq_len, n = B * T;
   const Widths w = widths(c);  // named copies: the attend lambda captures them (no structured bindings)
-  const int64_t d = w.d, hd = w.hd, H = w.H, KV = w.KV, R = w.R, HA = w.HA;
+  const int64_t d = w.d, hd = w.hd, H = w.H, KV = w.KV;
   const float drop = training ? dropout_ : 0.0f;
   dropout_seed_ = dropout_seed;
   const float* W = b.params.get();
@@ -416,8 +431,8 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
   attention_options.causal = true;
   attention_options.kv_lengths = b.lengths.get();
   const Attend attend = [&](const float* qkv, float* attn, float* lse) {
-    ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
-    dev.attention_forward(shape, q, k, v, attention_options, contiguous_view(attn, T, H, hd), lse);
+    const auto v = qkv_views<ConstView4>(qkv, T, w);
+    dev.attention_forward(shape, v.q, v.k, v.v, attention_options, contiguous_view(attn, T, H, hd), lse);
   };
   // A classifier's head reads each sequence's last token alone: its last layer runs on those rows,
   // unless dropout is on (its masks are drawn per element of [n, d] and must be replayed).
@@ -427,7 +442,7 @@ void Model::forward_pass(const Batch& batch, bool training, LogitsAt at, float* 
     layer_forward(l, n, T, 0, t, drop, dropout_seed_ + 2 * l, attend);
   }
   float* x_final = b.resid.get() + c.n_layers * n * d;
-  if (last_only) last_layer_forward(B, T, x_final - n * d, x_final);
+  if (last_only) last_layer_forward(B, T);  // writes x_final's first B rows
   norm_forward(x_final, last_only ? B : n, slots_.final_norm_w, slots_.final_norm_b, b.hidden.get(), b.mean_f.get(),
                b.rstd_f.get());
 
@@ -542,8 +557,8 @@ bool Model::head_backward() {
     dev.matmul(true, false, c.num_classes, d, B, 1.0f, dlogits, c.num_classes, b.pooled.get(), d, 1.0f,
                G + params_[slots_.classifier].offset, d);
     if (linear_probe_) return false;
-    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes, W + params_[slots_.classifier].offset, d,
-               0.0f, b.d_pooled.get(), d);
+    dev.matmul(false, false, B, d, c.num_classes, 1.0f, dlogits, c.num_classes,
+               W + params_[slots_.classifier].offset, d, 0.0f, b.d_pooled.get(), d);
     if (last_layer_at_last_tokens_) {  // the final hidden states are the last tokens' rows alone
       dev.copy(d_hidden, b.d_pooled.get(), B * d * 4);
     } else {
@@ -594,7 +609,8 @@ void Model::last_layer_backward(int64_t B, int64_t T, float* d_resid) {
   const Architecture& a = c.architecture;
   Device& dev = *device_;
   Buffers& b = *buf_;
-  const auto [d, hd, H, KV, R, HA, F, P] = widths(c);
+  const Widths w = widths(c);
+  const auto [d, hd, H, KV, R, HA, F, P] = w;
   const int64_t l = c.n_layers - 1, n = B * T;
   const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
   const LayerActivations t = layer_activations(l, n);
@@ -616,12 +632,12 @@ void Model::last_layer_backward(int64_t B, int64_t T, float* d_resid) {
   float* dqkv = b.d_qkv.get();
   dev.fill_zero(dq_last, B * R * 4);
   dev.fill_zero(dqkv, n * R * 4);
-  const ConstView4 q{b.last_qkv.get(), {R, R, hd, 1}}, k{t.qkv + HA, {T * R, R, hd, 1}},
-      v{t.qkv + (H + KV) * hd, {T * R, R, hd, 1}};
-  dev.attention_backward({B, 1, T, H, KV, hd}, q, k, v, contiguous_view(static_cast<const float*>(t.attn), 1, H, hd),
-                         t.lse, contiguous_view(static_cast<const float*>(b.d_attn.get()), 1, H, hd),
-                         last_token_attention(b.lengths.get()), View4{dq_last, {R, R, hd, 1}}, View4{dqkv + HA, {T * R, R, hd, 1}},
-                         View4{dqkv + (H + KV) * hd, {T * R, R, hd, 1}});
+  const auto all = qkv_views<ConstView4>(t.qkv, T, w), last = qkv_views<ConstView4>(b.last_qkv.get(), 1, w);
+  const auto d_all = qkv_views<View4>(dqkv, T, w), d_last = qkv_views<View4>(dq_last, 1, w);
+  dev.attention_backward({B, 1, T, H, KV, hd}, last.q, all.k, all.v,
+                         contiguous_view(static_cast<const float*>(t.attn), 1, H, hd), t.lse,
+                         contiguous_view(static_cast<const float*>(b.d_attn.get()), 1, H, hd),
+                         last_token_attention(b.lengths.get()), d_last.q, d_all.k, d_all.v);
   dev.scatter_add_rows(dq_last, b.last_rows.get(), B, R, dqkv);
   if (a.positions == Positions::Rope)
     dev.rope_apply(dqkv, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
@@ -639,9 +655,9 @@ void Model::backward_pass() {
   const ModelConfig& c = config_;
   const Architecture& a = c.architecture;
   Device& dev = *device_;
-  const int64_t B = last_batch_.batch, T = last_batch_.seq_len, n = B * T, d = c.d_model, hd = c.head_dim();
-  const int64_t H = c.n_heads, KV = c.n_kv_heads, R = (H + 2 * KV) * hd, HA = H * hd, F = c.d_ff;
-  const int64_t P = a.mlp == Mlp::SwiGlu ? 2 * F : F;
+  const int64_t B = last_batch_.batch, T = last_batch_.seq_len, n = B * T;
+  const Widths w = widths(c);  // named copies: the lambdas capture them (no structured bindings)
+  const int64_t d = w.d, hd = w.hd, H = w.H, KV = w.KV, R = w.R, HA = w.HA, F = w.F, P = w.P;
   const float drop = dropout_;
   float* G = b.grads.get();
   const auto grad = [&](int slot) -> float* { return slot < 0 ? nullptr : G + params_[slot].offset; };
@@ -668,42 +684,33 @@ void Model::backward_pass() {
   };
   for (int64_t l = c.n_layers - (last_only ? 2 : 1); l >= 0; --l) {
     const ParameterSlots::Layer& s = slots_.layers[static_cast<size_t>(l)];
-    const float* x = b.resid.get() + l * n * d;
-    const float* mid = b.mid.get() + l * n * d;
-    const float* norm1 = b.norm1.get() + l * n * d;
-    const float* norm2 = b.norm2.get() + l * n * d;
-    const float* qkv = b.qkv.get() + l * n * R;
-    const float* attn = b.attn.get() + l * n * HA;
-    const float* lse = b.lse.get() + l * n * H;
-    const float* pre = b.pre.get() + l * n * P;
-    const float* act = b.act.get() + l * n * F;
+    const LayerActivations t = layer_activations(l, n);
     // d_resid holds the gradient at x_next. With a parallel residual it is also the gradient at
     // mid, which the MLP's norm backward (adding into d_resid) would change: keep a copy.
     if (a.parallel_residual) dev.copy(b.d_branch_out.get(), d_resid, n * d * 4);
     // MLP branch: x_next = mid + down(act(up(norm2(mid or x)))).
     const float* g = branch_gradient(d_resid, dropout_seed_ + 2 * l + 2);
-    linear_backward(g, n, d, act, F, s.down_w, s.down_b, b.d_act.get());
+    linear_backward(g, n, d, t.act, F, s.down_w, s.down_b, b.d_act.get());
     if (a.mlp == Mlp::SwiGlu)
-      dev.swiglu_backward(pre, b.d_act.get(), n, F, b.d_pre.get());
+      dev.swiglu_backward(t.pre, b.d_act.get(), n, F, b.d_pre.get());
     else
-      dev.gelu_backward(pre, b.d_act.get(), n * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
-    linear_backward(b.d_pre.get(), n, P, norm2, d, s.up_w, s.up_b, b.d_norm.get());
-    norm_backward(b.d_norm.get(), a.parallel_residual ? x : mid, n, s.mlp_norm_w, s.mlp_norm_b, b.mean2.get() + l * n,
-                  b.rstd2.get() + l * n, d_resid);
+      dev.gelu_backward(t.pre, b.d_act.get(), n * F, a.mlp == Mlp::GeluExact, b.d_pre.get());
+    linear_backward(b.d_pre.get(), n, P, t.norm2, d, s.up_w, s.up_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), a.parallel_residual ? t.x : t.mid, n, s.mlp_norm_w, s.mlp_norm_b, t.mean2, t.rstd2,
+                  d_resid);
     // Attention branch: mid = x + out(attention(rope(qkv(norm1(x))))).
     g = branch_gradient(a.parallel_residual ? b.d_branch_out.get() : d_resid, dropout_seed_ + 2 * l + 1);
-    linear_backward(g, n, d, attn, HA, s.out_w, s.out_b, b.d_attn.get());
-    ConstView4 q{qkv, {T * R, R, hd, 1}}, k{qkv + HA, {T * R, R, hd, 1}}, v{qkv + (H + KV) * hd, {T * R, R, hd, 1}};
+    linear_backward(g, n, d, t.attn, HA, s.out_w, s.out_b, b.d_attn.get());
     float* dq = b.d_qkv.get();
-    View4 dqv{dq, {T * R, R, hd, 1}}, dkv{dq + HA, {T * R, R, hd, 1}}, dvv{dq + (H + KV) * hd, {T * R, R, hd, 1}};
-    dev.attention_backward(shape, q, k, v, contiguous_view(attn, T, H, hd), lse,
-                           contiguous_view(static_cast<const float*>(b.d_attn.get()), T, H, hd), attention_options, dqv,
-                           dkv, dvv);
+    const auto in = qkv_views<ConstView4>(t.qkv, T, w);
+    const auto out = qkv_views<View4>(dq, T, w);
+    dev.attention_backward(shape, in.q, in.k, in.v, contiguous_view(static_cast<const float*>(t.attn), T, H, hd), t.lse,
+                           contiguous_view(static_cast<const float*>(b.d_attn.get()), T, H, hd), attention_options,
+                           out.q, out.k, out.v);
     if (a.positions == Positions::Rope)
       dev.rope_apply(dq, n, T, R, H + KV, hd, c.rotary_dim(), b.rope_cos.get(), b.rope_sin.get(), true);
-    linear_backward(dq, n, R, norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
-    norm_backward(b.d_norm.get(), x, n, s.attn_norm_w, s.attn_norm_b, b.mean1.get() + l * n, b.rstd1.get() + l * n,
-                  d_resid);
+    linear_backward(dq, n, R, t.norm1, d, s.qkv_w, s.qkv_b, b.d_norm.get());
+    norm_backward(b.d_norm.get(), t.x, n, s.attn_norm_w, s.attn_norm_b, t.mean1, t.rstd1, d_resid);
   }
   const float* g = branch_gradient(d_resid, dropout_seed_);
   dev.embedding_backward(b.tokens.get(), g, n, T, d, grad(slots_.token_embedding), grad(slots_.position_embedding));
