@@ -8,7 +8,7 @@ import { canonicalJson } from './store.js';
 import type { DataConfig } from './data.js';
 import { agreement, pgr } from './metrics.js';
 import type { ModelSource } from './models.js';
-import { dataFor, executeRun, type RunConfig, type RunContext, type RunResult } from './runs.js';
+import { dataFor, executeRun, precisionField, type Precision, type RunConfig, type RunContext, type RunResult } from './runs.js';
 import type { ExperimentSummary, TransferResult } from './summary.js';
 import { EXPERIMENT_SETTINGS, checkSetting, type TrainSettings } from './settings.js';
 import { builtinLoss, lossConfig, type LossChoice, type LossConfig, type LossDefinition } from './losses.js';
@@ -26,6 +26,12 @@ export interface ExperimentSpec {
   bootstrap: ModelSource[];
   /** Strong-to-strong iterations after the weak-to-strong run (0: none). */
   strongIterations: number;
+  /**
+   * The arithmetic every run of the experiment trains with: the precision of the compute device
+   * of the processes that train them (the commands' --precision). Recorded in each RunConfig
+   * unless float32 (RunConfig.precision); executeRun refuses a run in a process of another precision.
+   */
+  precision: Precision;
 }
 
 export interface PlannedTransfer {
@@ -62,6 +68,7 @@ export function planExperiment(spec: ExperimentSpec): ExperimentPlan {
     training: spec.training,
     heldOutFrac: spec.heldOutFrac,
     seed: spec.seed,
+    ...precisionField(spec.precision),
   });
   const weak = run('weak', spec.weak, 'train1', null, GROUND_TRUTH_LOSS);
   const ceiling = run('ceiling', spec.strong, 'train2', null, GROUND_TRUTH_LOSS);

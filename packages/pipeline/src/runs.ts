@@ -2,7 +2,9 @@
 // labels, then scored on the test split and asked for its own soft labels on train2 (which a
 // later run may use as weak labels). Runs are cached in the results store by their full
 // configuration; a run's supervisor is part of its configuration, so chains (weak → transfer,
-// bootstrapping, strong-to-strong) are cached link by link.
+// bootstrapping, strong-to-strong) are cached link by link. So is the arithmetic the run trains
+// with (its precision): a run computes only in a process whose compute device has that precision.
+import { computeDevice, type ComputeDevice } from '@w2s/model';
 import { mulberry32, shuffled } from '@w2s/random';
 import type { Example } from '@w2s/data';
 import { StoreError, canonicalJson, type CompletedRun, type Predictions, type ResultsStore } from './store.js';
@@ -16,6 +18,9 @@ import type { TrainSettings } from './settings.js';
 import { findLoss, lossOptions, type LossConfig, type LossDefinition } from './losses.js';
 
 export type RunRole = 'weak' | 'ceiling' | 'transfer';
+
+/** The arithmetic of a run's matrix products (and, on CUDA, attention): ComputeDevice's precision. */
+export type Precision = NonNullable<ComputeDevice['precision']>;
 
 export interface RunConfig {
   role: RunRole;
@@ -35,7 +40,38 @@ export interface RunConfig {
   /** Fraction of the training split held out, labelled like the rest, for early stopping (0: none). */
   heldOutFrac: number;
   seed: number;
+  /**
+   * The arithmetic the run trains with when it is not float32: 'bf16' or 'tf32' products (see
+   * ComputeDevice). ABSENT for float32, never 'float32', so that the configurations, and hence the
+   * hashes and store folder names, of float32 runs are those of the stores written before this
+   * field existed. A supervisor records its own (it is a RunConfig too). executeRun refuses to
+   * train a run in a process whose compute device has another precision.
+   */
+  precision?: Exclude<Precision, 'float32'>;
 }
+
+/** The precision a run records: the field for bf16 / tf32, nothing for float32. */
+export function precisionField(precision: Precision | undefined): Pick<RunConfig, 'precision'> {
+  return precision === undefined || precision === 'float32' ? {} : { precision };
+}
+
+/** The arithmetic a run trains with (its configuration's precision; float32 when absent). */
+export function runPrecision(config: Pick<RunConfig, 'precision'>): Precision {
+  return config.precision ?? 'float32';
+}
+
+/** The precision of this process's compute device (setComputeDevice: the commands' --precision). */
+export function processPrecision(): Precision {
+  return computeDevice().precision ?? 'float32';
+}
+
+/**
+ * A run that this process cannot train as configured: its compute device has another precision
+ * than the run records. A StoreError: the store must not hold results of one arithmetic under
+ * another's configuration, and a process with the run's precision (another queue worker) can
+ * train it.
+ */
+export class PrecisionMismatchError extends StoreError {}
 
 export interface RunMetrics {
   test: TestScores;
@@ -80,6 +116,12 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     ctx.progress?.finish?.(name, reused);
     return reused;
   }
+  // Checked before anything is loaded: the stored configuration must name the arithmetic used.
+  if (runPrecision(config) !== processPrecision())
+    throw new PrecisionMismatchError(
+      `${name} is configured to train in ${runPrecision(config)}, but this process computes in ${processPrecision()} (--precision): ` +
+        `plan it with this process's precision, or train it where --precision ${runPrecision(config)} is set`,
+    );
   // Loading and tokenizing run on the event loop; done before the run's lock is taken, so that a
   // long synchronous stretch cannot let the lock go stale while this process holds it.
   const { model, train, test, train2 } = await prepareRun(config, ctx);

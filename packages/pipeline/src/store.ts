@@ -1,9 +1,11 @@
 // The results store: one folder per training run, named by a hash of the run's full
 // configuration (dataset, splits, model, labels and their supervisor's own configuration,
-// training settings, seed), under `<root>/runs/`:
+// training settings, seed, and the arithmetic it trained with: `precision`, 'bf16' or 'tf32',
+// absent for float32 so that float32 runs keep the names they had before the field existed), under
+// `<root>/runs/`:
 //
 //   <root>/runs/<dataset>-<role>-<hash>/
-//     config.json        the run's configuration (its hash is the folder name's suffix)
+//     config.json        the run's configuration (its hash is the folder name's suffix; RunConfig in runs.ts)
 //     log.jsonl          one JSON object per line: training steps and evaluations, appended as they happen
 //     predictions.json   p(label 1) on the test split, by example id
 //     labels.json        p(label 1) on train2: the labels the run gives as a supervisor (the weak labels)

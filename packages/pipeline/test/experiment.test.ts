@@ -7,7 +7,8 @@ import { distinctRuns, planExperiment, type ExperimentSpec } from '../src/experi
 import { resolveLosses } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
 import { parseSweepConfig } from '../src/sweep/config.js';
-import { canonicalJson } from '../src/store.js';
+import { canonicalJson, runName } from '../src/store.js';
+import type { RunConfig } from '../src/runs.js';
 import { DEFAULT_TRAIN_SETTINGS } from '../src/settings.js';
 import { needsData } from '../../../tests/support/data.js';
 
@@ -24,6 +25,7 @@ async function spec(weak: string, strong: string, over: Partial<ExperimentSpec> 
     heldOutFrac: 0,
     bootstrap: [],
     strongIterations: 0,
+    precision: 'float32',
     ...over,
   };
 }
@@ -53,6 +55,51 @@ describe('planExperiment', () => {
     expect(s2s2.trainSplit).toBe('train2a');
     expect(boot.supervisor).toMatchObject({ model: { identity: 'micro' }, trainSplit: 'train2a', supervisor: plan.weak });
     expect(boot.trainSplit).toBe('train2b');
+  });
+});
+
+/** A configuration as it was written before RunConfig had a precision: exactly the older fields, supervisors too. */
+function withoutPrecision(config: RunConfig): Omit<RunConfig, 'precision'> {
+  const { role, dataset, model, trainSplit, supervisor, loss, training, heldOutFrac, seed } = config;
+  return { role, dataset, model, trainSplit, supervisor: supervisor && (withoutPrecision(supervisor) as RunConfig), loss, training, heldOutFrac, seed };
+}
+
+describe('precision in run configurations', () => {
+  const plans = async (precision: ExperimentSpec['precision']) => {
+    const over = { losses: await resolveLosses(['xent', 'logconf']), bootstrap: [await resolveModel('micro')], strongIterations: 2, precision };
+    return distinctRuns([planExperiment(await spec('nano', 'mini', over))]);
+  };
+
+  it('float32 runs record no precision: their names are those of the configuration without the field (stores written before it keep their runs)', async () => {
+    const runs = await plans('float32');
+    expect(runs.length).toBe(2 + 2 * 4 + 2 * 2); // weak, ceiling; per loss: direct, s2s#1, s2s#2, bootstrap; and the chains' hidden links
+    for (const run of runs) {
+      expect(runName(run)).toBe(runName(withoutPrecision(run)));
+      for (let link: RunConfig | null = run; link; link = link.supervisor) expect('precision' in link).toBe(false);
+    }
+  });
+
+  it('bf16 runs record it, supervisors nested in their students too, and are named apart from the float32 runs', async () => {
+    const float32 = await plans('float32');
+    const bf16 = await plans('bf16');
+    expect(bf16.length).toBe(float32.length);
+    bf16.forEach((run, i) => {
+      for (let link: RunConfig | null = run; link; link = link.supervisor) expect(link.precision).toBe('bf16');
+      // The same run but for its arithmetic: the rest of the configuration is the float32 run's.
+      expect(withoutPrecision(run)).toEqual(withoutPrecision(float32[i]));
+      expect(runName(run)).not.toBe(runName(float32[i]));
+    });
+    const i = bf16.findIndex((r) => r.role === 'transfer' && r.supervisor?.role === 'weak');
+    expect(bf16[i].supervisor).toMatchObject({ role: 'weak', precision: 'bf16' });
+    // A bf16 weak model's labels are not a float32 one's: a float32 student of the bf16 weak model is not the float32 plan's run.
+    const { precision: _, ...float32Student } = bf16[i];
+    expect(canonicalJson({ ...float32Student, supervisor: float32[i].supervisor })).toBe(canonicalJson(float32[i]));
+    expect(runName(float32Student)).not.toBe(runName(float32[i]));
+    const tf32 = await plans('tf32');
+    tf32.forEach((run, i) => {
+      expect(run.precision).toBe('tf32');
+      expect(new Set([runName(run), runName(bf16[i]), runName(float32[i])]).size).toBe(3);
+    });
   });
 });
 

@@ -11,7 +11,9 @@ import { tf } from '@w2s/kernels';
 import { planExperiment, runExperiment, type ExperimentSpec } from '../src/experiment.js';
 import { resolveLosses, type LossDefinition } from '../src/losses.js';
 import { resolveModel } from '../src/models.js';
-import { executeRun, type RunContext } from '../src/runs.js';
+import { PrecisionMismatchError, executeRun, type RunContext } from '../src/runs.js';
+import { planSweep } from '../src/sweep/plan.js';
+import { parseSweepConfig } from '../src/sweep/config.js';
 import { ResultsStore } from '../src/store.js';
 import { DEFAULT_TRAIN_SETTINGS } from '../src/settings.js';
 import { dataFor, trainingExamples } from '../src/runs.js';
@@ -49,6 +51,7 @@ async function setup(over: Partial<ExperimentSpec> = {}) {
     heldOutFrac: 0,
     bootstrap: [],
     strongIterations: 0,
+    precision: 'float32',
     ...over,
   };
   const ctx: RunContext = {
@@ -131,5 +134,47 @@ describe('experiment wiring', () => {
     rmSync(join(weak.dir, 'labels.json'));
     expect(existsSync(join(weak.dir, 'metrics.json'))).toBe(true);
     await expect(executeRun(plan.transfers[0].run, ctx)).rejects.toThrow(`${weak.dir} has no labels.json`);
+  });
+
+  it("a run of another precision is not the float32 run's result, and this (float32) process refuses to train it", async () => {
+    const { spec, ctx } = await setup();
+    seen.push([]);
+    const weak = await executeRun(planExperiment(spec).weak, ctx);
+    const bf16 = planExperiment({ ...spec, precision: 'bf16' });
+    expect(ctx.store.runName(bf16.weak)).not.toBe(weak.name);
+    expect(await ctx.store.load(bf16.weak)).toBeNull();
+    await expect(executeRun(bf16.weak, ctx)).rejects.toThrow(PrecisionMismatchError);
+    await expect(executeRun(bf16.weak, ctx)).rejects.toThrow(/configured to train in bf16, but this process computes in float32/);
+    // Nothing was stored under the bf16 run's name; its student fails on its supervisor the same way.
+    expect(existsSync(ctx.store.runDir(bf16.weak))).toBe(false);
+    await expect(executeRun(bf16.transfers[0].run, ctx)).rejects.toThrow(new RegExp(`${ctx.store.runName(bf16.weak)} is configured to train in bf16`));
+  });
+
+  it('a sweep plans its runs with the precision it is given, by default this process\'s (float32: none recorded)', async () => {
+    const config = parseSweepConfig({ datasets: ['wiring_test'], pairs: [{ weak: 'nano', strong: 'micro' }], losses: ['xent'], seeds: [0], nTrain: 64, nTest: 32, maxTokens: 32 });
+    const float32 = await planSweep(config);
+    const bf16 = await planSweep(config, undefined, 'bf16');
+    expect(float32.runs.map((r) => r.config.precision)).toEqual([undefined, undefined, undefined]);
+    expect(bf16.runs.map((r) => r.config.precision)).toEqual(['bf16', 'bf16', 'bf16']);
+    expect(bf16.runs.find((r) => r.config.supervisor)!.config.supervisor!.precision).toBe('bf16');
+    expect(bf16.experiments[0].spec.precision).toBe('bf16');
+    expect(new Set([...float32.runs, ...bf16.runs].map((r) => r.name)).size).toBe(6);
+  });
+
+  it("a bf16 run's exported files import into another store under its configuration, never under the float32 run's", async () => {
+    const { spec } = await setup();
+    const float32 = planExperiment(spec).weak;
+    const bf16 = planExperiment({ ...spec, precision: 'bf16' }).weak;
+    const source = new ResultsStore(join(scratch, `export-${Math.random()}`));
+    // (Stored as a bf16 process would store it: this test process computes in float32.)
+    await source.getOrCompute(bf16, async () => ({ metrics: { steps: 1 }, test: { ids: ['w/0'], probs: [0.5] }, labels: { ids: ['w/1'], probs: [0.25] } }));
+    const artifact = await source.exportRun(bf16);
+    expect(JSON.parse(artifact.files['config.json'])).toMatchObject({ precision: 'bf16' });
+    const target = new ResultsStore(join(scratch, `import-${Math.random()}`));
+    await expect(target.importRun(float32, artifact)).rejects.toThrow(/is named/);
+    await expect(target.importRun(float32, { ...artifact, name: target.runName(float32) })).rejects.toThrow(/config\.json holds another configuration/);
+    expect(await target.importRun(bf16, artifact)).toBe(true);
+    expect(await target.load(float32)).toBeNull();
+    expect((await target.load(bf16))!.labels).toEqual({ ids: ['w/1'], probs: [0.25] });
   });
 });

@@ -120,6 +120,7 @@ export async function runRun(flags: RunFlags): Promise<void> {
     ...training,
     bootstrap,
     strongIterations: flags.strongIterations,
+    precision: flags.precision,
   };
   const display = new ProgressDisplay();
   display.planned(distinctRuns([planExperiment(spec)]).length);

@@ -7,7 +7,7 @@ import { dataConfigFor, type DataSource } from '../data.js';
 import { distinctRuns, planExperiment, specLosses, type ExperimentSpec } from '../experiment.js';
 import { resolveLosses, type LossDefinition } from '../losses.js';
 import { resolveModel, type ModelSource } from '../models.js';
-import type { RunConfig } from '../runs.js';
+import { processPrecision, type Precision, type RunConfig } from '../runs.js';
 import type { DatasetRef, SweepConfig } from './config.js';
 
 /** One experiment of the grid. */
@@ -17,8 +17,16 @@ export interface SweepExperiment {
   spec: ExperimentSpec;
 }
 
-/** The grid's experiments and its model sources (by identity). */
-export async function expandSweep(config: SweepConfig, known: Map<string, ModelSource> = new Map()): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
+/**
+ * The grid's experiments and its model sources (by identity). precision: the arithmetic the runs
+ * train with (ExperimentSpec.precision), by default this process's compute device's: a local
+ * sweep trains here, or in worker processes given the same --precision.
+ */
+export async function expandSweep(
+  config: SweepConfig,
+  known: Map<string, ModelSource> = new Map(),
+  precision: Precision = processPrecision(),
+): Promise<{ experiments: SweepExperiment[]; models: Map<string, ModelSource> }> {
   const losses = await resolveLosses(config.losses, config.lossOptions);
   const byName = new Map<string, ModelSource>(known);
   const model = async (name: string) => {
@@ -51,6 +59,7 @@ export async function expandSweep(config: SweepConfig, known: Map<string, ModelS
           heldOutFrac: config.heldOutFrac,
           bootstrap: await Promise.all(config.bootstrap.map(model)),
           strongIterations: config.strongIterations,
+          precision,
         };
         const slug = (text: string) => text.replace(/[^A-Za-z0-9._]+/g, '_');
         experiments.push({ key: `${slug(data.name)}-${slug(pair.weak)}-${slug(pair.strong)}-seed${seed}`, dataset, spec });
@@ -86,8 +95,13 @@ export interface SweepPlan {
   roots: RunNode[];
 }
 
-export async function planSweep(config: SweepConfig, known?: Map<string, ModelSource>): Promise<SweepPlan> {
-  const { experiments, models } = await expandSweep(config, known);
+/**
+ * precision: as for expandSweep, by default this process's. A queued sweep (@w2s/queue) is planned
+ * by a process without --precision, so its runs are float32 ones, and a queue worker of another
+ * precision refuses them (executeRun).
+ */
+export async function planSweep(config: SweepConfig, known?: Map<string, ModelSource>, precision: Precision = processPrecision()): Promise<SweepPlan> {
+  const { experiments, models } = await expandSweep(config, known, precision);
   const datasetOf = new Map(experiments.map((e) => [canonicalJson(e.spec.data), e.dataset]));
   const byName = new Map<string, RunNode>();
   const roots: RunNode[] = [];
