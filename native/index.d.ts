@@ -219,10 +219,11 @@ export interface EngineProfile {
 export class Engine {
   /**
    * device 'cuda' keeps everything on GPU 0 (throws an Error with the reason where CUDA is
-   * unavailable); precision applies to its matrix products and attention ('float32' on the CPU).
+   * unavailable); precision applies to its matrix products and attention on CUDA, to the matrix
+   * products alone on the CPU ('float32' or 'bf16' there; 'tf32' throws a RangeError).
    */
   constructor(config: RawModelConfig, opts?: { seed?: number; device?: 'cpu' | 'cuda'; precision?: 'float32' | 'tf32' | 'bf16' });
-  /** "cpu", or "cuda (<GPU> (sm_XY), <precision>)". */
+  /** "cpu", "cpu (bf16 products)", or "cuda (<GPU> (sm_XY), <precision>)". */
   deviceName(): string;
   parameters(): {
     name: string;

@@ -1,33 +1,51 @@
-// sgemm (BLAS or fallback) and the portable blocked GEMM against a float64 product, all four
-// transpose combinations, odd sizes, row strides larger than the rows, alpha and beta, K = 0, and
-// the split over 1, 2 and 3 threads.
+// sgemm (BLAS or fallback), the portable blocked GEMM and bf16_gemm against a float64 product (for
+// bf16_gemm, of the inputs rounded to bfloat16 here), all four transpose combinations, odd sizes,
+// row strides larger than the rows, alpha and beta, K = 0, and the split over 1, 2 and 3 threads.
 #include "check.h"
 #include "../src/common/parallel.h"
 #include "w2s/kernels.h"
 
 namespace {
 
+// x rounded to the nearest bfloat16 (8 significant bits), ties to even: the default rounding mode
+// of nearbyint on x scaled so that one bfloat16 ulp is 1 (normal numbers; the tests draw no others).
+double bf16(double x) {
+  if (x == 0.0) return x;
+  const int ulp_exponent = std::ilogb(x) - 7;
+  return std::ldexp(std::nearbyint(std::ldexp(x, -ulp_exponent)), ulp_exponent);
+}
+
 void run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, std::mt19937_64& rng) {
   const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
   const auto a = w2s_test::random_floats(rng, (ta ? k : m) * lda);
   const auto b = w2s_test::random_floats(rng, (tb ? n : k) * ldb);
   const auto c0 = w2s_test::random_floats(rng, m * ldc);
-  std::vector<double> expected(m * n);
+  std::vector<double> expected(m * n), expected_bf16(m * n);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      double s = 0.0;
-      for (int64_t p = 0; p < k; ++p) s += double(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      double s = 0.0, s_bf16 = 0.0;
+      for (int64_t p = 0; p < k; ++p) {
+        const double x = ta ? a[p * lda + i] : a[i * lda + p], y = tb ? b[j * ldb + p] : b[p * ldb + j];
+        s += x * y;
+        s_bf16 += bf16(x) * bf16(y);
+      }
       expected[i * n + j] = alpha * s + beta * c0[i * ldc + j];
+      expected_bf16[i * n + j] = alpha * s_bf16 + beta * c0[i * ldc + j];
     }
-  for (int impl = 0; impl < 2; ++impl) {
+  const struct {
+    const char* name;
+    decltype(&w2s::sgemm) gemm;
+    const std::vector<double>& expected;
+  } impls[] = {{"sgemm", w2s::sgemm, expected}, {"blocked", w2s::blocked_sgemm, expected}, {"bf16", w2s::bf16_gemm, expected_bf16}};
+  for (const auto& impl : impls) {
     auto c = c0;
-    (impl == 0 ? w2s::sgemm : w2s::blocked_sgemm)(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    impl.gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
     std::vector<float> got(m * n);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) got[i * n + j] = c[i * ldc + j];
-    const double e = w2s_test::relative_error(got, expected);
-    CHECK(e <= 1e-5, "%s ta=%d tb=%d M=%ld N=%ld K=%ld: relative error %.3g", impl ? "blocked" : "sgemm", ta, tb, (long)m,
-          (long)n, (long)k, e);
+    const double e = w2s_test::relative_error(got, impl.expected);
+    CHECK(e <= 1e-5, "%s ta=%d tb=%d M=%ld N=%ld K=%ld: relative error %.3g", impl.name, ta, tb, (long)m, (long)n,
+          (long)k, e);
   }
 }
 
@@ -56,6 +74,13 @@ int main() {
   std::vector<std::mt19937_64> rngs;
   for (int i = 0; i < 4; ++i) rngs.emplace_back(rng());
   w2s::parallel::for_each(4, [&](int64_t item, int) { run(item & 1, item & 2, 300, 200, 100, 1.0f, 0.0f, rngs[item]); });
+  // Ties round to even: 1 + 2^-8 lies halfway between the bfloat16 values 1 and 1 + 2^-7 and rounds
+  // to 1 (even last bit); 1 + 3·2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6 and rounds to 1 + 2^-6.
+  const float ties[2] = {1.0f + std::ldexp(1.0f, -8), 1.0f + 3 * std::ldexp(1.0f, -8)}, one = 1.0f;
+  float rounded[2] = {0.0f, 0.0f};
+  w2s::bf16_gemm(false, false, 2, 1, 1, 1.0f, ties, 1, &one, 1, 0.0f, rounded, 1);
+  CHECK(rounded[0] == 1.0f && rounded[1] == 1.0f + std::ldexp(1.0f, -6), "bf16 ties: got %.9g and %.9g", rounded[0],
+        rounded[1]);
   w2s_test::expect_throw<w2s::InvalidArgument>(
       "negative size", [] { w2s::blocked_sgemm(false, false, -1, 2, 2, 1, nullptr, 2, nullptr, 2, 0, nullptr, 2); },
       "sizes must be >= 0");

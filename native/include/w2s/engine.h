@@ -177,7 +177,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const std::vector<ParameterInfo>& parameters() const { return params_; }
-  // The device the model lives on: "cpu", or "cuda (<GPU> (sm_XY), <precision>)".
+  // The device the model lives on: "cpu", "cpu (bf16 products)", or "cuda (<GPU> (sm_XY), <precision>)".
   std::string device_name() const;
   int64_t parameter_count() const { return total_params_; }
   int64_t steps_taken() const { return step_; }

@@ -148,6 +148,13 @@ double product_loss(const float* z, const float* y, int64_t n, int64_t c, float 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// sgemm's contract with A and B rounded to bfloat16 (round to nearest even) and the products summed
+// in float32: the engine's bf16 precision (as CUDA's CUBLAS_COMPUTE_32F_FAST_16BF). oneDNN's bf16
+// matmul where built with oneDNN and the CPU has AVX512-BF16 or AMX (about twice sgemm's rate);
+// else the rounded values through sgemm (the same numbers, sgemm's speed).
+void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 // The portable blocked GEMM itself (always available, used by sgemm when no BLAS was found).
 void blocked_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,

@@ -12,10 +12,13 @@
 // A, computes its block of C into a scratch tile and adds alpha times it into C.
 // Split of sgemm over a BLAS: the larger of M and N is cut into one block per thread, a multiple of
 // kSplitUnit rows (of op(A) and C) or columns (of op(B) and C) each; products under kSplitMacs
-// multiply-adds run on the calling thread alone.
+// multiply-adds run on the calling thread alone. bf16_gemm (the bf16 precision: inputs rounded to
+// bfloat16, float32 sums) is at the end of the file.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/parallel.h"
@@ -25,6 +28,8 @@
 #if defined(W2S_HAVE_ONEDNN)
 #include <dnnl.h>
 #include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
 #elif defined(W2S_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
@@ -125,30 +130,150 @@ void blas_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, flo
 }  // namespace
 #endif
 
+namespace {
+
+// Runs product(begin, size, by_rows) on one block per thread of the pool (sgemm's split, in the
+// header comment): by_rows, rows [begin, begin + size) of op(A) and C; else columns of op(B) and C.
+template <typename Product>
+void split_product(int64_t m, int64_t n, int64_t k, const Product& product) {
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < kSplitMacs;
+  const int64_t parts = small ? 1 : std::min<int64_t>(parallel::threads(), extent / kSplitUnit);
+  if (parts <= 1) return product(0, extent, by_rows);
+  const int64_t block = ((extent + parts - 1) / parts + kSplitUnit - 1) / kSplitUnit * kSplitUnit;
+  parallel::for_each((extent + block - 1) / block, [&](int64_t part, int) {
+    const int64_t begin = part * block;
+    product(begin, std::min(block, extent - begin), by_rows);
+  });
+}
+
+}  // namespace
+
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
 #if defined(W2S_HAVE_ONEDNN) || defined(W2S_HAVE_OPENBLAS)
   check_gemm(m, n, k, trans_a, trans_b, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) return scale_c(m, n, beta, c, ldc);
-  const bool by_rows = m >= n;
-  const int64_t extent = by_rows ? m : n;
-  const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < kSplitMacs;
-  const int64_t parts = small ? 1 : std::min<int64_t>(parallel::threads(), extent / kSplitUnit);
-  if (parts <= 1) return blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  const int64_t block = ((extent + parts - 1) / parts + kSplitUnit - 1) / kSplitUnit * kSplitUnit;
-  parallel::for_each((extent + block - 1) / block, [&](int64_t part, int) {
-    const int64_t begin = part * block, size = std::min(block, extent - begin);
-    if (by_rows)  // rows [begin, begin + size) of op(A) and C
+  split_product(m, n, k, [&](int64_t begin, int64_t size, bool by_rows) {
+    if (by_rows)
       blas_sgemm(trans_a, trans_b, size, n, k, alpha, trans_a ? a + begin : a + begin * lda, lda, b, ldb, beta,
                  c + begin * ldc, ldc);
-    else  // columns [begin, begin + size) of op(B) and C
+    else
       blas_sgemm(trans_a, trans_b, m, size, k, alpha, a, lda, trans_b ? b + begin * ldb : b + begin, ldb, beta,
                  c + begin, ldc);
   });
 #else
   blocked_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+// bf16_gemm: A and B are rounded to bfloat16 (round to nearest even) into compact copies in their
+// stored layouts (op(A)'s rows at stride ta ? 1 : K, B likewise), in parallel, then the product is
+// split as sgemm's. With oneDNN on a CPU with AVX512-BF16 (or AMX), each block is a oneDNN bf16
+// matmul accumulating in float32 (vdpbf16ps: twice the multiply-adds of an fp32 FMA per
+// instruction); elsewhere the copies hold the rounded values as floats and go through sgemm (the
+// same products and sums, at sgemm's speed).
+namespace {
+
+// float -> bfloat16 bits, round to nearest even; a NaN stays a (quiet) NaN.
+inline uint16_t bf16_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// dst[r * cols + j] = round(src[r * ld + j]) for r < rows, j < cols, as bfloat16 bits (uint16_t)
+// or as the float they stand for.
+template <typename Out>
+void round_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<Out>& dst) {
+  dst.resize(static_cast<size_t>(rows * cols));
+  Out* out = dst.data();
+  parallel::for_ranges(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)), [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* in = src + r * ld;
+      Out* o = out + r * cols;
+      for (int64_t j = 0; j < cols; ++j) {
+        if constexpr (std::is_same_v<Out, uint16_t>) {
+          o[j] = bf16_bits(in[j]);
+        } else {
+          const uint32_t u = static_cast<uint32_t>(bf16_bits(in[j])) << 16;
+          std::memcpy(&o[j], &u, sizeof u);
+        }
+      }
+    }
+  });
+}
+
+#if defined(W2S_HAVE_ONEDNN)
+bool cpu_has_bf16_matmul() {
+  static const bool yes = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+  return yes;
+}
+
+// C[M,N] = alpha·A·B + beta·C on the calling thread alone: A [M,K] and B [K,N] bfloat16 at the
+// given element strides (rows, columns), C float32 with row stride ldc.
+void onednn_bf16_matmul(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* a, const dnnl::memory::dims& a_strides,
+                        const uint16_t* b, const dnnl::memory::dims& b_strides, float beta, float* c, int64_t ldc) {
+  using dt = dnnl::memory::data_type;
+  omp_set_num_threads(1);
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  thread_local dnnl::stream stream(engine);
+  const dnnl::memory::desc a_md({m, k}, dt::bf16, a_strides), b_md({k, n}, dt::bf16, b_strides),
+      c_md({m, n}, dt::f32, {ldc, 1});
+  dnnl::primitive_attr attr;
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine);
+  dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, dnnl::memory(a_md, engine, const_cast<uint16_t*>(a))},
+                                    {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, engine, const_cast<uint16_t*>(b))},
+                                    {DNNL_ARG_DST, dnnl::memory(c_md, engine, c)}});
+  stream.wait();
+}
+#endif
+
+}  // namespace
+
+void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  check_gemm(m, n, k, trans_a, trans_b, lda, ldb, ldc);
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) return scale_c(m, n, beta, c, ldc);
+  // Stored shapes: A is [K, M] when transposed, else [M, K]; B is [N, K] when transposed, else [K, N].
+  const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+  const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+#if defined(W2S_HAVE_ONEDNN)
+  if (cpu_has_bf16_matmul()) {
+    thread_local std::vector<uint16_t> a_scratch, b_scratch;
+    round_rows(a, a_rows, a_cols, lda, a_scratch);
+    round_rows(b, b_rows, b_cols, ldb, b_scratch);
+    // Pointers, not the thread_local names: inside the lambda those would name the worker's own.
+    const uint16_t* a16 = a_scratch.data();
+    const uint16_t* b16 = b_scratch.data();
+    const dnnl::memory::dims a_strides = trans_a ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1};
+    const dnnl::memory::dims b_strides = trans_b ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1};
+    split_product(m, n, k, [&](int64_t begin, int64_t size, bool by_rows) {
+      if (by_rows)
+        onednn_bf16_matmul(size, n, k, alpha, a16 + (trans_a ? begin : begin * k), a_strides, b16, b_strides, beta,
+                           c + begin * ldc, ldc);
+      else
+        onednn_bf16_matmul(m, size, k, alpha, a16, a_strides, b16 + (trans_b ? begin * k : begin), b_strides, beta,
+                           c + begin, ldc);
+    });
+    return;
+  }
+#endif
+  thread_local std::vector<float> a_rounded, b_rounded;
+  round_rows(a, a_rows, a_cols, lda, a_rounded);
+  round_rows(b, b_rows, b_cols, ldb, b_rounded);
+  sgemm(trans_a, trans_b, m, n, k, alpha, a_rounded.data(), a_cols, b_rounded.data(), b_cols, beta, c, ldc);
 }
 
 }  // namespace w2s

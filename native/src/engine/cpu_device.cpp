@@ -41,7 +41,8 @@ void unpad_heads(const float* src, int64_t b, int64_t t, int64_t h, int64_t d, i
 
 class CpuDevice final : public Device {
  public:
-  std::string name() const override { return "cpu"; }
+  explicit CpuDevice(CpuProducts products) : products_(products) {}
+  std::string name() const override { return products_ == CpuProducts::BF16 ? "cpu (bf16 products)" : "cpu"; }
 
   void* allocate(int64_t bytes) override {
     const size_t size = (static_cast<size_t>(bytes) + 63) / 64 * 64;
@@ -65,7 +66,7 @@ class CpuDevice final : public Device {
 
   void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
-    sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    (products_ == CpuProducts::BF16 ? bf16_gemm : sgemm)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   void layer_norm_forward(const float* x, const float* w, const float* b, int64_t n, int64_t d, float eps, float* y,
                           float* mean, float* rstd) override {
@@ -207,11 +208,12 @@ class CpuDevice final : public Device {
     if (static_cast<int64_t>(buffer.size()) < count) buffer.resize(static_cast<size_t>(count));
     return buffer.data();
   }
+  const CpuProducts products_;
   std::vector<float> scratch_[8];
 };
 
 }  // namespace
 
-std::unique_ptr<Device> make_cpu_device() { return std::make_unique<CpuDevice>(); }
+std::unique_ptr<Device> make_cpu_device(CpuProducts products) { return std::make_unique<CpuDevice>(products); }
 
 }  // namespace w2s::engine

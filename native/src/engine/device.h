@@ -80,8 +80,11 @@ class Device {
   virtual void scale_inplace(float* x, int64_t count, float s) = 0;
 };
 
-// The CPU device: the kernels of src/cpu on host memory, threads from the kernels' pool.
-std::unique_ptr<Device> make_cpu_device();
+// The CPU device: the kernels of src/cpu on host memory, threads from the kernels' pool. Its matrix
+// products are sgemm (Float32) or bf16_gemm (BF16: inputs rounded to bfloat16, float32 sums; the
+// attention kernels and everything else stay float32).
+enum class CpuProducts { Float32, BF16 };
+std::unique_ptr<Device> make_cpu_device(CpuProducts products = CpuProducts::Float32);
 
 // The CUDA device (src/cuda/engine_device.cu): everything resident on GPU 0; precision applies to
 // the matrix products and attention. Throws cuda::Unavailable (with the reason) without a GPU.

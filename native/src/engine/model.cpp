@@ -982,7 +982,7 @@ void Model::tag(Phase phase, bool token_embedding) {
 }
 
 void Model::set_profiling(bool on) {
-  if (on && device_->name() != "cpu")
+  if (on && device_->name().rfind("cpu", 0) != 0)
     invalid("profiling measures the CPU device only: on " + device_->name() +
             " the kernels run asynchronously, and a call's wall time is its launch");
   if (on && !profiler_) {

@@ -311,10 +311,11 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cuda_precision = w2s::cuda::Precision::BF16;
       else if (precision != "float32")
         range_error(env, "opts.precision must be \"float32\", \"tf32\" or \"bf16\", got \"" + precision + "\"");
-      if (device == "cpu" && precision != "float32")
-        range_error(env, "opts.precision \"" + precision + "\" needs opts.device \"cuda\": the CPU engine computes in float32");
+      if (device == "cpu" && precision == "tf32")
+        range_error(env, "opts.precision \"tf32\" needs opts.device \"cuda\" (a tensor-core format): on the CPU, precision is \"float32\" or \"bf16\"");
+      const eng::CpuProducts cpu_products = precision == "bf16" ? eng::CpuProducts::BF16 : eng::CpuProducts::Float32;
       model_ = std::make_unique<eng::Model>(
-          config, device == "cuda" ? eng::make_cuda_device(cuda_precision) : eng::make_cpu_device(), seed);
+          config, device == "cuda" ? eng::make_cuda_device(cuda_precision) : eng::make_cpu_device(cpu_products), seed);
     } catch (...) {
       rethrow_as_js(env);
     }
@@ -356,7 +357,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     range_error(env, "no parameter named \"" + name + "\" (see parameters() for the names)");
   }
 
-  // deviceName() -> "cpu", or "cuda (<GPU> (sm_XY), <precision>)".
+  // deviceName() -> "cpu", "cpu (bf16 products)", or "cuda (<GPU> (sm_XY), <precision>)".
   Napi::Value device_name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->device_name()); }
 
   Napi::Value parameters(const Napi::CallbackInfo& info) {

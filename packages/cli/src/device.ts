@@ -1,6 +1,6 @@
 // The --device and --precision options of the commands that train or evaluate: where this
-// process's native models live (GPU 0 for cuda) and the arithmetic of their matrix products and
-// attention there. A device that cannot be used fails the command at once, with the reason.
+// process's native models live (GPU 0 for cuda) and the arithmetic of their matrix products (and,
+// on cuda, attention). A device that cannot be used fails the command at once, with the reason.
 import { Option, type Command } from 'commander';
 import { computeDeviceProblem, setComputeDevice, type ComputeDevice } from '@w2s/model';
 
@@ -13,7 +13,10 @@ export function addDeviceOptions(command: Command): Command {
   return command
     .addOption(new Option('--device <device>', 'where models train and evaluate: cpu, or cuda (GPU 0)').choices(['cpu', 'cuda']).default('cpu'))
     .addOption(
-      new Option('--precision <precision>', 'with --device cuda: float32, or tf32 / bf16 tensor-core products and attention (float32 master weights)')
+      new Option(
+        '--precision <precision>',
+        'float32; bf16: matrix products on bfloat16-rounded inputs with float32 sums and float32 master weights (CPU: the products only, 2x faster with AVX512-BF16/AMX; cuda: tensor cores, attention too); tf32: cuda tensor cores',
+      )
         .choices(['float32', 'tf32', 'bf16'])
         .default('float32'),
     );

@@ -1,6 +1,6 @@
 // --device and --precision on every command that trains or evaluates: without a usable GPU,
-// `--device cuda` fails at once with the reason (before any data or model is loaded), and a
-// tensor-core precision without the cuda device is refused; the options are in every --help.
+// `--device cuda` fails at once with the reason (before any data or model is loaded), and tf32
+// (a tensor-core format) without the cuda device is refused; the options are in every --help.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -35,10 +35,10 @@ describe('--device and --precision', () => {
     expect(r.stderr).toContain(`--device cuda: CUDA is unavailable here: ${info.cudaReason}`);
   });
 
-  it.each(commands)('w2s %s --precision bf16 needs --device cuda', (command, args) => {
-    const r = w2s(command, ...args, '--precision', 'bf16');
+  it.each(commands)('w2s %s --precision tf32 needs --device cuda', (command, args) => {
+    const r = w2s(command, ...args, '--precision', 'tf32');
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('--precision bf16: precision bf16 needs the cuda device');
+    expect(r.stderr).toContain('--precision tf32: precision tf32 needs the cuda device');
   });
 
   it('an unknown device is rejected with the choices', () => {

@@ -38,11 +38,16 @@ export interface OptimizerState {
 
 /**
  * Where a native model lives: 'cpu', or 'cuda' (GPU 0: parameters, gradients, AdamW state and
- * activations resident there), with the arithmetic of the matrix products and attention on the GPU.
+ * activations resident there), with the arithmetic of its matrix products (and, on the GPU, attention).
  */
 export interface ComputeDevice {
   device: 'cpu' | 'cuda';
-  /** 'float32' (default; the only one on the CPU), 'tf32' or 'bf16' (tensor cores, float32 master weights). */
+  /**
+   * 'float32' (default); 'bf16': the products' inputs rounded to bfloat16, their sums in float32,
+   * float32 master weights (CPU: the matrix products only, at twice the rate where the CPU has
+   * AVX512-BF16 or AMX, else emulated at float32's; CUDA: tensor cores, attention too); 'tf32':
+   * CUDA tensor cores only.
+   */
   precision?: 'float32' | 'tf32' | 'bf16';
 }
 
@@ -68,7 +73,7 @@ export function computeDeviceProblem(device: ComputeDevice): string | null {
   const precision = device.precision ?? 'float32';
   if (device.device !== 'cpu' && device.device !== 'cuda') return `device must be "cpu" or "cuda", got "${String(device.device)}"`;
   if (!['float32', 'tf32', 'bf16'].includes(precision)) return `precision must be "float32", "tf32" or "bf16", got "${precision}"`;
-  if (device.device === 'cpu') return precision === 'float32' ? null : `precision ${precision} needs the cuda device: the CPU engine computes in float32`;
+  if (device.device === 'cpu') return precision === 'tf32' ? 'precision tf32 needs the cuda device (a tensor-core format): on the CPU, precision is float32 or bf16' : null;
   const info = native.backendInfo();
   return info.cudaAvailable ? null : `CUDA is unavailable here: ${info.cudaReason}`;
 }
@@ -132,7 +137,7 @@ export class NativeModel implements NextTokenModel {
     if (opts.linearProbe) this.setLinearProbe(true);
   }
 
-  /** "cpu", or "cuda (<GPU> (sm_XY), <precision>)". */
+  /** "cpu", "cpu (bf16 products)", or "cuda (<GPU> (sm_XY), <precision>)". */
   deviceName(): string {
     return this.engine.deviceName();
   }

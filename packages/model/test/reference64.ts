@@ -22,7 +22,27 @@ export type Weights64 = Map<string, Float64Array>;
 
 export const to64 = (weights: Weights): Weights64 => new Map([...weights].map(([name, w]) => [name, Float64Array.from(w)]));
 
-export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropout?: DropoutMultipliers): Float64Array {
+/**
+ * x rounded to the nearest bfloat16 (8 significant bits), ties to even, by arithmetic on its
+ * binary exponent (normal numbers; 0 stays 0): the rounding of the engine's bf16 products' inputs.
+ */
+export function bf16Round(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  let e = Math.floor(Math.log2(Math.abs(x)));
+  if (2 ** e > Math.abs(x)) e--;
+  else if (2 ** (e + 1) <= Math.abs(x)) e++;
+  const ulp = 2 ** (e - 7);
+  const q = x / ulp;
+  const f = Math.floor(q);
+  const rounded = q - f > 0.5 ? f + 1 : q - f < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+  return rounded * ulp;
+}
+
+/**
+ * The logits. `roundProductInputs` (bf16Round for the engine's bf16 precision) rounds both inputs of
+ * every linear map, the heads' included: its weights and the vector it multiplies (not the bias).
+ */
+export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropout?: DropoutMultipliers, roundProductInputs?: (x: number) => number): Float64Array {
   const { tokens, lengths, batch: nSeq, seqLen } = batch;
   const { dModel: d, nHeads: H, nKvHeads: KV, dFf: F, normEps: eps } = config;
   const hd = d / H;
@@ -33,10 +53,17 @@ export function refLogits(config: ModelConfig, w: Weights64, batch: Batch, dropo
     if (!t) throw new Error(`reference: missing ${name}`);
     return t;
   };
+  const rounded = new Map<string, Float64Array>();
+  const weight = (name: string): Float64Array => {
+    if (!roundProductInputs) return get(name);
+    if (!rounded.has(name)) rounded.set(name, get(name).map(roundProductInputs));
+    return rounded.get(name)!;
+  };
   // y = W·x (+ b), W [out, in].
-  const linear = (prefix: string, x: Float64Array, out: number, bias: boolean): Float64Array => {
-    const W = get(`${prefix}.weight`);
+  const linear = (prefix: string, input: Float64Array, out: number, bias: boolean): Float64Array => {
+    const W = weight(`${prefix}.weight`);
     const b = bias ? get(`${prefix}.bias`) : null;
+    const x = roundProductInputs ? input.map(roundProductInputs) : input;
     const inp = x.length;
     const y = new Float64Array(out);
     for (let o = 0; o < out; o++) {
