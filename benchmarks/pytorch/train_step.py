@@ -5,8 +5,8 @@ one JSON object.
     /usr/bin/python3 train_step.py < request.json
 
 request.json: {"config": ModelConfig, "task": "lm" | "classifier", "batch": B, "seqLen": T,
-"steps": N, "warmup": W, "threads": n, "blasThreads": m (default n), "optimizer": {"lr", "weightDecay",
-"maxGradNorm"}, "seed": s}
+"steps": N, "warmup": W, "threads": n, "blasThreads": m (default n), "precision": "float32" | "bf16"
+(default float32), "optimizer": {"lr", "weightDecay", "maxGradNorm"}, "seed": s}
 
 Threads: `threads` is PyTorch's intra-op (OpenMP) thread count, torch.set_num_threads. The matrix
 products of Debian's torch run in the system BLAS (OpenBLAS), whose own thread count is read from
@@ -22,7 +22,11 @@ written out with a -inf mask), serial or parallel residual, tied or untied LM he
 head reads the final-normed hidden state of the last token. Random weights (normal 0.02). A step
 is forward, loss (LM: next-token cross-entropy; classifier: cross-entropy with soft targets),
 backward, global gradient-norm clipping and AdamW (decay on matrices and embeddings only, as the
-engine), in float32. The time of each step after `warmup` steps; the median is reported.
+engine), in float32; with precision "bf16", the forward pass runs under PyTorch's CPU autocast to
+bfloat16 (its matrix products in bfloat16 through oneDNN, the ops autocast keeps in float32 in
+float32; the backward follows the forward's types), the loss on the logits cast back to float32,
+float32 parameters, gradients and AdamW. The time of each step after `warmup` steps; the median is
+reported.
 
 Memory: the process's resident set after torch is imported and before the model is built, and its
 peak (VmHWM, reset after the import) at the end; the model's memory is their difference.
@@ -225,8 +229,15 @@ def main(req):
     soft = torch.softmax(torch.randn(B, 2, generator=g), dim=-1)
     max_norm = opt_cfg.get("maxGradNorm", 1.0)
 
+    precision = req.get("precision", "float32")
+    if precision not in ("float32", "bf16"):
+        raise SystemExit(f'train_step.py: "precision" must be "float32" or "bf16", got {precision!r}')
+    bf16 = precision == "bf16"
+
     def step():
-        out = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        out = out.float()
         loss = F.cross_entropy(out.view(-1, c["vocabSize"]), y.view(-1)) if task == "lm" else F.cross_entropy(out, soft)
         loss.backward()
         if max_norm:
@@ -248,6 +259,7 @@ def main(req):
         "impl": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "precision": "bf16" if bf16 else "float32",
         "blasThreads": blas_threads(),
         "attention": "scaled_dot_product_attention" if hasattr(F, "scaled_dot_product_attention") else "explicit softmax",
         "parameters": params,

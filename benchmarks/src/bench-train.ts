@@ -10,6 +10,10 @@
 //   when its estimated time exceeds --tfjs-budget);
 //   the BLAS's sgemm 1024³ (through the engine's sgemm) on each thread count, as a yardstick
 //   measured in the same run.
+// --precision float32,bf16: the native and PyTorch rows at each precision of the list: bf16 is the
+// engine's bf16 products (inputs rounded to bfloat16, float32 sums; everything else float32) and
+// PyTorch's CPU autocast to bfloat16 (its products in bfloat16 through oneDNN, with the ops autocast
+// keeps in float32). MFU of a bf16 row is against the bf16 peak (cpu-peak.ts).
 // The model: a preset (packages/model/src/config.ts PRESETS: gpt2-bench, gpt2-small, gpt2-medium,
 // qwen2.5-0.5b, …) or a Hugging Face folder's config.json, with random weights; the task: the LM
 // loss on every position, or a 2-class head on the last token (soft-target cross-entropy). Each
@@ -22,7 +26,7 @@
 // with the engine's profiler on (CPU only), printed after the timing rows as a table of where a
 // step's time goes (src/profile-table.ts) and written to --json as 'profile' rows.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -51,7 +55,7 @@ import {
   type ModelConfig,
 } from '@w2s/model';
 import { mulberry32 } from '@w2s/random';
-import { cpuPeak, peakGflops, type CpuPeak } from './cpu-peak.js';
+import { cpuPeak, peakGflops, type CpuPeak, type Precision } from './cpu-peak.js';
 import { printProfile, profileSteps, type ProfileRow } from './profile-table.js';
 
 type Impl = 'native' | 'pytorch' | 'tfjs-cpu' | 'tfjs-wasm';
@@ -88,6 +92,8 @@ type Row =
   | ({
       impl: Impl;
       threads: number;
+      /** The matrix products' arithmetic (native and PyTorch rows; the twin's is float32). */
+      precision: Precision;
       batch: number;
       seqLen: number;
       steps: number;
@@ -126,6 +132,7 @@ interface Options {
   tfjsBudget: number;
   pytorch: boolean;
   python: string;
+  precision: Precision[];
   peakGflops?: number;
   json?: string;
   quick: boolean;
@@ -151,6 +158,12 @@ function threadList(value: string): number[] {
   return [...new Set(list)];
 }
 
+function precisionList(value: string): Precision[] {
+  const list = value.split(',').map((s) => s.trim());
+  if (list.length === 0 || list.some((p) => p !== 'float32' && p !== 'bf16')) throw new InvalidArgumentError('expected a comma-separated list of float32 and bf16, e.g. float32,bf16');
+  return [...new Set(list)] as Precision[];
+}
+
 function parseOptions(): Options {
   return new Command()
     .name('bench:train')
@@ -168,8 +181,9 @@ function parseOptions(): Options {
     .option('--tfjs-budget <s>', 'skip a tfjs backend whose estimated time exceeds this many seconds', positiveNumber, 300)
     .option('--pytorch', 'add PyTorch CPU rows (benchmarks/pytorch/train_step.py) for the same model and shape', false)
     .option('--python <path>', 'the Python with torch for --pytorch', '/usr/bin/python3')
+    .option('--precision <list>', "the native and PyTorch rows' matrix products: float32, bf16 (engine: bfloat16 inputs, float32 sums; PyTorch: CPU autocast to bfloat16), or both", precisionList, ['float32'])
     .option('--peak-gflops <x>', 'the CPU\'s peak float32 GFLOP/s over all its physical cores, instead of the rate derived from /proc/cpuinfo', positiveNumber)
-    .option('--json <file>', 'also write the rows as a JSON array to this file')
+    .option('--json <file>', 'also write the rows as a JSON array to this file (relative to the directory npm was run from); its folder must exist')
     .option('--quick', 'batch 4 and at most 5 timed steps: a smoke run', false)
     .option('--profile', "after each thread count's timed steps, profile --profile-steps more (where a step's time goes, by kernel and phase; the pool's idle time)", false)
     .option('--profile-steps <n>', 'profiled steps per thread count (with --profile)', positiveInteger, 3)
@@ -299,8 +313,27 @@ function findTorch(python: string): { version: string } | { problem: string } {
 
 const PYTORCH_SCRIPT = fileURLToPath(new URL('../pytorch/train_step.py', import.meta.url));
 
+/** A bad option found after parsing: the run stops before it starts, with the message. */
+class UsageError extends Error {}
+
+/**
+ * --json's path, resolved against the directory `npm run bench:train` was run from (the root
+ * script passes it as W2S_BENCH_CWD: the nested npm that runs the bench in benchmarks/ resets
+ * INIT_CWD), its folder checked before the run so that a long run's rows are not lost at its end.
+ */
+function jsonPath(file: string): string {
+  const path = resolve(process.env.W2S_BENCH_CWD || process.cwd(), file);
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch {
+    throw new UsageError(`--json ${file}: the folder ${dirname(path)} does not exist or is not writable`);
+  }
+  return path;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions();
+  if (opts.json) opts.json = jsonPath(opts.json);
   tf.env().set('PROD', true);
   const { name, config } = loadModel(opts.model, opts.task);
   const batch = opts.quick ? 4 : opts.batchSize ?? (name === 'gpt2-bench' ? 32 : 8);
@@ -347,72 +380,28 @@ async function main(): Promise<void> {
 
   const torch = opts.pytorch ? findTorch(opts.python) : null;
   if (torch && 'problem' in torch) console.log(`  PyTorch rows skipped: ${torch.problem}`);
-  const data = randomMinibatch(config, batch, seqLen, 1);
   const profiles: ProfileRow[] = [];
   // A timed row; `extra`: the fields only some implementations have (note, stepMs, pytorchThreads).
-  const timedRow = (impl: Impl, threads: number, ms: number, b: number, n: number, memory: Memory, extra: Partial<TimedRow> = {}): Row => {
+  const timedRow: TimedRowMaker = (impl, threads, precision, ms, b, n, memory, extra = {}) => {
     const f = stepFlops(config, b, seqLen);
     const gflops = f / (ms * 1e6);
-    const p = peakGflops(peak, threads);
+    const p = peakGflops(peak, threads, precision);
     return {
-      impl, threads, batch: b, seqLen, steps: n, msPerStep: ms, tokensPerSecond: (b * seqLen) / (ms / 1000), gflopPerStep: f / 1e9, gflops,
+      impl, threads, precision, batch: b, seqLen, steps: n, msPerStep: ms, tokensPerSecond: (b * seqLen) / (ms / 1000), gflopPerStep: f / 1e9, gflops,
       mfu: gflops / p, peakGflops: p, mfuSgemm: gflops / (sgemmByThreads.get(threads) ?? sgemmByThreads.get(1) ?? NaN), memory, ...extra, ...shape,
     };
   };
+  const bench: Bench = { opts, config, name, batch, seqLen, steps, optimizer, params, data: randomMinibatch(config, batch, seqLen, 1), timedRow };
 
   for (const threads of opts.threads) {
-    const what = `${name} (${opts.task}, batch ${batch} x ${seqLen} tokens, ${threads} thread(s))`;
-    assertTrainingFits(what, config, { batch, seqLen, threads });
+    assertTrainingFits(`${name} (${opts.task}, batch ${batch} x ${seqLen} tokens, ${threads} thread(s))`, config, { batch, seqLen, threads });
     const estimate = estimateTrainingMemory(config, { batch, seqLen, threads });
     setNumThreads(threads);
-    global.gc?.();
-    const rssBefore = statusBytes('VmRSS');
-    const reset = resetPeakRss();
-    const model = new NativeModel(config, { seed: 1 });
-    for (let i = 0; i < opts.warmup; i++) await model.trainStep([data], optimizer);
-    const rssWarm = statusBytes('VmRSS');
-    const times: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await model.trainStep([data], optimizer);
-      times.push(performance.now() - t0);
-    }
-    const rssAfter = statusBytes('VmRSS');
-    const peakRss = reset ? statusBytes('VmHWM') : rssAfter;
-    if (opts.profile) profiles.push(await profileSteps(model, [data], optimizer, opts.profileSteps, threads));
-    model.dispose();
-    const ms = median(times);
-    const memory: Memory = {
-      rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params,
-      estimateBytes: estimate.total, growthAcrossSteps: rssAfter / rssWarm - 1,
-    };
-    rows.push(timedRow('native', threads, ms, batch, steps, memory, { stepMs: times }));
-    console.log(`  native on ${threads} thread(s): ${ms3(ms)} ms/step over ${steps} steps; ${formatBytes(memory.rowBytes)} resident (${memory.bytesPerParameter.toFixed(1)} bytes/parameter, estimated ${estimate.bytesPerParameter.toFixed(1)})`);
-
-    if (torch && 'version' in torch) {
-      const available = availableMemory();
-      if (estimate.total > available.bytes) {
-        console.log(`  PyTorch on ${threads} thread(s) skipped: about ${formatBytes(estimate.total)} needed (the engine's estimate), ${formatBytes(available.bytes)} available`);
-        continue;
-      }
-      for (const intraOp of threads > 1 ? [threads, 1] : [1]) {
-        const request = { config, task: opts.task, batch, seqLen, steps, warmup: opts.warmup, threads: intraOp, blasThreads: threads, optimizer, seed: 1 };
-        const what = `PyTorch on ${intraOp} thread(s), its BLAS on ${threads}`;
-        const r = spawnSync(opts.python, [PYTORCH_SCRIPT], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 1 << 26 });
-        const line = r.stdout?.trim().split('\n').pop();
-        if (r.status !== 0 || !line) {
-          console.log(`  ${what} failed (exit ${r.status}): ${r.stderr?.trim().split('\n').slice(-3).join(' | ')}`);
-          continue;
-        }
-        const out = JSON.parse(line) as { torch: string; attention: string; parameters: number; msPerStep: number; steps: number; rssBeforeBytes: number; peakRssBytes: number; threads: number; blasThreads: number | null };
-        if (out.parameters !== params) console.log(`  warning: PyTorch's model has ${out.parameters} parameters, the engine's ${params}`);
-        if (out.blasThreads !== null && out.blasThreads !== threads) console.log(`  warning: PyTorch's OpenBLAS runs ${out.blasThreads} threads, ${threads} were asked for`);
-        const rowBytes = out.peakRssBytes - out.rssBeforeBytes;
-        const torchMemory = { rssBeforeBytes: out.rssBeforeBytes, peakRssBytes: out.peakRssBytes, rowBytes, bytesPerParameter: rowBytes / params, estimateBytes: estimate.total };
-        const note = `torch ${out.torch}, ${out.attention}`;
-        rows.push(timedRow('pytorch', threads, out.msPerStep, batch, out.steps, torchMemory, { note, pytorchThreads: { intraOp: out.threads, blas: out.blasThreads } }));
-        console.log(`  pytorch ${out.torch} on ${out.threads} thread(s), BLAS on ${out.blasThreads ?? 'unknown'}: ${ms3(out.msPerStep)} ms/step over ${out.steps} steps; ${formatBytes(rowBytes)} resident (${(rowBytes / params).toFixed(1)} bytes/parameter)`);
-      }
+    for (const precision of opts.precision) {
+      const { row, profile } = await measureNative(bench, threads, precision, estimate);
+      rows.push(row);
+      if (profile) profiles.push(profile);
+      if (torch && 'version' in torch) rows.push(...measurePytorch(bench, threads, precision, estimate.total));
     }
   }
 
@@ -465,14 +454,14 @@ async function main(): Promise<void> {
       }
       const peakRss = reset ? statusBytes('VmHWM') : statusBytes('VmRSS');
       const ms = median(times);
-      rows.push(timedRow(impl, 1, ms, tfjsBatch, opts.tfjsSteps, { rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params }));
+      rows.push(timedRow(impl, 1, 'float32', ms, tfjsBatch, opts.tfjsSteps, { rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params }));
       console.log(`  ${impl}: ${ms3(ms)} ms/step of ${tfjsBatch} x ${seqLen} tokens over ${opts.tfjsSteps} step(s)`);
     }
   }
 
   console.log(`\nload average at the end (1, 5, 15 min): ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   printTable(rows);
-  printRatios(rows, opts.threads);
+  printRatios(rows, opts.threads, opts.precision);
   for (const profile of profiles) printProfile(profile);
   rows.push(...profiles);
   if (opts.json) {
@@ -484,6 +473,83 @@ async function main(): Promise<void> {
 }
 
 type TimedRow = Extract<Row, { msPerStep: number }>;
+type TimedRowMaker = (impl: Impl, threads: number, precision: Precision, ms: number, batch: number, steps: number, memory: Memory, extra?: Partial<TimedRow>) => Row;
+
+/** What every native and PyTorch row of the run shares. */
+interface Bench {
+  opts: Options;
+  config: ModelConfig;
+  name: string;
+  batch: number;
+  seqLen: number;
+  steps: number;
+  optimizer: { lr: number; weightDecay: number; maxGradNorm: number };
+  params: number;
+  data: Minibatch;
+  timedRow: TimedRowMaker;
+}
+
+/** The engine's row on `threads` threads at `precision` (the pool already set), and its profile with --profile. */
+async function measureNative(bench: Bench, threads: number, precision: Precision, estimate: { total: number; bytesPerParameter: number }): Promise<{ row: Row; profile?: ProfileRow }> {
+  const { opts, config, data, optimizer, steps, params } = bench;
+  global.gc?.();
+  const rssBefore = statusBytes('VmRSS');
+  const reset = resetPeakRss();
+  const model = new NativeModel(config, { seed: 1, device: { device: 'cpu', precision } });
+  for (let i = 0; i < opts.warmup; i++) await model.trainStep([data], optimizer);
+  const rssWarm = statusBytes('VmRSS');
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await model.trainStep([data], optimizer);
+    times.push(performance.now() - t0);
+  }
+  const rssAfter = statusBytes('VmRSS');
+  const peakRss = reset ? statusBytes('VmHWM') : rssAfter;
+  const profile = opts.profile ? await profileSteps(model, [data], optimizer, opts.profileSteps, threads) : undefined;
+  model.dispose();
+  const ms = median(times);
+  const memory: Memory = {
+    rssBeforeBytes: rssBefore, peakRssBytes: peakRss, rowBytes: peakRss - rssBefore, bytesPerParameter: (peakRss - rssBefore) / params,
+    estimateBytes: estimate.total, growthAcrossSteps: rssAfter / rssWarm - 1,
+  };
+  console.log(`  native ${precision} on ${threads} thread(s): ${ms3(ms)} ms/step over ${steps} steps; ${formatBytes(memory.rowBytes)} resident (${memory.bytesPerParameter.toFixed(1)} bytes/parameter, estimated ${estimate.bytesPerParameter.toFixed(1)})`);
+  return { row: bench.timedRow('native', threads, precision, ms, bench.batch, steps, memory, { stepMs: times }), profile };
+}
+
+/**
+ * PyTorch's rows on `threads` threads at `precision`, each in its own process: its own threads and
+ * its BLAS's both at `threads`, and for threads > 1 also its own at 1 (see the header).
+ */
+function measurePytorch(bench: Bench, threads: number, precision: Precision, estimateBytes: number): Row[] {
+  const { opts, config, batch, seqLen, steps, optimizer, params } = bench;
+  const available = availableMemory();
+  if (estimateBytes > available.bytes) {
+    console.log(`  PyTorch on ${threads} thread(s) skipped: about ${formatBytes(estimateBytes)} needed (the engine's estimate), ${formatBytes(available.bytes)} available`);
+    return [];
+  }
+  const rows: Row[] = [];
+  for (const intraOp of threads > 1 ? [threads, 1] : [1]) {
+    const request = { config, task: opts.task, batch, seqLen, steps, warmup: opts.warmup, threads: intraOp, blasThreads: threads, precision, optimizer, seed: 1 };
+    const what = `PyTorch ${precision} on ${intraOp} thread(s), its BLAS on ${threads}`;
+    const r = spawnSync(opts.python, [PYTORCH_SCRIPT], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 1 << 26 });
+    const line = r.stdout?.trim().split('\n').pop();
+    if (r.status !== 0 || !line) {
+      console.log(`  ${what} failed (exit ${r.status}): ${r.stderr?.trim().split('\n').slice(-3).join(' | ')}`);
+      continue;
+    }
+    const out = JSON.parse(line) as { torch: string; attention: string; parameters: number; msPerStep: number; steps: number; rssBeforeBytes: number; peakRssBytes: number; threads: number; blasThreads: number | null; precision: string };
+    if (out.parameters !== params) console.log(`  warning: PyTorch's model has ${out.parameters} parameters, the engine's ${params}`);
+    if (out.blasThreads !== null && out.blasThreads !== threads) console.log(`  warning: PyTorch's OpenBLAS runs ${out.blasThreads} threads, ${threads} were asked for`);
+    if (out.precision !== precision) console.log(`  warning: PyTorch ran at ${out.precision}, ${precision} was asked for`);
+    const rowBytes = out.peakRssBytes - out.rssBeforeBytes;
+    const memory = { rssBeforeBytes: out.rssBeforeBytes, peakRssBytes: out.peakRssBytes, rowBytes, bytesPerParameter: rowBytes / params, estimateBytes };
+    const note = `torch ${out.torch}, ${out.attention}${precision === 'bf16' ? ', autocast bfloat16' : ''}`;
+    rows.push(bench.timedRow('pytorch', threads, precision, out.msPerStep, batch, out.steps, memory, { note, pytorchThreads: { intraOp: out.threads, blas: out.blasThreads } }));
+    console.log(`  pytorch ${out.torch} ${precision} on ${out.threads} thread(s), BLAS on ${out.blasThreads ?? 'unknown'}: ${ms3(out.msPerStep)} ms/step over ${out.steps} steps; ${formatBytes(rowBytes)} resident (${(rowBytes / params).toFixed(1)} bytes/parameter)`);
+  }
+  return rows;
+}
 
 function printTable(rows: Row[]): void {
   const table = new Table({
@@ -507,47 +573,59 @@ function printTable(rows: Row[]): void {
 
 /** A timed row's implementation; PyTorch's with its own and its BLAS's thread counts. */
 function implLabel(r: TimedRow): string {
-  return r.pytorchThreads ? `pytorch (${r.pytorchThreads.intraOp} + BLAS ${r.pytorchThreads.blas ?? '?'})` : r.impl;
+  const impl = r.precision === 'float32' ? r.impl : `${r.impl} ${r.precision}`;
+  return r.pytorchThreads ? `${impl} (${r.pytorchThreads.intraOp} + BLAS ${r.pytorchThreads.blas ?? '?'})` : impl;
 }
 
-function printRatios(rows: Row[], threads: number[]): void {
-  // The fastest row of an implementation on t threads (PyTorch has one per thread configuration).
-  const find = (impl: Impl, t: number) =>
+function printRatios(rows: Row[], threads: number[], precisions: Precision[]): void {
+  // The fastest row of an implementation on t threads (PyTorch has one per thread configuration),
+  // at one precision or at any.
+  const find = (impl: Impl, t: number, precision?: Precision) =>
     rows
-      .filter((r): r is TimedRow => 'msPerStep' in r && r.impl === impl && r.threads === t)
+      .filter((r): r is TimedRow => 'msPerStep' in r && r.impl === impl && r.threads === t && (precision === undefined || r.precision === precision))
       .reduce<TimedRow | undefined>((best, r) => (best && best.msPerStep <= r.msPerStep ? best : r), undefined);
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const target = (t: number, ratio: number) => (t >= 2 ? ` (issue 19 target >= 2.0x at 2 threads) ${verdict(ratio >= 2)}` : ' (issue 19 target for GPT-2 small at 1 thread >= 1.3x)');
   console.log('\nratios within this run (tokens/s):');
   for (const t of threads) {
+    for (const precision of precisions) {
+      const native = find('native', t, precision), torch = find('pytorch', t, precision);
+      if (native && torch) {
+        const ratio = native.tokensPerSecond / torch.tokensPerSecond;
+        console.log(`  ${implLabel(native)} / ${implLabel(torch)}, the fastest PyTorch ${precision} on ${t} thread(s): ${ratio.toFixed(2)}x${target(t, ratio)}`);
+      }
+    }
     const native = find('native', t), torch = find('pytorch', t);
-    if (native && torch) {
+    if (precisions.length > 1 && native && torch) {
       const ratio = native.tokensPerSecond / torch.tokensPerSecond;
-      console.log(`  native / ${implLabel(torch)}, the fastest PyTorch on ${t} thread(s): ${ratio.toFixed(2)}x${t >= 2 ? ` (issue 19 target >= 2.0x at 2 threads) ${verdict(ratio >= 2)}` : ' (issue 19 target for GPT-2 small at 1 thread >= 1.3x)'}`);
+      console.log(`  the fastest native (${implLabel(native)}) / the fastest PyTorch at any precision (${implLabel(torch)}) on ${t} thread(s): ${ratio.toFixed(2)}x`);
     }
   }
-  const one = find('native', 1), most = find('native', Math.max(...threads));
-  if (one && most && most !== one) {
-    const ratio = most.tokensPerSecond / one.tokensPerSecond;
-    console.log(`  native ${most.threads} threads / 1 thread: ${ratio.toFixed(2)}x (target >= 1.8x on 2 threads) ${verdict(ratio >= 1.8)}`);
-  }
-  if (most) {
+  for (const precision of precisions) {
+    const one = find('native', 1, precision), most = find('native', Math.max(...threads), precision);
+    if (!most) continue;
+    const label = implLabel(most);
+    if (one && most !== one) {
+      const ratio = most.tokensPerSecond / one.tokensPerSecond;
+      console.log(`  ${label} ${most.threads} threads / 1 thread: ${ratio.toFixed(2)}x (target >= 1.8x on 2 threads) ${verdict(ratio >= 1.8)}`);
+    }
     for (const [impl, goal] of [['tfjs-wasm', 30], ['tfjs-cpu', 100]] as const) {
       const other = find(impl, 1);
       if (other) {
         const ratio = most.tokensPerSecond / other.tokensPerSecond;
-        console.log(`  native on ${most.threads} threads / ${impl}: ${ratio.toFixed(1)}x (target >= ${goal}x) ${verdict(ratio >= goal)}`);
+        console.log(`  ${label} on ${most.threads} threads / ${impl}: ${ratio.toFixed(1)}x (target >= ${goal}x) ${verdict(ratio >= goal)}`);
       }
     }
-    console.log(`  native MFU on ${most.threads} threads: ${(100 * most.mfu).toFixed(1)}% of the ${most.peakGflops.toFixed(0)} GFLOP/s peak (issue 19 target on GPT-2 medium >= 60%); ${(100 * most.mfuSgemm).toFixed(0)}% of sgemm's rate`);
+    console.log(`  ${label} MFU on ${most.threads} threads: ${(100 * most.mfu).toFixed(1)}% of the ${most.peakGflops.toFixed(0)} GFLOP/s ${precision} peak (issue 19 target on GPT-2 medium >= 60%); ${(100 * most.mfuSgemm).toFixed(0)}% of sgemm's rate`);
     const g = most.memory.growthAcrossSteps ?? 0;
-    console.log(`  native resident memory growth across the timed steps: ${(100 * g).toFixed(1)}% (target < 5%) ${verdict(g < 0.05)}`);
+    console.log(`  ${label} resident memory growth across the timed steps: ${(100 * g).toFixed(1)}% (target < 5%) ${verdict(g < 0.05)}`);
   }
 }
 
 try {
   await main();
 } catch (err) {
-  if (!(err instanceof InsufficientMemoryError)) throw err;
+  if (!(err instanceof InsufficientMemoryError || err instanceof UsageError)) throw err;
   console.error(`bench:train: ${err.message}`);
   process.exit(2);
 }

@@ -1,6 +1,8 @@
 // The CPU's peak float32 FLOP rate, derived from /proc/cpuinfo (and cpufreq where the kernel
 // exposes it), with where each factor came from, for bench:train's model FLOP utilisation:
-//   peak = cores × FMA pipes per core × fp32 lanes per pipe × 2 FLOP per FMA × clock.
+//   peak = cores × FMA pipes per core × fp32 lanes per pipe × 2 FLOP per FMA × clock;
+// and for bf16 products, twice that where the CPU has bfloat16 dot products (avx512_bf16's
+// vdpbf16ps, AMX: two multiply-adds per fp32 lane per instruction), else the same.
 // The FMA pipes and their width are not in cpuinfo: they come from the table below, by vendor and
 // family, checked against the vector flags (avx512f, avx2, fma). The clock is cpufreq's maximum
 // where the kernel has it; in a VM without it, the larger of cpuinfo's nominal clock and one
@@ -16,6 +18,8 @@ export interface CpuPeak {
   derivation: string[];
   /** Set when --peak-gflops overrode the derived rate. */
   override?: number;
+  /** bf16 products' peak over float32's: 2 with bfloat16 dot-product instructions, else 1. */
+  bf16Factor: number;
 }
 
 function field(block: string, name: string): string | undefined {
@@ -53,13 +57,20 @@ export function cpuPeak(override?: number): CpuPeak {
   const derivation = [
     `cores: ${physicalCores} physical (${logical} logical processors in /proc/cpuinfo, ${threadsPerCore} per core from 'siblings' / 'cpu cores'); a row on t threads counts min(t, ${physicalCores}) cores`,
   ];
+  const flags = new Set((field(first, 'flags') ?? '').split(/\s+/));
+  const bf16Flags = ['avx512_bf16', 'amx_bf16'].filter((f) => flags.has(f));
+  const bf16Factor = bf16Flags.length ? 2 : 1;
+  derivation.push(
+    bf16Flags.length
+      ? `bf16 products: peak x2 (${bf16Flags.join(', ')}: two bfloat16 multiply-adds per fp32 lane per instruction)`
+      : 'bf16 products: peak x1 (no avx512_bf16 or amx_bf16: the engine rounds to bfloat16 and multiplies at the fp32 rate)',
+  );
   if (override !== undefined) {
     derivation.push(`peak: ${override} GFLOP/s for all ${physicalCores} cores, as given by --peak-gflops`);
-    return { perCoreGflops: override / physicalCores, physicalCores, derivation, override };
+    return { perCoreGflops: override / physicalCores, physicalCores, derivation, override, bf16Factor };
   }
   const vendor = field(first, 'vendor_id') ?? 'unknown vendor';
   const family = Number(field(first, 'cpu family') ?? NaN), model = Number(field(first, 'model') ?? NaN);
-  const flags = new Set((field(first, 'flags') ?? '').split(/\s+/));
   const units = vectorUnits(vendor, family, model, flags);
   const nominal = Number(field(first, 'cpu MHz')) / 1000;
   let ghz = NaN, clockSource = '';
@@ -93,7 +104,7 @@ export function cpuPeak(override?: number): CpuPeak {
   );
   const perCoreGflops = units.pipes * units.lanes * 2 * ghz;
   derivation.push(`peak: ${perCoreGflops.toFixed(1)} GFLOP/s per core, ${(perCoreGflops * physicalCores).toFixed(1)} for all ${physicalCores} cores (override with --peak-gflops)`);
-  return { perCoreGflops, physicalCores, derivation };
+  return { perCoreGflops, physicalCores, derivation, bf16Factor };
 }
 
 /**
@@ -117,7 +128,10 @@ function measuredClockGhz(cycles: number): number {
   return Number.isNaN(sink) ? NaN : (cycles * best) / 1e9;
 }
 
-/** The peak of a row on `threads` threads. */
-export function peakGflops(peak: CpuPeak, threads: number): number {
-  return peak.perCoreGflops * Math.min(threads, peak.physicalCores);
+/** The peak of a row on `threads` threads whose matrix products run at `precision`. */
+export function peakGflops(peak: CpuPeak, threads: number, precision: Precision = 'float32'): number {
+  return peak.perCoreGflops * Math.min(threads, peak.physicalCores) * (precision === 'bf16' ? peak.bf16Factor : 1);
 }
+
+/** The arithmetic of a row's matrix products: float32, or bfloat16 inputs with float32 sums. */
+export type Precision = 'float32' | 'bf16';
