@@ -16,7 +16,8 @@
 //   resume/step-<k>/                  the latest complete checkpoint: model, optimizer.safetensors
 //                                      (AdamW moments), state.json; written to a temporary folder
 //                                      and renamed into place, so a kill leaves the previous one
-//   pretrain.json                     written at the end: settings, loss curve, tokens/s
+//   pretrain.json                     written at the end: settings (and the precision, where not
+//                                      float32), loss curve, tokens/s
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
@@ -38,6 +39,7 @@ import {
   type Weights,
 } from '@w2s/model';
 import { sha256File } from './hash.js';
+import { precisionField, processPrecision } from './runs.js';
 import { learningRate } from './schedules.js';
 import writeFileAtomic from 'write-file-atomic';
 import { canonicalJson, writeJson } from './store.js';
@@ -251,7 +253,10 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   // The token stream itself too: a resumed run must train on the very tokens it started on, however
   // the corpus is read and tokenized.
   const streamSha256 = createHash('sha256').update(new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength)).digest('hex');
-  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', stream: streamSha256, settings: s });
+  // The precision too, where not float32 (float32 runs keep their fingerprints): a run resumed at
+  // another precision would continue in another arithmetic without saying so.
+  const precision = precisionField(processPrecision());
+  const fingerprint = canonicalJson({ model: input.modelName, config, tokenizer: input.tokenizerSpec, ...(tokenizerFiles.length ? { tokenizerFiles } : {}), corpus: await sha256File(input.corpus), textField: input.textField ?? 'text', stream: streamSha256, settings: s, ...precision });
 
   await mkdir(input.out, { recursive: true });
   let model = new NativeModel(config, { seed: s.seed });
@@ -302,7 +307,7 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
       lossCurve,
       tokensPerSecond: step > resumedFrom ? ((step - resumedFrom) * s.batchSize * s.seqLen) / seconds : 0,
     };
-    await writeJson(join(input.out, 'pretrain.json'), { model: input.modelName, corpus: input.corpus, tokenizer: input.tokenizerSpec, settings: s, corpusTokens: stream.length, ...result });
+    await writeJson(join(input.out, 'pretrain.json'), { model: input.modelName, corpus: input.corpus, tokenizer: input.tokenizerSpec, settings: s, ...precision, corpusTokens: stream.length, ...result });
     return result;
   } finally {
     model.dispose();

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FAMILY, FAMILY_TOKENIZER, TOKENIZER_FILE, checkpointTokenizerSpec, loadCheckpoint, loadTokenizer } from '@w2s/model';
+import { FAMILY, FAMILY_TOKENIZER, TOKENIZER_FILE, checkpointTokenizerSpec, loadCheckpoint, loadTokenizer, setComputeDevice } from '@w2s/model';
 import { DEFAULT_PRETRAIN_SETTINGS, corpusTokens, pretrain, type PretrainInput } from '../src/pretrain.js';
 import { canonicalJson } from '../src/store.js';
 import { tinyTokenizer } from '../../../tests/support/tokenizers.js';
@@ -68,6 +68,23 @@ describe('pretrain', () => {
     // ...but not once its recorded stream is another.
     writeFileSync(stateFile, JSON.stringify({ ...state, fingerprint: canonicalJson({ ...fingerprint, stream: '0'.repeat(64) }) }));
     await expect(pretrain({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 10 } })).rejects.toThrow(/holds a pretraining run with other settings/);
+  });
+
+  it('at bf16 (the process\'s precision), records it and will not resume a float32 run, nor a float32 process a bf16 one', async () => {
+    const float32 = join(scratch, 'precision-float32');
+    const short = (out: string) => ({ ...input(out), settings: { ...input(out).settings, tokens: 8 * 32 * 10 } });
+    await pretrain(short(float32));
+    expect(JSON.parse(readFileSync(join(float32, 'pretrain.json'), 'utf8'))).not.toHaveProperty('precision');
+    const bf16 = join(scratch, 'precision-bf16');
+    setComputeDevice({ device: 'cpu', precision: 'bf16' });
+    try {
+      await expect(pretrain(short(float32))).rejects.toThrow(/holds a pretraining run with other settings/);
+      await pretrain(short(bf16));
+      expect(JSON.parse(readFileSync(join(bf16, 'pretrain.json'), 'utf8'))).toMatchObject({ precision: 'bf16', steps: 10 });
+    } finally {
+      setComputeDevice({ device: 'cpu', precision: 'float32' });
+    }
+    await expect(pretrain(short(bf16))).rejects.toThrow(/holds a pretraining run with other settings/);
   });
 
   it('refuses a folder that holds a run with other settings, and a corpus shorter than a window', async () => {

@@ -21,7 +21,9 @@ import {
   ResultsStore,
   canonicalJson,
   configHash,
+  precisionField,
   pretrain,
+  processPrecision,
   resolveModel,
   runSweep,
   writeJson,
@@ -183,7 +185,8 @@ export async function runDemo(flags: DemoFlags, design: DemoDesign = flags.smoke
     const corpus = join(worldDir, read.size === world.people.length ? 'corpus.jsonl' : `corpus-${read.size}-people.jsonl`);
     if (!existsSync(corpus)) await writeFileAtomic(corpus, corpusText);
     const settings: PretrainSettings = { ...design.pretrain, tokens, seed: flags.seed };
-    const dir = join(demo, 'pretrained', `${size}-${configHash({ corpus: configHash(corpusText), size, config, settings })}`);
+    // Keyed by the precision too, where not float32: a bf16 demo pretrains its own models.
+    const dir = join(demo, 'pretrained', `${size}-${configHash({ corpus: configHash(corpusText), size, config, settings, ...precisionField(processPrecision()) })}`);
     if (existsSync(join(dir, 'pretrain.json'))) say(`reusing pretrained ${size} (${dir})`);
     else {
       say(`pretraining ${size} on ${settings.tokens.toLocaleString('en')} tokens of the corpus of ${read.size} of the ${world.people.length} people (${corpus})`);
