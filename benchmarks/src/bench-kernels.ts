@@ -345,7 +345,7 @@ async function main(): Promise<void> {
   printTargets(rows, opts.threads, memory, gemmImpl);
   if (skipped.length) console.log(`\nskipped:\n  ${skipped.join('\n  ')}`);
   if (opts.json) {
-    const path = resolve(process.env.INIT_CWD ?? process.cwd(), opts.json);
+    const path = resolve(process.env.W2S_BENCH_CWD || process.cwd(), opts.json); // the caller's directory (root package.json)
     const temporary = `${path}.${process.pid}.tmp`;
     writeFileSync(temporary, JSON.stringify(rows.map(({ reps: _reps, ...row }) => row), null, 2) + '\n');
     renameSync(temporary, path);

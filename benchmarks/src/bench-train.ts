@@ -394,10 +394,10 @@ async function main(): Promise<void> {
   const bench: Bench = { opts, config, name, batch, seqLen, steps, optimizer, params, data: randomMinibatch(config, batch, seqLen, 1), timedRow };
 
   for (const threads of opts.threads) {
-    assertTrainingFits(`${name} (${opts.task}, batch ${batch} x ${seqLen} tokens, ${threads} thread(s))`, config, { batch, seqLen, threads });
-    const estimate = estimateTrainingMemory(config, { batch, seqLen, threads });
     setNumThreads(threads);
     for (const precision of opts.precision) {
+      assertTrainingFits(`${name} (${opts.task}, batch ${batch} x ${seqLen} tokens, ${threads} thread(s), ${precision})`, config, { batch, seqLen, threads, precision });
+      const estimate = estimateTrainingMemory(config, { batch, seqLen, threads, precision });
       const { row, profile } = await measureNative(bench, threads, precision, estimate);
       rows.push(row);
       if (profile) profiles.push(profile);
@@ -506,7 +506,7 @@ async function measureNative(bench: Bench, threads: number, precision: Precision
   }
   const rssAfter = statusBytes('VmRSS');
   const peakRss = reset ? statusBytes('VmHWM') : rssAfter;
-  const profile = opts.profile ? await profileSteps(model, [data], optimizer, opts.profileSteps, threads) : undefined;
+  const profile = opts.profile ? await profileSteps(model, [data], optimizer, opts.profileSteps, threads, precision) : undefined;
   model.dispose();
   const ms = median(times);
   const memory: Memory = {

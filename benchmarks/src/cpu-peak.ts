@@ -1,8 +1,9 @@
 // The CPU's peak float32 FLOP rate, derived from /proc/cpuinfo (and cpufreq where the kernel
 // exposes it), with where each factor came from, for bench:train's model FLOP utilisation:
 //   peak = cores × FMA pipes per core × fp32 lanes per pipe × 2 FLOP per FMA × clock;
-// and for bf16 products, twice that where the CPU has bfloat16 dot products (avx512_bf16's
-// vdpbf16ps, AMX: two multiply-adds per fp32 lane per instruction), else the same.
+// and for bf16 products: twice that with avx512_bf16 (vdpbf16ps: two bfloat16 multiply-adds per
+// fp32 lane per instruction), 16 times with AMX (Intel's nominal 1024 bfloat16 FLOP per cycle per
+// core for the tiles, against 64 for AVX-512 fp32 FMAs; not measured here), else the same.
 // The FMA pipes and their width are not in cpuinfo: they come from the table below, by vendor and
 // family, checked against the vector flags (avx512f, avx2, fma). The clock is cpufreq's maximum
 // where the kernel has it; in a VM without it, the larger of cpuinfo's nominal clock and one
@@ -18,7 +19,7 @@ export interface CpuPeak {
   derivation: string[];
   /** Set when --peak-gflops overrode the derived rate. */
   override?: number;
-  /** bf16 products' peak over float32's: 2 with bfloat16 dot-product instructions, else 1. */
+  /** bf16 products' peak over float32's: 16 with AMX, 2 with AVX512-BF16, else 1. */
   bf16Factor: number;
 }
 
@@ -58,12 +59,13 @@ export function cpuPeak(override?: number): CpuPeak {
     `cores: ${physicalCores} physical (${logical} logical processors in /proc/cpuinfo, ${threadsPerCore} per core from 'siblings' / 'cpu cores'); a row on t threads counts min(t, ${physicalCores}) cores`,
   ];
   const flags = new Set((field(first, 'flags') ?? '').split(/\s+/));
-  const bf16Flags = ['avx512_bf16', 'amx_bf16'].filter((f) => flags.has(f));
-  const bf16Factor = bf16Flags.length ? 2 : 1;
+  const bf16Factor = flags.has('amx_bf16') ? 16 : flags.has('avx512_bf16') ? 2 : 1;
   derivation.push(
-    bf16Flags.length
-      ? `bf16 products: peak x2 (${bf16Flags.join(', ')}: two bfloat16 multiply-adds per fp32 lane per instruction)`
-      : 'bf16 products: peak x1 (no avx512_bf16 or amx_bf16: the engine rounds to bfloat16 and multiplies at the fp32 rate)',
+    bf16Factor === 16
+      ? "bf16 products: peak x16 (amx_bf16: Intel's nominal 1024 bfloat16 FLOP per cycle per core for AMX's tiles, against 64 for AVX-512 fp32 FMAs; not measured here)"
+      : bf16Factor === 2
+        ? 'bf16 products: peak x2 (avx512_bf16: two bfloat16 multiply-adds per fp32 lane per instruction)'
+        : 'bf16 products: peak x1 (no avx512_bf16 or amx_bf16: the engine rounds to bfloat16 and multiplies at the fp32 rate)',
   );
   if (override !== undefined) {
     derivation.push(`peak: ${override} GFLOP/s for all ${physicalCores} cores, as given by --peak-gflops`);

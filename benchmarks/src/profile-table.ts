@@ -3,6 +3,7 @@
 // The profiled steps are separate from the timed ones, which stay unprofiled.
 import Table from 'cli-table3';
 import type { EngineProfile, Minibatch, NativeModel, OptimizerOptions } from '@w2s/model';
+import type { Precision } from './cpu-peak.js';
 
 /** One (category, phase) line of a profile, per step. */
 export interface ProfileLine {
@@ -18,6 +19,8 @@ export interface ProfileLine {
 export interface ProfileRow {
   impl: 'profile';
   threads: number;
+  /** The matrix products' arithmetic of the profiled model. */
+  precision: Precision;
   /** Profiled steps (after the timed ones, on the same model). */
   steps: number;
   /** Wall time of a profiled step: the profiler's own cost included (two clock reads per device call). */
@@ -40,15 +43,15 @@ export interface ProfileRow {
 }
 
 /** Runs `steps` profiled training steps on `model` (after its timed ones) and summarises them. */
-export async function profileSteps(model: NativeModel, data: Minibatch[], optimizer: OptimizerOptions, steps: number, threads: number): Promise<ProfileRow> {
+export async function profileSteps(model: NativeModel, data: Minibatch[], optimizer: OptimizerOptions, steps: number, threads: number, precision: Precision): Promise<ProfileRow> {
   model.setProfiling(true);
   for (let i = 0; i < steps; i++) await model.trainStep(data, optimizer);
   const profile = model.profile();
   model.setProfiling(false);
-  return profileRow(profile, steps, threads);
+  return profileRow(profile, steps, threads, precision);
 }
 
-export function profileRow(p: EngineProfile, steps: number, threads: number): ProfileRow {
+export function profileRow(p: EngineProfile, steps: number, threads: number, precision: Precision): ProfileRow {
   const wall = p.wallSeconds;
   const lines = p.entries
     .filter((e) => e.phase !== 'outside')
@@ -58,6 +61,7 @@ export function profileRow(p: EngineProfile, steps: number, threads: number): Pr
   return {
     impl: 'profile',
     threads,
+    precision,
     steps,
     wallMsPerStep: (1000 * wall) / steps,
     lines,
@@ -79,7 +83,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** Prints a profile: one line per (category, phase), largest first, then the pool's idle time. */
 export function printProfile(row: ProfileRow): void {
-  console.log(`\nprofile on ${row.threads} thread(s): ${row.steps} profiled step(s) of ${row.wallMsPerStep.toFixed(1)} ms (wall, separate from the timed steps)`);
+  console.log(`\nprofile of the ${row.precision} products on ${row.threads} thread(s): ${row.steps} profiled step(s) of ${row.wallMsPerStep.toFixed(1)} ms (wall, separate from the timed steps)`);
   const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
   const table = new Table({ chars: compact, style: { head: [], border: [] }, head: ['category', 'phase', 'ms/step', '% of step', 'calls/step'], colAligns: ['left', 'left', 'right', 'right', 'right'] });
   for (const l of row.lines) table.push([l.category, l.phase, l.msPerStep.toFixed(2), pct(l.fractionOfStep), Number(l.callsPerStep.toFixed(2))]);

@@ -1,6 +1,8 @@
 // sgemm (BLAS or fallback), the portable blocked GEMM and bf16_gemm against a float64 product (for
 // bf16_gemm, of the inputs rounded to bfloat16 here), all four transpose combinations, odd sizes,
 // row strides larger than the rows, alpha and beta, K = 0, and the split over 1, 2 and 3 threads.
+#include <cfloat>
+
 #include "check.h"
 #include "../src/common/parallel.h"
 #include "w2s/kernels.h"
@@ -13,6 +15,14 @@ double bf16(double x) {
   if (x == 0.0) return x;
   const int ulp_exponent = std::ilogb(x) - 7;
   return std::ldexp(std::nearbyint(std::ldexp(x, -ulp_exponent)), ulp_exponent);
+}
+
+// bf16_gemm with rounded copies kept across calls, one set per calling thread (the nested calls
+// below come from the pool's threads), as a model's device keeps one.
+void bf16_gemm_reusing_scratch(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  thread_local w2s::Bf16Scratch scratch;
+  w2s::bf16_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &scratch);
 }
 
 void run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, std::mt19937_64& rng) {
@@ -36,7 +46,7 @@ void run(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float b
     const char* name;
     decltype(&w2s::sgemm) gemm;
     const std::vector<double>& expected;
-  } impls[] = {{"sgemm", w2s::sgemm, expected}, {"blocked", w2s::blocked_sgemm, expected}, {"bf16", w2s::bf16_gemm, expected_bf16}};
+  } impls[] = {{"sgemm", w2s::sgemm, expected}, {"blocked", w2s::blocked_sgemm, expected}, {"bf16", bf16_gemm_reusing_scratch, expected_bf16}};
   for (const auto& impl : impls) {
     auto c = c0;
     impl.gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
@@ -81,6 +91,15 @@ int main() {
   w2s::bf16_gemm(false, false, 2, 1, 1, 1.0f, ties, 1, &one, 1, 0.0f, rounded, 1);
   CHECK(rounded[0] == 1.0f && rounded[1] == 1.0f + std::ldexp(1.0f, -6), "bf16 ties: got %.9g and %.9g", rounded[0],
         rounded[1]);
+  // The same below zero, through a scratch kept across calls; infinities stay, a NaN stays a NaN,
+  // and the largest float rounds up to infinity (its upper 8 bits are all ones).
+  w2s::Bf16Scratch scratch;
+  const float specials[6] = {-ties[0], -ties[1], INFINITY, -INFINITY, NAN, FLT_MAX};
+  float out[6] = {};
+  w2s::bf16_gemm(false, false, 6, 1, 1, 1.0f, specials, 1, &one, 1, 0.0f, out, 1, &scratch);
+  CHECK(out[0] == -1.0f && out[1] == -1.0f - std::ldexp(1.0f, -6) && out[2] == INFINITY && out[3] == -INFINITY &&
+            std::isnan(out[4]) && out[5] == INFINITY,
+        "bf16 specials: got %g %.9g %g %g %g %g", out[0], out[1], out[2], out[3], out[4], out[5]);
   w2s_test::expect_throw<w2s::InvalidArgument>(
       "negative size", [] { w2s::blocked_sgemm(false, false, -1, 2, 2, 1, nullptr, 2, nullptr, 2, 0, nullptr, 2); },
       "sizes must be >= 0");

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace w2s {
 
@@ -148,12 +149,22 @@ double product_loss(const float* z, const float* y, int64_t n, int64_t c, float 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// The rounded copies of bf16_gemm's inputs, kept between calls by their owner (a model's device
+// keeps one, so that its products reuse it and it is freed with the model).
+struct Bf16Scratch {
+  std::vector<uint16_t> a16, b16;  // bfloat16 bits (oneDNN's path)
+  std::vector<float> a32, b32;     // the rounded values as floats (the fallback)
+};
+
 // sgemm's contract with A and B rounded to bfloat16 (round to nearest even) and the products summed
 // in float32: the engine's bf16 precision (as CUDA's CUBLAS_COMPUTE_32F_FAST_16BF). oneDNN's bf16
-// matmul where built with oneDNN and the CPU has AVX512-BF16 or AMX (about twice sgemm's rate);
-// else the rounded values through sgemm (the same numbers, sgemm's speed).
+// matmul where built with oneDNN 2.x and the CPU has AVX512-BF16 or AMX (twice sgemm's rate with
+// AVX512-BF16 on Zen 4); else the rounded values through sgemm (the same rounding, float32 sums in
+// sgemm's order, at sgemm's speed plus the rounding). scratch: where the copies go; nullptr: copies
+// for this call alone.
 void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+               Bf16Scratch* scratch = nullptr);
 
 // The portable blocked GEMM itself (always available, used by sgemm when no BLAS was found).
 void blocked_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

@@ -28,8 +28,12 @@
 #if defined(W2S_HAVE_ONEDNN)
 #include <dnnl.h>
 #include <omp.h>
-
+// The bf16 matmul below is written to oneDNN 2.x's API (matmul::desc, output scales), which 3.0
+// removed; with 3.x, bf16_gemm takes the rounded-sgemm path.
+#if DNNL_VERSION_MAJOR < 3
+#define W2S_ONEDNN_BF16_MATMUL
 #include <oneapi/dnnl/dnnl.hpp>
+#endif
 #elif defined(W2S_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
@@ -208,7 +212,7 @@ void round_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, std::v
   });
 }
 
-#if defined(W2S_HAVE_ONEDNN)
+#if defined(W2S_ONEDNN_BF16_MATMUL)
 bool cpu_has_bf16_matmul() {
   static const bool yes = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
   return yes;
@@ -242,21 +246,21 @@ void onednn_bf16_matmul(int64_t m, int64_t n, int64_t k, float alpha, const uint
 }  // namespace
 
 void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, Bf16Scratch* scratch) {
   check_gemm(m, n, k, trans_a, trans_b, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) return scale_c(m, n, beta, c, ldc);
   // Stored shapes: A is [K, M] when transposed, else [M, K]; B is [N, K] when transposed, else [K, N].
   const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
   const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-#if defined(W2S_HAVE_ONEDNN)
+  Bf16Scratch call_scratch;
+  Bf16Scratch& copies = scratch ? *scratch : call_scratch;
+#if defined(W2S_ONEDNN_BF16_MATMUL)
   if (cpu_has_bf16_matmul()) {
-    thread_local std::vector<uint16_t> a_scratch, b_scratch;
-    round_rows(a, a_rows, a_cols, lda, a_scratch);
-    round_rows(b, b_rows, b_cols, ldb, b_scratch);
-    // Pointers, not the thread_local names: inside the lambda those would name the worker's own.
-    const uint16_t* a16 = a_scratch.data();
-    const uint16_t* b16 = b_scratch.data();
+    round_rows(a, a_rows, a_cols, lda, copies.a16);
+    round_rows(b, b_rows, b_cols, ldb, copies.b16);
+    const uint16_t* a16 = copies.a16.data();
+    const uint16_t* b16 = copies.b16.data();
     const dnnl::memory::dims a_strides = trans_a ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1};
     const dnnl::memory::dims b_strides = trans_b ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1};
     split_product(m, n, k, [&](int64_t begin, int64_t size, bool by_rows) {
@@ -270,10 +274,9 @@ void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
     return;
   }
 #endif
-  thread_local std::vector<float> a_rounded, b_rounded;
-  round_rows(a, a_rows, a_cols, lda, a_rounded);
-  round_rows(b, b_rows, b_cols, ldb, b_rounded);
-  sgemm(trans_a, trans_b, m, n, k, alpha, a_rounded.data(), a_cols, b_rounded.data(), b_cols, beta, c, ldc);
+  round_rows(a, a_rows, a_cols, lda, copies.a32);
+  round_rows(b, b_rows, b_cols, ldb, copies.b32);
+  sgemm(trans_a, trans_b, m, n, k, alpha, copies.a32.data(), a_cols, copies.b32.data(), b_cols, beta, c, ldc);
 }
 
 }  // namespace w2s

@@ -66,7 +66,10 @@ class CpuDevice final : public Device {
 
   void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
-    (products_ == CpuProducts::BF16 ? bf16_gemm : sgemm)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (products_ == CpuProducts::BF16)
+      bf16_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &bf16_scratch_);
+    else
+      sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   void layer_norm_forward(const float* x, const float* w, const float* b, int64_t n, int64_t d, float eps, float* y,
                           float* mean, float* rstd) override {
@@ -209,6 +212,7 @@ class CpuDevice final : public Device {
     return buffer.data();
   }
   const CpuProducts products_;
+  Bf16Scratch bf16_scratch_;  // the bf16 products' rounded inputs: as large as the largest product's
   std::vector<float> scratch_[8];
 };
 

@@ -44,9 +44,9 @@ export interface ComputeDevice {
   device: 'cpu' | 'cuda';
   /**
    * 'float32' (default); 'bf16': the products' inputs rounded to bfloat16, their sums in float32,
-   * float32 master weights (CPU: the matrix products only, at twice the rate where the CPU has
-   * AVX512-BF16 or AMX, else emulated at float32's; CUDA: tensor cores, attention too); 'tf32':
-   * CUDA tensor cores only.
+   * float32 master weights (CPU: the matrix products only, on oneDNN's bf16 matmul where the CPU
+   * has AVX512-BF16 or AMX, else rounded and multiplied at float32's rate; CUDA: tensor cores,
+   * attention too); 'tf32': CUDA tensor cores only.
    */
   precision?: 'float32' | 'tf32' | 'bf16';
 }

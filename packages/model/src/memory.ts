@@ -14,6 +14,7 @@
 //   - the CPU device's attention scratch when the head size is not a multiple of 16 (the heads are
 //     padded into 8 buffers, cpu_device.cpp);
 //   - the whole-step classifier buffers (logits, their gradient and the soft targets);
+//   - with bf16 products on the CPU, the rounded copies of the largest product's two inputs;
 //   - an allowance per thread for the BLAS's and the kernels' own buffers (32 MiB: OpenBLAS's
 //     default per-thread buffer on x86-64, and more than oneDNN's packing buffers for a GPT-2
 //     step's products, about 22 MB on one thread). On one thread glibc can keep oneDNN's freed
@@ -43,6 +44,8 @@ export interface TrainingShape {
    * beside the model: weights loaded from a checkpoint, or kept for early stopping. Default 0.
    */
   hostWeightCopies?: number;
+  /** The matrix products' arithmetic, default the compute device's (computeDevice()). */
+  precision?: 'float32' | 'tf32' | 'bf16';
 }
 
 export interface MemoryPart {
@@ -116,6 +119,24 @@ function attentionScratchBytes(config: ModelConfig, batch: number, seqLen: numbe
   return 4 * (4 * q + 4 * kv);
 }
 
+/**
+ * Elements of the largest pair of inputs one matrix product of a training step takes: each linear
+ * map (in → out, on n rows) multiplies [n, in]·[in, out] forward, [n, out]·[out, in] for the input
+ * gradient and [in, n]·[n, out] for the weight gradient; the classifier head has B rows.
+ */
+export function largestProductInputs(config: ModelConfig, batch: number, seqLen: number): number {
+  const n = batch * seqLen, d = config.dModel, hd = headDim(config);
+  const f = config.dFf, up = config.architecture.mlp === 'swiglu' ? 2 * f : f;
+  const maps: [number, number, number][] = [
+    [n, d, (config.nHeads + 2 * config.nKvHeads) * hd],
+    [n, config.nHeads * hd, d],
+    [n, d, up],
+    [n, f, d],
+    config.head.kind === 'classifier' ? [batch, d, config.head.numClasses] : [n, d, config.vocabSize],
+  ];
+  return Math.max(...maps.map(([rows, input, out]) => Math.max(rows * input + input * out, rows * out + out * input, input * rows + rows * out)));
+}
+
 /** The resident memory a training run of `config` at `shape` needs (see this file's header). */
 export function estimateTrainingMemory(config: ModelConfig, shape: TrainingShape): MemoryEstimate {
   for (const key of ['batch', 'seqLen'] as const)
@@ -140,6 +161,11 @@ export function estimateTrainingMemory(config: ModelConfig, shape: TrainingShape
     },
     { name: 'thread buffers (allowance)', bytes: Math.max(1, shape.threads ?? 1) * THREAD_ALLOWANCE_BYTES },
   ];
+  // The CPU's bf16 products keep rounded copies of their inputs, as large as the largest product's
+  // (bf16_gemm's Bf16Scratch in the model's device): floats on the fallback, counted here; oneDNN's
+  // bfloat16 copies take half.
+  if (computeDevice().device === 'cpu' && (shape.precision ?? computeDevice().precision) === 'bf16')
+    parts.push({ name: 'bf16 rounded inputs', bytes: 4 * largestProductInputs(config, batch, seqLen) });
   if (shape.hostWeightCopies) parts.push({ name: 'weights held in JavaScript', bytes: shape.hostWeightCopies * 4 * count });
   const total = parts.reduce((s, p) => s + p.bytes, 0);
   return { parameters: count, parts, total, bytesPerParameter: total / count };

@@ -79,6 +79,18 @@ describe('estimateTrainingMemory', () => {
     expect(part('weights held in JavaScript')).toBe(4 * parameterCount(config));
   });
 
+  it('with bf16 products on the CPU, adds the rounded copies of the largest product\'s inputs', () => {
+    const config = PRESETS['gpt2-small'];
+    const shape = { batch: 8, seqLen: 128, threads: 2 };
+    const part = (precision: 'float32' | 'bf16') => estimateTrainingMemory(config, { ...shape, precision }).parts.find((p) => p.name === 'bf16 rounded inputs')?.bytes;
+    expect(part('float32')).toBeUndefined();
+    // The tied LM head's input gradient: dlogits [1024, 50257] times the embedding [50257, 768], as floats.
+    expect(part('bf16')).toBe(4 * (1024 * 50257 + 50257 * 768));
+    // A classifier's largest is the MLP's: [1024, 3072]·[3072, 768] back, or [1024, 768]·[768, 3072] forward.
+    const classifier = withHead(config, { kind: 'classifier', numClasses: 2 });
+    expect(estimateTrainingMemory(classifier, { ...shape, precision: 'bf16' }).parts.find((p) => p.name === 'bf16 rounded inputs')?.bytes).toBe(4 * (1024 * 3072 + 3072 * 768));
+  });
+
   it('is within 10% of the resident memory a model takes through a training step', async () => {
     const config = PRESETS['gpt2-bench']; // 5.3 M parameters, LM logits of 8192
     const shape = { batch: 4, seqLen: 64 };

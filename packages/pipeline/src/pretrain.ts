@@ -266,7 +266,7 @@ export async function pretrain(input: PretrainInput): Promise<PretrainResult> {
   if (latest) {
     const saved = await readCheckpoint(latest.dir);
     if (saved.state.fingerprint !== fingerprint)
-      throw new Error(`${input.out} holds a pretraining run with other settings, model or corpus; choose another output folder`);
+      throw new Error(`${input.out} holds a pretraining run with other settings, model, corpus or precision; choose another output folder`);
     model.dispose();
     model = new NativeModel(config, { weights: saved.weights });
     model.loadOptimizerState(saved.optimizer);
