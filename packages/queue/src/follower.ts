@@ -155,7 +155,10 @@ export class QueueFollower implements RunExecutor {
     const before = f.seen;
     f.seen = observation;
     const { state } = observation;
-    if (before && observation.attemptsMade > before.attemptsMade && state.kind !== 'failed') {
+    // A finished job counts its last attempt too (BullMQ adds it on completion): only a new
+    // failure's reason says that an attempt failed before it finished.
+    const retried = state.kind !== 'failed' && (state.kind !== 'done' || observation.failedReason !== before?.failedReason);
+    if (before && observation.attemptsMade > before.attemptsMade && retried) {
       events.push({ kind: 'failed', name, message: observation.failedReason, retryable: true });
       f.running = false;
     }

@@ -15,6 +15,7 @@ import {
   schedule,
   summariseExperiments,
   type ModelSource,
+  type Precision,
   type ResultsStore,
   type RunCounts,
   type ScheduleProgress,
@@ -38,6 +39,11 @@ export interface QueuedSweepOptions {
   requeue?: boolean;
   /** Model sources for some of the config's model names; the rest are resolved. */
   models?: Map<string, ModelSource>;
+  /**
+   * The arithmetic the runs are planned with (RunConfig.precision), trained only by workers of
+   * that precision (`w2s worker --precision`); default float32, whatever this process's device.
+   */
+  precision?: Precision;
   progress?: QueuedSweepProgress;
   /** Aborting stops following; the sweep goes on in the queue. */
   signal?: AbortSignal;
@@ -68,7 +74,7 @@ export interface QueuedSweepOutcome extends SweepOutcome {
 
 export async function runQueuedSweep(config: SweepConfig, opts: QueuedSweepOptions): Promise<QueuedSweepOutcome> {
   await checkQueueReachable(opts.address);
-  const plan = await planSweep(config, opts.models);
+  const plan = await planSweep(config, opts.models, opts.precision ?? 'float32');
   const { store, progress } = opts;
   const artifacts: ArtifactMode = opts.artifacts === 'shared' ? { kind: 'shared', root: store.root } : { kind: 'redis' };
   const sweepId = configHash({ runs: plan.runs.map((r) => r.name).sort(), artifacts });

@@ -8,11 +8,17 @@
 // worker takes the job next, up to the sweep's attempts. A worker that dies mid-job stops renewing
 // the job's lock; once the lock expires another worker's stalled-job check puts the job back in
 // the queue (at most MAX_STALLS times, then it fails as stalled).
+//
+// Precision: a run is planned with a precision (RunConfig.precision: `w2s sweep --queue
+// --precision`), and only a worker whose process computes in it (`w2s worker --precision`) trains
+// it. A worker of another precision hands the job back untouched, before loading anything: it is
+// delayed for a moment (without using one of its attempts) so that a worker of the right precision
+// can take it. With no such worker the job waits in the queue until one starts.
 import { hostname } from 'node:os';
-import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import { existsSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { DataMismatchError, InvalidArtifactError, ResultsStore, StoreError, executeRun, type ModelSource, type RunConfig, type RunContext, type RunResult } from '@w2s/pipeline';
+import { DataMismatchError, InvalidArtifactError, ResultsStore, StoreError, executeRun, processPrecision, runPrecision, type ModelSource, type RunConfig, type RunContext, type RunResult } from '@w2s/pipeline';
 import { ArtifactError, RedisArtifacts } from './artifacts.js';
 import { redisClient, type QueueAddress } from './connection.js';
 import { QUEUE_NAME, QUEUE_PREFIX, runJobId, runJobOptions, sharedFolderMarker, type RunJobData, type RunJobResult, type RunProgressData, type SweepJobData } from './jobs.js';
@@ -20,6 +26,9 @@ import { LocalResources, WorkerResourceError } from './resources.js';
 
 /** How often a job may lose its worker (kill -9, a lost machine) before it fails as stalled. */
 export const MAX_STALLS = 3;
+
+/** How long a job of another precision is put aside when a worker hands it back (so that another worker may take it). */
+export const HAND_BACK_DELAY_MS = 2_000;
 
 export interface QueueWorkerOptions {
   address: QueueAddress;
@@ -31,7 +40,9 @@ export interface QueueWorkerOptions {
   dataDir?: string;
   /** How long a job's lock lives unrenewed: a dead worker's job is retried after about this long. */
   lockMs?: number;
-  /** One line per event (started, trained, reused, failed). */
+  /** How long a job of another precision than this worker's is put aside when handed back (default HAND_BACK_DELAY_MS). */
+  handBackMs?: number;
+  /** One line per event (started, trained, reused, failed, handed back). */
   log?: (line: string) => void;
 }
 
@@ -64,6 +75,8 @@ class QueueWorker implements RunningQueueWorker {
   private readonly localStore: ResultsStore;
   private readonly dataCache: RunContext['dataCache'] = new Map();
   private worker: Worker<RunJobData | SweepJobData, RunJobResult | { runs: number }> | null = null;
+  /** The jobs of another precision this worker has handed back (and said so, once each). */
+  private readonly handedBack = new Set<string>();
 
   constructor(private readonly opts: QueueWorkerOptions) {
     this.log = opts.log ?? (() => undefined);
@@ -105,7 +118,7 @@ class QueueWorker implements RunningQueueWorker {
     try {
       return await this.processRun(job as Job<RunJobData>, token);
     } catch (err) {
-      if (!(err instanceof WaitingChildrenError)) {
+      if (!(err instanceof WaitingChildrenError) && !(err instanceof DelayedError)) {
         const retried = err instanceof UnrecoverableError ? "the run's own error: not retried" : `this machine's problem: ${job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retried' : 'no attempts left'}`;
         this.log(`failed ${(job.data as RunJobData).node.name}: ${(err as Error).message} (${retried})`);
       }
@@ -122,6 +135,20 @@ class QueueWorker implements RunningQueueWorker {
       return data.released;
     }
     const { node } = data;
+    // Before anything is loaded: a run of another precision is left to a worker of that precision.
+    const wanted = runPrecision(node.config);
+    const own = processPrecision();
+    if (wanted !== own) {
+      await job.moveToDelayed(Date.now() + (this.opts.handBackMs ?? HAND_BACK_DELAY_MS), token);
+      if (!this.handedBack.has(job.id!)) {
+        this.handedBack.add(job.id!);
+        this.log(
+          `handed back ${node.name}: it is planned in ${wanted}, this worker computes in ${own} (--precision); ` +
+            `it waits in the queue, its attempts untouched, for a \`w2s worker --precision ${wanted}\``,
+        );
+      }
+      throw new DelayedError();
+    }
     const lost = job.stalledCounter > 0 ? `, after ${job.stalledCounter} lost worker${job.stalledCounter > 1 ? 's' : ''}` : '';
     this.log(`started ${node.name} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}${lost})`);
     const store = this.sweepStore(data);

@@ -1,7 +1,7 @@
 // `w2s sweep --config FILE --out DIR`: a grid of experiments (see @w2s/pipeline's sweep/config.ts for the
 // file's fields). Every distinct training run is computed once, here or in --workers processes,
 // or, with --queue redis://..., by `w2s worker` processes on any number of machines (see
-// @w2s/queue); finished runs in DIR's results store are reused, so an interrupted sweep resumes
+// @w2s/queue; --precision plans the runs for the workers of that --precision); finished runs in DIR's results store are reused, so an interrupted sweep resumes
 // where it stopped (a queued one goes on in the queue, and the same command attaches to it).
 // Writes DIR/experiments/<dataset>-<weak>-<strong>-seed<n>.summary.json per experiment and
 // DIR/sweep.json (the outcome, failed runs with their errors), then prints the PGR table
@@ -29,9 +29,13 @@ interface SweepFlags extends DeviceFlags {
 }
 
 export async function runSweepCommand(flags: SweepFlags): Promise<number> {
+  // A queued sweep is planned with --precision (its runs record it), and trained by the workers of
+  // that precision, on whatever device each `w2s worker --device` names.
   if (flags.queue === undefined) useDevice(flags);
-  else if (flags.device !== 'cpu' || flags.precision !== 'float32')
-    throw new Error('--device and --precision belong to a local sweep; with --queue, the workers train where `w2s worker --device` says');
+  else if (flags.device !== 'cpu')
+    throw new Error(
+      `--device belongs to a local sweep; with --queue, the workers train where \`w2s worker --device\` says (--precision ${flags.precision === 'float32' ? 'bf16|tf32' : flags.precision} plans the runs for the workers started with that --precision)`,
+    );
   const config = await readSweepConfig(flags.config);
   const out = resolve(flags.out);
   const done: { outcome: SweepOutcome; queue?: { url: string; sweepId: string } } | null = flags.queue === undefined ? { outcome: await localSweep(flags, config, out) } : await queuedSweep(flags, config, out, flags.queue);
@@ -102,6 +106,7 @@ async function queuedSweep(flags: SweepFlags, config: SweepConfig, out: string, 
       artifacts: flags.artifacts ?? 'redis',
       attempts: flags.attempts ?? 3,
       requeue: flags.requeue ?? false,
+      precision: flags.precision,
       progress: display,
       signal: interrupt.signal,
     });
