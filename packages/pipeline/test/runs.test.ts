@@ -158,6 +158,9 @@ describe('experiment wiring', () => {
     expect(bf16.runs.map((r) => r.config.precision)).toEqual(['bf16', 'bf16', 'bf16']);
     expect(bf16.runs.find((r) => r.config.supervisor)!.config.supervisor!.precision).toBe('bf16');
     expect(bf16.experiments[0].spec.precision).toBe('bf16');
+    // Its experiments' keys (the summaries' file names) too, so that one folder can hold both.
+    expect(float32.experiments.map((e) => e.key)).toEqual(['wiring_test-nano-micro-seed0']);
+    expect(bf16.experiments.map((e) => e.key)).toEqual(['wiring_test-nano-micro-seed0-bf16']);
     expect(new Set([...float32.runs, ...bf16.runs].map((r) => r.name)).size).toBe(6);
   });
 

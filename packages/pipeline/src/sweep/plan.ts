@@ -62,7 +62,10 @@ export async function expandSweep(
           precision,
         };
         const slug = (text: string) => text.replace(/[^A-Za-z0-9._]+/g, '_');
-        experiments.push({ key: `${slug(data.name)}-${slug(pair.weak)}-${slug(pair.strong)}-seed${seed}`, dataset, spec });
+        // A precision other than float32 in the key too: its summaries must not overwrite float32's
+        // when both sweeps write to one folder (float32 keys are as before).
+        const suffix = precision === 'float32' ? '' : `-${precision}`;
+        experiments.push({ key: `${slug(data.name)}-${slug(pair.weak)}-${slug(pair.strong)}-seed${seed}${suffix}`, dataset, spec });
       }
     }
   }
