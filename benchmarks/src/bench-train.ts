@@ -391,7 +391,7 @@ async function main(): Promise<void> {
       mfu: gflops / p, peakGflops: p, mfuSgemm: gflops / (sgemmByThreads.get(threads) ?? sgemmByThreads.get(1) ?? NaN), memory, ...extra, ...shape,
     };
   };
-  const bench: Bench = { opts, config, name, batch, seqLen, steps, optimizer, params, data: randomMinibatch(config, batch, seqLen, 1), timedRow };
+  const bench: Bench = { opts, config, batch, seqLen, steps, optimizer, params, data: randomMinibatch(config, batch, seqLen, 1), timedRow };
 
   for (const threads of opts.threads) {
     setNumThreads(threads);
@@ -479,7 +479,6 @@ type TimedRowMaker = (impl: Impl, threads: number, precision: Precision, ms: num
 interface Bench {
   opts: Options;
   config: ModelConfig;
-  name: string;
   batch: number;
   seqLen: number;
   steps: number;

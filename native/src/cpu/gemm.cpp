@@ -178,7 +178,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 // split as sgemm's. With oneDNN on a CPU with AVX512-BF16 (or AMX), each block is a oneDNN bf16
 // matmul accumulating in float32 (vdpbf16ps: twice the multiply-adds of an fp32 FMA per
 // instruction); elsewhere the copies hold the rounded values as floats and go through sgemm (the
-// same products and sums, at sgemm's speed).
+// same rounding, float32 sums in sgemm's order).
 namespace {
 
 // float -> bfloat16 bits, round to nearest even; a NaN stays a (quiet) NaN.

@@ -1,6 +1,6 @@
 // Shared by the CLI tests: running the bundled CLI as a user does, the data folder, and a
 // generated dataset that tiny models learn (so tests that train need no downloaded data).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,4 +59,35 @@ export function vowelSweepConfig(csv: string, fields: Record<string, unknown> = 
 export function sweepSummaries(out: string): Record<string, unknown> {
   const dir = join(out, 'experiments');
   return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]));
+}
+
+/**
+ * A long-running `w2s ...` child with its output collected as it comes. detached: in a process
+ * group of its own, which a test can signal as a terminal's Ctrl-C does.
+ */
+export function startW2s(where: { cwd: string; env: NodeJS.ProcessEnv; detached?: boolean }, ...args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...where });
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d) => (out.stdout += d));
+  child.stderr!.on('data', (d) => (out.stderr += d));
+  const exited = new Promise<{ status: number | null; signal: string | null }>((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
+  return { child, out, exited };
+}
+
+/** Waits until ok() holds, polling every 50 ms; throws, naming `what`, after `ms`. */
+export async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Interrupts a child (SIGINT) and resolves once it has exited (at once if it already has). */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGINT');
+  });
 }

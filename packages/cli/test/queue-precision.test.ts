@@ -2,7 +2,7 @@
 // started here: the queued runs are planned in bf16; a float32 worker hands each one back without
 // using an attempt (the job waits, attemptsMade unchanged); a bf16 worker then trains them all.
 // --precision float32 plans the same sweep as no --precision; --device stays refused with --queue.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisServerPath, startRedis, type RedisServer } from '../../queue/test/redis-server.js';
 import { QUEUE_NAME, QUEUE_PREFIX, type RunJobData, type SweepJobData } from '../../queue/src/jobs.js';
-import { bin, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
+import { startW2s, stopChild, until, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-queue-precision-'));
 const csv = join(scratch, 'vowels.csv');
@@ -19,28 +19,7 @@ const env = { ...process.env, W2S_CACHE_DIR: join(scratch, 'cache') };
 const RUNS = 3;
 
 function start(...args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: scratch });
-  const out = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (d) => (out.stdout += d));
-  child.stderr!.on('data', (d) => (out.stderr += d));
-  const exited = new Promise<{ status: number | null; signal: string | null }>((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
-  return { child, out, exited };
-}
-
-async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGINT');
-  });
+  return startW2s({ env, cwd: scratch }, ...args);
 }
 
 const sweepIdOf = (stderr: string) => stderr.match(/sweep ([0-9a-f]{16}): (?:enqueued|attached)/)?.[1];
@@ -56,7 +35,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue --precision with workers of
     redis = await startRedis();
   });
   afterAll(async () => {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopChild));
     await redis?.stop();
     rmSync(scratch, { recursive: true, force: true });
   });
@@ -110,7 +89,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue --precision with workers of
       expect(JSON.parse(readFileSync(join(out, 'runs', name, 'config.json'), 'utf8')).precision).toBe('bf16');
     }
     expect(float32.out.stderr).not.toMatch(/started |trained |failed /);
-    await Promise.all([stop(float32.child), stop(bf16.child)]);
+    await Promise.all([stopChild(float32.child), stopChild(bf16.child)]);
   }, 300_000);
 
   it('--precision float32 plans the same sweep as no --precision (another than the bf16 one); --device is refused with --queue', async () => {

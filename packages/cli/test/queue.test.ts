@@ -3,14 +3,14 @@
 // the other once the lock expires), every run completed exactly once, the results equal to a local
 // sweep's; re-running the sweep attaches to it; a run with bad data fails once, visibly, without
 // retries; the shared-folder artifact mode; and a Redis server that is missing or refusing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, redisServerPath, startRedis, type RedisServer } from '../../queue/test/redis-server.js';
-import { bin, sweepSummaries, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
+import { startW2s, stopChild, sweepSummaries, until, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const cuda = (createRequire(import.meta.url)('@w2s/native') as typeof import('@w2s/native')).backendInfo();
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-queue-cli-'));
@@ -30,39 +30,17 @@ function start(...args: string[]) {
   return startIn({ cwd: scratch }, ...args);
 }
 
-/** detached: in a process group of its own, which a test can signal as a terminal's Ctrl-C does. */
 function startIn(where: { cwd: string; detached?: boolean; env?: NodeJS.ProcessEnv }, ...args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, ...where });
-  const out = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (d) => (out.stdout += d));
-  child.stderr!.on('data', (d) => (out.stderr += d));
-  const exited = new Promise<{ status: number | null; signal: string | null }>((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
-  return { child, out, exited };
+  return startW2s({ env, ...where }, ...args);
 }
 
 function startWorker(queue: string, name: string, ...extra: string[]) {
   return start('worker', '--queue', queue, '--threads', '1', '--lock-seconds', '2', '--store', join(scratch, `store-${name}`), ...extra);
 }
 
-async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The runs a worker's log says it trained (not reused). */
 function trainedBy(log: string): string[] {
   return [...log.matchAll(/: trained (\S+) in /g)].map((m) => m[1]);
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGINT');
-  });
 }
 
 describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
@@ -78,7 +56,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     redis = await startRedis();
   });
   afterAll(async () => {
-    await Promise.all(workers.map(stop));
+    await Promise.all(workers.map(stopChild));
     await redis?.stop();
     rmSync(scratch, { recursive: true, force: true });
   });
@@ -169,7 +147,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     const report = w2s('report', out);
     expect(report.status).toBe(1); // no experiment could be summarised
     expect(report.stderr).toContain(`failed run ${own[0].name}: `);
-    await stop(worker.child);
+    await stopChild(worker.child);
   }, 300_000);
 
   it('a checkpoint is found by content hash: a worker without a copy says so (retried, then failed); --requeue retries with a worker that has one', async () => {
@@ -191,7 +169,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(first.out.stderr).toMatch(/: an attempt failed \(this worker has no copy of checkpoint ckpt .*\); tried again/);
     await until("the worker's log", () => lacking.out.stderr.includes('no attempts left'), 10_000);
     expect(lacking.out.stderr).toContain("(this machine's problem: retried)");
-    await stop(lacking.child);
+    await stopChild(lacking.child);
 
     const equipped = startWorker(redis.url, 'equipped', '--checkpoints', launch);
     workers.push(equipped.child);
@@ -202,7 +180,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(outcome.runsComputed.map((n: string) => n.replace(/-[0-9a-f]{16}$/, '')).sort()).toEqual(['vowels_csv-ceiling', 'vowels_csv-transfer']);
     expect(outcome.runsReused.map((n: string) => n.replace(/-[0-9a-f]{16}$/, ''))).toEqual(['vowels_csv-weak']);
     expect(sweepSummaries(out)['vowels.csv-nano-ckpt-seed0.summary.json']).toMatchObject({ ceiling: { model: 'ckpt' } });
-    await stop(equipped.child);
+    await stopChild(equipped.child);
   }, 300_000);
 
   it('--artifacts shared: the workers write the runs into the sweep folder itself; the results equal a local sweep', async () => {
@@ -217,7 +195,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     const { failed, queue } = JSON.parse(lone.out.stdout);
     const mark = join(unmounted, '.w2s-sweeps', queue.sweepId);
     expect(failed[0].message).toBe(`${unmounted} on this machine is not the sweep's shared folder (it lacks ${mark}): mount the folder at that path`);
-    await stop(blind.child);
+    await stopChild(blind.child);
 
     const worker = startWorker(redis.url, 'shared');
     workers.push(worker.child);
@@ -237,7 +215,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
     expect(JSON.parse(seeded.stdout).runsReused, seeded.stdout).toHaveLength(DISTINCT_RUNS);
     await until("the worker's log", () => (worker.out.stderr.match(/: reused /g) ?? []).length === DISTINCT_RUNS, 10_000);
     expect(trainedBy(worker.out.stderr)).toHaveLength(DISTINCT_RUNS); // only the shared-folder sweep's
-    await stop(worker.child);
+    await stopChild(worker.child);
   }, 300_000);
 
   it('Ctrl-C stops following, not the sweep: the same command attaches later; a second Ctrl-C stops a worker at once; --concurrency 2 runs two worker processes, replaces one that dies, and stops on a terminal Ctrl-C', async () => {
@@ -353,7 +331,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
             killed = true;
           }
         }
-        if (!killed) await stop(worker.child);
+        if (!killed) await stopChild(worker.child);
       }
       const { status } = await sweep.exited;
       expect(status, sweep.out.stderr).toBe(1);
@@ -398,7 +376,7 @@ describe.skipIf(!redisServerPath)('w2s sweep --queue with w2s worker', () => {
       expect(trainedBy(worker.out.stderr).sort()).toEqual([...outcome.runsComputed].sort());
       expect(outcome.runsComputed).toHaveLength(DISTINCT_RUNS);
     } finally {
-      await stop(worker.child);
+      await stopChild(worker.child);
       await guarded.stop();
     }
   }, 180_000);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultsStore } from '@w2s/pipeline';
-import { bin, sweepSummaries, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
+import { bin, sweepSummaries, until, vowelSweepConfig, w2s, writeVowelCsv } from './fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'w2s-sweep-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -22,14 +22,6 @@ beforeAll(() => {
 });
 
 /** Resolves once ok() holds (checked every 50 ms), or fails naming what it waited for after `ms`. */
-async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function runsIn(out: string): string[] {
   return readdirSync(join(out, 'runs')).filter((f) => !f.endsWith('.lock') && existsSync(join(out, 'runs', f, 'metrics.json'))).sort();
 }

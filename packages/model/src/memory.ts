@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import type * as Native from '@w2s/native';
-import { computeDevice } from './engine.js';
+import { computeDevice, type ComputeDevice } from './engine.js';
 import { headDim, parameterCount, parameterSpecs, rotaryDim, type ModelConfig } from './config.js';
 
 const native: typeof Native = createRequire(import.meta.url)('@w2s/native');
@@ -45,7 +45,7 @@ export interface TrainingShape {
    */
   hostWeightCopies?: number;
   /** The matrix products' arithmetic, default the compute device's (computeDevice()). */
-  precision?: 'float32' | 'tf32' | 'bf16';
+  precision?: ComputeDevice['precision'];
 }
 
 export interface MemoryPart {

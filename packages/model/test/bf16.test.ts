@@ -4,46 +4,21 @@
 // inputs (reference64.ts), against the float32 engine's gradients at bfloat16's precision, for
 // bit-reproducibility, and by training. Tiny gpt2 and llama configs, both heads, padded rows.
 import { describe, expect, it } from 'vitest';
-import { PRESETS, parameterSpecs, withHead, type ModelConfig, type Weights } from '../src/config.js';
+import { PRESETS, parameterSpecs, withHead, type ModelConfig } from '../src/config.js';
 import { NativeModel, type Minibatch } from '../src/engine.js';
-import { mulberry32, normalSource } from '@w2s/random';
+import { mulberry32 } from '@w2s/random';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
 import { bf16Round, refLogits, to64 } from './reference64.js';
 import { relativeError } from './relative-error.js';
+import { lmTargets, randomBatch, randomWeights } from './random-inputs.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
 
-function randomWeights(config: ModelConfig, s: number): Weights {
-  const normal = normalSource(mulberry32(s));
-  return new Map(
-    parameterSpecs(config).map((spec) => {
-      const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-      const isNormWeight = spec.name.endsWith('Norm.weight');
-      for (let i = 0; i < w.length; i++) w[i] = (isNormWeight ? 1 : 0) + (spec.shape.length === 1 ? 0.1 : 0.08) * normal();
-      return [spec.name, w];
-    }),
-  );
-}
-
-/** B rows of T tokens, every row after the first right-padded to a random length. */
-function randomBatch(config: ModelConfig, b: number, t: number, s: number): Batch {
-  const uniform = mulberry32(s);
-  const tokens = Int32Array.from({ length: b * t }, () => Math.floor(uniform() * config.vocabSize));
-  const lengths = Int32Array.from({ length: b }, (_, r) => (r === 0 ? t : 1 + Math.floor(uniform() * t)));
-  return { tokens, lengths, batch: b, seqLen: t };
-}
-
 /** LM: next-token targets; classifier: soft targets near 0 or 1 (0.05 / 0.95), which one batch can be fit to. */
 function minibatch(config: ModelConfig, batch: Batch, s: number): Minibatch {
-  if (config.head.kind === 'lm') {
-    const targets = Int32Array.from(batch.tokens, (_, i) => {
-      const r = Math.floor(i / batch.seqLen), t = i % batch.seqLen;
-      return t + 1 < batch.lengths[r] ? batch.tokens[i + 1] : -1;
-    });
-    return { ...batch, loss: 'token', targets };
-  }
+  if (config.head.kind === 'lm') return { ...batch, loss: 'token', targets: lmTargets(batch) };
   const uniform = mulberry32(s);
   const softTargets = new Float32Array(batch.batch * 2);
   for (let r = 0; r < batch.batch; r++) {
@@ -79,7 +54,7 @@ describe.each(configs)('bf16 products (%s)', (_, config) => {
     const ratios: number[] = [], exact: number[] = [];
     for (let draw = 0; draw < 16; draw++) {
       const weights = randomWeights(config, seed + 100 * draw);
-      const batch = randomBatch(config, 3, 7, seed + 100 * draw + 1);
+      const batch = randomBatch(config, 3, 7, true, seed + 100 * draw + 1);
       const model = new NativeModel(config, { weights, device: { device: 'cpu', precision: 'bf16' } });
       expect(model.deviceName()).toBe('cpu (bf16 products)');
       const logits = await model.forward(batch);
@@ -95,7 +70,7 @@ describe.each(configs)('bf16 products (%s)', (_, config) => {
 
   it(`gradients: the float32 engine's to bfloat16's precision, bit-identical from run to run (seed ${seed})`, async () => {
     const weights = randomWeights(config, seed + 2);
-    const batch = randomBatch(config, 4, 9, seed + 3);
+    const batch = randomBatch(config, 4, 9, true, seed + 3);
     const mb = minibatch(config, batch, seed + 4);
     const gradients = async (precision: 'float32' | 'bf16') => {
       const model = new NativeModel(config, { weights, device: { device: 'cpu', precision } });
@@ -119,7 +94,7 @@ describe.each(configs)('bf16 products (%s)', (_, config) => {
 
   it(`trains: 30 AdamW steps on one batch bring the loss down as float32's do (seed ${seed})`, async () => {
     const weights = randomWeights(config, seed + 5);
-    const batch = randomBatch(config, 4, 9, seed + 6);
+    const batch = randomBatch(config, 4, 9, true, seed + 6);
     const mb = minibatch(config, batch, seed + 7);
     const losses = async (precision: 'float32' | 'bf16') => {
       const model = new NativeModel(config, { weights, device: { device: 'cpu', precision } });

@@ -9,12 +9,13 @@ import { FAMILY, PRESETS, parameterSpecs, validateConfig, withArchitecture, with
 import { createRequire } from 'node:module';
 import type * as Native from '@w2s/native';
 import { NativeModel, checkParameterTable, type Minibatch } from '../src/engine.js';
-import { mulberry32, normalSource } from '@w2s/random';
+import { mulberry32 } from '@w2s/random';
 import { TwinAdamW, lmLoss, twinLossAndGradients } from '../src/tfjs/index.js';
 import type { Batch } from '../src/batch.js';
 import { testSeed } from '../../../tests/support/seed.js';
 import { engineDropout, finiteDifferenceFailures, refLogits, to64 } from './reference64.js';
 import { relativeError } from './relative-error.js';
+import { lmTargets, randomBatch, randomWeights } from './random-inputs.js';
 
 // Fresh random inputs each run; the seed is printed (tests/support/seed.ts), W2S_TEST_SEED replays it.
 const seed = testSeed;
@@ -27,33 +28,6 @@ const norm = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0));
 function keyBiasRange(config: ModelConfig): [number, number] {
   const hd = config.dModel / config.nHeads;
   return [config.nHeads * hd, (config.nHeads + config.nKvHeads) * hd];
-}
-
-function randomWeights(config: ModelConfig, s: number): Weights {
-  const normal = normalSource(mulberry32(s));
-  const weights: Weights = new Map();
-  for (const spec of parameterSpecs(config)) {
-    const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-    const isNormWeight = spec.name.endsWith('Norm.weight');
-    for (let i = 0; i < w.length; i++) w[i] = (isNormWeight ? 1 : 0) + (spec.shape.length === 1 ? 0.1 : 0.08) * normal();
-    weights.set(spec.name, w);
-  }
-  return weights;
-}
-
-function randomBatch(config: ModelConfig, batch: number, seqLen: number, padded: boolean, s: number): Batch {
-  const uniform = mulberry32(s);
-  const tokens = Int32Array.from({ length: batch * seqLen }, () => Math.floor(uniform() * config.vocabSize));
-  const lengths = Int32Array.from({ length: batch }, (_, b) => (padded && b > 0 ? 1 + Math.floor(uniform() * seqLen) : seqLen));
-  return { tokens, lengths, batch, seqLen };
-}
-
-function lmTargets(batch: Batch): Int32Array {
-  const { tokens, lengths, seqLen } = batch;
-  return Int32Array.from(tokens, (_, i) => {
-    const b = Math.floor(i / seqLen), t = i % seqLen;
-    return t + 1 < lengths[b] ? tokens[i + 1] : -1;
-  });
 }
 
 function softTargets(batch: number, classes: number, s: number): Float32Array {
